@@ -1,0 +1,3 @@
+from safeinstall.cli import console_main
+
+console_main()

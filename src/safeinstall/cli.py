@@ -1,0 +1,280 @@
+"""``safe-install ARGS``: exactly ``pip install ARGS``, with the late-artifact and hash checks first.
+
+The command line layer: parses arguments, wires the library together, prints, and maps our
+errors to exit codes. Only errors of our own are caught; anything else is a bug and shows as one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from safeinstall import __version__
+from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
+
+HELP = """\
+usage: safe-install [pip install options] [safe-install options] REQUIREMENTS...
+
+Runs `pip install` with the same arguments, after checking every artifact that would be
+installed (and every dependency): artifacts added to their release later than --late-after are
+refused, and so are artifacts without a trusted hash in hash-checking mode. Then it installs
+exactly the checked files, pinned by hash.
+
+safe-install options:
+  --late-after DURATION       lateness threshold relative to the release start (default 24h;
+                              units s, m, h, d, w: '36h', '7d')
+  --on-late refuse|warn       what a late artifact does (default refuse)
+  --allow-late NAME==VERSION  accept late files of one release (repeatable);
+  --allow-late sha256:HEX     or one file
+  --on-unknown-upload-time refuse|warn
+                              index gives no upload time (default refuse)
+  --on-untrusted-hash warn|refuse
+                              no --hash vouches for the artifact (default warn; always refuse
+                              in hash-checking mode)
+  --on-unverifiable refuse|warn
+                              direct URL / VCS requirements (default refuse; local paths are
+                              allowed)
+  --report FILE               write the JSON report ('-' for stdout)
+  --config FILE               settings file (default ./safe-install.toml if present)
+  -V, --version               show the version
+
+Every `pip install` option is accepted: those that change which file is selected are
+implemented by safe-install, the rest are passed to pip, and the few not supported yet are
+refused with a message. pip's configuration (files and PIP_* variables) is honoured.
+
+Exit codes: 0 installed (or would install), also with warnings; 1 refused by policy;
+2 usage, requirement or resolution error; 3 index or network error; 4 pip failed installing.
+Documentation: docs/reference.md
+"""
+
+
+def _console(stream: IO[str]) -> Any:
+    from rich.console import Console
+
+    return Console(file=stream, highlight=False, soft_wrap=False,
+                   width=None if stream.isatty() else 200)
+
+
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
+         stdout: IO[str] | None = None, stderr: IO[str] | None = None,
+         cwd: str | None = None, now: datetime | None = None) -> int:
+    from safeinstall.pipoptions import parse_command_line
+    from safeinstall.policy import Policy
+    from safeinstall.report import report_json, write_report
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    environ = dict(os.environ if environ is None else environ)
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    cwd = cwd or os.getcwd()
+    now = now or datetime.now(timezone.utc)
+    console = _console(err)
+    policy = Policy()
+    report_dest: str | None = None
+    dry_run = "--dry-run" in argv
+    try:
+        cmd = parse_command_line(argv)
+        if cmd.get("help"):
+            out.write(HELP)
+            return EXIT_OK
+        if cmd.get("version"):
+            out.write(f"safe-install {__version__}\n")
+            return EXIT_OK
+        from safeinstall.settings import load_settings
+
+        ours = load_settings(cmd, environ, Path(cwd))
+        policy = ours.policy
+        report_dest = ours.report
+        return _run(cmd, ours, environ, out, console, cwd, now)
+    except SafeInstallError as exc:
+        from safeinstall.checker import CheckRefused
+
+        extra = [exc.result] if isinstance(exc, CheckRefused) else []
+        if extra:
+            from safeinstall.report import render_summary  # noqa: F401
+
+            for f in exc.result.findings:  # type: ignore[attr-defined]
+                if f.severity == "error":
+                    console.print(f"[bold red]REFUSED[/] {exc.result.name} "  # type: ignore[attr-defined]
+                                  f"{exc.result.version} ({f.kind}): {f.message}")
+                    if f.hint:
+                        for line in f.hint.splitlines():
+                            console.print(f"    {line}", markup=False)
+        console.print(f"[bold red]safe-install: error:[/] {exc.message}", markup=True,
+                      highlight=False) if False else err.write(f"safe-install: error: {exc}\n")
+        if exc.exit_code == EXIT_REFUSED:
+            err.write("safe-install: nothing was installed.\n")
+        if report_dest:
+            write_report(report_json(None, policy=policy, dry_run=dry_run,
+                                     exit_code=exc.exit_code, outcome="error",
+                                     extra_packages=extra, error=str(exc)),
+                         report_dest, out)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.write("safe-install: interrupted; nothing was installed by this run.\n")
+        return 130
+
+
+def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: Any, cwd: str,
+         now: datetime) -> int:
+    from unearth.auth import MultiDomainBasicAuth
+    from unearth.fetchers.sync import PyPIClient
+
+    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.checker import UserRequirement, installed_dists, run_check
+    from safeinstall.finder import Finder
+    from safeinstall.pipoptions import effective_settings, read_pip_config
+    from safeinstall.report import render_summary, report_json, write_report
+    from safeinstall.reqfile import parse_requirement_files
+    from safeinstall.settings import default_cache_dir
+    from safeinstall.target import current_target, probe_interpreter
+
+    config = read_pip_config(environ, isolated=bool(cmd.get("isolated")))
+    settings = effective_settings(cmd, config, cwd)
+    parsed = parse_requirement_files(
+        [_abs(p, cwd) for p in settings.requirement_files],
+        [_abs(p, cwd) for p in settings.constraint_files],
+        environ=environ,
+    )
+    notes: list[str] = []
+    fo = parsed.options
+    changes: dict[str, Any] = {}
+    if fo.no_index:
+        changes["no_index"] = True
+    if fo.index_url:
+        changes["index_url"] = fo.index_url
+        changes["extra_index_urls"] = tuple(fo.extra_index_urls)
+        notes.append(f"a requirement file sets the index to {fo.index_url}")
+    elif fo.extra_index_urls:
+        changes["extra_index_urls"] = settings.extra_index_urls + tuple(fo.extra_index_urls)
+        notes.append("a requirement file adds indexes: " + ", ".join(fo.extra_index_urls))
+    if fo.find_links:
+        changes["find_links"] = settings.find_links + tuple(fo.find_links)
+    if fo.trusted_hosts:
+        changes["trusted_hosts"] = settings.trusted_hosts + tuple(fo.trusted_hosts)
+    if fo.pre:
+        changes["pre"] = True
+    if fo.prefer_binary:
+        changes["prefer_binary"] = True
+    if fo.require_hashes:
+        changes["require_hashes"] = True
+    if fo.only_binary:
+        changes["only_binary"] = settings.only_binary + tuple(fo.only_binary)
+    if fo.no_binary:
+        changes["no_binary"] = settings.no_binary + tuple(fo.no_binary)
+    if changes:
+        settings = settings.with_file_options(**changes)
+
+    user_reqs = [UserRequirement(text, "command line", base_dir=cwd) for text in cmd.requirements]
+    user_reqs += [UserRequirement(e, "command line", editable=True, base_dir=cwd)
+                  for e in settings.editables]
+    user_reqs += [UserRequirement(line.text, line.source, tuple(line.hashes), line.editable,
+                                  line.base_dir) for line in parsed.requirements]
+
+    target = probe_interpreter(settings.python) if settings.python else current_target()
+    session = PyPIClient(trusted_hosts=settings.trusted_hosts, verify=_verify(settings.cert),
+                         timeout=settings.timeout, trust_env=True)
+    session.auth = MultiDomainBasicAuth(index_urls=list(settings.index_urls))
+    finder = Finder(index_urls=settings.index_urls, find_links=settings.find_links,
+                    trusted_hosts=settings.trusted_hosts, session=session)
+    no_cache = bool(cmd.get("no_cache_dir"))
+    cache_dir = None if no_cache else Path(ours.cache_dir) if ours.cache_dir \
+        else default_cache_dir(environ)
+    store = ArtifactStore(session, cache_dir)
+    workdir = Path(tempfile.mkdtemp(prefix="safe-install-run-"))
+    interactive = console.is_terminal and settings.verbosity >= 0
+    status = console.status("checking...") if interactive else None
+    old_term = signal.getsignal(signal.SIGTERM)
+
+    def _term(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
+    try:
+        if status is not None:
+            status.start()
+
+        def progress(msg: str) -> None:
+            if status is not None:
+                status.update(msg)
+            elif settings.verbosity > 0:
+                console.print(f"[dim]{msg}[/]")
+
+        installed = installed_dists(target, settings, environ)
+        result = run_check(
+            settings=settings, policy=ours.policy, target=target, user_requirements=user_reqs,
+            parsed=parsed, finder=finder, store=store, environ=environ, now=now, cwd=cwd,
+            installed=installed, progress=progress, notes=notes,
+        )
+        if status is not None:
+            status.stop()
+            status = None
+        if settings.verbosity >= 0 or result.refused:
+            from safeinstall.report import render_summary as _rs
+
+            _rs(result, dry_run=settings.dry_run, console=console, verbose=settings.verbosity)
+        if result.refused:
+            code = EXIT_REFUSED
+            console.print("[bold red]safe-install: refused by policy; nothing was installed.[/]")
+            if ours.report:
+                write_report(report_json(result, policy=ours.policy, dry_run=settings.dry_run,
+                                         exit_code=code, outcome="refused"), ours.report, out)
+            return code
+        if settings.dry_run:
+            if ours.report:
+                write_report(report_json(result, policy=ours.policy, dry_run=True,
+                                         exit_code=EXIT_OK, outcome="would-install"),
+                             ours.report, out)
+            return EXIT_OK
+        from safeinstall.installer import install, prepare
+
+        plan = prepare(result, store, settings, environ, workdir, progress)
+        if plan.wheels or plan.editables:
+            install(plan, result, settings, environ, workdir, cmd.passthrough)
+            if settings.verbosity >= 0:
+                console.print(f"safe-install: installed {len(plan.wheels) + len(plan.editables)}"
+                              " checked artifact(s).")
+        elif settings.verbosity >= 0:
+            console.print("safe-install: nothing to install; all requirements already satisfied.")
+        if ours.report:
+            write_report(report_json(result, policy=ours.policy, dry_run=False,
+                                     exit_code=EXIT_OK, outcome="installed"), ours.report, out)
+        return EXIT_OK
+    finally:
+        if status is not None:
+            status.stop()
+        signal.signal(signal.SIGTERM, old_term)
+        store.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        session.close()
+        del render_summary
+
+
+def _abs(path: str, cwd: str) -> str:
+    if "://" in path:
+        return path
+    return path if os.path.isabs(path) else os.path.join(cwd, path)
+
+
+def _verify(cert: str | None) -> Any:
+    if not cert:
+        return True
+    import ssl
+
+    if not os.path.exists(cert):
+        from safeinstall.errors import UsageError
+
+        raise UsageError(f"certificate bundle {cert!r} (--cert / pip config) does not exist")
+    return ssl.create_default_context(cafile=cert) if os.path.isfile(cert) \
+        else ssl.create_default_context(capath=cert)
+
+
+def console_main() -> None:
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Findings and the policy that turns them into decisions. Policies fail closed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from safeinstall.errors import UsageError
+
+Severity = Literal["error", "warning", "info"]
+Action = Literal["refuse", "warn"]
+
+DEFAULT_LATE_AFTER = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # late, unknown-upload-time, untrusted-hash, unverifiable-source, late-unselected...
+    severity: Severity
+    message: str
+    filename: str | None = None
+    sha256: str | None = None
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class LateException:
+    """A narrow, reviewed exception: one release (``name==version``) or one file (``sha256:``)."""
+
+    name: str | None = None
+    version: Version | None = None
+    sha256: str | None = None
+    reason: str = ""
+    origin: str = "command line"
+
+    @classmethod
+    def parse(cls, text: str, *, reason: str = "", origin: str = "command line") -> LateException:
+        value = text.strip()
+        if value.startswith("sha256:"):
+            digest = value[len("sha256:"):].lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise UsageError(f"invalid --allow-late value {text!r} ({origin})",
+                                 hint="a file exception is sha256: followed by 64 hex digits")
+            return cls(sha256=digest, reason=reason, origin=origin)
+        name, eq, version = value.partition("==")
+        if not eq or not name.strip() or not version.strip() or "*" in version:
+            raise UsageError(
+                f"invalid --allow-late value {text!r} ({origin})",
+                hint="exceptions are narrow: NAME==VERSION for one release, or sha256:HEX for "
+                "one file",
+            )
+        try:
+            parsed = Version(version.strip())
+        except InvalidVersion:
+            raise UsageError(f"invalid version in --allow-late {text!r} ({origin})") from None
+        return cls(name=canonicalize_name(name), version=parsed, reason=reason, origin=origin)
+
+    def matches(self, name: str, version: Version, sha256: str | None) -> bool:
+        if self.sha256 is not None:
+            return sha256 is not None and sha256.lower() == self.sha256
+        return canonicalize_name(name) == self.name and version == self.version
+
+    def __str__(self) -> str:
+        return f"sha256:{self.sha256}" if self.sha256 else f"{self.name}=={self.version}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    late_after: timedelta = DEFAULT_LATE_AFTER
+    on_late: Action = "refuse"
+    on_unknown_upload_time: Action = "refuse"
+    on_untrusted_hash: Action = "warn"  # always refuse in hash-checking mode
+    on_unverifiable: Action = "refuse"  # remote URLs and VCS; local paths are the user's own
+    allow_late: tuple[LateException, ...] = field(default_factory=tuple)
+
+    def exception_for(self, name: str, version: Version, sha256: str | None) -> \
+            LateException | None:
+        for exc in self.allow_late:
+            if exc.matches(name, version, sha256):
+                return exc
+        return None
+
+    def relaxations(self) -> list[str]:
+        """Human-readable list of settings weaker than the defaults (logged in every report)."""
+        out = []
+        if self.on_late == "warn":
+            out.append("--on-late warn: late artifacts are installed with a warning")
+        if self.on_unknown_upload_time == "warn":
+            out.append("--on-unknown-upload-time warn: artifacts with no upload time are "
+                       "installed with a warning")
+        if self.on_unverifiable == "warn":
+            out.append("--on-unverifiable warn: direct URL/VCS requirements are installed "
+                       "unchecked")
+        if self.late_after > timedelta(days=14):
+            out.append(f"--late-after {self.late_after} is longer than PyPI's 14-day window")
+        return out
+
+
+def parse_action(value: str, option: str) -> Action:
+    low = value.strip().lower()
+    if low == "refuse":
+        return "refuse"
+    if low == "warn":
+        return "warn"
+    raise UsageError(f"invalid {option} value {value!r}", hint="choose 'refuse' or 'warn'")
+
+
+def severity_for(action: Action) -> Severity:
+    return "error" if action == "refuse" else "warning"
+
+
+def is_refused(findings: Sequence[Finding]) -> bool:
+    return any(f.severity == "error" for f in findings)

@@ -1,0 +1,551 @@
+"""Resolve the full dependency tree with resolvelib, choosing files exactly as pip's resolver does.
+
+Identifiers follow pip: ``name`` for a project and ``name[extra,...]`` for a project with extras
+(whose candidate depends on the base candidate, pinned to the same file), plus ``<python>`` for
+Requires-Python from metadata.  Constraints narrow what is found; they never become requirements.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from packaging.markers import InvalidMarker
+from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from resolvelib import AbstractProvider, BaseReporter, Resolver
+from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
+
+from safeinstall.artifacts import CoreMetadata
+from safeinstall.errors import ResolutionError
+from safeinstall.finder import Finder, IndexFile
+from safeinstall.selection import Ranked, SelectionRules, order_candidates
+from safeinstall.target import TargetPython
+
+PYTHON_ID = "<python>"
+
+
+def make_identifier(name: str, extras: Iterable[str] = ()) -> str:
+    cname = canonicalize_name(name)
+    ex = sorted({canonicalize_name(e) for e in extras})
+    return f"{cname}[{','.join(ex)}]" if ex else cname
+
+
+# -- requirements ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NamedRequirement:
+    name: NormalizedName
+    extras: frozenset[str]
+    specifier: SpecifierSet
+    hashes: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False, compare=False)
+    comes_from: str = ""  # "the user (requirements.txt:3)" or "app 1.0"
+    user_order: int | None = None
+
+    @property
+    def identifier(self) -> str:
+        return make_identifier(self.name, self.extras)
+
+    def __str__(self) -> str:
+        ex = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
+        return f"{self.name}{ex}{self.specifier}"
+
+
+@dataclass(frozen=True)
+class PinnedRequirement:
+    """The base of an extras candidate: exactly the same artifact."""
+
+    candidate: Candidate
+    comes_from: str = ""
+
+    @property
+    def identifier(self) -> str:
+        return self.candidate.name
+
+    def __str__(self) -> str:
+        return f"{self.candidate.name}=={self.candidate.version}"
+
+
+@dataclass(frozen=True)
+class ExplicitRequirement:
+    """A direct URL, VCS or local path requirement: one fixed candidate."""
+
+    candidate: DirectCandidate
+    comes_from: str = ""
+    user_order: int | None = None
+
+    @property
+    def identifier(self) -> str:
+        return make_identifier(self.candidate.name, self.candidate.extras)
+
+    def __str__(self) -> str:
+        return f"{self.candidate.name} @ {self.candidate.url}"
+
+
+@dataclass(frozen=True)
+class PythonRequirement:
+    specifier: SpecifierSet
+    comes_from: str = ""
+
+    @property
+    def identifier(self) -> str:
+        return PYTHON_ID
+
+    def __str__(self) -> str:
+        return f"Python{self.specifier}"
+
+
+Req = Union[NamedRequirement, PinnedRequirement, ExplicitRequirement, PythonRequirement]
+
+# -- candidates --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexCandidate:
+    name: NormalizedName
+    version: Version
+    file: IndexFile
+    extras: frozenset[str] = frozenset()
+    ranked: Ranked | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def identifier(self) -> str:
+        return make_identifier(self.name, self.extras)
+
+
+@dataclass(frozen=True)
+class InstalledCandidate:
+    name: NormalizedName
+    version: Version
+    requires_dist: tuple[str, ...] = field(compare=False, hash=False)
+    requires_python: str | None = field(default=None, compare=False, hash=False)
+    extras: frozenset[str] = frozenset()
+
+    @property
+    def identifier(self) -> str:
+        return make_identifier(self.name, self.extras)
+
+
+@dataclass(frozen=True)
+class DirectCandidate:
+    name: NormalizedName
+    version: Version
+    url: str
+    kind: str  # "local-path", "local-file", "url", "vcs", "editable"
+    metadata: CoreMetadata = field(compare=False, hash=False)
+    extras: frozenset[str] = frozenset()
+    local_path: str | None = None  # the file or directory on disk
+    hashes: frozenset[str] = frozenset()
+
+    @property
+    def identifier(self) -> str:
+        return make_identifier(self.name, self.extras)
+
+
+@dataclass(frozen=True)
+class PythonCandidate:
+    version: Version
+    name: str = PYTHON_ID
+    extras: frozenset[str] = frozenset()
+
+    @property
+    def identifier(self) -> str:
+        return PYTHON_ID
+
+
+Candidate = Union[IndexCandidate, InstalledCandidate, DirectCandidate, PythonCandidate]
+
+
+def base_of(c: Candidate) -> Candidate:
+    if not c.extras:
+        return c
+    if isinstance(c, IndexCandidate):
+        return IndexCandidate(c.name, c.version, c.file, frozenset(), c.ranked)
+    if isinstance(c, InstalledCandidate):
+        return InstalledCandidate(c.name, c.version, c.requires_dist, c.requires_python)
+    if isinstance(c, DirectCandidate):
+        return DirectCandidate(c.name, c.version, c.url, c.kind, c.metadata, frozenset(),
+                               c.local_path, c.hashes)
+    return c
+
+
+# -- provider ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Constraint:
+    specifier: SpecifierSet
+    hashes: Mapping[str, frozenset[str]]
+    comes_from: str
+
+
+@dataclass(frozen=True)
+class InstalledDist:
+    name: NormalizedName
+    version: Version
+    requires_dist: tuple[str, ...]
+    requires_python: str | None
+
+
+@dataclass
+class ResolverOptions:
+    no_deps: bool = False
+    upgrade: bool = False
+    upgrade_strategy: str = "only-if-needed"
+    force_reinstall: bool = False
+    ignore_installed: bool = False
+    ignore_requires_python: bool = False
+
+
+MetadataFn = Callable[[Candidate], CoreMetadata]
+
+
+class Provider(AbstractProvider):  # type: ignore[misc]
+    def __init__(
+        self,
+        *,
+        finder: Finder,
+        rules: SelectionRules,
+        target: TargetPython,
+        metadata: MetadataFn,
+        constraints: Mapping[NormalizedName, Constraint],
+        installed: Mapping[NormalizedName, InstalledDist],
+        options: ResolverOptions,
+        user_requested: Mapping[NormalizedName, int],
+    ) -> None:
+        self.finder = finder
+        self.rules = rules
+        self.target = target
+        self.metadata = metadata
+        self.constraints = constraints
+        self.installed = installed
+        self.options = options
+        self.user_requested = user_requested
+        self.python_candidate = PythonCandidate(Version(target.version_string))
+
+    # identifiers
+    def identify(self, requirement_or_candidate: Any) -> str:
+        return str(requirement_or_candidate.identifier)
+
+    def narrow_requirement_selection(self, identifiers: Iterable[str], resolutions: Any,
+                                     candidates: Any, information: Any,
+                                     backtrack_causes: Any) -> Iterable[str]:
+        ids = list(identifiers)
+        if PYTHON_ID in ids:
+            return [PYTHON_ID]
+        causes = set()
+        for info in backtrack_causes:
+            causes.add(info.requirement.identifier)
+            if info.parent is not None:
+                causes.add(info.parent.identifier)
+        narrowed = [i for i in ids if i in causes]
+        return narrowed or ids
+
+    def get_preference(self, identifier: str, resolutions: Mapping[str, Candidate],
+                       candidates: Mapping[str, Iterator[Candidate]],
+                       information: Mapping[str, Iterable[Any]],
+                       backtrack_causes: Sequence[Any]) -> Any:
+        infos = list(information[identifier])
+        direct = any(isinstance(i.requirement, ExplicitRequirement) for i in infos)
+        operators = [
+            (sp.operator, sp.version)
+            for i in infos if isinstance(i.requirement, NamedRequirement)
+            for sp in i.requirement.specifier
+        ]
+        pinned = any(op[:2] == "==" and "*" not in ver for op, ver in operators)
+        upper = any(op in ("<", "<=", "~=") or (op == "==" and "*" in ver)
+                    for op, ver in operators)
+        name = identifier.split("[")[0]
+        order = self.user_requested.get(canonicalize_name(name), math.inf) \
+            if identifier != PYTHON_ID else -1
+        return (not direct, not pinned, not upper, order, not operators, identifier)
+
+    # candidates
+    def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
+                     incompatibilities: Mapping[str, Iterator[Candidate]]) -> list[Candidate]:
+        reqs = list(requirements[identifier])
+        bad = set(incompatibilities[identifier])
+        if identifier == PYTHON_ID:
+            c = self.python_candidate
+            return [c] if c not in bad and all(self.is_satisfied_by(r, c) for r in reqs) else []
+        name = canonicalize_name(identifier.split("[")[0])
+        extras = frozenset(identifier[len(name) + 1:-1].split(",")) if "[" in identifier \
+            else frozenset()
+        pins = [r.candidate for r in reqs if isinstance(r, PinnedRequirement)]
+        explicit = [r.candidate for r in reqs if isinstance(r, ExplicitRequirement)]
+        if pins or explicit:
+            fixed = pins[0] if pins else explicit[0]
+            cand = _with_extras(fixed, extras)
+            ok = cand not in bad and all(self.is_satisfied_by(r, cand) for r in reqs)
+            return [cand] if ok else []
+        specifier = SpecifierSet()
+        hashes: dict[str, frozenset[str]] = {}
+        for r in reqs:
+            if isinstance(r, NamedRequirement):
+                specifier &= r.specifier
+                hashes = _and_hashes(hashes, r.hashes)
+        constraint = self.constraints.get(name)
+        if constraint is not None:
+            specifier &= constraint.specifier
+            if not hashes:
+                hashes = dict(constraint.hashes)
+        out: list[Candidate] = []
+        installed = self._installed_candidate(name, specifier, extras)
+        ranked = order_candidates(self.finder.project(name).files, specifier, self.rules, hashes)
+        index = [IndexCandidate(name, r.file.version, r.file, extras, r) for r in ranked]
+        if installed is not None and installed not in bad:
+            if self._prefers_installed(name):
+                out.append(installed)
+                out.extend(c for c in index if c.version != installed.version)
+            else:
+                inserted = False
+                for c in index:
+                    if c.version == installed.version:
+                        if not inserted:
+                            out.append(installed)
+                            inserted = True
+                        continue
+                    if not inserted and c.version < installed.version:
+                        out.append(installed)
+                        inserted = True
+                    out.append(c)
+                if not inserted:
+                    out.append(installed)
+        else:
+            out.extend(index)
+        return [c for c in out if c not in bad]
+
+    def _prefers_installed(self, name: NormalizedName) -> bool:
+        if not self.options.upgrade:
+            return True
+        if self.options.upgrade_strategy == "eager":
+            return False
+        return name not in self.user_requested
+
+    def _installed_candidate(self, name: NormalizedName, specifier: SpecifierSet,
+                             extras: frozenset[str]) -> InstalledCandidate | None:
+        if self.options.force_reinstall or self.options.ignore_installed:
+            return None
+        dist = self.installed.get(name)
+        if dist is None or not specifier.contains(dist.version, prereleases=True):
+            return None
+        return InstalledCandidate(name, dist.version, dist.requires_dist, dist.requires_python,
+                                  extras)
+
+    def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
+        if isinstance(requirement, PythonRequirement):
+            return requirement.specifier.contains(candidate.version, prereleases=True)
+        if isinstance(requirement, PinnedRequirement):
+            return base_of(candidate) == requirement.candidate
+        if isinstance(requirement, ExplicitRequirement):
+            return base_of(candidate) == base_of(requirement.candidate)
+        if isinstance(candidate, DirectCandidate):
+            # a direct candidate satisfies a named requirement if its version fits
+            return requirement.specifier.contains(candidate.version, prereleases=True)
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def get_dependencies(self, candidate: Candidate) -> list[Req]:
+        if isinstance(candidate, PythonCandidate):
+            return []
+        deps: list[Req] = []
+        parent = f"{candidate.name} {candidate.version}"
+        if candidate.extras:
+            deps.append(PinnedRequirement(base_of(candidate), parent))
+        if isinstance(candidate, InstalledCandidate):
+            requires_dist = candidate.requires_dist
+            requires_python = candidate.requires_python
+        else:
+            meta = self.metadata(base_of(candidate))
+            requires_dist = meta.requires_dist
+            requires_python = meta.requires_python
+            if canonicalize_name(meta.name) != candidate.name:
+                raise ResolutionError(
+                    f"{parent}: its metadata names the project {meta.name!r}",
+                    hint="the artifact is inconsistent with its file name; pin another version",
+                )
+        if requires_python and not self.options.ignore_requires_python \
+                and not isinstance(candidate, InstalledCandidate):
+            try:
+                deps.append(PythonRequirement(SpecifierSet(requires_python), parent))
+            except InvalidSpecifier:
+                pass  # pip ignores an invalid Requires-Python
+        if self.options.no_deps:
+            return deps
+        deps.extend(self.dependencies_from(requires_dist, candidate.extras, parent))
+        return deps
+
+    def dependencies_from(self, requires_dist: Iterable[str], extras: frozenset[str],
+                          parent: str) -> list[Req]:
+        out: list[Req] = []
+        env = dict(self.target.environment)
+        contexts = [""] if not extras else sorted(extras)
+        for text in requires_dist:
+            try:
+                req = Requirement(text)
+            except Exception:
+                raise ResolutionError(f"{parent} declares an invalid dependency {text!r}") from None
+            if req.marker is not None:
+                try:
+                    if not any(req.marker.evaluate({**env, "extra": e}) for e in contexts):
+                        continue
+                except InvalidMarker:
+                    continue
+            elif extras:
+                continue  # unconditional deps come with the base candidate
+            out.extend(named_requirements(req, parent))
+        return out
+
+
+def named_requirements(req: Requirement, comes_from: str, *, user_order: int | None = None,
+                       hashes: Mapping[str, frozenset[str]] | None = None) -> list[Req]:
+    """``foo[x]>=1`` yields requirements on both ``foo`` and ``foo[x]``, as pip does."""
+    name = canonicalize_name(req.name)
+    base = NamedRequirement(name, frozenset(), req.specifier, hashes or {}, comes_from,
+                            user_order)
+    if not req.extras:
+        return [base]
+    extras = frozenset(canonicalize_name(e) for e in req.extras)
+    return [base, NamedRequirement(name, extras, req.specifier, hashes or {}, comes_from,
+                                   user_order)]
+
+
+def _with_extras(c: Candidate, extras: frozenset[str]) -> Candidate:
+    if isinstance(c, IndexCandidate):
+        return IndexCandidate(c.name, c.version, c.file, extras, c.ranked)
+    if isinstance(c, InstalledCandidate):
+        return InstalledCandidate(c.name, c.version, c.requires_dist, c.requires_python, extras)
+    if isinstance(c, DirectCandidate):
+        return DirectCandidate(c.name, c.version, c.url, c.kind, c.metadata, extras,
+                               c.local_path, c.hashes)
+    return c
+
+
+def _and_hashes(a: Mapping[str, frozenset[str]],
+                b: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    if not a:
+        return dict(b)
+    if not b:
+        return dict(a)
+    return {alg: a[alg] & b[alg] for alg in a if alg in b}
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedPackage:
+    name: NormalizedName
+    version: Version
+    candidate: Candidate  # base candidate (no extras)
+    extras: frozenset[str]
+    required_by: tuple[str, ...]  # "the user (file:line)" or "parent 1.0"
+
+    @property
+    def already_installed(self) -> bool:
+        return isinstance(self.candidate, InstalledCandidate)
+
+
+class _Reporter(BaseReporter):  # type: ignore[misc]
+    def __init__(self, on_pin: Callable[[str], None] | None) -> None:
+        self.on_pin = on_pin
+
+    def pinning(self, candidate: Any) -> None:
+        if self.on_pin is not None and not isinstance(candidate, PythonCandidate):
+            self.on_pin(f"{candidate.name} {candidate.version}")
+
+
+def resolve(provider: Provider, requirements: Sequence[Req], *,
+            on_pin: Callable[[str], None] | None = None) -> list[ResolvedPackage]:
+    resolver = Resolver(provider, _Reporter(on_pin))
+    try:
+        result = resolver.resolve(requirements, max_rounds=200000)
+    except ResolutionImpossible as exc:
+        raise ResolutionError(explain_impossible(list(exc.causes), provider),
+                              hint="loosen or change the requirements named above") from None
+    except ResolutionTooDeep:
+        raise ResolutionError("the resolver gave up after too many rounds of backtracking",
+                              hint="pin some dependencies to narrow the search") from None
+    required_by: dict[str, list[str]] = {}
+    extras_of: dict[str, set[str]] = {}
+    for identifier, criterion in result.criteria.items():
+        base = identifier.split("[")[0]
+        for info in criterion.information:
+            parent = info.parent
+            if parent is None:
+                label = info.requirement.comes_from or "the user"
+            elif isinstance(parent, PythonCandidate):
+                continue
+            else:
+                label = f"{parent.name} {parent.version}"
+            if label.startswith(base + " "):
+                continue
+            required_by.setdefault(base, [])
+            if label not in required_by[base]:
+                required_by[base].append(label)
+        if "[" in identifier:
+            extras_of.setdefault(base, set()).update(identifier[len(base) + 1:-1].split(","))
+    out: list[ResolvedPackage] = []
+    for identifier, cand in result.mapping.items():
+        if identifier == PYTHON_ID or "[" in identifier:
+            continue
+        out.append(ResolvedPackage(
+            name=canonicalize_name(identifier),
+            version=cand.version,
+            candidate=base_of(cand),
+            extras=frozenset(extras_of.get(identifier, set())),
+            required_by=tuple(required_by.get(identifier, [])),
+        ))
+    out.sort(key=lambda p: p.name)
+    return out
+
+
+def _available(provider: Provider | None, identifier: str) -> str:
+    if provider is None:
+        return ""
+    name = canonicalize_name(identifier.split("[")[0])
+    try:
+        files = provider.finder.project(name).files
+    except Exception:
+        return ""
+    if not files:
+        return f"; {name} is not on any configured index or find-links location"
+    versions = sorted({f.version for f in files})
+    fits = sorted({r.file.version for r in
+                   order_candidates(files, SpecifierSet(), provider.rules)})
+    shown = ", ".join(str(v) for v in versions[-15:])
+    text = f"; versions found: {shown}"
+    if not fits:
+        text += " (but no file of any version fits this target)"
+    elif fits != versions:
+        text += f"; versions with files for this target: {', '.join(str(v) for v in fits[-15:])}"
+    return text
+
+
+def explain_impossible(causes: Sequence[Any], provider: Provider | None = None) -> str:
+    if not causes:
+        return "the requirements cannot be satisfied"
+    lines = []
+    names = []
+    for info in causes:
+        req = info.requirement
+        who = "the user" if info.parent is None else f"{info.parent.name} {info.parent.version}"
+        if info.parent is None and getattr(req, "comes_from", ""):
+            who = req.comes_from
+        if isinstance(req, PythonRequirement):
+            lines.append(f"    {who} requires Python{req.specifier}, but the target is a "
+                         f"different Python")
+            continue
+        names.append(req.identifier)
+        lines.append(f"    {who} requires {req}")
+    unique = list(dict.fromkeys(names))
+    if len(unique) == 1 and len(lines) == 1:
+        return (f"no version of {unique[0]} matches {causes[0].requirement} "
+                f"(required by {lines[0].split(' requires ')[0].strip()}): none found on the "
+                f"configured indexes for this target{_available(provider, unique[0])}")
+    head = f"cannot install {', '.join(unique) or 'the requirements'}: the requirements conflict"
+    return head + "\n  The conflict is caused by:\n" + "\n".join(dict.fromkeys(lines))

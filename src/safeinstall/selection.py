@@ -1,0 +1,209 @@
+"""Which file pip would install: pip's link evaluation and preference order, reproduced.
+
+This follows pip 26's ``LinkEvaluator``, ``CandidateEvaluator`` and the resolver's
+``FoundCandidates`` exactly (see docs/pip-differences.md for where unearth differs):
+
+1. a file is a candidate only if its format is allowed (``--only-binary``/``--no-binary``), its
+   ``Requires-Python`` admits the *full* target version, and (wheels) one of its tags is supported;
+2. candidates are filtered by the merged specifier (pre-releases as pip decides) and, in
+   hash-checking mode, by allowed hashes (unless no file matches);
+3. they are ordered by pip's sort key ``(hash allowed, not yanked, prefer-binary, version,
+   tag priority, build tag)``; among equal keys the copy pip met *last* wins;
+4. yanked files are passed over unless the specifier pins a version that only yanked files match;
+5. per version only the best file is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import Tag
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from safeinstall.finder import IndexFile
+from safeinstall.target import TargetPython
+
+Hashes = Mapping[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class FormatControl:
+    """pip's --only-binary / --no-binary sets, with pip's precedence rules."""
+
+    only_binary: frozenset[str] = frozenset()
+    no_binary: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_options(cls, only_binary: Sequence[str], no_binary: Sequence[str]) -> FormatControl:
+        only: set[str] = set()
+        no: set[str] = set()
+
+        def handle(value: str, target: set[str], other: set[str]) -> None:
+            names = value.split(",")
+            while ":all:" in names:
+                other.clear()
+                target.clear()
+                target.add(":all:")
+                del names[: names.index(":all:") + 1]
+                if ":none:" not in names:
+                    return
+            for name in names:
+                if name == ":none:":
+                    target.clear()
+                    continue
+                cname = canonicalize_name(name)
+                other.discard(cname)
+                target.add(cname)
+
+        for value in only_binary:
+            handle(value, only, no)
+        for value in no_binary:
+            handle(value, no, only)
+        return cls(frozenset(only), frozenset(no))
+
+    def allowed(self, name: NormalizedName) -> frozenset[str]:
+        result = {"binary", "source"}
+        if name in self.only_binary:
+            result.discard("source")
+        elif name in self.no_binary:
+            result.discard("binary")
+        elif ":all:" in self.only_binary:
+            result.discard("source")
+        elif ":all:" in self.no_binary:
+            result.discard("binary")
+        return frozenset(result)
+
+
+@dataclass(frozen=True)
+class SelectionRules:
+    """Everything besides the requirement that decides pip's choice."""
+
+    target: TargetPython
+    format_control: FormatControl = field(default_factory=FormatControl)
+    prefer_binary: bool = False
+    allow_all_prereleases: bool = False
+    ignore_requires_python: bool = False
+
+    @cached_property
+    def tag_priority(self) -> dict[Tag, int]:
+        return {tag: i for i, tag in enumerate(self.target.tags)}
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A candidate file with pip's sort key and the reasons that make it up."""
+
+    file: IndexFile
+    key: tuple[object, ...]
+    tag_rank: int | None  # index of the best supported tag (wheels); None for sdists
+
+    def reasons(self, rules: SelectionRules, hash_mode: bool) -> list[str]:
+        out = []
+        if hash_mode:
+            out.append("hash allowed" if self.key[0] else "no allowed hash")
+        if self.file.is_yanked:
+            out.append("yanked (only yanked files match a pinned version)")
+        if self.file.is_wheel:
+            if rules.prefer_binary:
+                out.append("prefer-binary: wheels over sdists")
+            tag = rules.target.tags[self.tag_rank] if self.tag_rank is not None else None
+            out.append(f"wheel tag {tag} is #{(self.tag_rank or 0) + 1} of "
+                       f"{len(rules.target.tags)} supported tags")
+        else:
+            out.append("sdist (ranked below every compatible wheel of the same version)")
+        return out
+
+
+def evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
+    """Why pip would not consider ``f`` at all for this target, or None if it is a candidate."""
+    allowed = rules.format_control.allowed(f.project)
+    if f.is_wheel and "binary" not in allowed:
+        return "wheels are not allowed for this project (--no-binary)"
+    if not f.is_wheel and "source" not in allowed:
+        return "sdists are not allowed for this project (--only-binary)"
+    if f.requires_python and not rules.ignore_requires_python:
+        try:
+            spec = SpecifierSet(f.requires_python)
+        except InvalidSpecifier:
+            pass  # pip ignores an invalid Requires-Python on a link
+        else:
+            if not spec.contains(rules.target.version_string, prereleases=True):
+                return (f"Requires-Python {f.requires_python} excludes "
+                        f"Python {rules.target.version_string}")
+    if f.is_wheel and not any(t in rules.tag_priority for t in f.tags):
+        return "no tag of this wheel is supported by the target"
+    return None
+
+
+def rank(f: IndexFile, rules: SelectionRules, hashes: Hashes) -> Ranked:
+    support_num = len(rules.target.tags)
+    if f.is_wheel:
+        tag_rank = min(rules.tag_priority[t] for t in f.tags if t in rules.tag_priority)
+        pri = -tag_rank
+        binary_pref = 1 if rules.prefer_binary else 0
+        build_tag: tuple[()] | tuple[int, str] = f.build_tag
+    else:
+        tag_rank = None
+        pri = -support_num
+        binary_pref = 0
+        build_tag = ()
+    has_allowed_hash = int(f.hash_allowed(dict(hashes))) if hashes else 0
+    yank_value = -int(f.is_yanked)
+    return Ranked(f, (has_allowed_hash, yank_value, binary_pref, f.version, pri, build_tag),
+                  tag_rank)
+
+
+def is_pinned(specifier: SpecifierSet) -> bool:
+    for sp in specifier:
+        if sp.operator == "===":
+            return True
+        if sp.operator == "==" and not sp.version.endswith(".*"):
+            return True
+    return False
+
+
+def _filter_hashes(candidates: list[IndexFile], hashes: Hashes) -> list[IndexFile]:
+    if not hashes:
+        return candidates
+    kept = []
+    matches = 0
+    for f in candidates:
+        if not f.hashes:
+            kept.append(f)
+        elif f.hash_allowed(dict(hashes)):
+            matches += 1
+            kept.append(f)
+    return kept if matches else candidates
+
+
+def order_candidates(
+    files: Iterable[IndexFile],
+    specifier: SpecifierSet,
+    rules: SelectionRules,
+    hashes: Hashes | None = None,
+) -> list[Ranked]:
+    """The files pip's resolver would try, best first, one per version."""
+    hashes = hashes or {}
+    compatible = [f for f in files if evaluate_file(f, rules) is None]
+    prereleases = True if rules.allow_all_prereleases else None
+    by_version = {str(f.version): f.version for f in compatible}
+    allowed_versions = set(specifier.filter(by_version.values(), prereleases=prereleases))
+    applicable = [f for f in compatible if f.version in allowed_versions]
+    applicable = _filter_hashes(applicable, hashes)
+    ranked = sorted((rank(f, rules, hashes) for f in applicable), key=lambda r: r.key)
+    all_yanked = all(r.file.is_yanked for r in ranked)
+    pinned = is_pinned(specifier)
+    out: list[Ranked] = []
+    seen: set[Version] = set()
+    for r in reversed(ranked):
+        if r.file.is_yanked and not (all_yanked and pinned):
+            continue
+        if r.file.version in seen:
+            continue
+        seen.add(r.file.version)
+        out.append(r)
+    return out

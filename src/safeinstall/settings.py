@@ -1,0 +1,144 @@
+"""safe-install's own settings: command line > SAFE_INSTALL_* environment > config file > defaults.
+
+The config file (``safe-install.toml`` in the working directory, or ``--config FILE``, or
+``SAFE_INSTALL_CONFIG``) is meant to be committed next to the requirements, so exceptions are
+reviewed like code and carry a reason::
+
+    late-after = "36h"
+    on-late = "refuse"
+
+    [[allow-late]]
+    release = "numpy==1.26.4"          # or: sha256 = "<64 hex digits>"
+    reason = "cp313 wheels backfilled by upstream, diffed against the cp312 wheel"
+
+``--allow-late`` values from every layer are combined; scalar settings take the highest layer.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safeinstall.durations import parse_duration
+from safeinstall.errors import UsageError
+from safeinstall.pipoptions import CommandLine
+from safeinstall.policy import LateException, Policy, parse_action
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_CONFIG_NAME = "safe-install.toml"
+_SCALARS = ("late-after", "on-late", "on-unknown-upload-time", "on-untrusted-hash",
+            "on-unverifiable", "report", "cache-dir")
+
+
+@dataclass(frozen=True)
+class Settings:
+    policy: Policy
+    report: str | None
+    cache_dir: str | None
+    config_path: str | None
+    sources: Mapping[str, str]  # setting -> where its value came from
+
+
+def _load_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    unknown = set(data) - set(_SCALARS) - {"allow-late"}
+    if unknown:
+        raise UsageError(
+            f"config file {str(path)!r} has unknown keys: {', '.join(sorted(unknown))}",
+            hint=f"known keys: {', '.join(_SCALARS)}, allow-late",
+        )
+    return data
+
+
+def load_settings(cmd: CommandLine, environ: Mapping[str, str], cwd: Path) -> Settings:
+    config_path: Path | None = None
+    explicit = cmd.get("config_file") or environ.get("SAFE_INSTALL_CONFIG")
+    if explicit:
+        config_path = (cwd / str(explicit)).resolve()
+        if not config_path.is_file():
+            raise UsageError(f"config file {str(explicit)!r} does not exist")
+    elif (cwd / DEFAULT_CONFIG_NAME).is_file():
+        config_path = cwd / DEFAULT_CONFIG_NAME
+    file_data = _load_file(config_path) if config_path else {}
+
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for key in _SCALARS:
+        dest = key.replace("-", "_")
+        env_key = "SAFE_INSTALL_" + dest.upper()
+        cli = cmd.get(dest) if key != "cache-dir" else None  # --cache-dir is pip's
+        if cli is not None:
+            values[key], sources[key] = str(cli), "command line"
+        elif environ.get(env_key):
+            values[key], sources[key] = environ[env_key], env_key
+        elif key in file_data:
+            values[key], sources[key] = str(file_data[key]), str(config_path)
+
+    exceptions: list[LateException] = []
+    raw_cli = cmd.get("allow_late") or []
+    assert isinstance(raw_cli, list)
+    for item in raw_cli:
+        exceptions.append(LateException.parse(str(item), origin="--allow-late"))
+    for item in environ.get("SAFE_INSTALL_ALLOW_LATE", "").replace(",", " ").split():
+        exceptions.append(LateException.parse(item, origin="SAFE_INSTALL_ALLOW_LATE"))
+    entries = file_data.get("allow-late", [])
+    if not isinstance(entries, list):
+        raise UsageError(f"{config_path}: allow-late must be an array of tables")
+    for i, entry in enumerate(entries, 1):
+        where = f"{config_path} allow-late #{i}"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where}: expected a table with release/sha256 and reason")
+        reason = str(entry.get("reason", "")).strip()
+        if not reason:
+            raise UsageError(f"{where}: every exception needs a reason",
+                             hint='add reason = "why this late file is acceptable"')
+        if ("release" in entry) == ("sha256" in entry):
+            raise UsageError(f"{where}: give exactly one of release = 'NAME==VERSION' or "
+                             "sha256 = 'HEX'")
+        text = str(entry["release"]) if "release" in entry else f"sha256:{entry['sha256']}"
+        exceptions.append(LateException.parse(text, reason=reason, origin=where))
+
+    late_after = parse_duration(values["late-after"]) if "late-after" in values \
+        else Policy().late_after
+    policy = Policy(
+        late_after=late_after,
+        on_late=parse_action(values.get("on-late", "refuse"), "--on-late"),
+        on_unknown_upload_time=parse_action(values.get("on-unknown-upload-time", "refuse"),
+                                            "--on-unknown-upload-time"),
+        on_untrusted_hash=parse_action(values.get("on-untrusted-hash", "warn"),
+                                       "--on-untrusted-hash"),
+        on_unverifiable=parse_action(values.get("on-unverifiable", "refuse"),
+                                     "--on-unverifiable"),
+        allow_late=tuple(exceptions),
+    )
+    return Settings(
+        policy=policy,
+        report=values.get("report"),
+        cache_dir=values.get("cache-dir"),
+        config_path=str(config_path) if config_path else None,
+        sources=sources,
+    )
+
+
+def default_cache_dir(environ: Mapping[str, str]) -> Path:
+    from platformdirs import user_cache_dir
+
+    if environ.get("XDG_CACHE_HOME"):
+        return Path(environ["XDG_CACHE_HOME"]) / "safe-install"
+    return Path(user_cache_dir("safe-install", appauthor=False))
+
+
+__all__ = ["Settings", "load_settings", "default_cache_dir"]

@@ -1,0 +1,1 @@
+"""Hermetic test infrastructure: real distributions, a local package index, pip helpers."""

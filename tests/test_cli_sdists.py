@@ -1,0 +1,87 @@
+"""No code from an artifact runs before its checks pass (sdists and their build backends)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from clihelp import run_cli
+from support.artifacts import build_sdist, build_wheel
+from support.inbackend import BUILD_MARKER_ENV
+from support.piprun import pip_list
+
+
+def test_late_sdist_is_refused_before_it_is_built(local_index, make_venv, clean_pip_env,
+                                                  tmp_path, t0):
+    out = tmp_path / "dists"
+    # the release began with a wheel for another platform; the sdist came 90 days later
+    local_index.add(build_wheel(out, "demo", "1.0", tag="cp311-cp311-win_amd64"), upload_time=t0)
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                requires_dist=["dep"]), upload_time=t0 + timedelta(days=90))
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 1
+    assert "refused before it is built" in run.stderr
+    assert not marker.exists(), "the sdist's build backend ran before its checks"
+    assert run.report["packages"][0]["filename"] == "demo-1.0.tar.gz"
+    assert pip_list(venv, clean_pip_env) == {}
+
+
+def test_checked_dynamic_sdist_is_built_then_installed(local_index, make_venv, clean_pip_env,
+                                                       tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                requires_dist=["dep"]), upload_time=t0)
+    local_index.add(build_wheel(out, "dep", "1.0"), upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.package("demo")["metadata_source"] == "build"
+    assert "prepare_metadata_for_build_wheel" in marker.read_text()
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
+
+
+def test_static_sdist_metadata_is_read_without_building(local_index, make_venv, clean_pip_env,
+                                                        tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=True,
+                                requires_dist=["dep"]), upload_time=t0)
+    local_index.add(build_wheel(out, "dep", "1.0"), upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "--dry-run", "demo"], env,
+                  tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.package("demo")["metadata_source"] == "sdist-pkg-info"
+    assert {p["name"] for p in run.report["packages"]} == {"demo", "dep"}
+    assert not marker.exists()
+
+
+def test_local_project_is_reported_as_unverifiable_but_allowed(local_index, make_venv,
+                                                               clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_wheel(out, "dep", "1.0"), upload_time=t0)
+    sdist = build_sdist(out, "mine", "0.1", requires_dist=["dep"])
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, str(sdist)], clean_pip_env,
+                  tmp_path)
+    assert run.code == 0, run.stderr
+    assert ("unverifiable-source", "info") in run.kinds("mine")
+    assert pip_list(venv, clean_pip_env) == {"mine": "0.1", "dep": "1.0"}
+
+
+def test_remote_url_requirement_is_refused_before_fetching(local_index, make_venv,
+                                                           clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    f = local_index.add(build_wheel(out, "dep", "1.0"), upload_time=t0)
+    venv = make_venv()
+    url = f.url.replace("127.0.0.1", "localhost")
+    run = run_cli(["--python", str(venv), "-i", local_index.url, f"dep @ {url}"],
+                  clean_pip_env, tmp_path)
+    assert run.code == 1
+    assert "direct URL requirement" in run.stderr and "--on-unverifiable warn" in run.stderr
+    assert pip_list(venv, clean_pip_env) == {}
