@@ -23,7 +23,8 @@ class Run:
         for p in self.report["packages"]:
             if p["name"] == name:
                 return p
-        raise AssertionError(f"{name} not in report: {[p['name'] for p in self.report['packages']]}")
+        names = [p["name"] for p in self.report["packages"]]
+        raise AssertionError(f"{name} not in report: {names}")
 
     def kinds(self, name: str) -> list[tuple[str, str]]:
         return [(f["kind"], f["severity"]) for f in self.package(name)["findings"]]

@@ -225,7 +225,8 @@ def build_requirements(ctx: CheckContext, user_reqs: Sequence[UserRequirement],
     return reqs, constraints, order
 
 
-def pip_metadata_report(ctx: CheckContext, spec: str, *, editable: bool = False) -> dict[str, object]:
+def pip_metadata_report(ctx: CheckContext, spec: str, *,
+                        editable: bool = False) -> dict[str, object]:
     """Have pip prepare metadata for ``spec`` (builds it: only for checked or own code)."""
     s = ctx.settings
     cmd = [sys.executable, "-m", "pip"]
@@ -476,7 +477,7 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
             f.filename, f.sha256,
             hint=("hash-checking mode requires a --hash for every package, including "
                   "dependencies" if ctx.hash_mode else
-                  "pin it with --hash in a requirements file (e.g. a lock written by safe-install)"),
+                  "pin it with --hash in a requirements file (a lock of checked files)"),
         ))
     if not f.sha256:
         notes.append("the index publishes no sha256 for this file; it is hashed on download")
@@ -611,8 +612,8 @@ def run_check(
             if note not in ctx.notes:
                 ctx.notes.append(note)
     packages = tuple(evaluate(ctx, p) for p in resolved)
-    plan = {p.name: p.candidate for p in resolved}
-    metadata = {p.name: ctx._metadata[p.candidate] for p in resolved
+    plan: dict[str, Candidate] = {p.name: p.candidate for p in resolved}
+    metadata: dict[str, CoreMetadata] = {p.name: ctx._metadata[p.candidate] for p in resolved
                 if p.candidate in ctx._metadata}
     return CheckResult(
         target=target, packages=packages, notes=tuple(ctx.notes),

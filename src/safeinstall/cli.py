@@ -1,4 +1,5 @@
-"""``safe-install ARGS``: exactly ``pip install ARGS``, with the late-artifact and hash checks first.
+"""``safe-install ARGS``: exactly ``pip install ARGS``, with the late-artifact and hash checks
+first.
 
 The command line layer: parses arguments, wires the library together, prints, and maps our
 errors to exit codes. Only errors of our own are caught; anything else is a bug and shows as one.
@@ -96,19 +97,15 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
 
-        extra = [exc.result] if isinstance(exc, CheckRefused) else []
-        if extra:
-            from safeinstall.report import render_summary  # noqa: F401
-
-            for f in exc.result.findings:  # type: ignore[attr-defined]
-                if f.severity == "error":
-                    console.print(f"[bold red]REFUSED[/] {exc.result.name} "  # type: ignore[attr-defined]
-                                  f"{exc.result.version} ({f.kind}): {f.message}")
-                    if f.hint:
-                        for line in f.hint.splitlines():
-                            console.print(f"    {line}", markup=False)
-        console.print(f"[bold red]safe-install: error:[/] {exc.message}", markup=True,
-                      highlight=False) if False else err.write(f"safe-install: error: {exc}\n")
+        extra = []
+        if isinstance(exc, CheckRefused):
+            extra.append(exc.result)
+            for f in exc.result.findings:
+                if f.severity == "error" and f.hint:
+                    err.write(f"REFUSED {exc.result.name} {exc.result.version} ({f.kind}): "
+                              f"{f.message}\n")
+                    err.writelines(f"    {line}\n" for line in f.hint.splitlines())
+        err.write(f"safe-install: error: {exc}\n")
         if exc.exit_code == EXIT_REFUSED:
             err.write("safe-install: nothing was installed.\n")
         if report_dest:
@@ -217,9 +214,8 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
             status.stop()
             status = None
         if settings.verbosity >= 0 or result.refused:
-            from safeinstall.report import render_summary as _rs
-
-            _rs(result, dry_run=settings.dry_run, console=console, verbose=settings.verbosity)
+            render_summary(result, dry_run=settings.dry_run, console=console,
+                           verbose=settings.verbosity)
         if result.refused:
             code = EXIT_REFUSED
             console.print("[bold red]safe-install: refused by policy; nothing was installed.[/]")
@@ -254,7 +250,6 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
         store.close()
         shutil.rmtree(workdir, ignore_errors=True)
         session.close()
-        del render_summary
 
 
 def _abs(path: str, cwd: str) -> str:

@@ -7,6 +7,7 @@ security check that quietly sees fewer files is a check that can be fooled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -89,8 +90,11 @@ class ProjectListing:
         return tuple(f for f in self.files if f.version == version and f.source == source)
 
 
-def _parse_filename(name: NormalizedName, filename: str) -> tuple[Version, bool, frozenset[Tag],
-                                                                   tuple[()] | tuple[int, str]] | None:
+BuildTag = tuple[()] | tuple[int, str]
+
+
+def _parse_filename(name: NormalizedName,
+                    filename: str) -> tuple[Version, bool, frozenset[Tag], BuildTag] | None:
     try:
         if filename.endswith(".whl"):
             wname, version, build, tags = parse_wheel_filename(filename)
@@ -178,10 +182,8 @@ class Finder:
                 pass
 
     def _quiet_project(self, name: str) -> None:
-        try:
+        with contextlib.suppress(IndexAccessError):
             self.project(name)
-        except IndexAccessError:
-            pass
 
     # -- collection ----------------------------------------------------------------------------
 
@@ -203,7 +205,8 @@ class Finder:
                 path = _file_path(page_url)
                 if not os.path.isdir(path):
                     if not os.path.isdir(_file_path(index)):
-                        notes.append(f"index location {index} does not exist; ignored (as pip does)")
+                        notes.append(f"index location {index} does not exist; "
+                                     "ignored (as pip does)")
                     continue
                 page_url = page_url + "index.html"
             links.extend((source, entry) for entry in self._read_page(page_url, source, name))

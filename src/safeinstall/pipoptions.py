@@ -269,7 +269,7 @@ def parse_command_line(argv: Sequence[str]) -> CommandLine:
 
 @dataclass(frozen=True)
 class PipConfig:
-    """pip configuration values, merged as pip merges them (``:env:`` > ``install`` > ``global``)."""
+    """pip configuration, merged as pip merges it (``:env:`` > ``install`` > ``global``)."""
 
     items: Mapping[str, str] = field(default_factory=dict)
 
@@ -441,7 +441,8 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str) -> PipSett
         only_binary=listed("only_binary", "only-binary"),
         no_binary=listed("no_binary", "no-binary"),
         prefer_binary=flag("prefer_binary", "prefer-binary"),
-        require_hashes=flag("require_hashes", "require-hashes") and not cmd.get("no_require_hashes"),
+        require_hashes=flag("require_hashes", "require-hashes")
+        and not cmd.get("no_require_hashes"),
         dry_run=bool(cmd.get("dry_run")),
         python=value("python", "python"),
         target_dir=value("target", "target"),

@@ -7,10 +7,11 @@ Requires-Python from metadata.  Constraints narrow what is found; they never bec
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from packaging.markers import InvalidMarker
 from packaging.requirements import Requirement
@@ -100,7 +101,7 @@ class PythonRequirement:
         return f"Python{self.specifier}"
 
 
-Req = Union[NamedRequirement, PinnedRequirement, ExplicitRequirement, PythonRequirement]
+Req = NamedRequirement | PinnedRequirement | ExplicitRequirement | PythonRequirement
 
 # -- candidates --------------------------------------------------------------------------------
 
@@ -158,7 +159,7 @@ class PythonCandidate:
         return PYTHON_ID
 
 
-Candidate = Union[IndexCandidate, InstalledCandidate, DirectCandidate, PythonCandidate]
+Candidate = IndexCandidate | InstalledCandidate | DirectCandidate | PythonCandidate
 
 
 def base_of(c: Candidate) -> Candidate:
@@ -205,7 +206,7 @@ class ResolverOptions:
 MetadataFn = Callable[[Candidate], CoreMetadata]
 
 
-class Provider(AbstractProvider):  # type: ignore[misc]
+class Provider(AbstractProvider[Req, Candidate, str]):
     def __init__(
         self,
         *,
@@ -304,16 +305,16 @@ class Provider(AbstractProvider):  # type: ignore[misc]
                 out.extend(c for c in index if c.version != installed.version)
             else:
                 inserted = False
-                for c in index:
-                    if c.version == installed.version:
+                for ic in index:
+                    if ic.version == installed.version:
                         if not inserted:
                             out.append(installed)
                             inserted = True
                         continue
-                    if not inserted and c.version < installed.version:
+                    if not inserted and ic.version < installed.version:
                         out.append(installed)
                         inserted = True
-                    out.append(c)
+                    out.append(ic)
                 if not inserted:
                     out.append(installed)
         else:
@@ -370,10 +371,8 @@ class Provider(AbstractProvider):  # type: ignore[misc]
                 )
         if requires_python and not self.options.ignore_requires_python \
                 and not isinstance(candidate, InstalledCandidate):
-            try:
+            with contextlib.suppress(InvalidSpecifier):  # pip ignores an invalid one
                 deps.append(PythonRequirement(SpecifierSet(requires_python), parent))
-            except InvalidSpecifier:
-                pass  # pip ignores an invalid Requires-Python
         if self.options.no_deps:
             return deps
         deps.extend(self.dependencies_from(requires_dist, candidate.extras, parent))
@@ -450,7 +449,7 @@ class ResolvedPackage:
         return isinstance(self.candidate, InstalledCandidate)
 
 
-class _Reporter(BaseReporter):  # type: ignore[misc]
+class _Reporter(BaseReporter[Req, Candidate, str]):
     def __init__(self, on_pin: Callable[[str], None] | None) -> None:
         self.on_pin = on_pin
 
@@ -534,8 +533,8 @@ def explain_impossible(causes: Sequence[Any], provider: Provider | None = None) 
     for info in causes:
         req = info.requirement
         who = "the user" if info.parent is None else f"{info.parent.name} {info.parent.version}"
-        if info.parent is None and getattr(req, "comes_from", ""):
-            who = req.comes_from
+        if info.parent is None and getattr(req, "comes_from", None):
+            who = str(req.comes_from)
         if isinstance(req, PythonRequirement):
             lines.append(f"    {who} requires Python{req.specifier}, but the target is a "
                          f"different Python")

@@ -67,7 +67,7 @@ def current_target() -> TargetPython:
         version=(sys.version_info[0], sys.version_info[1], sys.version_info[2]),
         implementation=interpreter_name(),
         tags=tuple(sys_tags()),
-        environment=dict(default_environment()),
+        environment={k: str(v) for k, v in default_environment().items()},
     )
 
 
