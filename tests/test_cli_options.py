@@ -1,0 +1,98 @@
+"""pip's options and configuration, honoured as pip honours them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from clihelp import run_cli
+from support.artifacts import build_wheel
+from support.piprun import pip_list
+
+
+def test_pip_configuration_file_is_honoured(scenario, local_index, make_venv, clean_pip_env,
+                                            tmp_path):
+    scenario("ontime")
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nindex-url = {local_index.url}\n")
+    env = dict(clean_pip_env, PIP_CONFIG_FILE=str(conf))
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "--dry-run", "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.package("demo")["index"] == local_index.url
+
+
+def test_pip_environment_variables_are_honoured(scenario, local_index, make_venv,
+                                                clean_pip_env, tmp_path):
+    scenario("ontime")
+    env = dict(clean_pip_env, PIP_INDEX_URL=local_index.url, PIP_NO_DEPS="1")
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "--dry-run", "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert [p["name"] for p in run.report["packages"]] == ["demo"]
+
+
+def test_isolated_ignores_pip_configuration(scenario, local_index, clean_pip_env, tmp_path):
+    scenario("ontime")
+    env = dict(clean_pip_env, PIP_NO_INDEX="1")
+    run = run_cli(["--dry-run", "-I", "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 2  # PIP_NO_INDEX honoured: no index, demo cannot be found
+    run = run_cli(["--isolated", "--dry-run", "-I", "-i", local_index.url, "demo"], env,
+                  tmp_path)
+    assert run.code == 0, run.stderr  # --isolated: pip's environment variables are ignored
+
+
+def test_a_package_named_like_a_subcommand_is_a_package(local_index, make_venv, clean_pip_env,
+                                                        tmp_path, t0):
+    for name in ("lock", "timeline", "watch", "guard", "audit"):
+        local_index.add(build_wheel(tmp_path / "d", name, "1.0"), upload_time=t0)
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "lock", "timeline", "watch",
+                   "guard", "audit"], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert pip_list(venv, clean_pip_env) == {n: "1.0" for n in
+                                              ("lock", "timeline", "watch", "guard", "audit")}
+
+
+def test_upgrade_and_already_installed(local_index, make_venv, clean_pip_env, tmp_path, t0):
+    out = tmp_path / "d"
+    local_index.add(build_wheel(out, "app", "1.0", requires_dist=["lib"]), upload_time=t0)
+    local_index.add(build_wheel(out, "lib", "1.0"), upload_time=t0)
+    venv = make_venv()
+    assert run_cli(["--python", str(venv), "-i", local_index.url, "app"], clean_pip_env,
+                   tmp_path).code == 0
+    local_index.add(build_wheel(out, "lib", "2.0"), upload_time=t0)
+    local_index.add(build_wheel(out, "app", "2.0", requires_dist=["lib"]), upload_time=t0)
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "app"], clean_pip_env,
+                  tmp_path)
+    assert run.code == 0
+    assert {p["name"]: p["decision"] for p in run.report["packages"]} == {
+        "app": "already-satisfied", "lib": "already-satisfied"}
+    # -U upgrades what was asked for, and only what is needed (pip's default strategy)
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "-U", "app"], clean_pip_env,
+                  tmp_path)
+    assert run.code == 0, run.stderr
+    assert pip_list(venv, clean_pip_env) == {"app": "2.0", "lib": "1.0"}
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "-U", "--upgrade-strategy",
+                   "eager", "app"], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert pip_list(venv, clean_pip_env) == {"app": "2.0", "lib": "2.0"}
+
+
+def test_target_directory(scenario, local_index, clean_pip_env, tmp_path):
+    scenario("ontime")
+    target = tmp_path / "target"
+    run = run_cli(["-i", local_index.url, "--target", str(target), "demo"], clean_pip_env,
+                  tmp_path)
+    assert run.code == 0, run.stderr
+    assert (target / "demo" / "__init__.py").is_file()
+    assert (target / "dep" / "__init__.py").is_file()
+
+
+def test_python_m_safeinstall_and_version(clean_pip_env):
+    out = subprocess.run([sys.executable, "-m", "safeinstall", "--version"], capture_output=True,
+                         text=True, env=clean_pip_env, check=False)
+    assert out.returncode == 0 and out.stdout.startswith("safe-install ")
+    out = subprocess.run([sys.executable, "-m", "safeinstall", "--help"], capture_output=True,
+                         text=True, env=clean_pip_env, check=False)
+    assert out.returncode == 0 and "--late-after" in out.stdout
