@@ -1,0 +1,1 @@
+"""Commands of ``safe-install-tool``; one module per command (see :mod:`safeinstall.tool`)."""

@@ -1,0 +1,85 @@
+"""``safe-install-tool COMMAND``: safe-install's other commands (lock, guard, audit, timeline...).
+
+They live in a separate executable on purpose: ``safe-install ARGS`` must always mean
+``pip install ARGS``, even for a package called ``lock`` or ``timeline``.
+
+Each command is a module in :mod:`safeinstall.commands` exposing ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args, *, environ, stdout, stderr, cwd) -> int``; it is
+imported only when used, so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import IO
+
+from safeinstall import __version__
+from safeinstall.errors import SafeInstallError
+
+#: command name -> module under safeinstall.commands
+COMMANDS: dict[str, str] = {}
+
+
+def _available() -> dict[str, str]:
+    import pkgutil
+
+    import safeinstall.commands as pkg
+
+    found = {m.name.replace("_", "-"): m.name for m in pkgutil.iter_modules(pkg.__path__)
+             if not m.name.startswith("_")}
+    return {**found, **COMMANDS}
+
+
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
+         stdout: IO[str] | None = None, stderr: IO[str] | None = None,
+         cwd: str | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    env = dict(os.environ if environ is None else environ)
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    commands = _available()
+    parser = argparse.ArgumentParser(
+        prog="safe-install-tool",
+        description="safe-install's commands besides the checked install "
+        "(`safe-install ARGS` is always `pip install ARGS`).",
+    )
+    parser.add_argument("-V", "--version", action="version",
+                        version=f"safe-install {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    if not argv or argv[0] not in commands:
+        for name in sorted(commands):
+            sub.add_parser(name, help=_help_of(commands[name]))
+        try:
+            parser.parse_args(argv or ["--help"])
+        except SystemExit as exc:
+            return int(exc.code or 0) if isinstance(exc.code, int) else 2
+        return 2
+    name = argv[0]
+    module = importlib.import_module(f"safeinstall.commands.{commands[name]}")
+    cmd_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+    module.add_arguments(cmd_parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else 2
+    try:
+        return int(module.run(args, environ=env, stdout=out, stderr=err,
+                              cwd=cwd or os.getcwd()))
+    except SafeInstallError as exc:
+        err.write(f"safe-install-tool {name}: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.write(f"safe-install-tool {name}: interrupted\n")
+        return 130
+
+
+def _help_of(module_name: str) -> str:
+    module = importlib.import_module(f"safeinstall.commands.{module_name}")
+    return str(getattr(module, "HELP", ""))
+
+
+def console_main() -> None:
+    sys.exit(main())
