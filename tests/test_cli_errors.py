@@ -94,10 +94,17 @@ def test_conflicting_requirements_exit_2_and_explain(scenario, local_index, make
 
 def test_refused_option_is_never_ignored(local_index, make_venv, clean_pip_env, tmp_path):
     venv = make_venv()
-    run = run_cli(["--python", str(venv), "-i", local_index.url, "--platform", "win_amd64",
-                   "demo"], clean_pip_env, tmp_path)
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "--only-deps", "demo"],
+                  clean_pip_env, tmp_path)
     assert run.code == 2
-    assert "--platform is not supported by safe-install yet" in run.stderr
+    assert "--only-deps is not supported by safe-install yet" in run.stderr
+    # pip's own rules for foreign targets, with pip's message
+    run = run_cli(["-i", local_index.url, "--platform", "win_amd64", "demo"], clean_pip_env,
+                  tmp_path)
+    assert run.code == 2 and "--only-binary=:all: must be set" in run.stderr
+    run = run_cli(["-i", local_index.url, "--platform", "win_amd64", "--only-binary", ":all:",
+                   "demo"], clean_pip_env, tmp_path)
+    assert run.code == 2 and "unless installing via '--target'" in run.stderr
 
 
 def test_unknown_option_and_bad_duration(local_index, clean_pip_env, tmp_path):

@@ -288,6 +288,12 @@ class TestHashes:
         result = parse([write(tmp_path, "r.txt", f"foo -- --hash=sha256:{SHA_A}\n")])
         assert [(r.text, r.hashes) for r in result.requirements] == [("foo", ())]
 
+    def test_long_line_is_shortened_in_messages(self, tmp_path: Path) -> None:
+        hashes = " ".join(f"--hash=sha256:{SHA_A}" for _ in range(20))
+        message = error(f"foo==1 {hashes} --hash=md5:00\n", tmp_path)
+        assert "..." in message and len(message.splitlines()[0]) < 400
+        assert "Allowed hash algorithms" in message
+
     @pytest.mark.parametrize(
         ("line", "expected"),
         [
@@ -418,6 +424,19 @@ class TestIncludes:
         write(tmp_path, "r.txt", "-c c.txt\n")
         with pytest.raises(RequirementError, match="recursively references itself"):
             parse(constraint_files=[tmp_path / "c.txt"])
+
+    def test_deep_nesting_is_bounded(self, tmp_path: Path) -> None:
+        for level in range(150):
+            write(tmp_path, f"f{level}.txt", f"-r f{level + 1}.txt\n")
+        write(tmp_path, "f150.txt", "x\n")
+        with pytest.raises(RequirementError, match="nested more than 100 levels"):
+            parse([tmp_path / "f0.txt"])
+        assert [r.text for r in parse([tmp_path / "f60.txt"]).requirements] == ["x"]
+
+    def test_symlink_loop_ends_with_an_error(self, tmp_path: Path) -> None:
+        (tmp_path / "d").symlink_to(".")
+        with pytest.raises(RequirementError, match="could not open requirements file"):
+            parse([write(tmp_path, "a.txt", "-r d/a.txt\n")])
 
     def test_only_first_include_of_a_line_and_r_beats_c(self, tmp_path: Path) -> None:
         # pip: "-r b.txt -r c.txt" reads only b.txt; "-c c.txt -r b.txt" reads only b.txt.

@@ -30,7 +30,7 @@ from safeinstall.artifacts import (
     static_sdist_metadata,
 )
 from safeinstall.errors import PolicyRefusal, RequirementError, SafeInstallError, UsageError
-from safeinstall.finder import Finder
+from safeinstall.finder import Finder, IndexFile
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.policy import Finding, Policy, is_refused, severity_for
 from safeinstall.reqfile import ParsedRequirements, RequirementLine
@@ -80,6 +80,7 @@ class PackageResult:
     metadata_source: str | None = None
     notes: tuple[str, ...] = ()
     trusted_hashes: tuple[str, ...] = ()  # sha256 values the user vouched for (--hash)
+    passed_over: tuple[tuple[str, str], ...] = ()  # (filename, why pip did not take it)
 
 
 @dataclass(frozen=True)
@@ -483,6 +484,7 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
         notes.append("the index publishes no sha256 for this file; it is hashed on download")
     decision: Decision = "refuse" if is_refused(findings) else "install"
     reasons = tuple(c.ranked.reasons(ctx.rules, ctx.hash_mode)) if c.ranked and ctx.rules else ()
+    passed_over = _passed_over(ctx, c, listing.release(c.version, f.source))
     return PackageResult(
         name=c.name, version=str(c.version), kind="index", filename=f.filename, url=f.url,
         index=f.source.url, sha256=f.sha256, upload_time=upload, release_start=start,
@@ -490,7 +492,43 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
         required_by=tuple(required_by), extras=tuple(sorted(extras)),
         selection_reasons=reasons, release_files=len(tl.files), notes=tuple(notes),
         trusted_hashes=tuple(sorted(trusted or ())),
+        passed_over=passed_over,
     )
+
+
+def _passed_over(ctx: CheckContext, c: IndexCandidate,
+                 files: Sequence[IndexFile]) -> tuple[tuple[str, str], ...]:
+    """Why each other file of the selected release was not the one pip takes."""
+    from safeinstall.selection import evaluate_file, rank
+
+    assert ctx.rules is not None
+    hashes = {"sha256": frozenset(ctx.trusted.get(c.name, set()))} \
+        if ctx.trusted.get(c.name) else {}
+    chosen = rank(c.file, ctx.rules, hashes)
+    out: list[tuple[str, str]] = []
+    for g in files:
+        if g.filename == c.file.filename:
+            continue
+        why = evaluate_file(g, ctx.rules)
+        if why is None:
+            other = rank(g, ctx.rules, hashes)
+            if hashes and not other.key[0]:
+                why = "its hash is not among the trusted hashes (hash-checking mode)"
+            elif g.is_yanked:
+                why = "yanked"
+            elif not g.is_wheel:
+                why = "an sdist ranks below a compatible wheel of the same version"
+            elif other.tag_rank is not None and chosen.tag_rank is not None \
+                    and other.tag_rank > chosen.tag_rank:
+                why = (f"its best tag {ctx.rules.target.tags[other.tag_rank]} ranks "
+                       f"#{other.tag_rank + 1}, below the selected file's "
+                       f"#{chosen.tag_rank + 1}")
+            elif other.key <= chosen.key:
+                why = "ranks lower by pip's order (build tag or an equal copy pip met earlier)"
+            else:
+                why = "ranks higher, but pip never reached it (should not happen)"
+        out.append((g.filename, why))
+    return tuple(out)
 
 
 def evaluate(ctx: CheckContext, pkg: ResolvedPackage) -> PackageResult:

@@ -127,11 +127,11 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import UserRequirement, installed_dists, run_check
     from safeinstall.finder import Finder
-    from safeinstall.pipoptions import effective_settings, read_pip_config
+    from safeinstall.pipoptions import check_dist_restriction, effective_settings, read_pip_config
     from safeinstall.report import render_summary, report_json, write_report
     from safeinstall.reqfile import parse_requirement_files
     from safeinstall.settings import default_cache_dir
-    from safeinstall.target import current_target, probe_interpreter
+    from safeinstall.target import current_target, foreign_target, probe_interpreter
 
     config = read_pip_config(environ, isolated=bool(cmd.get("isolated")))
     settings = effective_settings(cmd, config, cwd)
@@ -175,7 +175,13 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     user_reqs += [UserRequirement(line.text, line.source, tuple(line.hashes), line.editable,
                                   line.base_dir) for line in parsed.requirements]
 
+    check_dist_restriction(settings)
     target = probe_interpreter(settings.python) if settings.python else current_target()
+    if settings.foreign:
+        target = foreign_target(python_version=settings.python_version,
+                                platforms=settings.platforms or None,
+                                implementation=settings.implementation,
+                                abis=settings.abis or None, base=target)
     session = PyPIClient(trusted_hosts=settings.trusted_hosts, verify=_verify(settings.cert),
                          timeout=settings.timeout, trust_env=True)
     session.auth = MultiDomainBasicAuth(index_urls=list(settings.index_urls))

@@ -34,6 +34,15 @@ class InstallPlan:
 
 def location_args(s: PipSettings) -> list[str]:
     args: list[str] = []
+    if s.foreign:  # pip checks the wheels' tags against the same restrictions
+        for p in s.platforms:
+            args += ["--platform", p]
+        if s.python_version:
+            args += ["--python-version", s.python_version]
+        if s.implementation:
+            args += ["--implementation", s.implementation]
+        for a in s.abis:
+            args += ["--abi", a]
     if s.target_dir:
         args += ["--target", s.target_dir]
     if s.prefix:

@@ -110,14 +110,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _o("refresh_package", "--refresh-package", kind="value", repeat=True, group="passthrough"),
     _o("no_require_hashes", "--no-require-hashes"),
     # -- refused: would change the selection in ways not modelled yet
-    _o("platform", "--platform", kind="value", repeat=True, group="refused",
-       why="foreign targets are not supported yet; use --python PATH for another interpreter"),
-    _o("python_version", "--python-version", kind="value", group="refused",
-       why="foreign targets are not supported yet; use --python PATH for another interpreter"),
-    _o("implementation", "--implementation", kind="value", group="refused",
-       why="foreign targets are not supported yet; use --python PATH for another interpreter"),
-    _o("abi", "--abi", kind="value", repeat=True, group="refused",
-       why="foreign targets are not supported yet; use --python PATH for another interpreter"),
+    _o("platforms", "--platform", kind="value", repeat=True),
+    _o("python_version", "--python-version", kind="value"),
+    _o("implementation", "--implementation", kind="value"),
+    _o("abis", "--abi", kind="value", repeat=True),
     _o("uploaded_prior_to", "--uploaded-prior-to", kind="value", group="refused",
        why="pip's absolute upload cut-off is not modelled yet"),
     _o("config_settings", "-C", "--config-settings", kind="value", repeat=True, group="refused",
@@ -374,6 +370,15 @@ class PipSettings:
     proxy: str | None = None
     verbosity: int = 0
     isolated: bool = False
+    platforms: tuple[str, ...] = ()
+    python_version: str | None = None
+    implementation: str | None = None
+    abis: tuple[str, ...] = ()
+
+    @property
+    def foreign(self) -> bool:
+        """pip's "dist restriction": a target described by tags rather than an interpreter."""
+        return bool(self.platforms or self.python_version or self.implementation or self.abis)
 
     @property
     def index_urls(self) -> tuple[str, ...]:
@@ -456,8 +461,12 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str) -> PipSett
         proxy=value("proxy", "proxy"),
         verbosity=verbosity,
         isolated=bool(cmd.get("isolated")),
+        platforms=listed("platforms", "platform"),
+        python_version=value("python_version", "python-version"),
+        implementation=value("implementation", "implementation"),
+        abis=listed("abis", "abi"),
     )
-    for key in ("platform", "python-version", "implementation", "abi", "uploaded-prior-to",
+    for key in ("uploaded-prior-to",
                 "config-settings", "global-option", "build-constraint", "all-releases",
                 "only-final", "only-deps"):
         if config.get(key):
@@ -469,6 +478,30 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str) -> PipSett
         raise UsageError("cannot combine --user and --target", hint="choose one install location")
     del cwd
     return settings
+
+
+def check_dist_restriction(settings: PipSettings) -> None:
+    """pip's rules for --platform/--python-version/--implementation/--abi, same messages."""
+    if not settings.foreign:
+        return
+    from safeinstall.selection import FormatControl
+
+    fc = FormatControl.from_options(settings.only_binary, settings.no_binary)
+    binary_only = fc.only_binary == frozenset({":all:"}) and not fc.no_binary
+    if not binary_only and not settings.no_deps:
+        raise UsageError(
+            "When restricting platform and interpreter constraints using --python-version, "
+            "--platform, --abi, or --implementation, either --no-deps must be set, or "
+            "--only-binary=:all: must be set and --no-binary must not be set (or must be set "
+            "to :none:).",
+            hint="add --only-binary :all: (sdists cannot be built for a foreign target)",
+        )
+    if not settings.dry_run and not settings.target_dir:
+        raise UsageError(
+            "Can not use any platform or abi specific options unless installing via "
+            "'--target' or using '--dry-run'",
+            hint="add --dry-run to check, or --target DIR to install into a directory",
+        )
 
 
 def environ_without_pip(environ: Mapping[str, str]) -> dict[str, str]:

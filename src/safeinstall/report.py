@@ -53,6 +53,7 @@ def package_json(p: PackageResult) -> dict[str, Any]:
         "decision": p.decision,
         "required_by": list(p.required_by),
         "selection_reasons": list(p.selection_reasons),
+        "passed_over": [{"filename": fn, "reason": why} for fn, why in p.passed_over],
         "metadata_source": p.metadata_source,
         "trusted_hashes": list(p.trusted_hashes),
         "notes": list(p.notes),

@@ -217,6 +217,9 @@ _PEP263_ENCODING_RE = re.compile(rb"coding[:=]\s*([-\w.]+)")
 _PYLOCK_NAME_RE = re.compile(r"^pylock\.([^.]+)\.toml$")
 _EXTRAS_SUFFIX_RE = re.compile(r"^(.+)(\[[^\]]+\])$")
 
+#: Far deeper than any real project; pip itself would hit Python's recursion limit.
+_MAX_NESTING = 100
+
 _FORMAT_HINT = "see pip's 'Requirements File Format' documentation for what a line may contain"
 
 
@@ -333,7 +336,8 @@ class _LineContext:
         return RequirementError(f"{self.source}: {message}", hint=hint)
 
     def invalid(self, message: str, hint: str | None = None) -> RequirementError:
-        return self.error(f"invalid line {self.line!r}: {message}", hint=hint or _FORMAT_HINT)
+        shown = self.line if len(self.line) <= 160 else self.line[:157] + "..."
+        return self.error(f"invalid line {shown!r}: {message}", hint=hint or _FORMAT_HINT)
 
     def no_such_option(self, option: str) -> RequirementError:
         if option in _LEGACY_OPTIONS:
@@ -631,6 +635,11 @@ class _Parser:
             raise ctx.error(
                 f"{req_path} recursively references itself in {ctx.filename}{tail}",
                 hint="remove the -r/-c line that closes the cycle",
+            )
+        if len(ancestors) >= _MAX_NESTING:
+            raise ctx.error(
+                f"requirement files nested more than {_MAX_NESTING} levels deep at {req_path}",
+                hint="flatten the chain of -r/-c includes",
             )
         nested_ancestors = {**ancestors, req_path: ctx.filename}
         self._parse_file(req_path, req_path, constraint, nested_ancestors, ctx)

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import packaging
@@ -117,11 +117,120 @@ def probe_interpreter(executable: str) -> TargetPython:
     )
 
 
+def _apple_platforms(arch: str, prefix: str) -> list[str]:
+    import re
+
+    from packaging.tags import ios_platforms, mac_platforms
+
+    match = re.match(r"(.+)_(\d+)_(\d+)_(.+)", arch)
+    if not match:
+        return [arch]
+    name, major, minor, actual = match.groups()
+    version = (int(major), int(minor))
+    expand = mac_platforms if prefix == "macosx" else ios_platforms
+    return [f"{name}_{a[len(prefix) + 1:]}" for a in expand(version, actual)]
+
+
+def _expand_platform(arch: str) -> list[str]:
+    """pip's ``--platform`` expansion (pip/_internal/utils/compatibility_tags.py)."""
+    import re
+
+    from packaging.tags import android_platforms
+
+    prefix, sep, suffix = arch.partition("_")
+    if arch.startswith("macosx"):
+        return _apple_platforms(arch, "macosx")
+    if arch.startswith("ios"):
+        return _apple_platforms(arch, "ios")
+    if prefix == "android":
+        m = re.fullmatch(r"android_(\d+)_(.+)", arch)
+        return list(android_platforms(int(m.group(1)), m.group(2))) if m else [arch]
+    if prefix == "manylinux2014":
+        extra = ["manylinux2010" + sep + suffix, "manylinux1" + sep + suffix] \
+            if suffix in ("i686", "x86_64") else []
+        return [arch, *extra]
+    if prefix == "manylinux2010":
+        return [arch, "manylinux1" + sep + suffix]
+    return [arch]
+
+
+def parse_python_version(value: str) -> tuple[int, ...]:
+    """pip's ``--python-version``: '3', '3.12', '312' or '3.12.1'."""
+    text = value.strip()
+    try:
+        if "." in text:
+            parts = tuple(int(p) for p in text.split("."))
+        elif len(text) > 1:
+            parts = (int(text[0]), int(text[1:]))
+        else:
+            parts = (int(text),)
+    except ValueError:
+        raise UsageError(f"invalid --python-version {value!r}",
+                         hint="write it as pip does: '3.12', '312' or '3.12.1'") from None
+    if not parts or len(parts) > 3:
+        raise UsageError(f"invalid --python-version {value!r}")
+    return parts
+
+
+def foreign_target(*, python_version: str | None, platforms: Sequence[str] | None,
+                   implementation: str | None = None, abis: Sequence[str] | None = None,
+                   base: TargetPython) -> TargetPython:
+    """A target described as pip's ``--python-version/--platform/--implementation/--abi`` do.
+
+    Tags are generated exactly as pip's ``get_supported``; Requires-Python is checked against
+    the given version padded with zeros (pip's ``normalize_version_info``); environment markers
+    stay those of ``base`` (the interpreter pip runs on), because that is what pip evaluates.
+    """
+    from packaging.tags import (
+        compatible_tags,
+        cpython_tags,
+        generic_tags,
+        interpreter_name,
+        interpreter_version,
+    )
+
+    version_info = parse_python_version(python_version) if python_version else None
+    nodot = "".join(map(str, version_info[:2])) if version_info else None
+    py_tuple: tuple[int, ...] | None = None
+    if nodot is not None:
+        py_tuple = (int(nodot[0]), int(nodot[1:])) if len(nodot) > 1 else (int(nodot[0]),)
+    impl = implementation or interpreter_name()
+    interpreter = f"{impl}{nodot or interpreter_version()}"
+    expanded: list[str] | None = None
+    if platforms:
+        expanded = []
+        for p in platforms:
+            for q in _expand_platform(p):
+                if q not in expanded:
+                    expanded.append(q)
+    tags: list[Tag] = []
+    if impl == "cp":
+        tags.extend(cpython_tags(python_version=py_tuple, abis=list(abis) if abis else None,
+                                 platforms=expanded))
+    else:
+        tags.extend(generic_tags(interpreter=interpreter, abis=list(abis) if abis else None,
+                                 platforms=expanded))
+    tags.extend(compatible_tags(python_version=py_tuple, interpreter=interpreter,
+                                platforms=expanded))
+    if version_info is not None:
+        full = (tuple(version_info) + (0, 0, 0))[:3]
+        version = (full[0], full[1], full[2])
+    else:
+        version = base.version
+    return TargetPython(
+        executable=base.executable,
+        version=version,
+        implementation=impl,
+        tags=tuple(tags),
+        environment=dict(base.environment),
+    )
+
+
 def marker_environment(target: TargetPython, extra: str | None = None) -> dict[str, str]:
     env = dict(target.environment)
     env["extra"] = extra or ""
     return env
 
 
-__all__ = ["TargetPython", "current_target", "probe_interpreter", "marker_environment",
-           "default_environment"]
+__all__ = ["TargetPython", "current_target", "probe_interpreter", "foreign_target",
+           "marker_environment", "default_environment", "parse_python_version"]
