@@ -96,3 +96,18 @@ def test_constraints_narrow_but_never_add(local_index, clean_pip_env, tmp_path, 
     assert run.code == 0, run.stderr
     assert ours(run) == pips(pip_dry_run_report(args, clean_pip_env)) == {
         ("lib", "1.0", "lib-1.0-py3-none-any.whl")}
+
+
+def test_uploaded_prior_to_matches_pip(scenario, local_index, clean_pip_env, tmp_path, t0):
+    """pip's absolute cut-off drops the late wheel file by file; we do exactly the same."""
+    from datetime import timedelta
+
+    files = scenario("attack")
+    cutoff = (t0 + timedelta(days=1)).isoformat()
+    args = ["-i", local_index.url, "--uploaded-prior-to", cutoff, "demo==1.0"]
+    run = run_cli(["--dry-run", "-I", *args], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert ours(run) == pips(pip_dry_run_report(args, clean_pip_env)) == {
+        ("demo", "1.0", files["pure"].filename)}
+    passed = dict((p["filename"], p["reason"]) for p in run.package("demo")["passed_over"])
+    assert "not prior to" in passed[files["native"].filename]

@@ -284,6 +284,8 @@ def index_args(s: PipSettings) -> list[str]:
         args += ["--client-cert", s.client_cert]
     if s.proxy:
         args += ["--proxy", s.proxy]
+    if s.uploaded_prior_to is not None:
+        args += ["--uploaded-prior-to", s.uploaded_prior_to.isoformat()]
     return args
 
 
@@ -622,6 +624,7 @@ def run_check(
         prefer_binary=settings.prefer_binary,
         allow_all_prereleases=settings.pre,
         ignore_requires_python=settings.ignore_requires_python,
+        uploaded_prior_to=settings.uploaded_prior_to,
     )
     ctx = CheckContext(settings=settings, policy=policy, target=target, finder=finder,
                        store=store, environ=environ, now=now, cwd=cwd, progress=progress,

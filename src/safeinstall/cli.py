@@ -134,7 +134,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     from safeinstall.target import current_target, foreign_target, probe_interpreter
 
     config = read_pip_config(environ, isolated=bool(cmd.get("isolated")))
-    settings = effective_settings(cmd, config, cwd)
+    settings = effective_settings(cmd, config, cwd, now=now)
     parsed = parse_requirement_files(
         [_abs(p, cwd) for p in settings.requirement_files],
         [_abs(p, cwd) for p in settings.constraint_files],

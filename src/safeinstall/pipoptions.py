@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from safeinstall.errors import UsageError
@@ -114,8 +115,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _o("python_version", "--python-version", kind="value"),
     _o("implementation", "--implementation", kind="value"),
     _o("abis", "--abi", kind="value", repeat=True),
-    _o("uploaded_prior_to", "--uploaded-prior-to", kind="value", group="refused",
-       why="pip's absolute upload cut-off is not modelled yet"),
+    _o("uploaded_prior_to", "--uploaded-prior-to", kind="value"),
     _o("config_settings", "-C", "--config-settings", kind="value", repeat=True, group="refused",
        why="build settings can change the metadata of built packages"),
     _o("global_option", "--global-option", kind="value", repeat=True, group="refused",
@@ -374,6 +374,7 @@ class PipSettings:
     python_version: str | None = None
     implementation: str | None = None
     abis: tuple[str, ...] = ()
+    uploaded_prior_to: datetime | None = None
 
     @property
     def foreign(self) -> bool:
@@ -390,7 +391,26 @@ class PipSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str) -> PipSettings:
+def parse_uploaded_prior_to(value: str, now: datetime) -> datetime:
+    """pip's ``--uploaded-prior-to``: an ISO 8601 datetime, or ``PnD`` (n days before now)."""
+    import re
+
+    match = re.match(r"^P(\d+)D$", value, re.ASCII)
+    if match:
+        return now - timedelta(days=int(match.group(1)))
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(
+            f"invalid --uploaded-prior-to value {value!r}: {exc}",
+            hint="an ISO 8601 datetime ('2023-01-01', '2023-01-01T00:00:00Z') or a number of "
+            "days ('P3D'), as pip accepts",
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.astimezone()
+
+
+def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str, *,
+                       now: datetime | None = None) -> PipSettings:
     """Merge the command line over pip's configuration, as pip's option parser does."""
 
     def flag(dest: str, key: str) -> bool:
@@ -465,9 +485,12 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str) -> PipSett
         python_version=value("python_version", "python-version"),
         implementation=value("implementation", "implementation"),
         abis=listed("abis", "abi"),
+        uploaded_prior_to=parse_uploaded_prior_to(
+            str(value("uploaded_prior_to", "uploaded-prior-to")),
+            now or datetime.now(timezone.utc))
+        if value("uploaded_prior_to", "uploaded-prior-to") else None,
     )
-    for key in ("uploaded-prior-to",
-                "config-settings", "global-option", "build-constraint", "all-releases",
+    for key in ("config-settings", "global-option", "build-constraint", "all-releases",
                 "only-final", "only-deps"):
         if config.get(key):
             raise UsageError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -87,6 +88,7 @@ class SelectionRules:
     prefer_binary: bool = False
     allow_all_prereleases: bool = False
     ignore_requires_python: bool = False
+    uploaded_prior_to: datetime | None = None  # pip's --uploaded-prior-to (absolute cut-off)
 
     @cached_property
     def tag_priority(self) -> dict[Tag, int]:
@@ -125,6 +127,11 @@ def evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
         return "wheels are not allowed for this project (--no-binary)"
     if not f.is_wheel and "source" not in allowed:
         return "sdists are not allowed for this project (--only-binary)"
+    if rules.uploaded_prior_to is not None and not f.url.startswith("file:"):
+        if f.upload_time is None:
+            return f"Index {f.source.url} does not provide upload-time metadata."
+        if f.upload_time >= rules.uploaded_prior_to:
+            return f"Upload time {f.upload_time} not prior to {rules.uploaded_prior_to}"
     if f.requires_python and not rules.ignore_requires_python:
         try:
             spec = SpecifierSet(f.requires_python)
