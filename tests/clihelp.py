@@ -34,6 +34,7 @@ def run_cli(args: list[str], env: dict[str, str], tmp_path: Path, *,
             report: bool = True, cwd: Path | None = None) -> Run:
     env = dict(env)
     env.setdefault("SAFE_INSTALL_CACHE_DIR", str(tmp_path / "si-cache"))
+    env.setdefault("SAFE_INSTALL_TRUST_STORE", str(tmp_path / "si-trust.sqlite3"))
     report_path = tmp_path / f"report-{len(list(tmp_path.glob('report-*.json')))}.json"
     argv = list(args) + (["--report", str(report_path)] if report else [])
     out, err = io.StringIO(), io.StringIO()

@@ -8,6 +8,7 @@ from clihelp import run_cli
 from support.artifacts import build_sdist, build_wheel
 from support.inbackend import BUILD_MARKER_ENV
 from support.piprun import pip_list
+from support.scenarios import native_tag
 
 
 def test_late_sdist_is_refused_before_it_is_built(local_index, make_venv, clean_pip_env,
@@ -85,3 +86,51 @@ def test_remote_url_requirement_is_refused_before_fetching(local_index, make_ven
     assert run.code == 1
     assert "direct URL requirement" in run.stderr and "--on-unverifiable warn" in run.stderr
     assert pip_list(venv, clean_pip_env) == {}
+
+
+def test_direct_url_hash_is_verified_before_use(local_index, make_venv, clean_pip_env,
+                                                tmp_path, t0):
+    out = tmp_path / "dists"
+    f = local_index.add(build_wheel(out, "dep", "1.0"), upload_time=t0)
+    venv = make_venv()
+    req = tmp_path / "reqs.txt"
+    req.write_text(f"dep @ {f.url} --hash=sha256:{'0' * 64}\n")
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "-r", str(req)],
+                  clean_pip_env, tmp_path)
+    assert run.code == 3 and "not among the --hash values" in run.stderr
+    assert pip_list(venv, clean_pip_env) == {}
+    req.write_text(f"dep @ {f.url} --hash=sha256:{f.sha256}\n")
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "-r", str(req)],
+                  clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert ("unverifiable-source", "info") in run.kinds("dep")
+    assert pip_list(venv, clean_pip_env) == {"dep": "1.0"}
+
+
+def test_build_dependencies_are_resolved_and_checked_first(local_index, make_venv,
+                                                           clean_pip_env, tmp_path, t0):
+    """An sdist's [build-system] requires go through the same checks; a late one refuses."""
+    from datetime import timedelta
+
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper>=1"]), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    helper = run.package("helper")
+    assert helper["build_time"] is True and helper["required_by"] == ["build of demo"]
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}  # build deps are not installed
+    # now a late, more specific wheel of the build dependency appears
+    local_index.add(build_wheel(out, "helper", "1.0", tag=native_tag(), payload="evil"),
+                    upload_time=t0 + timedelta(days=30))
+    venv2 = make_venv("venv2")
+    marker.unlink(missing_ok=True)
+    run = run_cli(["--python", str(venv2), "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 1
+    assert "helper" in run.stderr and "late" in run.stderr
+    assert not marker.exists(), "the sdist was built with an unchecked build dependency"
+    assert pip_list(venv2, clean_pip_env) == {}

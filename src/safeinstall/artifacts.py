@@ -25,12 +25,19 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import IndexAccessError, IntegrityError
 from safeinstall.finder import IndexFile
+from safeinstall.http import as_client, redact
 
 MAX_METADATA_BYTES = 16 * 1024 * 1024
+#: The largest artifact downloaded when the index does not give its size (PyPI's largest files
+#: are a few GiB); with a size, at most that size plus 1 MiB is read.
+MAX_DOWNLOAD_BYTES = 8 * 1024 * 1024 * 1024
 CHUNK = 256 * 1024
+#: Hashes an index may publish that we verify on download (pip's set); sha256 is always computed.
+VERIFIED_ALGORITHMS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class ArtifactStore:
 
     def __init__(self, session: Any, cache_dir: Path | None) -> None:
         self.session = session
+        self.http = as_client(session)
         self.cache_dir = cache_dir
         self._tmp = Path(tempfile.mkdtemp(prefix="safe-install-"))
         self._lock = threading.Lock()
@@ -85,6 +93,15 @@ class ArtifactStore:
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def downloaded(self, f: IndexFile) -> Path | None:
+        """Where ``f`` was stored by this run's :meth:`fetch`, if it was."""
+        with self._lock:
+            return self._downloads.get(f.url)
+
+    def scratch(self, name: str) -> Path:
+        """A path in this run's private temp dir (removed by :meth:`close`)."""
+        return self._tmp / name
 
     # -- downloads ------------------------------------------------------------------------------
 
@@ -97,8 +114,11 @@ class ArtifactStore:
               progress: Callable[[int], None] | None = None) -> Path:
         """Download ``f`` once, verify its sha256 (index hash and ``expected``), return its path."""
         with self._lock:
-            if f.url in self._downloads:
-                return self._downloads[f.url]
+            done = self._downloads.get(f.url)
+        if done is not None:
+            if expected:  # fetched earlier without the trusted hashes: check them now
+                self._check_expected(f, _sha256_file(done), expected)
+            return done
         if f.sha256:
             cached = self._cached_path(f.sha256, f.filename)
             if cached is not None and cached.is_file() and _sha256_file(cached) == f.sha256:
@@ -108,30 +128,75 @@ class ArtifactStore:
                 return cached
         dest_dir = Path(tempfile.mkdtemp(dir=self._tmp))
         dest = dest_dir / f.filename
-        digest = self._download(f.url, dest, progress)
-        if f.sha256 and digest != f.sha256:
-            dest.unlink(missing_ok=True)
-            raise IntegrityError(
-                f"{f.filename} from {f.url} has sha256 {digest}, but the index lists {f.sha256}",
-                hint="the download was altered or truncated; nothing was installed. Retry; if it "
-                "persists, report it to the index operator",
-            )
-        self._check_expected(f, digest, expected)
+        self._download_verified(f, dest, expected, progress)
         final = dest
         if f.sha256:
             cached = self._cached_path(f.sha256, f.filename)
             if cached is not None:
+                tmp = cached.with_name(cached.name + f".{os.getpid()}.part")
                 try:
                     cached.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = cached.with_name(cached.name + f".{os.getpid()}.part")
                     shutil.copyfile(dest, tmp)
                     os.replace(tmp, cached)
                     final = cached
                 except OSError:
                     final = dest
+                finally:  # an interrupted copy leaves no stray file in the cache
+                    tmp.unlink(missing_ok=True)
         with self._lock:
             self._downloads[f.url] = final
         return final
+
+    def fetch_url(self, url: str, *, expected: frozenset[str]) -> Path:
+        """Download a direct-URL artifact and verify it against the user's ``--hash`` values
+        (if any) before anything reads or builds it."""
+        from urllib.parse import unquote, urlsplit
+
+        filename = unquote(os.path.basename(urlsplit(url).path)) or "download"
+        dest = Path(tempfile.mkdtemp(dir=self._tmp)) / filename
+        digest = self._download(url, dest, None)
+        if expected and digest not in expected:
+            dest.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"{url} has sha256 {digest}, which is not among the --hash values given for it",
+                hint="the file at that URL is not the one you pinned; nothing was installed",
+            )
+        return dest
+
+    def _download_verified(self, f: IndexFile, dest: Path, expected: frozenset[str],
+                           progress: Callable[[int], None] | None) -> str:
+        """Download ``f`` and check it against every hash the index published for it and its
+        declared size; a mismatch (a truncated or altered transfer) is downloaded once more,
+        then refused. Returns the sha256."""
+        published = {algo: value for algo, value in f.hashes if algo in VERIFIED_ALGORITHMS}
+        algorithms = tuple(sorted({"sha256", *published}))
+        limit = MAX_DOWNLOAD_BYTES if f.size is None else f.size + 1024 * 1024
+        problem = ""
+        for attempt in (1, 2):
+            digests = self._download_digests(f.url, dest, progress, algorithms, limit)
+            size = dest.stat().st_size
+            wrong = [a for a in sorted(published) if digests[a] != published[a]]
+            if wrong:
+                algo = "sha256" if "sha256" in wrong else wrong[0]
+                problem = (f"{f.filename} from {redact(f.url)} has {algo} {digests[algo]}, but "
+                           f"the index lists {published[algo]}")
+            elif f.size is not None and size != f.size:
+                problem = (f"{f.filename} from {redact(f.url)} is {size} bytes, but the index "
+                           f"lists {f.size}")
+            elif expected and digests["sha256"] not in expected and not f.sha256 and \
+                    attempt == 1:
+                problem = "retry"  # no index hash to tell corruption from another file: retry
+            else:
+                self._check_expected(f, digests["sha256"], expected)
+                return digests["sha256"]
+            dest.unlink(missing_ok=True)
+            if attempt == 2:
+                break
+        raise IntegrityError(
+            f"{problem}, on two downloads",
+            hint="the download was altered or truncated (it was retried once); nothing was "
+            "installed. Retry later; if it persists, report it to the index operator",
+        )
 
     @staticmethod
     def _check_expected(f: IndexFile, digest: str, expected: frozenset[str]) -> None:
@@ -144,37 +209,33 @@ class ArtifactStore:
             )
 
     def _download(self, url: str, dest: Path, progress: Callable[[int], None] | None) -> str:
-        hasher = hashlib.sha256()
+        return self._download_digests(url, dest, progress, ("sha256",), MAX_DOWNLOAD_BYTES)[
+            "sha256"]
+
+    def _download_digests(self, url: str, dest: Path, progress: Callable[[int], None] | None,
+                          algorithms: tuple[str, ...], limit: int) -> dict[str, str]:
+        """Write ``url`` to ``dest`` (retrying transient network faults); return its digests.
+        On any failure, including an interrupt, ``dest`` is removed."""
         if url.startswith("file:"):
             from safeinstall.finder import _file_path
 
+            hashers = {a: hashlib.new(a) for a in algorithms}
             src = _file_path(url)
             try:
                 with open(src, "rb") as inp, open(dest, "wb") as out:
                     while chunk := inp.read(CHUNK):
-                        hasher.update(chunk)
+                        for h in hashers.values():
+                            h.update(chunk)
                         out.write(chunk)
             except OSError as exc:
+                dest.unlink(missing_ok=True)
                 raise IndexAccessError(f"cannot read {src}: {exc.strerror}") from None
-            return hasher.hexdigest()
-        try:
-            with self.session.stream("GET", url) as resp:
-                if resp.status_code != 200:
-                    raise IndexAccessError(f"downloading {url} failed: HTTP {resp.status_code}")
-                done = 0
-                with open(dest, "wb") as out:
-                    for chunk in resp.iter_bytes(CHUNK):
-                        hasher.update(chunk)
-                        out.write(chunk)
-                        done += len(chunk)
-                        if progress:
-                            progress(done)
-        except IndexAccessError:
-            raise
-        except Exception as exc:
-            raise IndexAccessError(f"downloading {url} failed: {exc.__class__.__name__}: {exc}",
-                                   hint="check your network; nothing was installed") from None
-        return hasher.hexdigest()
+            except BaseException:
+                dest.unlink(missing_ok=True)
+                raise
+            return {a: h.hexdigest() for a, h in hashers.items()}
+        return self.http.download(url, dest, max_bytes=limit, algorithms=algorithms,
+                                  progress=progress)
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -187,14 +248,21 @@ class ArtifactStore:
         """Core metadata of a wheel without installing or running anything."""
         cache = self.metadata_cache(f.sha256)
         if cache is not None and cache.is_file():
-            return parse_metadata(cache.read_bytes(), "cache")[0]
+            cached = parse_metadata(cache.read_bytes(), "cache")[0]
+            _check_identity(f, cached, "cache")
+            return cached
         data: bytes | None = None
         source = ""
         if f.metadata_url:
             data = self._get_small(f.metadata_url)
             if data is not None and f.metadata_sha256 and \
                     hashlib.sha256(data).hexdigest() != f.metadata_sha256:
-                raise IntegrityError(f"metadata file {f.metadata_url} does not match its hash")
+                raise IntegrityError(
+                    f"metadata file {redact(f.metadata_url)} does not match the sha256 the "
+                    "index lists for it",
+                    hint="the index served inconsistent data (or the transfer was altered); "
+                    "nothing was installed",
+                )
             source = "metadata-file"
         if data is None and f.url.startswith(("http://", "https://")):
             data = self._range_metadata(f)
@@ -204,36 +272,75 @@ class ArtifactStore:
             data = read_wheel_metadata(path, f.project)
             source = "wheel"
         meta = parse_metadata(data, f"{f.filename} ({source})")[0]
+        _check_identity(f, meta, source)
         if cache is not None:
+            tmp = cache.with_name(cache.name + f".{os.getpid()}.part")
             try:
                 cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache.with_name(cache.name + f".{os.getpid()}.part")
                 tmp.write_bytes(data)
                 os.replace(tmp, cache)
             except OSError:
                 pass
+            finally:
+                tmp.unlink(missing_ok=True)
         return CoreMetadata(meta.name, meta.version, meta.requires_dist, meta.requires_python,
                             meta.provides_extra, source)
 
     def _get_small(self, url: str) -> bytes | None:
-        try:
-            resp = self.session.get(url)
-        except Exception:
+        """A PEP 658 metadata file (None when the index does not serve it after all: the
+        metadata then comes from the wheel itself). Larger than MAX_METADATA_BYTES: error."""
+        if url.startswith("file:"):
+            from safeinstall.finder import _file_path
+
+            try:
+                with open(_file_path(url), "rb") as fh:
+                    data = fh.read(MAX_METADATA_BYTES + 1)
+            except OSError:
+                return None
+            if len(data) > MAX_METADATA_BYTES:
+                raise IndexAccessError(f"metadata file {url} is larger than "
+                                       f"{MAX_METADATA_BYTES // (1024 * 1024)} MiB; refusing")
+            return data
+        resp = self.http.get(url, max_bytes=MAX_METADATA_BYTES, what="metadata file")
+        if resp.status_code != 200:
             return None
-        if resp.status_code != 200 or len(resp.content) > MAX_METADATA_BYTES:
-            return None
-        return bytes(resp.content)
+        return resp.content
 
     def _range_metadata(self, f: IndexFile) -> bytes | None:
         """Read ``*.dist-info/METADATA`` from a remote wheel with HTTP Range requests."""
         try:
-            remote = _RangeFile(self.session, f.url)
+            remote = _RangeFile(self.http, f.url)
             with zipfile.ZipFile(remote) as zf:
                 return _metadata_from_zip(zf, f.project)
-        except (_NoRanges, zipfile.BadZipFile, KeyError, OSError):
-            return None
+        except _TooLarge:
+            raise IndexAccessError(
+                f"{f.filename}: its METADATA is larger than "
+                f"{MAX_METADATA_BYTES // (1024 * 1024)} MiB; refusing",
+                hint="the wheel is broken or hostile; pin another version",
+            ) from None
+        except (_NoRanges, zipfile.BadZipFile, KeyError, OSError, IndexAccessError):
+            return None  # the metadata then comes from the downloaded, verified wheel
         except Exception:
             return None
+
+
+def _check_identity(f: IndexFile, meta: CoreMetadata, source: str) -> None:
+    """The metadata must be that of the file's own project and version (as pip checks)."""
+    try:
+        same_version = Version(meta.version) == f.version
+    except InvalidVersion:
+        same_version = False
+    if canonicalize_name(meta.name) != f.project or not same_version:
+        raise IntegrityError(
+            f"{f.filename}: its metadata ({source}) is that of {meta.name} {meta.version}, not "
+            f"of {f.project} {f.version}",
+            hint="the index served metadata that does not belong to this file; nothing was "
+            "installed",
+        )
+
+
+class _TooLarge(Exception):
+    pass
 
 
 def _metadata_from_zip(zf: zipfile.ZipFile, project: str) -> bytes:
@@ -243,7 +350,7 @@ def _metadata_from_zip(zf: zipfile.ZipFile, project: str) -> bytes:
     name = (wanted or names)[0]
     info = zf.getinfo(name)
     if info.file_size > MAX_METADATA_BYTES:
-        raise KeyError(name)
+        raise _TooLarge(name)
     return zf.read(name)
 
 
@@ -251,6 +358,12 @@ def read_wheel_metadata(path: Path, project: str) -> bytes:
     try:
         with zipfile.ZipFile(path) as zf:
             return _metadata_from_zip(zf, project)
+    except _TooLarge:
+        raise IndexAccessError(
+            f"{path.name}: its METADATA is larger than {MAX_METADATA_BYTES // (1024 * 1024)} "
+            "MiB; refusing",
+            hint="the wheel is broken or hostile; pin another version",
+        ) from None
     except (zipfile.BadZipFile, KeyError, IndexError):
         raise IndexAccessError(
             f"{path.name} is not a valid wheel (no readable .dist-info/METADATA)",
@@ -276,6 +389,58 @@ def read_sdist_pkg_info(path: Path) -> bytes | None:
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
         return None
     return None
+
+
+PIP_DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
+
+
+def _read_member(path: Path, name: str) -> bytes | None:
+    """A top-level file (``<dir>/name``) of an sdist archive, or of a project directory."""
+    try:
+        if path.is_dir():
+            target = path / name
+            return target.read_bytes()[:MAX_METADATA_BYTES] if target.is_file() else None
+        if path.name.endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                for n in zf.namelist():
+                    if n.count("/") == 1 and n.endswith("/" + name):
+                        return zf.read(n)[:MAX_METADATA_BYTES]
+            return None
+        with tarfile.open(path) as tf:
+            for member in tf:
+                if member.isfile() and member.name.count("/") == 1 and \
+                        member.name.endswith("/" + name):
+                    handle = tf.extractfile(member)
+                    return handle.read(MAX_METADATA_BYTES) if handle else None
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
+        return None
+    return None
+
+
+def build_requires(path: Path) -> tuple[str, ...]:
+    """``[build-system] requires`` of an sdist or project directory, read without running it
+    (pip's default when there is no build-system table)."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    data = _read_member(path, "pyproject.toml")
+    if data is None:
+        return PIP_DEFAULT_BUILD_REQUIRES
+    try:
+        table = tomllib.loads(data.decode("utf-8")).get("build-system")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise IndexAccessError(f"{path.name}: pyproject.toml is not valid TOML ({exc})",
+                               hint="the sdist is broken; pin another version") from None
+    if table is None:
+        return PIP_DEFAULT_BUILD_REQUIRES
+    requires = table.get("requires") if isinstance(table, dict) else None
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise IndexAccessError(f"{path.name}: [build-system] requires is not a list of strings")
+    return tuple(requires)
 
 
 def static_sdist_metadata(path: Path) -> CoreMetadata | None:
@@ -317,23 +482,31 @@ class _RangeFile(io.RawIOBase):
 
     BLOCK = 64 * 1024
 
-    def __init__(self, session: Any, url: str) -> None:
+    def __init__(self, http: Any, url: str) -> None:
         super().__init__()
-        self.session = session
+        self.http = as_client(http)
         self.url = url
         self.pos = 0
         self.blocks: dict[int, bytes] = {}
-        resp = session.get(url, headers={"Range": f"bytes=-{self.BLOCK}"})
-        if resp.status_code != 206:
-            raise _NoRanges(url)
-        crange = resp.headers.get("Content-Range", "")
+        resp = self._get(f"bytes=-{self.BLOCK}", self.BLOCK)
+        crange = resp.headers.get("Content-Range", "") or resp.headers.get("content-range", "")
         try:
             self.size = int(crange.rpartition("/")[2])
         except ValueError:
             raise _NoRanges(url) from None
         data = bytes(resp.content)
+        if self.size < len(data):
+            raise _NoRanges(url)
         start = self.size - len(data)
         self._store(start, data)
+
+    def _get(self, byte_range: str, length: int) -> Any:
+        # a server that ignores Range answers 200: its body is never read
+        resp = self.http.get(self.url, headers={"Range": byte_range}, max_bytes=length,
+                             what="range request", body_statuses=(206,))
+        if resp.status_code != 206:
+            raise _NoRanges(self.url)
+        return resp
 
     def _store(self, start: int, data: bytes) -> None:
         self.blocks[start] = data
@@ -371,9 +544,7 @@ class _RangeFile(io.RawIOBase):
         got = self._find(self.pos, n)
         if got is None:
             end = min(self.size, self.pos + max(n, self.BLOCK)) - 1
-            resp = self.session.get(self.url, headers={"Range": f"bytes={self.pos}-{end}"})
-            if resp.status_code != 206:
-                raise _NoRanges(self.url)
+            resp = self._get(f"bytes={self.pos}-{end}", end - self.pos + 1)
             self._store(self.pos, bytes(resp.content))
             got = self._find(self.pos, n)
             if got is None:

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -29,10 +29,17 @@ from safeinstall.artifacts import (
     read_wheel_metadata,
     static_sdist_metadata,
 )
-from safeinstall.errors import PolicyRefusal, RequirementError, SafeInstallError, UsageError
-from safeinstall.finder import Finder, IndexFile
+from safeinstall.errors import (
+    PolicyRefusal,
+    RequirementError,
+    ResolutionError,
+    SafeInstallError,
+    UsageError,
+)
+from safeinstall.finder import Finder, IndexFile, ProjectListing
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.policy import Finding, Policy, is_refused, severity_for
+from safeinstall.prefetch import Memo, Prefetcher
 from safeinstall.reqfile import ParsedRequirements, RequirementLine
 from safeinstall.resolver import (
     Candidate,
@@ -42,6 +49,7 @@ from safeinstall.resolver import (
     IndexCandidate,
     InstalledCandidate,
     InstalledDist,
+    NamedRequirement,
     Provider,
     Req,
     ResolvedPackage,
@@ -51,7 +59,12 @@ from safeinstall.resolver import (
 )
 from safeinstall.selection import FormatControl, SelectionRules, order_candidates
 from safeinstall.target import TargetPython
-from safeinstall.timeline import ReleaseTimeline, likely_reason, timeline_for
+from safeinstall.timeline import (
+    ReleaseTimeline,
+    likely_reason,
+    release_timeline,
+    timeline_for,
+)
 
 Decision = Literal["install", "refuse", "already-satisfied"]
 VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
@@ -81,6 +94,7 @@ class PackageResult:
     notes: tuple[str, ...] = ()
     trusted_hashes: tuple[str, ...] = ()  # sha256 values the user vouched for (--hash)
     passed_over: tuple[tuple[str, str], ...] = ()  # (filename, why pip did not take it)
+    build_time: bool = False  # a build dependency of an sdist/local project, not installed
 
 
 @dataclass(frozen=True)
@@ -94,6 +108,7 @@ class CheckResult:
     # for the installer: what exactly to install, by package name
     plan: Mapping[str, Candidate] = field(default_factory=dict, compare=False)
     metadata: Mapping[str, CoreMetadata] = field(default_factory=dict, compare=False)
+    build_constraints: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def refused(self) -> bool:
@@ -141,6 +156,12 @@ class CheckContext:
     hash_mode: bool = False
     rules: SelectionRules | None = None
     notes: list[str] = field(default_factory=list)
+    build_constraints: dict[str, str] = field(default_factory=dict)  # package -> constraints
+    build_results: dict[tuple[str, str], PackageResult] = field(default_factory=dict)
+    _build_envs: dict[tuple[str, ...], str] = field(default_factory=dict)
+    _build_members: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    wheel_meta: Memo[CoreMetadata] = field(default_factory=Memo)
+    _building: set[str] = field(default_factory=set)
 
 
 # -- requirements --------------------------------------------------------------------------------
@@ -226,15 +247,18 @@ def build_requirements(ctx: CheckContext, user_reqs: Sequence[UserRequirement],
     return reqs, constraints, order
 
 
-def pip_metadata_report(ctx: CheckContext, spec: str, *,
-                        editable: bool = False) -> dict[str, object]:
-    """Have pip prepare metadata for ``spec`` (builds it: only for checked or own code)."""
+def pip_metadata_report(ctx: CheckContext, spec: str, *, editable: bool = False,
+                        build_constraint: str | None = None) -> dict[str, object]:
+    """Have pip prepare metadata for ``spec`` (builds it: only for checked or own code, with
+    its checked build dependencies pinned by ``build_constraint``)."""
     s = ctx.settings
     cmd = [sys.executable, "-m", "pip"]
     if s.python:
         cmd += ["--python", ctx.target.executable]
     cmd += ["install", "--dry-run", "--no-deps", "--ignore-installed", "--quiet", "--report", "-"]
     cmd += index_args(s)
+    if build_constraint:
+        cmd += ["--build-constraint", build_constraint]
     cmd += ["-e", spec] if editable else [spec]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ctx.cwd,
                           env=environ_without_pip(ctx.environ), timeout=3600)
@@ -315,6 +339,11 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
             "with --on-unverifiable warn",
         )
     path: str | None = None
+    if kind == "url":
+        # fetch it ourselves and verify the user's --hash before reading or building it
+        path = str(ctx.store.fetch_url(
+            url, expected=frozenset(h.split(":", 1)[1].lower() for h in ur.hashes
+                                    if h.lower().startswith("sha256:"))))
     if kind in ("local", "editable") and not url.startswith(VCS_PREFIXES):
         path = url[len("file://"):] if url.startswith("file://") else url
         if not os.path.isabs(path):
@@ -328,8 +357,12 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
         meta = parse_metadata(read_wheel_metadata(Path(path), os.path.basename(path)
                                                   .split("-")[0]), path)[0]
     else:
+        constraint = None
+        if path is not None:
+            constraint = check_build_env(ctx, os.path.basename(path.rstrip("/")), Path(path))
         ctx.progress(f"preparing metadata of {url}")
-        item = pip_metadata_report(ctx, path or url, editable=editable)
+        item = pip_metadata_report(ctx, path or url, editable=editable,
+                                   build_constraint=constraint)
         meta = _metadata_from_report(item, url)
     name = canonicalize_name(meta.name)
     if req is not None and canonicalize_name(req.name) != name:
@@ -339,8 +372,81 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
         version = Version(meta.version)
     except InvalidVersion:
         raise RequirementError(f"{url!r} has an invalid version {meta.version!r}") from None
+    if path is not None and not path.endswith(".whl"):
+        key = os.path.basename(path.rstrip("/"))
+        if key in ctx.build_constraints:
+            ctx.build_constraints[name] = ctx.build_constraints.pop(key)
     return DirectCandidate(name, version, url, kind, meta, extras, path,
                            frozenset(h.split(":", 1)[1] for h in ur.hashes))
+
+
+def check_build_env(ctx: CheckContext, owner: str, source: Path) -> str:
+    """Resolve and check the build dependencies of ``source`` (an sdist that passed its checks,
+    or the user's own project) with the same pipeline; return a --build-constraint file pinning
+    them. Refuses (CheckRefused) if any of them fails its checks."""
+    from safeinstall.artifacts import build_requires
+
+    requires = build_requires(source)
+    key = tuple(sorted(requires))
+    if key in ctx._build_envs:
+        path = ctx._build_envs[key]
+        ctx.build_constraints[owner] = path
+        label = f"build of {owner}"
+        for res_key in ctx._build_members.get(path, []):
+            res = ctx.build_results[res_key]
+            if label not in res.required_by:
+                ctx.build_results[res_key] = replace(res, required_by=(*res.required_by, label))
+        return path
+    if owner in ctx._building:
+        raise ResolutionError(f"{owner} needs itself to build (a build-dependency cycle)",
+                              hint="install a wheel of it, or use --only-binary for it")
+    ctx._building.add(owner)
+    try:
+        ctx.progress(f"checking the build dependencies of {owner}")
+        env = dict(ctx.target.environment)
+        reqs: list[Req] = []
+        order: dict[NormalizedName, int] = {}
+        label = f"build of {owner}"
+        for i, text in enumerate(requires):
+            try:
+                req = Requirement(text)
+            except InvalidRequirement as exc:
+                raise RequirementError(f"{owner} declares an invalid build requirement "
+                                       f"{text!r}: {exc}") from None
+            if req.marker is not None and not req.marker.evaluate({**env, "extra": ""}):
+                continue
+            order.setdefault(canonicalize_name(req.name), i)
+            reqs.extend(named_requirements(req, label, user_order=i))
+        assert ctx.rules is not None
+        provider = Provider(
+            finder=ctx.finder, rules=ctx.rules, target=ctx.target,
+            metadata=metadata_function(ctx), constraints={}, installed={},
+            options=ResolverOptions(ignore_installed=True,
+                                    ignore_requires_python=ctx.settings.ignore_requires_python),
+            user_requested=order,
+        )
+        resolved = resolve(provider, reqs) if reqs else []
+        path = str(ctx.store.scratch(f"build-constraints-{len(ctx._build_envs)}.txt"))
+        lines = []
+        for pkg in resolved:
+            result = replace(evaluate(ctx, pkg, build_time=True), required_by=(label,))
+            if result.decision == "refuse":
+                raise CheckRefused(result)
+            res_key = (result.name, result.version)
+            if res_key in ctx.build_results:  # the same package in another build environment
+                prev = ctx.build_results[res_key]
+                result = replace(prev, required_by=(*prev.required_by, label))
+            ctx.build_results[res_key] = result
+            ctx._build_members.setdefault(path, []).append(res_key)
+            if isinstance(pkg.candidate, IndexCandidate):
+                lines.append(f"{pkg.name}=={pkg.version}\n")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text("".join(lines))
+        ctx._build_envs[key] = path
+        ctx.build_constraints[owner] = path
+        return path
+    finally:
+        ctx._building.discard(owner)
 
 
 # -- metadata with check-before-build -------------------------------------------------------------
@@ -356,7 +462,7 @@ def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
             f = c.file
             ctx.progress(f"reading metadata of {f.filename}")
             if f.is_wheel:
-                meta = ctx.store.wheel_metadata(f)
+                meta = ctx.wheel_meta.get(f.url, lambda: ctx.store.wheel_metadata(f))
             else:
                 # Nothing from an sdist runs before it has passed its checks.
                 pre = evaluate_index_candidate(ctx, c, (), ())
@@ -367,9 +473,11 @@ def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
                 if static is not None:
                     meta = static
                 else:
+                    constraint = check_build_env(ctx, c.name, path)
                     ctx.progress(f"building metadata of {f.filename} (it passed its checks)")
-                    meta = _metadata_from_report(pip_metadata_report(ctx, str(path)),
-                                                 f.filename)
+                    meta = _metadata_from_report(
+                        pip_metadata_report(ctx, str(path), build_constraint=constraint),
+                        f.filename)
         else:
             raise AssertionError(f"no metadata for {c!r}")
         ctx._metadata[c] = meta
@@ -395,8 +503,10 @@ def _hint_for_late(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline,
     reason = likely_reason(c.file, tl.release_start)
     if reason:
         parts.append(f"likely reason: {reason}")
-    parts.append(f"to accept this release after review: --allow-late '{c.name}=={c.version}' "
-                 f"(or this file only: --allow-late sha256:{c.file.sha256}); to keep it, add to "
+    only_file = f" (or this file only: --allow-late sha256:{c.file.sha256})" \
+        if c.file.sha256 else ""
+    parts.append(f"to accept this release after review: --allow-late '{c.name}=={c.version}'"
+                 f"{only_file}; to keep it, add to "
                  f"safe-install.toml: [[allow-late]] release = \"{c.name}=={c.version}\" "
                  "reason = \"...\"")
     return "\n".join(parts)
@@ -407,28 +517,38 @@ def _fmt(t: datetime | None) -> str:
 
 
 def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: Sequence[str],
-                             extras: Sequence[str]) -> PackageResult:
+                             extras: Sequence[str], *, build_time: bool = False) -> PackageResult:
     from safeinstall.durations import format_duration
 
     f = c.file
     listing = ctx.finder.project(c.name)
-    tl, borrowed = timeline_for(listing, f)
+    digest, reference = _dating_inputs(ctx, f, listing)
+    tl, borrowed = timeline_for(listing, f, reference or (), digest)
     findings: list[Finding] = []
     notes: list[str] = [borrowed] if borrowed else []
+    findings += _source_findings(ctx, c, listing, reference, digest, notes)
     dated = next((g for g in tl.files if g.filename == f.filename), f)
     start = tl.release_start
     upload = dated.upload_time
     lateness = tl.lateness(dated)
     policy = ctx.policy
     if upload is None or start is None:
+        if dated.upload_time_error:
+            why = (f"{f.source.url} gives an unreadable upload-time for {f.filename} "
+                   f"({dated.upload_time_error})")
+        else:
+            why = f"{f.source.url} gives no upload time for {f.filename}"
+        if reference is not None and ctx.finder.times_from:
+            why += (f", and no --times-from index ({', '.join(ctx.finder.times_from)}) lists "
+                    "the identical file (same name and sha256)")
         findings.append(Finding(
             "unknown-upload-time", severity_for(policy.on_unknown_upload_time),
-            f"{f.source.url} gives no upload time for {f.filename}, so whether it was added "
-            "late to its release cannot be checked",
+            f"{why}, so whether it was added late to its release cannot be checked",
             f.filename, f.sha256,
-            hint="use an index that serves PEP 691 JSON with upload-time (e.g. PyPI), list "
-            "that index too so the identical file can be dated, or accept the risk with "
-            "--on-unknown-upload-time warn",
+            hint="use an index that serves PEP 691 JSON with upload-time (e.g. PyPI); for a "
+            "mirror without upload times, date its files by the index it mirrors with "
+            "--times-from https://pypi.org/simple/ (the identical file, same name and sha256); "
+            "or accept the risk with --on-unknown-upload-time warn",
         ))
     else:
         if not tl.has_upload_times:
@@ -462,40 +582,132 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
     # trust
     trusted = ctx.trusted.get(c.name)
     if trusted:
-        if f.sha256 and f.sha256 not in trusted:
+        if digest and digest not in trusted:
             findings.append(Finding(
                 "hash-mismatch", "error",
-                f"{f.filename} (sha256 {f.sha256}) is not among the {len(trusted)} trusted "
+                f"{f.filename} (sha256 {digest}) is not among the {len(trusted)} trusted "
                 f"hash(es) given for {c.name}",
-                f.filename, f.sha256,
+                f.filename, digest,
                 hint="a file you did not pin would be installed: if this is a new file added to "
                 "the release, find out why before trusting it",
             ))
     else:
-        refuse = ctx.hash_mode or policy.on_untrusted_hash == "refuse"
+        # pip's hash-checking mode does not cover build dependencies either
+        refuse = (ctx.hash_mode and not build_time) or policy.on_untrusted_hash == "refuse"
         findings.append(Finding(
             "untrusted-hash", "error" if refuse else "warning",
-            f"no trusted hash for {c.name} {c.version}: the index's sha256 proves integrity, "
-            "not that this is the file you reviewed",
+            f"no trusted hash for {c.name} {c.version}"
+            + (" (a build dependency)" if build_time else "")
+            + ": the index's sha256 proves integrity, not that this is the file you reviewed",
             f.filename, f.sha256,
             hint=("hash-checking mode requires a --hash for every package, including "
                   "dependencies" if ctx.hash_mode else
                   "pin it with --hash in a requirements file (a lock of checked files)"),
         ))
-    if not f.sha256:
-        notes.append("the index publishes no sha256 for this file; it is hashed on download")
+    strong = [a for a, _ in f.hashes if a in ("sha256", "sha384", "sha512", "sha224")]
+    if not strong:
+        weak = sorted(a for a, _ in f.hashes)
+        findings.append(Finding(
+            "weak-hash", "info" if trusted else "warning",
+            f"{f.source.url} publishes "
+            + (f"only {'/'.join(weak)} (broken algorithms)" if weak else "no hash")
+            + f" for {f.filename}: a file altered on the mirror or on the way is not detected "
+            "by the index's hash"
+            + ("; your --hash pins it" if trusted else "")
+            + (f" (its sha256, computed on download, is {digest})" if digest else ""),
+            f.filename, digest,
+            hint="use an index that publishes sha256 (PEP 503 #sha256= or PEP 691 hashes), or "
+            "pin the file with --hash",
+        ))
     decision: Decision = "refuse" if is_refused(findings) else "install"
     reasons = tuple(c.ranked.reasons(ctx.rules, ctx.hash_mode)) if c.ranked and ctx.rules else ()
     passed_over = _passed_over(ctx, c, listing.release(c.version, f.source))
     return PackageResult(
         name=c.name, version=str(c.version), kind="index", filename=f.filename, url=f.url,
-        index=f.source.url, sha256=f.sha256, upload_time=upload, release_start=start,
+        index=f.source.url, sha256=digest, upload_time=upload, release_start=start,
         lateness=lateness, findings=tuple(findings), decision=decision,
         required_by=tuple(required_by), extras=tuple(sorted(extras)),
         selection_reasons=reasons, release_files=len(tl.files), notes=tuple(notes),
         trusted_hashes=tuple(sorted(trusted or ())),
         passed_over=passed_over,
+        build_time=build_time,
     )
+
+
+def _dating_inputs(ctx: CheckContext, f: IndexFile, listing: ProjectListing
+                   ) -> tuple[str | None, tuple[IndexFile, ...] | None]:
+    """The file's sha256 and the ``--times-from`` files of its project, each looked up only
+    when the file's own source cannot date it: a listing without a sha256 is downloaded (and
+    verified against what the index does publish) to be matched by content."""
+    from safeinstall.artifacts import sha256_file
+
+    digest = f.sha256
+    if digest is None:  # already downloaded (for its metadata): its real sha256
+        path = ctx.store.downloaded(f)
+        digest = sha256_file(path) if path is not None else None
+    if release_timeline(listing, f.version, f.source).has_upload_times:
+        return digest, None
+    reference = ctx.finder.reference(f.project) if ctx.finder.times_from else ()
+    if digest is None and any(o.filename == f.filename and o.source != f.source
+                              for o in (*listing.files, *reference)):
+        ctx.progress(f"hashing {f.filename} to match it with other indexes")
+        digest = sha256_file(ctx.store.fetch(f))
+    return digest, reference
+
+
+def _versions_text(files: Sequence[IndexFile]) -> str:
+    versions = sorted({g.version for g in files})
+    shown = ", ".join(str(v) for v in versions[-8:])
+    return ("..., " if len(versions) > 8 else "") + shown
+
+
+def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListing,
+                     reference: Sequence[IndexFile] | None, digest: str | None,
+                     notes: list[str]) -> list[Finding]:
+    """``mirror-mismatch``: the selected file's name with another sha256 on another configured
+    (or --times-from) index; ``multiple-indexes``: the name on several configured indexes."""
+    f = c.file
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    for other in (*listing.files, *(reference or ())):
+        # the same name with another sha256, on another source or twice on the same page
+        if other.filename != f.filename or other == f or not other.sha256 \
+                or not digest or other.sha256 == digest or other.source.url in seen:
+            continue
+        seen.add(other.source.url)
+        findings.append(Finding(
+            "mirror-mismatch", "error",
+            f"{f.filename} from {f.source.url} has sha256 {digest}, but "
+            f"{other.source.url}{' (--times-from)' if other.source.kind == 'times-from' else ''}"
+            f" lists a file of the same name with sha256 {other.sha256}",
+            f.filename, digest,
+            hint="two indexes serve different files under one name (PyPI never lets a file name "
+            "be reused): one of them was altered. Find out which before installing anything "
+            "of this release",
+        ))
+    indexes = list(dict.fromkeys(g.source.url for g in listing.files if g.source.kind == "index"))
+    if len(indexes) > 1:
+        contents = [{(g.filename, g.sha256) for g in listing.files if g.source.url == url}
+                    for url in indexes]
+        per_index = "; ".join(
+            f"{url} ({_versions_text([g for g in listing.files if g.source.url == url])})"
+            for url in indexes)
+        if all(x == contents[0] for x in contents) and all(sha for _, sha in contents[0]):
+            notes.append(f"{c.name} is on {len(indexes)} indexes with identical files "
+                         f"(same names and sha256: mirrors): {', '.join(indexes)}")
+        else:
+            findings.append(Finding(
+                "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
+                f"{c.name} is on {len(indexes)} configured indexes with different files: "
+                f"{per_index}. pip merges them and takes the best version from any of them, "
+                "which is how dependency-confusion attacks work",
+                f.filename, f.sha256,
+                hint=f"if {c.name} must come from one index, pin it there in safe-install.toml:"
+                f"\n    [index-for]\n    {c.name} = \"<one of: {', '.join(indexes)}>\"\n"
+                f"(or --index-for {c.name}=URL); to accept the merge after review: "
+                "--on-multiple-indexes warn",
+            ))
+    return findings
 
 
 def _passed_over(ctx: CheckContext, c: IndexCandidate,
@@ -533,14 +745,14 @@ def _passed_over(ctx: CheckContext, c: IndexCandidate,
     return tuple(out)
 
 
-def evaluate(ctx: CheckContext, pkg: ResolvedPackage) -> PackageResult:
+def evaluate(ctx: CheckContext, pkg: ResolvedPackage, *, build_time: bool = False) -> \
+        PackageResult:
     c = pkg.candidate
     if isinstance(c, IndexCandidate):
-        result = evaluate_index_candidate(ctx, c, pkg.required_by, sorted(pkg.extras))
+        result = evaluate_index_candidate(ctx, c, pkg.required_by, sorted(pkg.extras),
+                                          build_time=build_time)
         meta = ctx._metadata.get(c)
         if meta is not None:
-            from dataclasses import replace
-
             result = replace(result, metadata_source=meta.source)
         return result
     if isinstance(c, InstalledCandidate):
@@ -617,7 +829,9 @@ def run_check(
     progress: Callable[[str], None] = lambda _m: None,
     notes: Sequence[str] = (),
 ) -> CheckResult:
-    hash_mode = settings.require_hashes or any(u.hashes for u in user_requirements)
+    # pip: any --hash, in a requirement or a constraint, turns on hash-checking mode
+    hash_mode = settings.require_hashes or any(u.hashes for u in user_requirements) \
+        or any(line.hashes for line in parsed.constraints)
     rules = SelectionRules(
         target=target,
         format_control=FormatControl.from_options(settings.only_binary, settings.no_binary),
@@ -632,9 +846,21 @@ def run_check(
     if not user_requirements:
         raise UsageError("no requirements given",
                          hint="name packages, or use -r FILE, as with `pip install`")
+    def warm(name: str, specifier: SpecifierSet) -> None:
+        """Fetch the page, and the metadata of the wheel pip would most likely take."""
+        ranked = order_candidates(finder.project(name).files, specifier, rules)
+        if ranked and ranked[0].file.is_wheel and not settings.no_deps:
+            f = ranked[0].file
+            ctx.wheel_meta.get(f.url, lambda: store.wheel_metadata(f))
+
+    prefetcher = Prefetcher(warm)
+
+    def ahead(deps: Sequence[Req]) -> None:
+        prefetcher.requirements((r.name, r.specifier) for r in deps
+                                if isinstance(r, NamedRequirement))
+
     reqs, constraints, order = build_requirements(ctx, user_requirements, parsed.constraints)
-    finder.prefetch([r.identifier.split("[")[0] for r in reqs
-                     if not isinstance(r, ExplicitRequirement)])
+    ahead(reqs)
     provider = Provider(
         finder=finder, rules=rules, target=target, metadata=metadata_function(ctx),
         constraints=constraints, installed=installed,
@@ -646,20 +872,33 @@ def run_check(
             ignore_requires_python=settings.ignore_requires_python,
         ),
         user_requested=order,
+        on_dependencies=ahead,
     )
-    resolved = resolve(provider, reqs, on_pin=lambda s: progress(f"resolved {s}"))
+    try:
+        resolved = resolve(provider, reqs, on_pin=lambda s: progress(f"resolved {s}"))
+    finally:
+        prefetcher.close()
     for listing_name in {p.name for p in resolved}:
         for note in finder.project(listing_name).notes:
             if note not in ctx.notes:
                 ctx.notes.append(note)
     packages = tuple(evaluate(ctx, p) for p in resolved)
+    for pkg, result in zip(resolved, packages):
+        c = pkg.candidate
+        if result.decision != "install":
+            continue
+        if isinstance(c, IndexCandidate) and not c.file.is_wheel \
+                and c.name not in ctx.build_constraints:
+            path = ctx.store.fetch(c.file, expected=frozenset(ctx.trusted.get(c.name, set())))
+            check_build_env(ctx, c.name, path)
+    packages += tuple(ctx.build_results.values())
     plan: dict[str, Candidate] = {p.name: p.candidate for p in resolved}
     metadata: dict[str, CoreMetadata] = {p.name: ctx._metadata[p.candidate] for p in resolved
                 if p.candidate in ctx._metadata}
     return CheckResult(
         target=target, packages=packages, notes=tuple(ctx.notes),
         relaxations=tuple(policy.relaxations()), hash_mode=hash_mode, generated_at=now,
-        plan=plan, metadata=metadata,
+        plan=plan, metadata=metadata, build_constraints=dict(ctx.build_constraints),
     )
 
 

@@ -13,12 +13,20 @@ import signal
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from safeinstall import __version__
 from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
+
+if TYPE_CHECKING:
+    from safeinstall.checker import UserRequirement
+    from safeinstall.finder import Finder
+    from safeinstall.pipoptions import CommandLine, PipSettings
+    from safeinstall.reqfile import ParsedRequirements
+    from safeinstall.target import TargetPython
 
 HELP = """\
 usage: safe-install [pip install options] [safe-install options] REQUIREMENTS...
@@ -42,8 +50,19 @@ safe-install options:
   --on-unverifiable refuse|warn
                               direct URL / VCS requirements (default refuse; local paths are
                               allowed)
+  --on-multiple-indexes refuse|warn
+                              a name found on several indexes with different files: the
+                              dependency-confusion setup (default refuse)
+  --index-for NAME=URL        take NAME only from that index (repeatable; or [index-for] in
+                              safe-install.toml); other indexes are not asked about it
+  --times-from URL            date a mirror's files by the identical file (name and sha256)
+                              on this index, e.g. https://pypi.org/simple/ (repeatable)
   --report FILE               write the JSON report ('-' for stdout)
   --config FILE               settings file (default ./safe-install.toml if present)
+  --trust-store URL|off       trust on first use: remember the file installed per release and
+                              target, refuse a different one later (selection-changed); default
+                              the state store (SAFE_INSTALL_TRUST_STORE); 'off' disables
+  --no-trust-store            same as --trust-store off
   -V, --version               show the version
 
 Every `pip install` option is accepted: those that change which file is selected are
@@ -81,6 +100,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     report_dest: str | None = None
     dry_run = "--dry-run" in argv
     try:
+        argv, trust_store = take_trust_options(argv, environ)
         cmd = parse_command_line(argv)
         if cmd.get("help"):
             out.write(HELP)
@@ -93,7 +113,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         ours = load_settings(cmd, environ, Path(cwd))
         policy = ours.policy
         report_dest = ours.report
-        return _run(cmd, ours, environ, out, console, cwd, now)
+        return _run(cmd, ours, environ, out, console, cwd, now, trust_store)
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
 
@@ -120,77 +140,29 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
 
 
 def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: Any, cwd: str,
-         now: datetime) -> int:
-    from unearth.auth import MultiDomainBasicAuth
-    from unearth.fetchers.sync import PyPIClient
-
+         now: datetime, trust_store: str | None = None) -> int:
     from safeinstall.artifacts import ArtifactStore
-    from safeinstall.checker import UserRequirement, installed_dists, run_check
-    from safeinstall.finder import Finder
-    from safeinstall.pipoptions import check_dist_restriction, effective_settings, read_pip_config
+    from safeinstall.checker import installed_dists, run_check
+    from safeinstall.pipoptions import check_dist_restriction
     from safeinstall.report import render_summary, report_json, write_report
-    from safeinstall.reqfile import parse_requirement_files
     from safeinstall.settings import default_cache_dir
-    from safeinstall.target import current_target, foreign_target, probe_interpreter
+    from safeinstall.trust import apply_trust, open_trust
 
-    config = read_pip_config(environ, isolated=bool(cmd.get("isolated")))
-    settings = effective_settings(cmd, config, cwd, now=now)
-    parsed = parse_requirement_files(
-        [_abs(p, cwd) for p in settings.requirement_files],
-        [_abs(p, cwd) for p in settings.constraint_files],
-        environ=environ,
-    )
-    notes: list[str] = []
-    fo = parsed.options
-    changes: dict[str, Any] = {}
-    if fo.no_index:
-        changes["no_index"] = True
-    if fo.index_url:
-        changes["index_url"] = fo.index_url
-        changes["extra_index_urls"] = tuple(fo.extra_index_urls)
-        notes.append(f"a requirement file sets the index to {fo.index_url}")
-    elif fo.extra_index_urls:
-        changes["extra_index_urls"] = settings.extra_index_urls + tuple(fo.extra_index_urls)
-        notes.append("a requirement file adds indexes: " + ", ".join(fo.extra_index_urls))
-    if fo.find_links:
-        changes["find_links"] = settings.find_links + tuple(fo.find_links)
-    if fo.trusted_hosts:
-        changes["trusted_hosts"] = settings.trusted_hosts + tuple(fo.trusted_hosts)
-    if fo.pre:
-        changes["pre"] = True
-    if fo.prefer_binary:
-        changes["prefer_binary"] = True
-    if fo.require_hashes:
-        changes["require_hashes"] = True
-    if fo.only_binary:
-        changes["only_binary"] = settings.only_binary + tuple(fo.only_binary)
-    if fo.no_binary:
-        changes["no_binary"] = settings.no_binary + tuple(fo.no_binary)
-    if changes:
-        settings = settings.with_file_options(**changes)
-
-    user_reqs = [UserRequirement(text, "command line", base_dir=cwd) for text in cmd.requirements]
-    user_reqs += [UserRequirement(e, "command line", editable=True, base_dir=cwd)
-                  for e in settings.editables]
-    user_reqs += [UserRequirement(line.text, line.source, tuple(line.hashes), line.editable,
-                                  line.base_dir) for line in parsed.requirements]
-
+    inputs = load_inputs(cmd, environ, cwd, now)
+    settings = inputs.settings
     check_dist_restriction(settings)
-    target = probe_interpreter(settings.python) if settings.python else current_target()
-    if settings.foreign:
-        target = foreign_target(python_version=settings.python_version,
-                                platforms=settings.platforms or None,
-                                implementation=settings.implementation,
-                                abis=settings.abis or None, base=target)
-    session = PyPIClient(trusted_hosts=settings.trusted_hosts, verify=_verify(settings.cert),
-                         timeout=settings.timeout, trust_env=True)
-    session.auth = MultiDomainBasicAuth(index_urls=list(settings.index_urls))
-    finder = Finder(index_urls=settings.index_urls, find_links=settings.find_links,
-                    trusted_hosts=settings.trusted_hosts, session=session)
+    target = default_target(settings)
+    inputs = inputs_for_target(inputs, target, cwd)
+    settings, parsed, notes = inputs.settings, inputs.parsed, list(inputs.notes)
+    user_reqs = list(inputs.user_reqs)
+    session = open_session(settings)
+    finder = make_finder(settings, session, index_for=ours.index_for, times_from=ours.times_from)
     no_cache = bool(cmd.get("no_cache_dir"))
     cache_dir = None if no_cache else Path(ours.cache_dir) if ours.cache_dir \
         else default_cache_dir(environ)
     store = ArtifactStore(session, cache_dir)
+    trust = open_trust(trust_store, environ=environ, cwd=cwd, now=now,
+                       write=not settings.dry_run)
     workdir = Path(tempfile.mkdtemp(prefix="safe-install-run-"))
     interactive = console.is_terminal and settings.verbosity >= 0
     status = console.status("checking...") if interactive else None
@@ -216,6 +188,8 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
             parsed=parsed, finder=finder, store=store, environ=environ, now=now, cwd=cwd,
             installed=installed, progress=progress, notes=notes,
         )
+        if trust is not None:
+            result = apply_trust(result, trust, ours.policy)
         if status is not None:
             status.stop()
             status = None
@@ -239,12 +213,16 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
 
         plan = prepare(result, store, settings, environ, workdir, progress)
         if plan.wheels or plan.editables:
-            install(plan, result, settings, environ, workdir, cmd.passthrough)
+            install(plan, result, settings, environ, workdir, cmd.passthrough,
+                    stdout_to_stderr=ours.report == "-")
             if settings.verbosity >= 0:
                 console.print(f"safe-install: installed {len(plan.wheels) + len(plan.editables)}"
                               " checked artifact(s).")
         elif settings.verbosity >= 0:
             console.print("safe-install: nothing to install; all requirements already satisfied.")
+        if trust is not None:
+            for note in trust.record(result, now=now):
+                console.print(f"[yellow]warning[/] {note}")
         if ours.report:
             write_report(report_json(result, policy=ours.policy, dry_run=False,
                                      exit_code=EXIT_OK, outcome="installed"), ours.report, out)
@@ -254,8 +232,206 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
             status.stop()
         signal.signal(signal.SIGTERM, old_term)
         store.close()
+        if trust is not None:
+            trust.close()
         shutil.rmtree(workdir, ignore_errors=True)
         session.close()
+
+
+# -- the inputs of a checked run, shared with safe-install-tool's lock/guard/audit ---------------
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What a checked run resolves: pip's settings after the requirement files' own options,
+    the requirements (command line, -e, -r files), notes, and the pylock.toml files given to
+    -r, which are read per target (:func:`inputs_for_target`)."""
+
+    settings: PipSettings
+    parsed: ParsedRequirements
+    user_reqs: tuple[UserRequirement, ...]
+    notes: tuple[str, ...]
+    pylock_files: tuple[str, ...] = ()
+
+
+def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
+                now: datetime) -> RunInputs:
+    """pip's configuration and ``cmd`` merged, requirement files read, as ``pip install``."""
+    from safeinstall.checker import UserRequirement
+    from safeinstall.lockfile import is_pylock_name, split_extras
+    from safeinstall.pipoptions import effective_settings, read_pip_config
+    from safeinstall.reqfile import parse_requirement_files
+
+    config = read_pip_config(environ, isolated=bool(cmd.get("isolated")))
+    settings = effective_settings(cmd, config, cwd, now=now)
+    pylocks = tuple(p for p in settings.requirement_files
+                    if "://" not in p and is_pylock_name(split_extras(p)[0]))
+    parsed = parse_requirement_files(
+        [_abs(p, cwd) for p in settings.requirement_files if p not in pylocks],
+        [_abs(p, cwd) for p in settings.constraint_files],
+        environ=environ,
+    )
+    notes: list[str] = []
+    fo = parsed.options
+    changes: dict[str, Any] = {}
+    if fo.no_index:
+        changes["no_index"] = True
+    if fo.index_url:
+        changes["index_url"] = fo.index_url
+        changes["extra_index_urls"] = tuple(fo.extra_index_urls)
+        notes.append(f"a requirement file sets the index to {fo.index_url}")
+    elif fo.extra_index_urls:
+        changes["extra_index_urls"] = settings.extra_index_urls + tuple(fo.extra_index_urls)
+        notes.append("a requirement file adds indexes: " + ", ".join(fo.extra_index_urls))
+    if fo.no_index:
+        notes.append("a requirement file sets --no-index: no index is searched")
+    if fo.find_links:
+        changes["find_links"] = settings.find_links + tuple(fo.find_links)
+        notes.append("a requirement file adds find-links locations: " + ", ".join(fo.find_links))
+    if fo.trusted_hosts:
+        changes["trusted_hosts"] = settings.trusted_hosts + tuple(fo.trusted_hosts)
+        notes.append("a requirement file marks hosts as trusted (plain http and unverified "
+                     "TLS allowed): " + ", ".join(fo.trusted_hosts))
+    if fo.pre:
+        changes["pre"] = True
+    if fo.prefer_binary:
+        changes["prefer_binary"] = True
+    if fo.require_hashes:
+        changes["require_hashes"] = True
+    if fo.only_binary:
+        changes["only_binary"] = settings.only_binary + tuple(fo.only_binary)
+    if fo.no_binary:
+        changes["no_binary"] = settings.no_binary + tuple(fo.no_binary)
+    if changes:
+        settings = settings.with_file_options(**changes)
+
+    user_reqs = [UserRequirement(text, "command line", base_dir=cwd) for text in cmd.requirements]
+    user_reqs += [UserRequirement(e, "command line", editable=True, base_dir=cwd)
+                  for e in settings.editables]
+    user_reqs += [UserRequirement(line.text, line.source, tuple(line.hashes), line.editable,
+                                  line.base_dir) for line in parsed.requirements]
+    return RunInputs(settings, parsed, tuple(user_reqs), tuple(notes), pylocks)
+
+
+def inputs_for_target(inputs: RunInputs, target: TargetPython, cwd: str) -> RunInputs:
+    """Read the pylock.toml files for ``target`` (as pip 26 does for ``-r pylock.toml``): the
+    selected packages become hash-pinned requirements, and each package's index is searched
+    too, so that its files can be dated."""
+    if not inputs.pylock_files:
+        return inputs
+    from safeinstall.lockfile import pylock_requirements
+    from safeinstall.selection import FormatControl
+
+    settings = inputs.settings
+    fc = FormatControl.from_options(settings.only_binary, settings.no_binary)
+    reqs = list(inputs.user_reqs)
+    notes = list(inputs.notes)
+    extra: list[str] = []
+    for location in inputs.pylock_files:
+        selection = pylock_requirements(location, target=target, cwd=cwd,
+                                        sdist_only=_sdist_only(fc, location, cwd))
+        reqs += selection.requirements
+        notes += selection.notes
+        for url in selection.indexes:
+            if url not in settings.index_urls and url not in extra:
+                extra.append(url)
+    if extra and settings.no_index:
+        notes.append("--no-index: the indexes named in the lock are not searched, so its "
+                     "files cannot be dated")
+    elif extra:
+        settings = settings.with_file_options(
+            extra_index_urls=settings.extra_index_urls + tuple(extra))
+        notes.append("searching the indexes named in the lock file to date its files: "
+                     + ", ".join(extra))
+    return RunInputs(settings, inputs.parsed, tuple(reqs), tuple(notes), ())
+
+
+def _sdist_only(fc: Any, location: str, cwd: str) -> list[str]:
+    """Names for which only sdists are allowed (pip's prefer_sdist_predicate for pylock)."""
+    from safeinstall.lockfile import read_lock, split_extras
+
+    path = _abs(split_extras(location)[0], cwd)
+    try:
+        names = [r.name for r in read_lock(path, fmt="pylock").releases]
+    except Exception:  # the real read reports errors with context
+        return []
+    return [n for n in names if "binary" not in fc.allowed(n) and "source" in fc.allowed(n)]
+
+
+def default_target(settings: PipSettings) -> TargetPython:
+    """The interpreter pip would install for: ``--python``, or this one; restricted by
+    ``--platform``/``--python-version``/``--implementation``/``--abi`` when given."""
+    from safeinstall.target import current_target, foreign_target, probe_interpreter
+
+    target = probe_interpreter(settings.python) if settings.python else current_target()
+    if settings.foreign:
+        target = foreign_target(python_version=settings.python_version,
+                                platforms=settings.platforms or None,
+                                implementation=settings.implementation,
+                                abis=settings.abis or None, base=target)
+    return target
+
+
+def open_session(settings: PipSettings) -> Any:
+    """An HTTP client configured like pip's (trusted hosts, certificates, timeout, auth), with
+    pip's ``--retries`` (see :mod:`safeinstall.http`)."""
+    from unearth.auth import MultiDomainBasicAuth
+    from unearth.fetchers.sync import PyPIClient
+
+    from safeinstall.http import HttpClient
+
+    session = PyPIClient(trusted_hosts=settings.trusted_hosts, verify=_verify(settings.cert),
+                         timeout=settings.timeout, trust_env=True)
+    # never prompt for a password without a terminal (a 401 would otherwise read stdin)
+    prompting = bool(sys.stdin and sys.stdin.isatty())
+    session.auth = MultiDomainBasicAuth(prompting=prompting,
+                                        index_urls=list(settings.index_urls))
+    return HttpClient(session, retries=settings.retries,
+                      trusted_hosts=tuple(settings.trusted_hosts))
+
+
+def make_finder(settings: PipSettings, session: Any, finder_class: type[Finder] | None = None,
+                **kwargs: Any) -> Finder:
+    from safeinstall.finder import Finder
+
+    cls = finder_class or Finder
+    return cls(index_urls=settings.index_urls, find_links=settings.find_links,
+               trusted_hosts=settings.trusted_hosts, session=session, **kwargs)
+
+
+def take_trust_options(argv: Sequence[str], environ: Mapping[str, str]) -> \
+        tuple[list[str], str | None]:
+    """Remove ``--trust-store URL|off`` and ``--no-trust-store`` from ``argv`` (they are not
+    pip's) and return the trust store to use: ``None`` when off, else a store URL (``""`` for
+    the default state store). ``SAFE_INSTALL_TRUST_STORE`` sets the default."""
+    from safeinstall.errors import UsageError
+
+    value: str | None = environ.get("SAFE_INSTALL_TRUST_STORE", "")
+    rest: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            rest += args[i - 1:]
+            break
+        if arg == "--no-trust-store":
+            value = "off"
+        elif arg == "--trust-store" or arg.startswith("--trust-store="):
+            if "=" in arg:
+                value = arg.split("=", 1)[1]
+            elif i < len(args):
+                value = args[i]
+                i += 1
+            else:
+                raise UsageError("option --trust-store requires a value",
+                                 hint="a store URL or path, or 'off'")
+        else:
+            rest.append(arg)
+    if value is not None and value.strip().lower() in ("off", "no", "false", "0", "none"):
+        return rest, None
+    return rest, value
 
 
 def _abs(path: str, cwd: str) -> str:

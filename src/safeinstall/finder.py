@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,9 +30,11 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 from unearth.collector import IndexHTMLParser
 
-from safeinstall.errors import IndexAccessError
+from safeinstall.errors import IndexAccessError, SafeInstallError, UsageError
+from safeinstall.http import as_client, redact
 
-SourceKind = Literal["index", "find-links"]
+#: "times-from": an index read only to date files (``--times-from``), never a candidate source.
+SourceKind = Literal["index", "find-links", "times-from"]
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -69,6 +71,8 @@ class IndexFile:
     size: int | None
     metadata_url: str | None  # PEP 658/714 metadata file, when advertised
     metadata_sha256: str | None
+    #: the index's ``upload-time`` value when it is there but cannot be read as a moment
+    upload_time_error: str | None = None
 
     @property
     def is_yanked(self) -> bool:
@@ -123,13 +127,89 @@ def _parse_filename(name: NormalizedName,
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
+    return parse_upload_time(value)[0]
+
+
+def parse_upload_time(value: Any) -> tuple[datetime | None, str | None]:
+    """PEP 700 ``upload-time`` -> (moment, None); (None, why) when present but unreadable;
+    (None, None) when absent."""
+    if value is None:
+        return None, None
+    if not isinstance(value, str):
+        return None, f"{json.dumps(value)[:80]} is not a string"
+    if not value.strip():
+        return None, "it is empty"
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
+        return None, f"{value[:80]!r} is not an ISO 8601 time"
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        return None, f"{value[:80]!r} has no time zone"
+    return parsed, None
+
+
+def parse_json_page(content: bytes, url: str, final_url: str) -> list[dict[str, Any]]:
+    """The file entries of a PEP 691 project page, each with an absolute ``url``.
+
+    Anything that is not a PEP 691 (api-version 1.x) page with a list of file objects that
+    each have a URL is an :class:`IndexAccessError`: a page we cannot fully read is never
+    treated as a page with fewer files.
+    """
+    def bad(why: str) -> IndexAccessError:
+        return IndexAccessError(
+            f"the index page {redact(url)} is not valid PEP 691 JSON ({why})",
+            hint="the index is broken or something between you and it altered the page",
+        )
+
+    try:
+        data = json.loads(content)
+    except RecursionError:
+        raise bad("nested too deeply") from None
+    except ValueError as exc:
+        raise bad(str(exc)[:200]) from None
+    if not isinstance(data, dict):
+        raise bad("the page is not a JSON object")
+    meta = data.get("meta")
+    api = meta.get("api-version") if isinstance(meta, dict) else None
+    if isinstance(api, str) and api.split(".")[0].strip() != "1":
+        raise IndexAccessError(
+            f"the index page {redact(url)} uses PEP 691 api-version {api[:20]!r}; safe-install "
+            "reads version 1.x",
+            hint="use an index that serves api-version 1 (or its HTML pages)",
+        )
+    if "files" not in data:
+        raise bad("no 'files' key")
+    files = data["files"]
+    if not isinstance(files, list):
+        raise bad("'files' is not a list")
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(files, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("url"), str) \
+                or not item["url"].strip():
+            raise bad(f"file entry #{i} is not an object with a url")
+        try:
+            absolute = urljoin(final_url, item["url"])
+            urlsplit(absolute)
+        except ValueError as exc:
+            raise bad(f"file entry #{i} has an invalid url: {exc}") from None
+        entry = dict(item)
+        entry["url"] = absolute
+        out.append(entry)
+    return out
+
+
+#: File endings of distributions pip would consider; a listed name with one of these endings
+#: that does not parse as a file of the page's project is reported (and ignored, as pip does).
+_DIST_ENDINGS = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tbz", ".tar")
+
+
+def _entry_filename(entry: Mapping[str, Any]) -> str:
+    from urllib.parse import unquote
+
+    try:
+        return unquote(os.path.basename(urlsplit(str(entry.get("url", ""))).path))
+    except ValueError:
+        return str(entry.get("url", ""))[:100]
 
 
 class Finder:
@@ -143,12 +223,32 @@ class Finder:
         trusted_hosts: Sequence[str] = (),
         session: Any,
         max_workers: int = 8,
+        index_for: Mapping[str, str] | None = None,
+        times_from: Sequence[str] = (),
     ) -> None:
         self.index_urls = tuple(index_urls)
         self.find_links = tuple(find_links)
         self.trusted_hosts = tuple(trusted_hosts)
         self.session = session
+        self.http = as_client(session, self.trusted_hosts)
         self.max_workers = max_workers
+        # a name pinned to one source ([index-for]): no other source is even asked about it
+        self.index_for: dict[NormalizedName, str] = {}
+        configured = {_norm(u): u for u in (*self.index_urls, *self.find_links)}
+        for pname, location in (index_for or {}).items():
+            match = configured.get(_norm(location))
+            if match is None:
+                raise UsageError(
+                    f"[index-for] pins {pname} to {redact(location)}, which is not a configured "
+                    "index or find-links location",
+                    hint="add that index with --index-url/--extra-index-url (or -f), or fix "
+                    "the pin",
+                )
+            self.index_for[canonicalize_name(pname)] = match
+        self.times_from = tuple(u for u in dict.fromkeys(times_from)
+                                if _norm(u) not in {_norm(i) for i in self.index_urls})
+        self._reference: dict[NormalizedName, tuple[IndexFile, ...]] = {}
+        self._errors: dict[NormalizedName, SafeInstallError] = {}
         self._cache: dict[NormalizedName, ProjectListing] = {}
         self._locks: dict[NormalizedName, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -167,10 +267,35 @@ class Finder:
             with self._lock:
                 if key in self._cache:
                     return self._cache[key]
-            listing = self._collect(key)
+                if key in self._errors:  # fetched (and retried) once per run, not again
+                    raise self._errors[key]
+            try:
+                listing = self._collect(key)
+            except SafeInstallError as exc:
+                with self._lock:
+                    self._errors[key] = exc
+                raise
             with self._lock:
                 self._cache[key] = listing
             return listing
+
+    def reference(self, name: str) -> tuple[IndexFile, ...]:
+        """Files of ``name`` on the ``--times-from`` indexes (only to date identical files)."""
+        key = canonicalize_name(name)
+        with self._lock:
+            if key in self._reference:
+                return self._reference[key]
+        files: list[IndexFile] = []
+        for index in self.times_from:
+            source = Source(index, "times-from")
+            page_url = index.rstrip("/") + "/" + key + "/"
+            for entry in self._read_page(page_url, source, key):
+                parsed = self._to_file(key, source, entry)
+                if parsed is not None:
+                    files.append(parsed)
+        with self._lock:
+            self._reference[key] = tuple(files)
+        return tuple(files)
 
     def prefetch(self, names: Iterable[str]) -> None:
         """Fetch several projects' pages concurrently (errors surface on the later lookup)."""
@@ -190,15 +315,24 @@ class Finder:
     def _collect(self, name: NormalizedName) -> ProjectListing:
         notes: list[str] = []
         links: list[tuple[Source, dict[str, Any]]] = []
+        pinned = self.index_for.get(name)
+        if pinned is not None:
+            notes.append(f"{name} is pinned to {redact(pinned)} ([index-for]); no other index "
+                         "or find-links location is consulted for it")
         # pip's order: files found directly in find-links dirs (sorted, reversed), then pages of
         # find-links, then index pages in configured order.
         direct, pages = self._find_links_entries()
         notes.extend(self._find_links_notes)
         for source, url in sorted(direct, key=lambda e: e[1], reverse=True):
-            links.append((source, {"url": url}))
+            if pinned is None or source.url == pinned:
+                links.append((source, {"url": url}))
         for source, page_url in pages:
-            links.extend((source, entry) for entry in self._read_page(page_url, source, None))
+            if pinned is None or source.url == pinned:
+                links.extend((source, entry)
+                             for entry in self._read_page(page_url, source, None, notes))
         for index in self.index_urls:
+            if pinned is not None and index != pinned:
+                continue
             source = Source(index, "index")
             page_url = index.rstrip("/") + "/" + name + "/"
             if page_url.startswith("file:"):
@@ -209,12 +343,26 @@ class Finder:
                                      "ignored (as pip does)")
                     continue
                 page_url = page_url + "index.html"
-            links.extend((source, entry) for entry in self._read_page(page_url, source, name))
+            links.extend((source, entry)
+                         for entry in self._read_page(page_url, source, name, notes))
         files: list[IndexFile] = []
+        skipped: dict[str, list[str]] = {}
         for source, entry in links:
             parsed = self._to_file(name, source, entry)
             if parsed is not None:
                 files.append(parsed)
+                continue
+            filename = _entry_filename(entry)
+            # find-links pages list every project's files; only a project page is expected
+            # to list nothing but this project's distributions
+            if source.kind == "index" and filename.lower().endswith(_DIST_ENDINGS):
+                skipped.setdefault(source.url, []).append(filename)
+        for src, names in skipped.items():
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3
+                                             else "")
+            notes.append(f"{redact(src)} lists {len(names)} file(s) on the page of {name} whose "
+                         f"names are not valid distributions of {name} (wrong project, or an "
+                         f"unparseable name or version): {shown}; ignored, as pip does")
         return ProjectListing(name=name, files=tuple(files), notes=tuple(dict.fromkeys(notes)))
 
     def _find_links_entries(self) -> tuple[list[tuple[Source, str]], list[tuple[Source, str]]]:
@@ -232,7 +380,10 @@ class Finder:
                         elif os.path.isfile(full):
                             direct.append((source, _path_url(full)))
                 elif os.path.isfile(path):
-                    pages.append((source, _path_url(path)))
+                    if path.endswith((".html", ".htm")):
+                        pages.append((source, _path_url(path)))
+                    else:  # a single archive given to -f is a candidate itself, as in pip
+                        direct.append((source, _path_url(path)))
                 else:
                     note = f"find-links location {location} does not exist; ignored (as pip does)"
                     if note not in self._find_links_notes:
@@ -241,82 +392,81 @@ class Finder:
                 pages.append((source, location))
         return direct, pages
 
-    def _fetch(self, url: str) -> tuple[bytes, str, str]:
+    def _fetch(self, url: str, notes: list[str] | None = None) -> tuple[bytes, str, str]:
         if url.startswith("file:"):
             path = _file_path(url)
             try:
                 with open(path, "rb") as fh:
-                    return fh.read(MAX_PAGE_BYTES + 1), "text/html", url
+                    data = fh.read(MAX_PAGE_BYTES + 1)
             except OSError as exc:
                 raise IndexAccessError(f"cannot read index page {path}: {exc.strerror}") from None
-        self._check_secure(url)
-        try:
-            resp = self.session.get(url, headers={"Accept": ACCEPT})
-        except Exception as exc:  # httpx2 transport errors of every kind
-            raise IndexAccessError(
-                f"cannot reach {url}: {exc.__class__.__name__}: {exc}",
-                hint="check the index URL and your network or proxy settings",
-            ) from None
+            if len(data) > MAX_PAGE_BYTES:
+                raise IndexAccessError(f"index page {path} is larger than "
+                                       f"{MAX_PAGE_BYTES // (1024 * 1024)} MiB; refusing")
+            return data, "text/html", url
+        resp = self.http.get(url, headers={"Accept": ACCEPT}, max_bytes=MAX_PAGE_BYTES,
+                             what="index page")
         if resp.status_code in (404, 410):
-            return b"", "", str(resp.url)
-        if resp.status_code >= 400:
+            return b"", "", resp.url
+        if resp.status_code in (401, 403):
             raise IndexAccessError(
-                f"{url} answered HTTP {resp.status_code}",
+                f"{redact(url)} answered HTTP {resp.status_code} (not authorised)",
+                hint="give credentials in the index URL, ~/.netrc or keyring, as for pip",
+            )
+        if resp.status_code != 200:
+            raise IndexAccessError(
+                f"{redact(url)} answered HTTP {resp.status_code}",
                 hint="the index is failing; retry later or use another index",
             )
-        content = resp.content
-        if len(content) > MAX_PAGE_BYTES:
-            raise IndexAccessError(f"{url} returned more than {MAX_PAGE_BYTES} bytes; refusing")
-        return content, resp.headers.get("Content-Type", ""), str(resp.url)
+        if notes is not None and resp.redirects and \
+                urlsplit(resp.url).netloc != urlsplit(url).netloc:
+            notes.append(f"{redact(url)} redirected to {redact(resp.url)} (another host); "
+                         "credentials for the index were not sent there")
+        return resp.content, resp.headers.get("Content-Type", ""), resp.url
 
     def _check_secure(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme == "https":
-            return
-        host = parts.hostname or ""
-        if host in ("localhost", "::1") or host.startswith("127."):
-            return
-        netloc = parts.netloc.rpartition("@")[2]
-        if host in self.trusted_hosts or netloc in self.trusted_hosts:
-            return
-        raise IndexAccessError(
-            f"refusing to read {url} over insecure {parts.scheme}",
-            hint=f"use https, or pass --trusted-host {host} if you trust that network",
-        )
+        self.http.check_secure(url)
 
-    def _read_page(self, url: str, source: Source, name: str | None) -> list[dict[str, Any]]:
-        content, content_type, final_url = self._fetch(url)
+    def _read_page(self, url: str, source: Source, name: str | None,
+                   notes: list[str] | None = None) -> list[dict[str, Any]]:
+        content, content_type, final_url = self._fetch(url, notes)
         if not content and not content_type:
             return []
         ctype = content_type.split(";")[0].strip().lower()
+        remote = urlsplit(final_url).scheme in ("http", "https")
         if ctype == JSON_TYPE:
-            try:
-                data = json.loads(content)
-                files = data["files"]
-                if not isinstance(files, list):
-                    raise TypeError("files is not a list")
-            except (ValueError, KeyError, TypeError) as exc:
-                raise IndexAccessError(
-                    f"the index page {url} is not valid PEP 691 JSON ({exc})",
-                    hint="the index is broken or something between you and it altered the page",
-                ) from None
-            out = []
-            for item in files:
-                if not isinstance(item, dict) or not isinstance(item.get("url"), str):
-                    continue
-                entry = dict(item)
-                entry["url"] = urljoin(final_url, item["url"])
-                out.append(entry)
-            return out
-        if ctype in ("text/html", "application/vnd.pypi.simple.v1+html") or url.startswith("file:"):
-            try:
-                text = content.decode("utf-8")
-            except UnicodeDecodeError:
-                text = content.decode("latin-1")
+            out = parse_json_page(content, url, final_url)
+        elif ctype in ("text/html", "application/vnd.pypi.simple.v1+html") or \
+                url.startswith("file:"):
+            out = self._html_entries(content, url, final_url)
+        else:
+            raise IndexAccessError(
+                f"the index page {redact(url)} has unsupported content type {content_type!r}",
+                hint="safe-install reads PEP 691 JSON and PEP 503 HTML index pages",
+            )
+        if remote:
+            for entry in out:
+                if urlsplit(entry["url"]).scheme == "file":
+                    raise IndexAccessError(
+                        f"the index page {redact(url)} links to {entry['url'][:200]}, a local "
+                        "file; refusing",
+                        hint="a remote index must not point at local files; the index is "
+                        "broken or hostile",
+                    )
+        return out
+
+    @staticmethod
+    def _html_entries(content: bytes, url: str, final_url: str) -> list[dict[str, Any]]:
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            text = content.decode("latin-1")
+        try:
             parser = IndexHTMLParser()
             parser.feed(text)
+            parser.close()
             base = urljoin(final_url, parser.base_url) if parser.base_url else final_url
-            out = []
+            out: list[dict[str, Any]] = []
             for anchor in parser.anchors:
                 href = anchor.get("href")
                 if not href:
@@ -325,14 +475,18 @@ class Finder:
                 out.append({
                     "url": urljoin(base, href),
                     "requires-python": anchor.get("data-requires-python"),
-                    "yanked": anchor.get("data-yanked") if "data-yanked" in anchor else False,
+                    # an empty data-yanked attribute still means yanked (PEP 592)
+                    "yanked": (anchor.get("data-yanked") or True) if "data-yanked" in anchor
+                    else False,
                     "core-metadata": _html_meta(meta),
                 })
-            return out
-        raise IndexAccessError(
-            f"the index page {url} has unsupported content type {content_type!r}",
-            hint="safe-install reads PEP 691 JSON and PEP 503 HTML index pages",
-        )
+                urlsplit(str(out[-1]["url"]))
+        except (ValueError, AssertionError) as exc:
+            raise IndexAccessError(
+                f"the index page {redact(url)} is not valid PEP 503 HTML ({exc})",
+                hint="the index is broken or something between you and it altered the page",
+            ) from None
+        return out
 
     @staticmethod
     def _to_file(name: NormalizedName, source: Source, entry: dict[str, Any]) -> IndexFile | None:
@@ -355,12 +509,13 @@ class Finder:
             algo, eq, value = parts.fragment.partition("=")
             if eq and algo in ("sha256", "sha384", "sha512", "sha224", "sha1", "md5"):
                 hashes.setdefault(algo, value.lower())
+        # as pip's Link.from_json: a reason string or true means yanked; "" and false do not
         yanked_raw = entry.get("yanked", False)
         yanked: str | None
-        if yanked_raw is True:
-            yanked = ""
-        elif isinstance(yanked_raw, str):
+        if isinstance(yanked_raw, str) and yanked_raw:
             yanked = yanked_raw
+        elif yanked_raw and not isinstance(yanked_raw, str):
+            yanked = ""
         else:
             yanked = None
         meta = entry.get("core-metadata", entry.get("dist-info-metadata"))
@@ -368,10 +523,13 @@ class Finder:
         metadata_sha256 = None
         if meta:
             metadata_url = parts._replace(fragment="").geturl() + ".metadata"
-            if isinstance(meta, dict):
-                metadata_sha256 = meta.get("sha256")
+            if isinstance(meta, dict) and isinstance(meta.get("sha256"), str):
+                metadata_sha256 = meta["sha256"].lower()
         size = entry.get("size")
+        if isinstance(size, bool) or (isinstance(size, int) and size < 0):
+            size = None
         rp = entry.get("requires-python")
+        upload_time, upload_time_error = parse_upload_time(entry.get("upload-time"))
         return IndexFile(
             project=name,
             filename=filename,
@@ -383,12 +541,13 @@ class Finder:
             build_tag=build,
             sha256=hashes.get("sha256"),
             hashes=tuple(sorted(hashes.items())),
-            upload_time=_parse_time(entry.get("upload-time")),
+            upload_time=upload_time,
             yanked=yanked,
             requires_python=rp if isinstance(rp, str) and rp.strip() else None,
             size=size if isinstance(size, int) else None,
             metadata_url=metadata_url,
             metadata_sha256=metadata_sha256,
+            upload_time_error=upload_time_error,
         )
 
 
@@ -397,6 +556,10 @@ def _html_meta(value: str | None) -> dict[str, str] | bool | None:
         return None
     algo, eq, digest = value.partition("=")
     return {algo: digest} if eq else True
+
+
+def _norm(location: str) -> str:
+    return location.strip().rstrip("/")
 
 
 def _file_path(url: str) -> str:

@@ -18,9 +18,15 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from safeinstall.artifacts import ArtifactStore, parse_metadata, read_wheel_metadata, sha256_file
+from safeinstall.artifacts import (
+    ArtifactStore,
+    CoreMetadata,
+    parse_metadata,
+    read_wheel_metadata,
+    sha256_file,
+)
 from safeinstall.checker import CheckResult, index_args
-from safeinstall.errors import IntegrityError, PipError
+from safeinstall.errors import IntegrityError, PipError, SafeInstallError
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.resolver import DirectCandidate, IndexCandidate
 
@@ -28,7 +34,7 @@ from safeinstall.resolver import DirectCandidate, IndexCandidate
 @dataclass(frozen=True)
 class InstallPlan:
     wheels: tuple[tuple[str, Path, str], ...]  # (name, wheel path, sha256)
-    editables: tuple[str, ...]
+    editables: tuple[tuple[str, str], ...]  # (name, path)
     built_from_source: tuple[str, ...]
 
 
@@ -61,16 +67,43 @@ def _pip(target_python: str | None) -> list[str]:
     return cmd
 
 
-def _run(cmd: Sequence[str], env: Mapping[str, str], what: str, quiet: bool) -> None:
-    proc = subprocess.run(list(cmd), env=dict(env), check=False,
-                          stdout=subprocess.DEVNULL if quiet else None,
-                          stderr=subprocess.PIPE, text=True)
+class InstallInterrupted(SafeInstallError):
+    """Ctrl-C or SIGTERM arrived while pip was changing the target; pip was let finish."""
+
+    exit_code = 130
+
+
+def _run(cmd: Sequence[str], env: Mapping[str, str], what: str, quiet: bool,
+         stdout_to_stderr: bool = False, *, shield: bool = False) -> None:
+    """Run pip. With ``shield``, an interrupt (Ctrl-C, or SIGTERM, which the CLI turns into
+    KeyboardInterrupt) does not kill pip half-way through changing the target: pip is waited
+    for, and the interrupt is reported once it is done."""
+    out = subprocess.DEVNULL if quiet else (sys.stderr.fileno() if stdout_to_stderr else None)
+    interrupted = False
+    with subprocess.Popen(list(cmd), env=dict(env), stdout=out, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        while True:
+            try:
+                _, stderr = proc.communicate()
+                break
+            except KeyboardInterrupt:
+                if not shield:
+                    proc.kill()
+                    raise
+                interrupted = True
+    if interrupted:
+        raise InstallInterrupted(
+            f"interrupted while pip was {what}; pip was allowed to finish (exit "
+            f"{proc.returncode}) so that the environment is not left half-installed",
+            hint="check the environment with `pip list`; run safe-install again to complete "
+            "the installation",
+        )
     if proc.returncode != 0:
         raise PipError(f"pip failed while {what} (exit {proc.returncode}):\n"
-                       f"{proc.stderr.strip()[-3000:]}",
+                       f"{(stderr or '').strip()[-3000:]}",
                        hint="the checks passed; the failure is pip's - see its message above")
-    if proc.stderr and not quiet:
-        sys.stderr.write(proc.stderr)
+    if stderr and not quiet:
+        sys.stderr.write(stderr)
 
 
 def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
@@ -78,12 +111,12 @@ def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
             progress: Callable[[str], None] = lambda _m: None) -> InstallPlan:
     """Download and verify every artifact; build sdists/local projects into wheels."""
     wheels: list[tuple[str, Path, str]] = []
-    editables: list[str] = []
+    editables: list[tuple[str, str]] = []
     built: list[str] = []
     env = environ_without_pip(environ)
     target_python = result.target.executable if settings.python else None
     for pkg in result.packages:
-        if pkg.decision != "install":
+        if pkg.decision != "install" or pkg.build_time:
             continue
         cand = result.plan[pkg.name]
         if isinstance(cand, IndexCandidate):
@@ -98,7 +131,7 @@ def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
             source = str(path)
         elif isinstance(cand, DirectCandidate):
             if cand.kind == "editable":
-                editables.append(cand.local_path or cand.url)
+                editables.append((pkg.name, cand.local_path or cand.url))
                 continue
             if cand.local_path and cand.local_path.endswith(".whl"):
                 wheels.append((pkg.name, Path(cand.local_path), sha256_file(Path(cand.local_path))))
@@ -109,7 +142,10 @@ def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
         progress(f"building a wheel from {os.path.basename(source)}")
         out = Path(tempfile.mkdtemp(dir=workdir))
         cmd = _pip(target_python) + ["wheel", "--no-deps", "--quiet", "-w", str(out)]
-        cmd += index_args(settings) + [source]
+        cmd += index_args(settings)
+        if pkg.name in result.build_constraints:  # its checked build dependencies, pinned
+            cmd += ["--build-constraint", result.build_constraints[pkg.name]]
+        cmd += [source]
         _run(cmd, env, f"building {source}", quiet=True)
         made = sorted(out.glob("*.whl"))
         if len(made) != 1:
@@ -122,21 +158,37 @@ def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
 def _same_metadata(result: CheckResult, name: str, path: Path) -> None:
     """The wheel's own METADATA must declare what we resolved with (read via range/.metadata)."""
     used = result.metadata.get(name)
-    if used is None or used.source in ("wheel", "cache"):
+    # "cache" is checked too: the cached copy may have come from a .metadata file or a range
+    # read in an earlier run
+    if used is None or used.source == "wheel":
         return
     own = parse_metadata(read_wheel_metadata(path, name), path.name)[0]
-    if sorted(own.requires_dist) != sorted(used.requires_dist) or \
-            canonicalize_name(own.name) != canonicalize_name(used.name) or \
-            own.version != used.version:
+
+    def fields(m: CoreMetadata) -> dict[str, object]:
+        return {
+            "Name": canonicalize_name(m.name),
+            "Version": m.version.strip(),
+            "Requires-Dist": sorted(r.strip() for r in m.requires_dist),
+            "Requires-Python": (m.requires_python or "").strip(),
+            "Provides-Extra": sorted(canonicalize_name(e) for e in m.provides_extra),
+        }
+
+    theirs, ours = fields(used), fields(own)
+    differ = [k for k in theirs if theirs[k] != ours[k]]
+    if differ:
         raise IntegrityError(
             f"{path.name}: the metadata served separately ({used.source}) differs from the "
-            "wheel's own METADATA",
-            hint="the index served inconsistent data; nothing was installed",
+            f"wheel's own METADATA in {', '.join(differ)}",
+            hint="the index served inconsistent data, and the resolution was done with the "
+            "wrong one; nothing was installed",
         )
 
 
 def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
-            environ: Mapping[str, str], workdir: Path, passthrough: Sequence[str]) -> None:
+            environ: Mapping[str, str], workdir: Path, passthrough: Sequence[str], *,
+            stdout_to_stderr: bool = False) -> None:
+    """Run pip on exactly the prepared files. ``stdout_to_stderr`` keeps pip's output out of
+    stdout when the JSON report goes there (``--report -``)."""
     env = environ_without_pip(environ)
     target_python = result.target.executable if settings.python else None
     common = location_args(settings) + list(passthrough)
@@ -154,8 +206,12 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
                                for _name, path, digest in plan.wheels))
         cmd = _pip(target_python) + ["install", "--no-deps", "--no-index", "--require-hashes",
                                      "-r", str(req)] + common
-        _run(cmd, env, "installing the checked artifacts", quiet=False)
-    for path in plan.editables:
-        cmd = _pip(target_python) + ["install", "--no-deps", "-e", path] + index_args(settings) \
-            + common
-        _run(cmd, env, f"installing the editable project {path}", quiet=False)
+        _run(cmd, env, "installing the checked artifacts", quiet=False,
+             stdout_to_stderr=stdout_to_stderr, shield=True)
+    for name, path in plan.editables:
+        cmd = _pip(target_python) + ["install", "--no-deps", "-e", path] + index_args(settings)
+        if name in result.build_constraints and "--no-build-isolation" not in common:
+            cmd += ["--build-constraint", result.build_constraints[name]]
+        cmd += common
+        _run(cmd, env, f"installing the editable project {path}", quiet=False,
+             stdout_to_stderr=stdout_to_stderr, shield=True)

@@ -141,8 +141,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _o("on_untrusted_hash", "--on-untrusted-hash", kind="value", group="ours"),
     _o("on_unverifiable", "--on-unverifiable", kind="value", group="ours"),
     _o("allow_late", "--allow-late", kind="value", repeat=True, group="ours"),
+    _o("on_multiple_indexes", "--on-multiple-indexes", kind="value", group="ours"),
+    _o("times_from", "--times-from", kind="value", repeat=True, group="ours"),
+    _o("index_for", "--index-for", kind="value", repeat=True, group="ours"),
     _o("config_file", "--config", kind="value", group="ours"),
-    _o("now", "--now", kind="value", group="ours"),
     _o("help", "-h", "--help", group="ours"),
     _o("version", "-V", "--version", group="ours"),
 )
@@ -173,6 +175,11 @@ def _lookup(name: str) -> OptionSpec:
         specs = {_BY_NAME[m].dest for m in matches}
         if len(specs) == 1:
             return _BY_NAME[matches[0]]
+        # an abbreviation pip itself understands keeps pip's meaning (``--index`` is still
+        # --index-url, ``--time`` still --timeout), whatever options of ours share the prefix
+        pips = [m for m in matches if _BY_NAME[m].group != "ours"]
+        if len(pips) > 0 and len({_BY_NAME[m].dest for m in pips}) == 1:
+            return _BY_NAME[pips[0]]
         if len(specs) > 1:
             raise UsageError(
                 f"ambiguous option {name!r} (could be {', '.join(matches)})",

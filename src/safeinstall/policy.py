@@ -76,6 +76,7 @@ class Policy:
     on_unknown_upload_time: Action = "refuse"
     on_untrusted_hash: Action = "warn"  # always refuse in hash-checking mode
     on_unverifiable: Action = "refuse"  # remote URLs and VCS; local paths are the user's own
+    on_multiple_indexes: Action = "refuse"  # a name on several indexes: dependency confusion
     allow_late: tuple[LateException, ...] = field(default_factory=tuple)
 
     def exception_for(self, name: str, version: Version, sha256: str | None) -> \
@@ -96,6 +97,9 @@ class Policy:
         if self.on_unverifiable == "warn":
             out.append("--on-unverifiable warn: direct URL/VCS requirements are installed "
                        "unchecked")
+        if self.on_multiple_indexes == "warn":
+            out.append("--on-multiple-indexes warn: packages found on several indexes (where "
+                       "dependency confusion happens) are installed with a warning")
         if self.late_after > timedelta(days=14):
             out.append(f"--late-after {self.late_after} is longer than PyPI's 14-day window")
         return out

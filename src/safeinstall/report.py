@@ -1,4 +1,4 @@
-"""The JSON report (versioned schema, docs/report-schema.md) and the human summary."""
+"""The JSON report (versioned schema, documented in docs/reference.md) and the human summary."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import IO, Any
 from safeinstall import __version__
 from safeinstall.checker import CheckResult, PackageResult
 from safeinstall.durations import format_duration
+from safeinstall.http import redact
 from safeinstall.policy import Finding, Policy
 
 SCHEMA_VERSION = 1
@@ -42,8 +43,8 @@ def package_json(p: PackageResult) -> dict[str, Any]:
         "kind": p.kind,
         "extras": list(p.extras),
         "filename": p.filename,
-        "url": p.url,
-        "index": p.index,
+        "url": redact(p.url) if p.url else p.url,  # never a password from an index URL
+        "index": redact(p.index) if p.index else p.index,
         "sha256": p.sha256,
         "upload_time": _iso(p.upload_time),
         "release_start": _iso(p.release_start),
@@ -53,6 +54,7 @@ def package_json(p: PackageResult) -> dict[str, Any]:
         "decision": p.decision,
         "required_by": list(p.required_by),
         "selection_reasons": list(p.selection_reasons),
+        "build_time": p.build_time,
         "passed_over": [{"filename": fn, "reason": why} for fn, why in p.passed_over],
         "metadata_source": p.metadata_source,
         "trusted_hashes": list(p.trusted_hashes),
@@ -78,6 +80,7 @@ def report_json(result: CheckResult | None, *, policy: Policy, dry_run: bool, ex
             "on_unknown_upload_time": policy.on_unknown_upload_time,
             "on_untrusted_hash": policy.on_untrusted_hash,
             "on_unverifiable": policy.on_unverifiable,
+            "on_multiple_indexes": policy.on_multiple_indexes,
             "allow_late": [{"exception": str(e), "reason": e.reason, "origin": e.origin}
                            for e in policy.allow_late],
             "relaxations": policy.relaxations(),

@@ -218,7 +218,9 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         installed: Mapping[NormalizedName, InstalledDist],
         options: ResolverOptions,
         user_requested: Mapping[NormalizedName, int],
+        on_dependencies: Callable[[Sequence[Req]], None] | None = None,
     ) -> None:
+        self.on_dependencies = on_dependencies
         self.finder = finder
         self.rules = rules
         self.target = target
@@ -376,6 +378,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if self.options.no_deps:
             return deps
         deps.extend(self.dependencies_from(requires_dist, candidate.extras, parent))
+        if self.on_dependencies is not None:
+            self.on_dependencies(deps)
         return deps
 
     def dependencies_from(self, requires_dist: Iterable[str], extras: frozenset[str],

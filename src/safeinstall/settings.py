@@ -12,13 +12,25 @@ reviewed like code and carry a reason::
     reason = "cp313 wheels backfilled by upstream, diffed against the cp312 wheel"
 
 ``--allow-late`` values from every layer are combined; scalar settings take the highest layer.
+
+A name that must come from one index only (against dependency confusion) is pinned there; no
+other index is asked about it. ``times-from`` names indexes used only to date the files of a
+mirror without upload times (matched by file name and sha256)::
+
+    times-from = ["https://pypi.org/simple/"]
+
+    [index-for]
+    mycorp-utils = "https://pypi.mycorp.example/simple/"
+
+``--index-for`` pins from every layer are combined (the highest layer wins per name);
+``times-from`` takes the highest layer that sets it.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +46,8 @@ else:  # pragma: no cover
 
 DEFAULT_CONFIG_NAME = "safe-install.toml"
 _SCALARS = ("late-after", "on-late", "on-unknown-upload-time", "on-untrusted-hash",
-            "on-unverifiable", "report", "cache-dir")
+            "on-unverifiable", "on-multiple-indexes", "report", "cache-dir")
+_LISTS = ("allow-late", "times-from", "index-for")
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,8 @@ class Settings:
     cache_dir: str | None
     config_path: str | None
     sources: Mapping[str, str]  # setting -> where its value came from
+    times_from: tuple[str, ...] = ()  # indexes used only to date identical files
+    index_for: Mapping[str, str] = field(default_factory=dict)  # normalized name -> location
 
 
 def _load_file(path: Path) -> dict[str, Any]:
@@ -54,11 +69,11 @@ def _load_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    unknown = set(data) - set(_SCALARS) - {"allow-late"}
+    unknown = set(data) - set(_SCALARS) - set(_LISTS)
     if unknown:
         raise UsageError(
             f"config file {str(path)!r} has unknown keys: {', '.join(sorted(unknown))}",
-            hint=f"known keys: {', '.join(_SCALARS)}, allow-late",
+            hint=f"known keys: {', '.join(_SCALARS + _LISTS)}",
         )
     return data
 
@@ -122,6 +137,8 @@ def load_settings(cmd: CommandLine, environ: Mapping[str, str], cwd: Path) -> Se
                                        "--on-untrusted-hash"),
         on_unverifiable=parse_action(values.get("on-unverifiable", "refuse"),
                                      "--on-unverifiable"),
+        on_multiple_indexes=parse_action(values.get("on-multiple-indexes", "refuse"),
+                                         "--on-multiple-indexes"),
         allow_late=tuple(exceptions),
     )
     return Settings(
@@ -130,7 +147,64 @@ def load_settings(cmd: CommandLine, environ: Mapping[str, str], cwd: Path) -> Se
         cache_dir=values.get("cache-dir"),
         config_path=str(config_path) if config_path else None,
         sources=sources,
+        times_from=_times_from(cmd, environ, file_data, config_path),
+        index_for=_index_for(cmd, environ, file_data, config_path),
     )
+
+
+def _url_value(value: object, where: str, option: str) -> str:
+    text = str(value).strip() if isinstance(value, str) else ""
+    if not text:
+        raise UsageError(f"{where}: {option} needs an index URL (or find-links location), got "
+                         f"{value!r}")
+    return text
+
+
+def _times_from(cmd: CommandLine, environ: Mapping[str, str], file_data: Mapping[str, Any],
+                config_path: Path | None) -> tuple[str, ...]:
+    raw_cli = cmd.get("times_from") or []
+    assert isinstance(raw_cli, list)
+    if raw_cli:
+        return tuple(_url_value(v, "the command line", "--times-from") for v in raw_cli)
+    if environ.get("SAFE_INSTALL_TIMES_FROM", "").strip():
+        return tuple(environ["SAFE_INSTALL_TIMES_FROM"].replace(",", " ").split())
+    if "times-from" in file_data:
+        value = file_data["times-from"]
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise UsageError(f"{config_path}: times-from must be a URL or a list of URLs")
+        return tuple(_url_value(v, str(config_path), "times-from") for v in items)
+    return ()
+
+
+def _index_for(cmd: CommandLine, environ: Mapping[str, str], file_data: Mapping[str, Any],
+               config_path: Path | None) -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    table = file_data.get("index-for", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{config_path}: index-for must be a table of name = \"index URL\"",
+                         hint='e.g. [index-for] then mycorp-utils = "https://pypi.mycorp/simple/"')
+    for name, url in table.items():
+        pins[canonicalize_name(name)] = _url_value(url, f"{config_path} [index-for] {name}",
+                                                   "a pin")
+
+    def parse(item: str, where: str) -> None:
+        name, eq, url = item.partition("=")
+        if not eq or not name.strip() or not url.strip():
+            raise UsageError(f"invalid --index-for value {item!r} ({where})",
+                             hint="write NAME=INDEX_URL, e.g. mycorp-utils="
+                             "https://pypi.mycorp.example/simple/")
+        pins[canonicalize_name(name.strip())] = url.strip()
+
+    for item in environ.get("SAFE_INSTALL_INDEX_FOR", "").replace(",", " ").split():
+        parse(item, "SAFE_INSTALL_INDEX_FOR")
+    raw_cli = cmd.get("index_for") or []
+    assert isinstance(raw_cli, list)
+    for item in raw_cli:
+        parse(str(item), "--index-for")
+    return pins
 
 
 def default_cache_dir(environ: Mapping[str, str]) -> Path:

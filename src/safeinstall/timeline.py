@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -62,19 +63,26 @@ def release_timeline(listing: ProjectListing, version: Version, source: Source) 
     return ReleaseTimeline(listing.name, version, source, tuple(ordered))
 
 
-def timeline_for(listing: ProjectListing, f: IndexFile) -> tuple[ReleaseTimeline, str | None]:
+def timeline_for(listing: ProjectListing, f: IndexFile, reference: Sequence[IndexFile] = (),
+                 sha256: str | None = None) -> tuple[ReleaseTimeline, str | None]:
     """The timeline that dates ``f``: its own source's, or, when that source has no upload
-    times (a mirror, find-links), another configured index listing the *same file* (same name
-    and sha256) with times. Returns the timeline and, if borrowed, a note saying from where."""
+    times (a mirror, find-links), another configured index -- or a ``--times-from`` index, whose
+    files are ``reference`` -- listing the *same file* (same name and sha256) with times.
+    ``sha256`` is the file's digest when the listing has none (computed on download).
+    Returns the timeline and, if borrowed, a note saying from where."""
     own = release_timeline(listing, f.version, f.source)
-    if own.has_upload_times or not f.sha256:
+    digest = f.sha256 or sha256
+    if own.has_upload_times or not digest:
         return own, None
-    for other in listing.files:
+    for other in (*listing.files, *reference):
         if (other.source != f.source and other.filename == f.filename
-                and other.sha256 == f.sha256 and other.upload_time is not None):
-            borrowed = release_timeline(listing, f.version, other.source)
+                and other.sha256 == digest and other.upload_time is not None):
+            times_from = other.source.kind == "times-from"
+            pool = ProjectListing(listing.name, tuple(reference)) if times_from else listing
+            borrowed = release_timeline(pool, f.version, other.source)
             return borrowed, (f"{f.source.url} gives no upload times; dated by the identical "
-                              f"file (same sha256) on {other.source.url}")
+                              f"file (same sha256) on {other.source.url}"
+                              + (" (--times-from)" if times_from else ""))
     return own, None
 
 

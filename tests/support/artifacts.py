@@ -97,6 +97,7 @@ def build_sdist(
     provides_extra: Sequence[str] = (),
     metadata_version: str | None = None,
     pkg_info_requires_dist: Sequence[str] | None = None,
+    build_requires: Sequence[str] = (),
 ) -> Path:
     """Write ``{normalized_name}-{version}.tar.gz`` into ``out_dir`` and return its path.
 
@@ -116,6 +117,8 @@ def build_sdist(
     nothing in PKG-INFO is reliable, with ``Dynamic`` lines dropped).
     ``pkg_info_requires_dist`` overrides the ``Requires-Dist`` lines written into PKG-INFO,
     e.g. to make an sdist whose PKG-INFO disagrees with what its build produces.
+    ``build_requires`` fills ``[build-system] requires`` (pip installs them from the index into
+    the isolated build environment; the in-tree backend itself needs none of them).
     """
     version_field = metadata_version or "2.2"
     dynamic: list[str] = []
@@ -142,7 +145,9 @@ def build_sdist(
     with tempfile.TemporaryDirectory(prefix="sdist-tree-") as tmp:
         tree = Path(tmp)
         (tree / "PKG-INFO").write_text(pkg_info, encoding="utf-8")
-        (tree / "pyproject.toml").write_text(_PYPROJECT, encoding="utf-8")
+        pyproject = _PYPROJECT.replace(
+            "requires = []", "requires = " + json.dumps(list(build_requires)))
+        (tree / "pyproject.toml").write_text(pyproject, encoding="utf-8")
         (tree / "inbackend.py").write_text(
             Path(inbackend.__file__).read_text(encoding="utf-8"), encoding="utf-8"
         )

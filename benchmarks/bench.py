@@ -1,0 +1,820 @@
+#!/usr/bin/env python3
+"""Benchmark safe-install against pip and uv on the requirement corpus (issue 6).
+
+Three parts, each optional, all measured in one run of this script:
+
+* dry run (default): for every selected set, interleaved and ``--repeat`` times,
+  ``safe-install --dry-run``, ``pip install --dry-run --ignore-installed --report`` and
+  ``uv pip compile``, each cold (fresh, empty cache directories) and warm (the caches left by
+  that tool's first cold run on that set, reused);
+* ``--install SET1,SET2``: the real install into a fresh venv (``python -m venv``, not timed):
+  ``safe-install -r SET`` vs ``pip install -r SET`` vs ``uv pip install -r SET``, cold and warm;
+* ``--scale``: ``safe-install --dry-run --no-deps -r LOCK`` on locks of ~100, ~300 and ~1000
+  ``name==version`` pins made from the corpus's packages (``uv pip compile --no-deps`` beside it
+  for reference), cold and warm.
+
+Every command runs with a clean pip environment: ``PIP_CONFIG_FILE=/dev/null`` and no ``PIP_*``,
+``UV_*`` or ``SAFE_INSTALL_*`` variable from the caller, ``UV_NO_CONFIG=1``, and uv pointed at
+https://pypi.org/simple; ``XDG_CACHE_HOME``/``XDG_DATA_HOME`` (safe-install's default cache and
+trust store) point into the run's temporary directory too. uv is installed from PyPI, at a pinned
+version, into the benchmark's own venv under ``benchmarks/.work/``.
+
+Measured per run: wall time, exit code, and ``os.wait4``'s rusage of the child: user+system CPU
+of the whole process tree (children that were waited for) and ``ru_maxrss``, which is the peak RSS
+of the *largest single process* in the tree, not the sum of processes alive at the same time.
+
+Results go to ``benchmarks/results/bench-<UTC timestamp>.json`` and ``results/latest.json``;
+``benchmarks/README.md`` is regenerated from the newest results of each part.
+
+    .venv/bin/python benchmarks/bench.py                       # dry run, all sets, 3 repeats
+    .venv/bin/python benchmarks/bench.py --sets cli-ansible,lib-yfinance --repeat 5
+    .venv/bin/python benchmarks/bench.py --no-dry-run --install cli-ansible,lib-yfinance
+    .venv/bin/python benchmarks/bench.py --no-dry-run --scale
+    .venv/bin/python benchmarks/bench.py --readme-only         # re-render README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import glob
+import hashlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+WORK = HERE / ".work"
+RESULTS = HERE / "results"
+README = HERE / "README.md"
+DEFAULT_CORPUS = Path("/work/shared/corpus")
+EXCLUDED_SETS = {"airflow-constraints-3.11"}  # a constraints file, not a set
+DEFAULT_INSTALL_SETS = "cli-ansible,lib-yfinance"
+INDEX_URL = "https://pypi.org/simple"
+UV_VERSION = "0.13.9"
+TOOLS = ("safe-install", "pip", "uv")
+MODES = ("cold", "warm")
+
+# Targets from issue 6.
+TARGET_COLD = 0.5   # safe-install dry run / pip dry run, cold
+TARGET_WARM = 0.3   # same, warm
+TARGET_INSTALL = 1.0  # full checked install / pip install
+AIM_UV = 1.5        # safe-install / uv
+
+POLICY_ARGS = ["--on-late", "warn", "--on-unknown-upload-time", "warn"]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def clean_env(run_dir: Path | None) -> dict[str, str]:
+    """The caller's environment without pip/uv/safe-install settings, plus neutralising ones."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PIP_", "UV_", "SAFE_INSTALL_", "VIRTUAL_ENV", "CONDA_"))
+           and k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
+    env.update({
+        "PIP_CONFIG_FILE": os.devnull,       # no pip.conf of any level
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+        "UV_NO_CONFIG": "1",
+        "UV_DEFAULT_INDEX": INDEX_URL,
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_PROGRESS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    if run_dir is not None:
+        env.update({
+            "SAFE_INSTALL_CACHE_DIR": str(run_dir / "safe-install-cache"),
+            "PIP_CACHE_DIR": str(run_dir / "pip-cache"),
+            "UV_CACHE_DIR": str(run_dir / "uv-cache"),
+            "XDG_CACHE_HOME": str(run_dir / "xdg-cache"),
+            "XDG_DATA_HOME": str(run_dir / "xdg-data"),
+        })
+    return env
+
+
+def check_output(cmd: list[str], **kw: Any) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout.strip()
+
+
+def ensure_uv(target_python: str) -> Path:
+    """The benchmark's own venv with uv==UV_VERSION from PyPI; returns the uv executable."""
+    venv = WORK / "tools"
+    uv = venv / "bin" / "uv"
+    env = clean_env(None)
+    if uv.exists():
+        try:
+            if check_output([str(uv), "--version"], env=env).split()[1] == UV_VERSION:
+                return uv
+        except (subprocess.CalledProcessError, IndexError):
+            pass
+    WORK.mkdir(parents=True, exist_ok=True)
+    if not venv.exists():
+        log(f"creating tool venv {venv}")
+        subprocess.run([target_python, "-m", "venv", str(venv)], check=True, env=env)
+    log(f"installing uv=={UV_VERSION} from {INDEX_URL} into {venv}")
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--index-url", INDEX_URL,
+                    f"uv=={UV_VERSION}"], check=True, env=env)
+    return uv
+
+
+def ensure_gitignore() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    gi = WORK / ".gitignore"
+    if not gi.exists():
+        gi.write_text("*\n")
+
+
+def git_info() -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    try:
+        info["commit"] = check_output(["git", "-C", str(REPO), "rev-parse", "HEAD"])
+        dirty = check_output(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"])
+        diff = subprocess.run(["git", "-C", str(REPO), "diff", "HEAD", "--", "src"],
+                              capture_output=True, check=True).stdout
+        info["src_dirty_files"] = len(dirty.splitlines())
+        info["src_diff_sha256"] = hashlib.sha256(diff).hexdigest()[:16] if diff else None
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        pass
+    return info
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def measure(cmd: list[str], *, env: dict[str, str], cwd: Path, log_dir: Path,
+            timeout: float) -> dict[str, Any]:
+    """Run ``cmd``; wall time, exit code and the child's rusage (whole waited-for tree)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = log_dir / "stdout", log_dir / "stderr"
+    timed_out = threading.Event()
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=err, start_new_session=True)
+
+        def kill() -> None:
+            timed_out.set()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, ru = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
+    rc = proc.returncode
+    result: dict[str, Any] = {
+        "rc": rc,
+        "ok": rc == 0 and not timed_out.is_set(),
+        "wall_s": round(wall, 3),
+        "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+        "maxrss_mb": round(ru.ru_maxrss / 1024, 1),  # KiB on Linux
+    }
+    if timed_out.is_set():
+        result["timeout"] = True
+    if not result["ok"]:
+        tail = err_path.read_bytes()[-3000:].decode("utf-8", "replace")
+        result["stderr_tail"] = tail
+        log(f"    FAILED rc={rc}: {' '.join(cmd)}\n" + "\n".join(
+            "      | " + line for line in tail.strip().splitlines()[-12:]))
+    return result
+
+
+class Runner:
+    """Knows the three tools and the target; builds and times their commands."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.safe = str(Path(args.safe_install).resolve())
+        self.pip = str(Path(args.pip).resolve())
+        self.target_python = str(Path(args.target_python))
+        ensure_gitignore()
+        self.uv = str(ensure_uv(self.target_python))
+        self.corpus = Path(args.corpus).resolve()
+        self.runs_root = WORK / "runs"
+        self.runs_root.mkdir(parents=True, exist_ok=True)
+        self.timeout = args.timeout
+        self.target = self._target()
+        self.versions = self._versions()
+
+    def _target(self) -> dict[str, Any]:
+        code = ("import os,platform,sys,json;"
+                "print(json.dumps({'python': platform.python_version(),"
+                "'implementation': sys.implementation.name,"
+                "'machine': platform.machine(),'libc': os.confstr('CS_GNU_LIBC_VERSION')}))")
+        info: dict[str, Any] = json.loads(check_output([self.target_python, "-c", code]))
+        libc = (info.get("libc") or "").split()
+        if len(libc) == 2 and libc[0] == "glibc":
+            major, minor = libc[1].split(".")[:2]
+            info["uv_python_platform"] = f"{info['machine']}-manylinux_{major}_{minor}"
+        else:
+            info["uv_python_platform"] = f"{info['machine']}-unknown-linux-gnu"
+        return info
+
+    def _versions(self) -> dict[str, str]:
+        env = clean_env(None)
+        return {
+            "safe-install": check_output([self.safe, "-V"], env=env),
+            "pip": check_output([self.pip, "--version"], env=env),
+            "uv": check_output([self.uv, "--version"], env=env),
+            "target_python": self.target["python"],
+        }
+
+    # commands ----------------------------------------------------------------
+
+    def uv_target(self) -> list[str]:
+        return ["--python", self.target_python, "--python-version", self.target["python"],
+                "--python-platform", self.target["uv_python_platform"]]
+
+    def dryrun_cmd(self, tool: str, reqfile: str) -> list[str]:
+        if tool == "safe-install":
+            return [self.safe, "--dry-run", "-I", "-q", *POLICY_ARGS, "--report", os.devnull,
+                    "-r", reqfile]
+        if tool == "pip":
+            return [self.pip, "install", "--dry-run", "--ignore-installed", "--quiet",
+                    "--report", os.devnull, "-r", reqfile]
+        return [self.uv, "pip", "compile", "--no-config", "--index-url", INDEX_URL,
+                *self.uv_target(), "--quiet", "--no-header", reqfile]
+
+    def install_cmd(self, tool: str, reqfile: str, venv_python: str) -> list[str]:
+        if tool == "safe-install":
+            return [self.safe, "--python", venv_python, "-q", *POLICY_ARGS,
+                    "--report", os.devnull, "-r", reqfile]
+        if tool == "pip":
+            return [self.pip, "--python", venv_python, "install", "-q", "-r", reqfile]
+        return [self.uv, "pip", "install", "--no-config", "--index-url", INDEX_URL,
+                "--python", venv_python, "--quiet", "-r", reqfile]
+
+    def scale_cmd(self, tool: str, lock: str) -> list[str]:
+        if tool == "safe-install":
+            return [self.safe, "--dry-run", "--no-deps", "-I", "-q", *POLICY_ARGS,
+                    "--report", os.devnull, "-r", lock]
+        return [self.uv, "pip", "compile", "--no-deps", "--no-config", "--index-url", INDEX_URL,
+                *self.uv_target(), "--quiet", "--no-header", lock]
+
+    # running -------------------------------------------------------------------
+
+    def new_run_dir(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="run-", dir=self.runs_root))
+
+    def run_matrix(self, part: str, items: list[str], tools: tuple[str, ...], repeat: int,
+                   make_cmd: Any, cwd_of: Any, venv: bool = False) -> list[dict[str, Any]]:
+        """Per item: ``repeat`` rounds; each round every tool cold, then every tool warm, in an
+        order rotated per round. The warm cache of (item, tool) is the one left by that tool's
+        first cold run on the item (the priming run, counted as a cold sample)."""
+        runs: list[dict[str, Any]] = []
+        for item in items:
+            warm_dirs: dict[str, Path] = {}
+            try:
+                for rep in range(repeat):
+                    order = list(tools[rep % len(tools):] + tools[:rep % len(tools)])
+                    for mode in MODES:
+                        for tool in order:
+                            if mode == "warm" and tool not in warm_dirs:
+                                continue  # its priming run failed: no warm cache
+                            run_dir = warm_dirs.get(tool) if mode == "warm" else None
+                            fresh = run_dir is None
+                            if run_dir is None:
+                                run_dir = self.new_run_dir()
+                            env = clean_env(run_dir)
+                            extra: dict[str, Any] = {}
+                            venv_dir = run_dir / "venv"
+                            if venv:
+                                shutil.rmtree(venv_dir, ignore_errors=True)
+                                subprocess.run([self.target_python, "-m", "venv", str(venv_dir)],
+                                               check=True, env=env)
+                                cmd = make_cmd(tool, item, str(venv_dir / "bin" / "python"))
+                            else:
+                                cmd = make_cmd(tool, item)
+                            log_dir = run_dir / "logs" / f"{tool}-{mode}-{rep}"
+                            res = measure(cmd, env=env, cwd=cwd_of(item), log_dir=log_dir,
+                                          timeout=self.timeout)
+                            if venv:
+                                extra["installed_dists"] = len(glob.glob(
+                                    str(venv_dir / "lib" / "python*" / "site-packages"
+                                        / "*.dist-info")))
+                                shutil.rmtree(venv_dir, ignore_errors=True)
+                            row = {"part": part, "set": item, "tool": tool, "mode": mode,
+                                   "rep": rep, **res, **extra}
+                            runs.append(row)
+                            status = "ok" if res["ok"] else f"FAIL rc={res['rc']}"
+                            log(f"  {part} {item:24s} {tool:12s} {mode} #{rep}: "
+                                f"{res['wall_s']:7.2f}s  cpu {res['cpu_s']:6.2f}s  "
+                                f"rss {res['maxrss_mb']:7.1f} MB  {status}"
+                                + (f"  dists={extra['installed_dists']}" if venv else ""))
+                            if mode == "cold" and rep == 0 and res["ok"]:
+                                warm_dirs[tool] = run_dir
+                            elif fresh:
+                                shutil.rmtree(run_dir, ignore_errors=True)
+            finally:
+                for d in warm_dirs.values():
+                    shutil.rmtree(d, ignore_errors=True)
+        return runs
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """{set: {tool: {mode: stats}}, plus ratios}."""
+    out: dict[str, Any] = {}
+    for r in runs:
+        out.setdefault(r["set"], {}).setdefault(r["tool"], {}).setdefault(r["mode"], []).append(r)
+    summary: dict[str, Any] = {}
+    for item, by_tool in out.items():
+        s: dict[str, Any] = {}
+        for tool, by_mode in by_tool.items():
+            for mode, rs in by_mode.items():
+                ok = [r for r in rs if r["ok"]]
+                st: dict[str, Any] = {
+                    "n": len(rs), "ok": len(ok),
+                    "rcs": sorted({r["rc"] for r in rs if not r["ok"]}),
+                    "median_s": round(statistics.median(r["wall_s"] for r in ok), 3) if ok else None,
+                    "min_s": min(r["wall_s"] for r in ok) if ok else None,
+                    "max_s": max(r["wall_s"] for r in ok) if ok else None,
+                    "median_cpu_s": round(statistics.median(r["cpu_s"] for r in ok), 3)
+                    if ok else None,
+                    "median_maxrss_mb": round(statistics.median(r["maxrss_mb"] for r in ok), 1)
+                    if ok else None,
+                    "max_maxrss_mb": max(r["maxrss_mb"] for r in ok) if ok else None,
+                }
+                if "installed_dists" in rs[0]:
+                    st["installed_dists"] = sorted({r["installed_dists"] for r in ok})
+                s.setdefault(tool, {})[mode] = st
+        ratios: dict[str, Any] = {}
+        for mode in MODES:
+            base = s.get("safe-install", {}).get(mode, {})
+            for other in ("pip", "uv"):
+                o = s.get(other, {}).get(mode, {})
+                if base.get("median_s") and o.get("median_s"):
+                    ratios[f"{other}_{mode}"] = {
+                        "ratio": round(base["median_s"] / o["median_s"], 3),
+                        "all_ok": base["ok"] == base["n"] and o["ok"] == o["n"],
+                    }
+                else:
+                    ratios[f"{other}_{mode}"] = None
+        s["ratios"] = ratios
+        summary[item] = s
+    return summary
+
+
+def fmt_time(st: dict[str, Any] | None) -> str:
+    if not st:
+        return "–"
+    if not st["ok"]:
+        return f"**FAIL** rc={','.join(map(str, st['rcs']))}"
+    text = f"{st['median_s']:.2f}"
+    if st["ok"] < st["n"]:
+        text += f" ({st['n'] - st['ok']}/{st['n']} failed rc={','.join(map(str, st['rcs']))})"
+    return text
+
+
+def fmt_ratio(r: dict[str, Any] | None, target: float | None = None) -> str:
+    if not r:
+        return "n/a"
+    text = f"{r['ratio']:.2f}×"
+    if not r["all_ok"]:
+        text += "!"
+    if target is not None:
+        text += " ✓" if r["ratio"] <= target else " ✗"
+    return text
+
+
+def print_summary(title: str, summary: dict[str, Any], targets: dict[str, float]) -> None:
+    print(f"\n== {title} (median wall seconds; ✓/✗ against the issue's targets) ==")
+    head = (f"{'set':22s} {'mode':5s} {'safe-install':>14s} {'pip':>14s} {'uv':>14s} "
+            f"{'safe/pip':>11s} {'safe/uv':>11s}")
+    print(head)
+    print("-" * len(head))
+    for item, s in summary.items():
+        for mode in MODES:
+            r = s["ratios"]
+            print(f"{item:22s} {mode:5s} "
+                  + " ".join(f"{fmt_time(s.get(t, {}).get(mode)):>14s}" for t in TOOLS)
+                  + f" {fmt_ratio(r.get('pip_' + mode), targets.get('pip_' + mode)):>11s}"
+                  + f" {fmt_ratio(r.get('uv_' + mode), targets.get('uv_' + mode)):>11s}")
+    print("\npeak RSS, median of runs, MB (largest single process of the tree) / CPU s:")
+    for item, s in summary.items():
+        cells = []
+        for t in TOOLS:
+            for mode in MODES:
+                st = s.get(t, {}).get(mode)
+                if st and st["ok"]:
+                    cells.append(f"{t} {mode} {st['median_maxrss_mb']:.0f}MB/"
+                                 f"{st['median_cpu_s']:.1f}s")
+        print(f"  {item:22s} " + "; ".join(cells))
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def reqfile_names(path: Path) -> list[tuple[str, Version]]:
+    """``name==version`` lines of a plain requirements/constraints file."""
+    pins = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        specs = list(req.specifier)
+        if len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version:
+            try:
+                pins.append((req.name, Version(specs[0].version)))
+            except InvalidVersion:
+                pass
+    return pins
+
+
+def corpus_reports(runner: Runner, sets: list[str]) -> dict[str, Path]:
+    """pip's dry-run report for each corpus set (cached under .work/reports for a day)."""
+    rep_dir = WORK / "reports"
+    rep_dir.mkdir(parents=True, exist_ok=True)
+    cache = WORK / "reports-cache"
+    env = clean_env(None)
+    env["PIP_CACHE_DIR"] = str(cache / "pip")
+    out: dict[str, Path] = {}
+    for name in sets:
+        path = rep_dir / f"{name}.json"
+        if not path.exists() or time.time() - path.stat().st_mtime > 86400:
+            log(f"  pip report for {name}")
+            subprocess.run([runner.pip, "install", "--dry-run", "--ignore-installed", "--quiet",
+                            "--report", str(path), "-r", f"{name}.txt"],
+                           cwd=runner.corpus, env=env, check=True)
+        out[name] = path
+    return out
+
+
+def build_locks(runner: Runner, sizes: list[int], lock_dir: Path) -> list[dict[str, Any]]:
+    """Distinct projects of the corpus (pip's resolutions of every set, plus the pins of the
+    airflow constraints file), the highest version seen for each, as ``name==version`` locks of
+    the requested sizes (nested random samples, seed 0; the largest is capped at what exists)."""
+    sets = sorted(p.stem for p in runner.corpus.glob("*.txt") if p.stem not in EXCLUDED_SETS)
+    best: dict[str, tuple[Version, str]] = {}
+
+    def add(name: str, version: Version) -> None:
+        key = canonicalize_name(name)
+        if key not in best or version > best[key][0]:
+            best[key] = (version, name)
+
+    for path in corpus_reports(runner, sets).values():
+        for item in json.loads(path.read_text())["install"]:
+            meta = item["metadata"]
+            add(meta["name"], Version(meta["version"]))
+    from_reports = len(best)
+    for stem in EXCLUDED_SETS:
+        for name, version in reqfile_names(runner.corpus / f"{stem}.txt"):
+            add(name, version)
+    names = sorted(best)
+    random.Random(0).shuffle(names)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    locks = []
+    for size in sizes:
+        chosen = sorted(names[:size])
+        path = lock_dir / f"lock-{size}.txt"
+        path.write_text("".join(f"{best[n][1]}=={best[n][0]}\n" for n in chosen))
+        locks.append({"requested": size, "count": len(chosen), "path": str(path),
+                      "distinct_in_corpus": len(names), "from_pip_reports": from_reports})
+    return locks
+
+
+# --------------------------------------------------------------------------- README
+
+
+def latest_with(part: str) -> dict[str, Any] | None:
+    best = None
+    for path in sorted(RESULTS.glob("bench-*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get(part):
+            best = data
+            best["_file"] = path.name
+    return best
+
+
+def provenance(data: dict[str, Any]) -> str:
+    g = data.get("git", {})
+    dirty = (f", plus uncommitted changes in {g['src_dirty_files']} file(s) of src/ "
+             f"(diff sha256 {g['src_diff_sha256']})") if g.get("src_dirty_files") else ""
+    v = data.get("versions", {})
+    return (f"Measured {data['started_at']} – {data['finished_at']} (`{data['_file']}`), "
+            f"safe-install at commit `{g.get('commit', '?')[:12]}`{dirty}; "
+            f"{v.get('safe-install', '?')}, {v.get('pip', '?').split(' from ')[0]}, "
+            f"{v.get('uv', '?')}; target CPython {v.get('target_python', '?')}; "
+            f"{data.get('machine', {}).get('nproc', '?')} cores. "
+            f"Command line: `{data.get('command', '')}`.")
+
+
+def md_table(summary: dict[str, Any], install: bool) -> list[str]:
+    lines = []
+    if install:
+        lines.append("| set | cache | safe-install | pip | uv | safe/pip (target ≤1.0) "
+                     "| safe/uv (aim ≤1.5) | dists installed (safe/pip/uv) |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|---|")
+    else:
+        lines.append("| set | cache | safe-install | pip | uv | safe/pip (target) "
+                     "| safe/uv (aim ≤1.5) |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|")
+    for item, s in summary.items():
+        for mode in MODES:
+            r = s["ratios"]
+            t_pip = TARGET_INSTALL if install else (TARGET_COLD if mode == "cold" else TARGET_WARM)
+            cells = [f"`{item}`", mode] + [fmt_time(s.get(t, {}).get(mode)) for t in TOOLS]
+            pip_cell = fmt_ratio(r.get("pip_" + mode), t_pip)
+            if not install:
+                pip_cell += f" (≤{t_pip})"
+            cells += [pip_cell, fmt_ratio(r.get("uv_" + mode), AIM_UV)]
+            if install:
+                cells.append("/".join(
+                    ",".join(map(str, s.get(t, {}).get(mode, {}).get("installed_dists", [])))
+                    or "–" for t in TOOLS))
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def md_memory(summary: dict[str, Any]) -> list[str]:
+    lines = ["| set | cache | safe-install MB / CPU s | pip MB / CPU s | uv MB / CPU s |",
+             "|---|---|---:|---:|---:|"]
+    for item, s in summary.items():
+        for mode in MODES:
+            cells = [f"`{item}`", mode]
+            for t in TOOLS:
+                st = s.get(t, {}).get(mode)
+                cells.append(f"{st['median_maxrss_mb']:.0f} / {st['median_cpu_s']:.1f}"
+                             if st and st["ok"] else "–")
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_readme() -> None:
+    dry, inst, scale = latest_with("dryrun"), latest_with("install"), latest_with("scale")
+    L: list[str] = []
+    L += [
+        "# Benchmarks",
+        "",
+        "`bench.py` times safe-install against the `pip install` it replaces and against uv, on the",
+        "real-world requirement sets of `../../shared/corpus/` (issue 6). This README is rewritten",
+        "by `bench.py` after each run from the newest results of each part; the raw data of every",
+        "run is in `results/bench-<UTC time>.json` (`results/latest.json` is the last run).",
+        "",
+        "## Rerun",
+        "",
+        "```sh",
+        ".venv/bin/python benchmarks/bench.py                      # dry runs, every set, --repeat 3",
+        ".venv/bin/python benchmarks/bench.py --sets cli-ansible,lib-yfinance,hashes-sigstore,flask-ctfd",
+        ".venv/bin/python benchmarks/bench.py --no-dry-run --install cli-ansible,lib-yfinance",
+        ".venv/bin/python benchmarks/bench.py --no-dry-run --scale   # locks of ~100/300/1000 pins",
+        ".venv/bin/python benchmarks/bench.py --readme-only         # re-render this file",
+        "```",
+        "",
+        "Options: `--repeat N` (default 3), `--safe-install PATH`, `--pip PATH`, `--corpus DIR`,",
+        "`--timeout S` (per command), `--scale-sizes 100,300,1000`, `--scale-repeat N`.",
+        f"uv {UV_VERSION} is installed from PyPI into `benchmarks/.work/tools` (git-ignored, with the",
+        "temporary cache directories and pip reports used to build the scale locks).",
+        "",
+        "## What is measured",
+        "",
+        "| tool | dry run (per set) | full install (fresh `python -m venv`, not timed) |",
+        "|---|---|---|",
+        "| safe-install | `safe-install --dry-run -I -q --on-late warn --on-unknown-upload-time warn "
+        "--report /dev/null -r SET` | `safe-install --python VENV/bin/python -q --on-late warn "
+        "--on-unknown-upload-time warn --report /dev/null -r SET` |",
+        "| pip 26.3 | `pip install --dry-run --ignore-installed --quiet --report /dev/null -r SET` "
+        "| `pip --python VENV/bin/python install -q -r SET` |",
+        f"| uv {UV_VERSION} | `uv pip compile --python-version 3.11.7 --python-platform "
+        "x86_64-manylinux_2_36 --python TARGET --index-url https://pypi.org/simple -q SET` "
+        "| `uv pip install --python VENV/bin/python --index-url https://pypi.org/simple -q -r SET` |",
+        "",
+        "- All commands run from the corpus directory (airflow-constrained.txt has a relative `-c`),",
+        "  one at a time, interleaved: in each of the `--repeat` rounds every tool runs cold, then",
+        "  every tool warm, in an order rotated per round.",
+        "- **cold**: fresh empty `SAFE_INSTALL_CACHE_DIR`, `PIP_CACHE_DIR`, `UV_CACHE_DIR`,",
+        "  `XDG_CACHE_HOME`, `XDG_DATA_HOME` (safe-install's trust store) in a new temporary",
+        "  directory. **warm**: the directories left by the tool's first cold run of that set (the",
+        "  priming run, which is also one of the cold samples), reused.",
+        "- Clean configuration for every command: `PIP_CONFIG_FILE=/dev/null`, every `PIP_*`,",
+        "  `UV_*` and `SAFE_INSTALL_*` variable of the caller removed (this machine sets",
+        "  `find-links`/`extra-index-url` to local mirrors in pip.conf and `PIP_FIND_LINKS`),",
+        "  `UV_NO_CONFIG=1`, uv given `--index-url https://pypi.org/simple`. All three use PyPI only.",
+        "- The safe-install policy is `warn` for late files and unknown upload times, so that a",
+        "  finding does not end the run early: the checks are all done and timed.",
+        "- Times are wall-clock medians in seconds over the successful runs. A failed run (non-zero",
+        "  exit, or killed at `--timeout`) is not a time: a cell with failures says so",
+        "  (`FAIL rc=…`, or `(k/n failed)`), and a ratio built on a set with a failure carries `!`.",
+        "- Peak memory is `ru_maxrss` from `os.wait4` on the child: the peak RSS of the **largest",
+        "  single process** of the process tree (children that were waited for), not the sum of",
+        "  processes alive at once. CPU is user+system time of the whole tree.",
+        "- The network is PyPI over the Internet: medians of 3 smooth it, but single figures move by",
+        "  10–20 % between runs. Ratios within one run are the comparison that counts.",
+        "- safe-install is installed editable in `.venv`: the code measured is the working tree",
+        "  at the time (commit and uncommitted-diff hash are recorded).",
+        "",
+        "Targets (issue 6), per set, in one run: dry run ≤ **0.5×** pip cold and ≤ **0.3×** pip warm;",
+        "full checked install no slower than pip (≤ **1.0×**); aim: within **1.5×** of uv.",
+        "",
+    ]
+    if dry:
+        L += ["## Dry run: latest results", "", provenance(dry), ""]
+        L += md_table(dry["dryrun"]["summary"], install=False)
+        L += ["", "### Peak memory (median MB, largest single process) and CPU (median s)", ""]
+        L += md_memory(dry["dryrun"]["summary"])
+        L += [""]
+    if inst:
+        L += ["## Full install: latest results", "", provenance(inst), ""]
+        L += md_table(inst["install"]["summary"], install=True)
+        L += ["", "Dists installed = `*.dist-info` in the venv afterwards, counting the pip and",
+              "setuptools that `python -m venv` put there: the three tools must agree."]
+        L += ["", "### Peak memory (median MB, largest single process) and CPU (median s)", ""]
+        L += md_memory(inst["install"]["summary"])
+        L += [""]
+    if scale:
+        sc = scale["scale"]
+        L += ["## Scale: dry run of a lock of N pins (`--no-deps`)", "", provenance(scale), ""]
+        first = sc["locks"][0]
+        L += [
+            f"The corpus holds {first['distinct_in_corpus']} distinct projects: "
+            f"{first['from_pip_reports']} from pip's resolutions of every set, the rest from the",
+            "pins of airflow-constraints-3.11.txt. Each lock pins the highest version seen in the",
+            "corpus for each project (nested random samples, seed 0); `--no-deps` because such a",
+            "lock need not be consistent. Command: `safe-install --dry-run --no-deps -I -q --on-late",
+            "warn --on-unknown-upload-time warn --report /dev/null -r LOCK`; `uv pip compile",
+            "--no-deps` on the same lock for reference. (pip is left out: without usable PEP 658",
+            "metadata here its dry run downloads every wheel, tensorflow's 490 MB included.)",
+            "",
+            "| pins | cache | safe-install s | s per 100 pins | peak RSS MB | CPU s | uv s | safe/uv |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for lock in sc["locks"]:
+            s = sc["summary"].get(str(lock["count"]), {})
+            for mode in MODES:
+                st = s.get("safe-install", {}).get(mode)
+                ust = s.get("uv", {}).get(mode)
+                per = (f"{100 * st['median_s'] / lock['count']:.2f}"
+                       if st and st["ok"] else "–")
+                L.append("| " + " | ".join([
+                    str(lock["count"]), mode, fmt_time(st), per,
+                    f"{st['median_maxrss_mb']:.0f}" if st and st["ok"] else "–",
+                    f"{st['median_cpu_s']:.1f}" if st and st["ok"] else "–",
+                    fmt_time(ust), fmt_ratio(s.get("ratios", {}).get("uv_" + mode))]) + " |")
+        L += [""]
+    README.write_text("\n".join(L))
+    log(f"wrote {README}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    venv_bin = REPO / ".venv" / "bin"
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sets", help="comma-separated set names (file stems) for the dry runs; "
+                   "default: every *.txt of the corpus except airflow-constraints-3.11")
+    p.add_argument("--repeat", type=int, default=3, help="rounds per set (default 3)")
+    p.add_argument("--no-dry-run", action="store_true", help="skip the dry-run part")
+    p.add_argument("--install", nargs="?", const=DEFAULT_INSTALL_SETS, default=None,
+                   metavar="SET1,SET2", help="also time full installs into fresh venvs "
+                   f"(default sets: {DEFAULT_INSTALL_SETS})")
+    p.add_argument("--scale", action="store_true", help="also time locks of ~100/300/1000 pins")
+    p.add_argument("--scale-sizes", default="100,300,1000")
+    p.add_argument("--scale-repeat", type=int, default=None,
+                   help="rounds for --scale (default: --repeat)")
+    p.add_argument("--safe-install", default=str(venv_bin / "safe-install"))
+    p.add_argument("--pip", default=str(venv_bin / "pip"))
+    p.add_argument("--target-python", default=str(venv_bin / "python"),
+                   help="interpreter whose environment is the target (venvs are made with it)")
+    p.add_argument("--corpus", default=str(DEFAULT_CORPUS))
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per command")
+    p.add_argument("--readme-only", action="store_true", help="only re-render README.md")
+    args = p.parse_args(argv)
+
+    if args.readme_only:
+        write_readme()
+        return 0
+
+    runner = Runner(args)
+    corpus_sets = sorted(x.stem for x in runner.corpus.glob("*.txt")
+                         if x.stem not in EXCLUDED_SETS)
+    sets = [s.strip().removesuffix(".txt") for s in args.sets.split(",")] if args.sets \
+        else corpus_sets
+    for s in sets + ([x.strip() for x in args.install.split(",")] if args.install else []):
+        if not (runner.corpus / f"{s}.txt").exists():
+            p.error(f"no set {s!r} in {runner.corpus}")
+
+    started = dt.datetime.now(dt.timezone.utc)
+    data: dict[str, Any] = {
+        "schema": 1,
+        "started_at": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": " ".join(["benchmarks/bench.py", *(argv if argv is not None else sys.argv[1:])]),
+        "git": git_info(),
+        "versions": runner.versions,
+        "target": runner.target,
+        "machine": {"nproc": os.cpu_count(), "platform": platform.platform()},
+        "env_note": "PIP_CONFIG_FILE=/dev/null; PIP_*/UV_*/SAFE_INSTALL_* removed; UV_NO_CONFIG=1",
+    }
+    for k, v in runner.versions.items():
+        print(f"{k}: {v}")
+    print(f"safe-install commit: {data['git'].get('commit')} "
+          f"(uncommitted files in src/: {data['git'].get('src_dirty_files')})")
+    print(f"uv target: --python-version {runner.target['python']} "
+          f"--python-platform {runner.target['uv_python_platform']}")
+
+    def cwd_of(_: str) -> Path:
+        return runner.corpus
+
+    if not args.no_dry_run:
+        log(f"dry runs: {', '.join(sets)} × {args.repeat}")
+        runs = runner.run_matrix("dryrun", sets, TOOLS, args.repeat,
+                                 lambda t, s: runner.dryrun_cmd(t, f"{s}.txt"), cwd_of)
+        data["dryrun"] = {"sets": sets, "repeat": args.repeat, "runs": runs,
+                          "summary": summarise(runs)}
+        print_summary("dry run", data["dryrun"]["summary"],
+                      {"pip_cold": TARGET_COLD, "pip_warm": TARGET_WARM,
+                       "uv_cold": AIM_UV, "uv_warm": AIM_UV})
+
+    if args.install:
+        isets = [x.strip().removesuffix(".txt") for x in args.install.split(",")]
+        log(f"full installs: {', '.join(isets)} × {args.repeat}")
+        runs = runner.run_matrix(
+            "install", isets, TOOLS, args.repeat,
+            lambda t, s, py: runner.install_cmd(t, f"{s}.txt", py), cwd_of, venv=True)
+        data["install"] = {"sets": isets, "repeat": args.repeat, "runs": runs,
+                           "summary": summarise(runs)}
+        print_summary("full install", data["install"]["summary"],
+                      {"pip_cold": TARGET_INSTALL, "pip_warm": TARGET_INSTALL,
+                       "uv_cold": AIM_UV, "uv_warm": AIM_UV})
+
+    if args.scale:
+        sizes = [int(x) for x in args.scale_sizes.split(",")]
+        lock_dir = WORK / "locks"
+        locks = build_locks(runner, sizes, lock_dir)
+        by_count = {str(lk["count"]): lk["path"] for lk in locks}
+        log(f"scale: locks of {', '.join(by_count)} pins "
+            f"({locks[0]['distinct_in_corpus']} distinct projects in the corpus)")
+        repeat = args.scale_repeat or args.repeat
+        runs = runner.run_matrix("scale", list(by_count), ("safe-install", "uv"), repeat,
+                                 lambda t, n: runner.scale_cmd(t, by_count[n]),
+                                 lambda _: lock_dir)
+        summary = summarise(runs)
+        data["scale"] = {"locks": locks, "repeat": repeat, "runs": runs, "summary": summary}
+        print("\n== scale: safe-install --dry-run --no-deps on a lock of N pins ==")
+        for lk in locks:
+            s = summary.get(str(lk["count"]), {})
+            for mode in MODES:
+                st = s.get("safe-install", {}).get(mode)
+                ust = s.get("uv", {}).get(mode)
+                per = (f"{100 * st['median_s'] / lk['count']:.2f}s/100"
+                       if st and st["ok"] else "")
+                rss = f"{st['median_maxrss_mb']:.0f} MB" if st and st["ok"] else ""
+                print(f"  {lk['count']:5d} pins {mode}: safe-install {fmt_time(st):>8s} {per:>11s}"
+                      f" {rss:>8s}   uv {fmt_time(ust):>8s}")
+
+    if not any(k in data for k in ("dryrun", "install", "scale")):
+        p.error("nothing to do (--no-dry-run without --install or --scale)")
+    data["finished_at"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    text = json.dumps(data, indent=1) + "\n"
+    out.write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    print(f"\nresults: {out}")
+    write_readme()
+    failed = sum(not r["ok"] for part in ("dryrun", "install", "scale")
+                 for r in data.get(part, {}).get("runs", []))
+    if failed:
+        print(f"{failed} run(s) failed: see stderr_tail in {out.name}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Options and set-up shared by the commands that read indexes (timeline, watch).
+
+Index options mean what they mean to ``pip install`` and are merged over pip's configuration
+(files and ``PIP_*`` variables, read through pip's CLI) exactly as the checked install merges
+them; ``--isolated`` ignores that configuration, as in pip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from safeinstall.errors import UsageError
+from safeinstall.finder import Finder
+from safeinstall.pipoptions import CommandLine, PipSettings, effective_settings, read_pip_config
+from safeinstall.policy import Policy
+from safeinstall.releaseview import NamedTarget, RulesFor, current_named, parse_targets
+from safeinstall.selection import FormatControl, SelectionRules
+from safeinstall.target import TargetPython
+
+
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("indexes (as in pip install; pip's configuration applies)")
+    group.add_argument("-i", "--index-url", metavar="URL",
+                       help="base URL of the package index (default: pip's, i.e. PyPI)")
+    group.add_argument("--extra-index-url", action="append", default=[], metavar="URL",
+                       help="an additional index (repeatable)")
+    group.add_argument("--no-index", action="store_true", help="ignore package indexes")
+    group.add_argument("-f", "--find-links", action="append", default=[], metavar="URL",
+                       help="a directory or page listing distribution files (repeatable)")
+    group.add_argument("--trusted-host", action="append", default=[], metavar="HOST",
+                       help="allow plain HTTP to HOST (repeatable)")
+    group.add_argument("--cert", metavar="PATH", help="CA bundle for HTTPS")
+    group.add_argument("--timeout", metavar="SECONDS", help="network timeout (pip's)")
+    group.add_argument("--only-binary", action="append", default=[], metavar="NAMES",
+                       help="as pip: never select sdists for these projects (:all:)")
+    group.add_argument("--no-binary", action="append", default=[], metavar="NAMES",
+                       help="as pip: never select wheels for these projects (:all:)")
+    group.add_argument("--prefer-binary", action="store_true",
+                       help="as pip: prefer wheels to newer sdists")
+    group.add_argument("--isolated", action="store_true",
+                       help="ignore pip's configuration files and PIP_* variables")
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, *, default: str) -> None:
+    group = parser.add_argument_group("targets")
+    group.add_argument(
+        "--targets", action="append", default=[], metavar="SPECS",
+        help="targets to show pip's choice for, comma-separated (repeatable): 'current' (this "
+        "interpreter, or --python), 'common' (CPython 3.10-3.14 on manylinux x86_64/aarch64, "
+        "musllinux x86_64, macOS arm64/x86_64, Windows amd64), or PYTHON:PLATFORM such as "
+        "3.12:manylinux_x86_64, 3.10-3.14:win_amd64, *:macos_arm64 or "
+        f"3.12:manylinux_2_28_x86_64 (a wheel platform tag). Default: {default}")
+    group.add_argument("--python", metavar="PATH",
+                       help="the interpreter that 'current' means (default: the one running "
+                       "safe-install), as pip install --python")
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--late-after", metavar="DURATION",
+                        help="lateness threshold relative to the release start (default: "
+                        "SAFE_INSTALL_LATE_AFTER, safe-install.toml, else 24h)")
+    parser.add_argument("--config", metavar="FILE",
+                        help="safe-install settings file (default ./safe-install.toml)")
+    parser.add_argument("--now", metavar="TIME", help=argparse.SUPPRESS)
+
+
+def parse_now(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"invalid --now {value!r}",
+                         hint="an ISO 8601 time such as 2024-05-01T00:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def parse_pin(text: str) -> tuple[NormalizedName, Version]:
+    """``NAME==VERSION`` (extras and markers are not allowed: a release is a name and version)."""
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        raise UsageError(f"invalid release {text!r}: {exc}",
+                         hint="write NAME==VERSION, e.g. black==24.4.0") from None
+    specs = list(req.specifier)
+    if (len(specs) != 1 or specs[0].operator not in ("==", "===")
+            or specs[0].version.endswith(".*") or req.url or req.marker):
+        raise UsageError(f"{text!r} does not name one release",
+                         hint="write NAME==VERSION, e.g. black==24.4.0")
+    try:
+        version = Version(specs[0].version)
+    except InvalidVersion:
+        raise UsageError(f"{text!r}: {specs[0].version!r} is not a valid version") from None
+    return canonicalize_name(req.name), version
+
+
+def load_policy(args: argparse.Namespace, environ: Mapping[str, str], cwd: str) -> Policy:
+    from safeinstall.settings import load_settings
+
+    values: dict[str, object] = {}
+    if args.late_after is not None:
+        values["late_after"] = args.late_after
+    if args.config is not None:
+        values["config_file"] = args.config
+    return load_settings(CommandLine(values, (), ()), environ, Path(cwd)).policy
+
+
+def pip_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str,
+                 **extra: object) -> PipSettings:
+    """The index/selection settings: our options over pip's configuration."""
+    values: dict[str, object] = {
+        "extra_index_urls": list(args.extra_index_url),
+        "find_links": [_abs(p, cwd) for p in args.find_links],
+        "trusted_hosts": list(args.trusted_host),
+        "only_binary": list(args.only_binary),
+        "no_binary": list(args.no_binary),
+    }
+    for dest in ("index_url", "cert", "timeout", "python"):
+        if getattr(args, dest, None) is not None:
+            values[dest] = getattr(args, dest)
+    for dest in ("no_index", "prefer_binary", "isolated"):
+        if getattr(args, dest, False):
+            values[dest] = True
+    values.update(extra)
+    config = read_pip_config(environ, isolated=bool(args.isolated))
+    return effective_settings(CommandLine(values, (), ()), config, cwd)
+
+
+@dataclass(frozen=True)
+class IndexSession:
+    finder: Finder
+    session: Any
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def open_finder(settings: PipSettings) -> IndexSession:
+    """A finder over the settings' sources, with the checked install's HTTP session."""
+    from safeinstall.cli import make_finder, open_session
+
+    session = open_session(settings)
+    try:
+        return IndexSession(make_finder(settings, session), session)
+    except BaseException:
+        session.close()
+        raise
+
+
+def current_target_of(settings: PipSettings) -> NamedTarget:
+    """``current``: --python's interpreter (or ours), narrowed by pip's --platform & co."""
+    from safeinstall.target import current_target, foreign_target, probe_interpreter
+
+    target = probe_interpreter(settings.python) if settings.python else current_target()
+    note = f"interpreter {settings.python}" if settings.python else "this interpreter"
+    if settings.foreign:
+        target = foreign_target(python_version=settings.python_version,
+                                platforms=settings.platforms or None,
+                                implementation=settings.implementation,
+                                abis=settings.abis or None, base=target)
+        note = "as described by pip's --platform/--python-version configuration"
+    return current_named(target, note=note)
+
+
+def targets_of(args: argparse.Namespace, settings: PipSettings,
+               default: Sequence[str]) -> tuple[NamedTarget, ...]:
+    return parse_targets(args.targets or default, current=current_target_of(settings))
+
+
+def rules_factory(settings: PipSettings) -> RulesFor:
+    fc = FormatControl.from_options(settings.only_binary, settings.no_binary)
+
+    def rules_for(target: TargetPython) -> SelectionRules:
+        return SelectionRules(target=target, format_control=fc,
+                              prefer_binary=settings.prefer_binary,
+                              ignore_requires_python=settings.ignore_requires_python)
+
+    return rules_for
+
+
+def _abs(path: str, cwd: str) -> str:
+    if "://" in path:
+        return path
+    return path if os.path.isabs(path) else os.path.join(cwd, path)

@@ -1,0 +1,198 @@
+"""``safe-install-tool lock``: write a lock of checked artifacts.
+
+Resolves like ``safe-install`` (same options, pip's configuration, requirement files), once
+per target, from on-time files only, and writes a hashed requirements file (for plain
+``pip install --require-hashes -r``) and a PEP 751 ``pylock.toml``. Files it leaves out (late,
+or selected by no target) are listed, with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any
+
+from safeinstall.commands import _common, _lockopts
+from safeinstall.errors import EXIT_OK, EXIT_REFUSED
+
+HELP = "write a lock of checked artifacts (hashed requirements file and pylock.toml)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT",
+                        help="requirements, as for pip install")
+    parser.add_argument("-r", "--requirement", dest="requirement_files", action="append",
+                        default=[], metavar="FILE", help="requirements file (repeatable)")
+    parser.add_argument("-c", "--constraint", dest="constraint_files", action="append",
+                        default=[], metavar="FILE", help="constraints file (repeatable)")
+    parser.add_argument("--pre", action="store_true", help="include pre-releases, as pip")
+    parser.add_argument("--output-requirements", dest="requirements_out",
+                        default="requirements.lock", metavar="FILE",
+                        help="the hashed requirements file to write (default requirements.lock;"
+                        " '' to skip)")
+    parser.add_argument("--output-pylock", dest="pylock_out", default="pylock.toml",
+                        metavar="FILE", help="the PEP 751 lock to write (default pylock.toml; "
+                        "'' to skip)")
+    parser.add_argument("--report", metavar="FILE",
+                        help="write a JSON report of the lock ('-' for stdout)")
+    parser.add_argument("--no-cache-dir", action="store_true",
+                        help="do not use safe-install's artifact and metadata cache")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    _common.add_index_arguments(parser)
+    _common.add_target_arguments(parser, default="current")
+    _lockopts.add_policy_arguments(parser)
+
+
+def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str],
+        stderr: IO[str], cwd: str) -> int:
+    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.checker import run_check
+    from safeinstall.cli import inputs_for_target, load_inputs
+    from safeinstall.errors import UsageError
+    from safeinstall.lockfile import (
+        OnTimeFinder,
+        build_lock,
+        pylock_text,
+        requirements_text,
+        target_label,
+        write_atomically,
+    )
+    from safeinstall.pipoptions import CommandLine
+    from safeinstall.settings import default_cache_dir
+
+    now = _common.parse_now(args.now)
+    ours = _lockopts.load_settings(args, environ, cwd)
+    policy = ours.policy
+    values = _lockopts.pip_values(args, cwd)
+    values["requirements"] = list(args.requirement_files)
+    values["constraints"] = list(args.constraint_files)
+    if args.pre:
+        values["pre"] = True
+    cmd = CommandLine(values, tuple(args.requirements), ())
+    inputs = load_inputs(cmd, environ, cwd, now)
+    settings = inputs.settings.with_file_options(ignore_installed=True, dry_run=True)
+    inputs = replace(inputs, settings=settings)
+    if not inputs.user_reqs and not inputs.pylock_files:
+        raise UsageError("no requirements given", hint="name packages, or use -r FILE")
+    targets = _common.targets_of(args, settings, ["current"])
+    per_target = [(t, inputs_for_target(inputs, t.target, cwd)) for t in targets]
+    session, finder = _lockopts.open_index(per_target[0][1].settings, OnTimeFinder,
+                                           policy=policy)
+    cache_dir = None if args.no_cache_dir else Path(ours.cache_dir) if ours.cache_dir \
+        else default_cache_dir(environ)
+    store = ArtifactStore(session, cache_dir)
+    try:
+        results = []
+        for t, tin in per_target:
+            result = run_check(
+                settings=tin.settings, policy=policy, target=t.target,
+                user_requirements=tin.user_reqs, parsed=tin.parsed, finder=finder,
+                store=store, environ=environ, now=now, cwd=cwd, installed={},
+                notes=tin.notes)
+            label = target_label(t.target) if t.name == "current" else t.name
+            results.append((label, result))
+    finally:
+        store.close()
+        session.close()
+
+    problems = [(label, p, f) for label, r in results for p in r.packages for f in p.findings
+                if f.severity == "error" and f.kind != "untrusted-hash"]
+    if problems:
+        for label, p, f in problems:
+            stderr.write(f"REFUSED {p.name} {p.version} for {label} ({f.kind}): {f.message}\n")
+            for line in (f.hint or "").splitlines():
+                stderr.write(f"    {line}\n")
+        stderr.write("safe-install-tool lock: refused by policy; no lock was written.\n")
+        if args.report:
+            _lockopts.emit(json.dumps(_report(None, results, policy, "refused", []), indent=2)
+                           + "\n", args.report, stdout, cwd)
+        return EXIT_REFUSED
+
+    lock = build_lock(results, finder, policy=policy, now=now)
+    command = "safe-install-tool lock " + " ".join(
+        [*args.requirements, *(f"-r {f}" for f in args.requirement_files),
+         *(f"--targets {t}" for t in args.targets)])
+    written: list[str] = []
+    if args.requirements_out:
+        path = Path(cwd, args.requirements_out)
+        write_atomically(path, requirements_text(lock, command=command.strip()))
+        written.append(args.requirements_out)
+    if args.pylock_out:
+        from safeinstall.lockfile import is_pylock_name
+
+        if not is_pylock_name(args.pylock_out):
+            raise UsageError(f"--output-pylock {args.pylock_out!r} is not a PEP 751 name",
+                             hint="name it pylock.toml or pylock.NAME.toml")
+        write_atomically(Path(cwd, args.pylock_out), pylock_text(lock))
+        written.append(args.pylock_out)
+    _summary(lock, stderr, quiet=args.quiet)
+    if not args.quiet:
+        stderr.write(f"safe-install-tool lock: wrote {' and '.join(written) or 'nothing'}\n")
+    if args.report:
+        _lockopts.emit(json.dumps(_report(lock, results, policy, "locked", written), indent=2)
+                       + "\n", args.report, stdout, cwd)
+    return EXIT_OK
+
+
+def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
+    from safeinstall.durations import format_duration
+
+    if not quiet:
+        err.write(f"locked {len(lock.packages)} package(s) for {', '.join(lock.targets)} "
+                  f"(only files uploaded within {format_duration(lock.late_after)} of their "
+                  "release's start)\n")
+    for pkg in lock.packages:
+        if not quiet:
+            files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)})"
+                              for a in pkg.artifacts)
+            err.write(f"  {pkg.name} {pkg.version}: {files}\n")
+        others = 0
+        for lo in lock.left_out:
+            if (lo.name, lo.version) != (pkg.name, pkg.version):
+                continue
+            if lo.kind == "late":
+                err.write(f"  left out {lo.filename}: {lo.reason}\n")
+            else:
+                others += 1
+        if others and not quiet:
+            err.write(f"    ({others} other file(s) of this release: not selected for the "
+                      "locked targets, or yanked)\n")
+
+
+def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
+            written: list[str]) -> dict[str, Any]:
+    from safeinstall import __version__
+    from safeinstall.report import package_json
+
+    def iso(t: Any) -> str | None:
+        return t.isoformat().replace("+00:00", "Z") if t is not None else None
+
+    data: dict[str, Any] = {
+        "schema_version": 1,
+        "tool": {"name": "safe-install", "version": __version__, "command": "lock"},
+        "outcome": outcome,
+        "late_after_seconds": policy.late_after.total_seconds(),
+        "targets": [label for label, _ in results],
+        "written": written,
+        "checks": {label: [package_json(p) for p in r.packages] for label, r in results},
+    }
+    if lock is not None:
+        data["packages"] = [{
+            "name": p.name, "version": p.version, "required_by": list(p.required_by),
+            "release_start": iso(p.release_start),
+            "files": [{"filename": a.filename, "sha256": a.sha256, "url": a.url,
+                       "index": a.index, "size": a.size, "upload_time": iso(a.upload_time),
+                       "lateness_seconds": a.lateness.total_seconds()
+                       if a.lateness is not None else None,
+                       "selected_by": list(a.selected_by), "allowed_late": a.allowed_late}
+                      for a in p.artifacts],
+        } for p in lock.packages]
+        data["left_out"] = [{"name": lo.name, "version": lo.version, "filename": lo.filename,
+                             "sha256": lo.sha256, "kind": lo.kind, "reason": lo.reason,
+                             "lateness_seconds": lo.lateness.total_seconds()
+                             if lo.lateness is not None else None}
+                            for lo in lock.left_out]
+    return data

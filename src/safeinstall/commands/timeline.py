@@ -1,0 +1,378 @@
+"""``safe-install-tool timeline NAME==VERSION...``: see a release's files in time.
+
+Every file of each release, in upload order, with its offset from the release start, tags, size
+and sha256 prefix; files later than the threshold are marked; and for every target (this
+interpreter and the common ones) the file pip would select. Drawn on a logarithmic time axis,
+so a release whose files arrive within 38 minutes and one whose files keep arriving for nine
+months are both readable; exported as JSON, or as SVG/HTML through rich's recording console.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+from safeinstall.commands._common import (
+    add_index_arguments,
+    add_policy_arguments,
+    add_target_arguments,
+    load_policy,
+    open_finder,
+    parse_now,
+    parse_pin,
+    pip_settings,
+    rules_factory,
+    targets_of,
+)
+from safeinstall.durations import format_duration
+from safeinstall.errors import ResolutionError, UsageError
+from safeinstall.finder import IndexFile
+from safeinstall.releaseview import NamedTarget, ReleaseView, compress_names, release_views
+
+HELP = ("show a release's files on a time axis: offsets from the release start, late files, "
+        "and the file pip selects for each target")
+DEFAULT_TARGETS = ("current,common",)
+FORMATS = ("text", "json", "svg", "html")
+#: Durations the axis may label (seconds).
+_TICKS = (60, 300, 600, 1800, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 90 * 86400,
+          180 * 86400, 365 * 86400, 730 * 86400)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("releases", nargs="+", metavar="NAME==VERSION",
+                        help="the releases to draw")
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="text (terminal), json, svg or html (default text)")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write to FILE instead of standard output")
+    parser.add_argument("--width", type=int, metavar="COLUMNS",
+                        help="width of the drawing (default: the terminal's, else 200)")
+    add_policy_arguments(parser)
+    add_target_arguments(parser, default=",".join(DEFAULT_TARGETS))
+    add_index_arguments(parser)
+
+
+def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str],
+        stderr: IO[str], cwd: str) -> int:
+    now = parse_now(args.now)
+    pins = [parse_pin(text) for text in args.releases]
+    policy = load_policy(args, environ, cwd)
+    settings = pip_settings(args, environ, cwd)
+    targets = targets_of(args, settings, DEFAULT_TARGETS)
+    rules_for = rules_factory(settings)
+    index = open_finder(settings)
+    views: list[ReleaseView] = []
+    notes: list[str] = []
+    try:
+        index.finder.prefetch(name for name, _ in pins)
+        for name, version in pins:
+            listing = index.finder.project(name)
+            notes.extend(n for n in listing.notes if n not in notes)
+            found = release_views(listing, version, targets, rules_for, policy.late_after)
+            if not found:
+                where = ", ".join(settings.index_urls + settings.find_links) or "no index"
+                raise ResolutionError(
+                    f"no files of {name}=={version} on {where}",
+                    hint="check the name and version, and the index options (pip's "
+                    "configuration applies)")
+            views.extend(found)
+    finally:
+        index.close()
+    for note in notes:
+        stderr.write(f"safe-install-tool timeline: note: {note}\n")
+    output = args.output if args.output not in (None, "-") else None
+    if args.format == "json":
+        text = json.dumps(timeline_json(views, targets, now=now), indent=2) + "\n"
+    else:
+        text = draw(views, targets, fmt=args.format, width=args.width,
+                    stream=None if output else stdout)
+    if output:
+        path = os.path.join(cwd, output)
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write --output {output!r}: {exc.strerror}") from None
+    elif text:
+        stdout.write(text)
+    return 0
+
+
+# -- JSON -------------------------------------------------------------------------------------
+
+
+def _time(t: datetime | None) -> str | None:
+    return t.isoformat().replace("+00:00", "Z") if t is not None else None
+
+
+def _seconds(d: timedelta | None) -> float | None:
+    return d.total_seconds() if d is not None else None
+
+
+def file_json(f: IndexFile) -> dict[str, Any]:
+    return {
+        "filename": f.filename,
+        "kind": "wheel" if f.is_wheel else "sdist",
+        "tags": sorted(str(t) for t in f.tags),
+        "size": f.size,
+        "sha256": f.sha256,
+        "upload_time": _time(f.upload_time),
+        "yanked": f.yanked,
+        "requires_python": f.requires_python,
+        "url": f.url,
+    }
+
+
+def timeline_json(views: Sequence[ReleaseView], targets: Sequence[NamedTarget], *,
+                  now: datetime) -> dict[str, Any]:
+    return {
+        "format": "safe-install-timeline",
+        "format_version": 1,
+        "generated_at": _time(now),
+        "targets": [{"name": t.name, "description": t.description, "python": t.python,
+                     "platform": t.platform} for t in targets],
+        "releases": [{
+            "project": v.project,
+            "version": str(v.version),
+            "index": v.source.url,
+            "source_kind": v.source.kind,
+            "release_start": _time(v.start),
+            "last_upload": _time(v.end),
+            "spread_seconds": _seconds(v.spread),
+            "late_after_seconds": v.late_after.total_seconds(),
+            "late_files": [r.file.filename for r in v.late_rows],
+            "files": [{
+                **file_json(r.file),
+                "offset_seconds": _seconds(r.offset),
+                "late": r.late,
+                "selected_by": list(r.selected_by),
+            } for r in v.rows],
+            "selection": {name: (f.filename if f is not None else None)
+                          for name, f in v.selection},
+        } for v in views],
+    }
+
+
+# -- drawing ----------------------------------------------------------------------------------
+
+
+class Axis:
+    """A logarithmic time axis from the release start (0) to its last upload.
+
+    Position of offset t is log(1 + t/u) / log(1 + spread/u), u = spread/40 clamped to
+    1s..60s: minutes stay apart in a 38-minute release, and in a nine-month release the first
+    hour, the first day and the months after each get a readable share of the width.
+    """
+
+    def __init__(self, spread: timedelta, width: int) -> None:
+        self.spread = max(spread.total_seconds(), 0.0)
+        self.width = width
+        self.unit = min(60.0, max(1.0, self.spread / 40))
+
+    def position(self, offset: timedelta) -> int:
+        t = min(max(offset.total_seconds(), 0.0), self.spread)
+        if self.spread <= 0:
+            return 0
+        frac = math.log1p(t / self.unit) / math.log1p(self.spread / self.unit)
+        return min(self.width - 1, round(frac * (self.width - 1)))
+
+    def labels(self) -> str:
+        cells = [" "] * self.width
+        end = _short(self.spread)
+
+        def place(text: str, pos: int) -> bool:
+            pos = max(0, min(pos, self.width - len(text)))
+            lo, hi = max(0, pos - 1), min(self.width, pos + len(text) + 1)
+            if any(c != " " for c in cells[lo:hi]):
+                return False
+            cells[pos:pos + len(text)] = list(text)
+            return True
+
+        place("0", 0)
+        place(end, self.width - len(end))
+        for tick in _TICKS:
+            if tick < self.spread * 0.9:
+                label = _short(tick)
+                place(label, self.position(timedelta(seconds=tick)) - len(label) // 2)
+        return "".join(cells)
+
+
+def _short(seconds: float) -> str:
+    for size, unit in ((365 * 86400, "y"), (30 * 86400, "mo"), (7 * 86400, "w"), (86400, "d"),
+                       (3600, "h"), (60, "m")):
+        if seconds >= size:
+            value = seconds / size
+            return f"{value:.0f}{unit}" if value >= 10 or value == int(value) \
+                else f"{value:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for limit, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if n >= limit:
+            return f"{n / limit:.1f} {unit}"
+    return f"{n} B"
+
+
+def _tags(f: IndexFile) -> str:
+    """The tag triple as in a wheel's filename (``cp312-cp312-manylinux_2_17_x86_64...``)."""
+    if not f.is_wheel:
+        return "sdist"
+    interps = sorted({t.interpreter for t in f.tags})
+    abis = sorted({t.abi for t in f.tags})
+    plats = sorted({t.platform for t in f.tags})
+    return f"{'.'.join(interps)}-{'.'.join(abis)}-{'.'.join(plats)}"
+
+
+def _file_cell(f: IndexFile, prefix: str) -> str:
+    """A wheel's filename without the ``name-version-`` all wheels of the release share: what
+    remains is its tags (``py3-none-any.whl``). Other files keep their whole name."""
+    if f.is_wheel and prefix and f.filename.startswith(prefix):
+        return f.filename[len(prefix):]
+    return f"sdist {f.filename}" if not f.is_wheel else f.filename
+
+
+def _prefix(view: ReleaseView) -> str:
+    stems = [r.file.filename.rsplit("-", 3)[0] for r in view.rows if r.file.is_wheel]
+    if not stems:
+        return ""
+    stem = max(set(stems), key=stems.count)
+    return stem + "-"
+
+
+def _bar(axis: Axis, offset: timedelta | None, late: bool, threshold: timedelta) -> Any:
+    from rich.text import Text
+
+    text = Text(no_wrap=True)
+    if offset is None:
+        return Text("? no upload time", style="yellow")
+    mark = axis.position(offset)
+    cut = axis.position(threshold) if threshold.total_seconds() < axis.spread else None
+    for i in range(axis.width):
+        if i == mark:
+            text.append("◆" if late else "●", style="bold red" if late else "bold green")
+        elif cut is not None and i == cut:
+            text.append("┆", style="red")
+        elif cut is not None and i > cut:
+            text.append("╌", style="red dim")
+        else:
+            text.append("─", style="dim")
+    return text
+
+
+def render_view(view: ReleaseView, targets: Sequence[NamedTarget], console: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = view.rows
+    wheels = sum(1 for r in rows if r.file.is_wheel)
+    spread = view.spread or timedelta(0)
+    late = view.late_rows
+    title = Text()
+    title.append(f"{view.project} {view.version}", style="bold")
+    title.append(f"  on {view.source.url}", style="dim")
+    console.print(title)
+    summary = Text()
+    summary.append(f"{len(rows)} files ({len(rows) - wheels} sdist, {wheels} wheels)")
+    if view.start is not None:
+        summary.append(f" · first upload {view.start.strftime('%Y-%m-%d %H:%M:%SZ')}"
+                       f" · spread {format_duration(spread)}")
+    summary.append(f" · threshold {format_duration(view.late_after)} · ")
+    if late:
+        summary.append(f"{len(late)} late file{'s' if len(late) != 1 else ''}",
+                       style="bold red")
+    elif view.start is None:
+        summary.append("no upload times: lateness unknown", style="yellow")
+    else:
+        summary.append("no late file", style="green")
+    console.print(summary)
+    width = console.width or 200
+    axis = Axis(spread, 48 if width >= 240 else 32 if width >= 160 else 20)
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold",
+                  padding=(0, 1))
+    prefix = _prefix(view)
+    table.add_column("uploaded (UTC)", no_wrap=True)
+    table.add_column("offset", justify="right", no_wrap=True)
+    table.add_column(axis.labels(), no_wrap=True, width=axis.width)
+    table.add_column(f"file (wheels: {prefix}…)" if prefix else "file", overflow="fold",
+                     min_width=30)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("sha256", no_wrap=True)
+    table.add_column("selected by", overflow="fold")
+    previous: datetime | None = None
+    for r in rows:
+        f = r.file
+        if (previous is not None and f.upload_time is not None
+                and f.upload_time - previous > view.late_after):
+            gap = format_duration(f.upload_time - previous)
+            table.add_row("", Text(f"⋮ {gap}", style="dim"), "", "", "", "", "")
+        if f.upload_time is not None:
+            previous = f.upload_time
+        style = "red" if r.late else ""
+        offset = Text("?" if r.offset is None else "+" + format_duration(r.offset), style=style)
+        if r.late:
+            offset.append(" LATE", style="bold red")
+        table.add_row(
+            Text(f.upload_time.strftime("%Y-%m-%d %H:%M") if f.upload_time else "unknown"),
+            offset,
+            _bar(axis, r.offset, r.late, view.late_after),
+            Text(_file_cell(f, prefix), style=style),
+            Text(_size(f.size)),
+            Text((f.sha256 or "?")[:12], style="dim"),
+            Text(compress_names(r.selected_by, targets),
+                 style="bold red" if r.late and r.selected_by else "cyan"),
+        )
+    console.print(table)
+    legend = Text("time axis: logarithmic from the first upload (0) to the last "
+                  f"(+{format_duration(spread)})", style="dim")
+    if view.late_after.total_seconds() < axis.spread:
+        legend.append(f"; ┆ marks the {format_duration(view.late_after)} threshold, ◆ a late "
+                      "file", style="dim")
+    console.print(legend)
+    here = {r.file.url for r in rows}
+    elsewhere = [(n, f) for n, f in view.selection if f is not None and f.url not in here]
+    none = [n for n, f in view.selection if f is None]
+    current = next((t for t in targets if t.name == "current"), None)
+    if current is not None:
+        console.print(Text(f"current = {current.description}", style="dim"))
+    for name, f in elsewhere:
+        console.print(Text(f"{name} selects {f.filename} from {f.source.url}", style="yellow"))
+    if none:
+        console.print(Text("no file of this release for: " + compress_names(none, targets),
+                           style="yellow"))
+
+
+def draw(views: Sequence[ReleaseView], targets: Sequence[NamedTarget], *, fmt: str,
+         width: int | None, stream: IO[str] | None) -> str:
+    """Draw to ``stream`` (text to a terminal/pipe) or return text/SVG/HTML."""
+    from rich.console import Console
+
+    record = fmt in ("svg", "html") or stream is None
+    if record:
+        console = Console(record=True, file=io.StringIO(), width=width or 200,
+                          force_terminal=fmt in ("svg", "html"), color_system="truecolor",
+                          highlight=False, soft_wrap=False)
+    else:
+        assert stream is not None
+        console = Console(file=stream, highlight=False, soft_wrap=False,
+                          width=width or (None if stream.isatty() else 200))
+    for i, view in enumerate(views):
+        if i:
+            console.print()
+        render_view(view, targets, console)
+    if not record:
+        return ""
+    title = "safe-install timeline: " + ", ".join(f"{v.project} {v.version}" for v in views)
+    if fmt == "svg":
+        return str(console.export_svg(title=title))
+    if fmt == "html":
+        return str(console.export_html(inline_styles=True))
+    return str(console.export_text(styles=False))

@@ -1,0 +1,72 @@
+"""Concurrent look-ahead for the (sequential) resolver.
+
+resolvelib asks for one thing at a time; most of that time is network round trips. As soon as
+a requirement is known, its index page and the core metadata of the file pip would most likely
+pick are fetched in the background (bounded pool), so the resolver usually finds them ready.
+Errors are swallowed here: the resolver's own call raises them with full context.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+T = TypeVar("T")
+
+
+class Memo(Generic[T]):
+    """Run a computation once per key, however many threads ask for it at the same time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[Hashable, Future[T]] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            fut = self._futures.get(key)
+            owner = fut is None
+            if fut is None:
+                fut = Future()
+                self._futures[key] = fut
+        if owner:
+            try:
+                fut.set_result(compute())
+            except BaseException as exc:  # handed to every waiter, then forgotten
+                fut.set_exception(exc)
+                with self._lock:
+                    self._futures.pop(key, None)
+        return fut.result()
+
+
+class Prefetcher:
+    """Warms index pages and likely metadata for requirement names, in the background."""
+
+    def __init__(self, warm: Callable[[str, SpecifierSet], Any], max_workers: int = 8) -> None:
+        self._warm = warm
+        self._pool = ThreadPoolExecutor(max_workers=max_workers,
+                                        thread_name_prefix="safe-install-prefetch")
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def requirements(self, items: Iterable[tuple[str, SpecifierSet]]) -> None:
+        for name, specifier in items:
+            key = f"{canonicalize_name(name)}{specifier}"
+            with self._lock:
+                if key in self._seen:
+                    continue
+                self._seen.add(key)
+            self._pool.submit(self._quiet, name, specifier)
+
+    def _quiet(self, name: str, specifier: SpecifierSet) -> None:
+        try:
+            self._warm(name, specifier)
+        except Exception:  # the resolver will meet (and report) it in the foreground
+            pass
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

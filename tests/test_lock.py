@@ -1,0 +1,242 @@
+"""Issue 4: `safe-install-tool lock` writes locks of checked files only; `safe-install -r
+pylock.toml` checks what it would install."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from packaging.pylock import Pylock
+
+from clihelp import run_cli
+from lockhelp import publish, run_tool
+from safeinstall.lockfile import dumps_toml, read_lock
+from support.index import LocalIndex
+from support.piprun import pip_list, run_pip
+from support.scenarios import native_tag
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+LATE = timedelta(days=90)
+
+
+def _release(index, work, t0, *, late_native=False):
+    files = {
+        "sdist": publish(index, work, t0, "demo", "1.0", kind="sdist", requires_dist=("dep>=1",)),
+        "pure": publish(index, work, t0, "demo", "1.0", requires_dist=("dep>=1",)),
+        "dep": publish(index, work, t0, "dep", "1.0"),
+    }
+    if late_native:
+        files["native"] = publish(index, work, t0, "demo", "1.0", tag=native_tag(),
+                                  offset=LATE, payload="malicious", requires_dist=("dep>=1",))
+    return files
+
+
+def _hashes(path):
+    lock = read_lock(str(path))
+    return {r.name: set(r.hashes) for r in lock.releases}
+
+
+def _lock(args, env, tmp_path, work):
+    work.mkdir(exist_ok=True)
+    run = run_tool(["lock", *args, "--report", "report.json"], env, tmp_path, cwd=work)
+    report = json.loads((work / "report.json").read_text()) if (work / "report.json").exists() \
+        else None
+    return run, report
+
+
+def test_lock_records_checked_files_and_refuses_a_later_late_file(local_index, tmp_path, t0,
+                                                                  clean_pip_env):
+    files = _release(local_index, tmp_path, t0)
+    work = tmp_path / "before"
+    run, report = _lock(["-i", local_index.url, "demo"], clean_pip_env, tmp_path, work)
+    assert run.code == 0, run.stderr
+    # only the file pip selects for the target, not every file of the release
+    assert _hashes(work / "requirements.lock") == {"demo": {files["pure"].sha256},
+                                                   "dep": {files["dep"].sha256}}
+    assert _hashes(work / "pylock.toml") == _hashes(work / "requirements.lock")
+    lock = Pylock.from_dict(tomllib.loads((work / "pylock.toml").read_text()))
+    demo = next(p for p in lock.packages if p.name == "demo")
+    assert demo.index == local_index.url
+    assert demo.wheels[0].upload_time == t0
+    assert demo.wheels[0].url == files["pure"].url and demo.wheels[0].size == files["pure"].size
+    left = {(x["filename"], x["kind"]) for x in report["left_out"]}
+    assert left == {(files["sdist"].filename, "not-selected")}
+
+    # a native wheel is added 90 days later; pip would now prefer it
+    late = publish(local_index, tmp_path, t0, "demo", "1.0", tag=native_tag(), offset=LATE,
+                   payload="malicious", requires_dist=("dep>=1",))
+    after = tmp_path / "after"
+    run, report = _lock(["-i", local_index.url, "demo"], clean_pip_env, tmp_path, after)
+    assert run.code == 0, run.stderr
+    assert _hashes(after / "requirements.lock") == _hashes(work / "requirements.lock")
+    assert late.sha256 not in (after / "requirements.lock").read_text()
+    assert late.sha256 not in (after / "pylock.toml").read_text()
+    assert f"left out {late.filename}: late: uploaded 90d" in run.stderr
+    assert f"# left out {late.filename}: late" in (after / "requirements.lock").read_text()
+    late_left = [x for x in report["left_out"] if x["kind"] == "late"]
+    assert [(x["filename"], x["lateness_seconds"]) for x in late_left] == \
+        [(late.filename, LATE.total_seconds())]
+    pylock = tomllib.loads((after / "pylock.toml").read_text())
+    assert {x["file"] for x in pylock["tool"]["safe-install"]["left-out"]} == \
+        {late.filename, files["sdist"].filename}
+    # and our guard sees no new hash in the regenerated lock
+    guard = run_tool(["guard", str(work / "requirements.lock"),
+                      str(after / "requirements.lock"), "-i", local_index.url], clean_pip_env,
+                     tmp_path)
+    assert guard.code == 0, guard.stdout + guard.stderr
+
+
+def test_plain_pip_installs_the_lock_and_never_the_late_file(local_index, tmp_path, t0,
+                                                             clean_pip_env, make_venv):
+    _release(local_index, tmp_path, t0, late_native=True)
+    work = tmp_path / "w"
+    run, _ = _lock(["-i", local_index.url, "demo"], clean_pip_env, tmp_path, work)
+    assert run.code == 0, run.stderr
+    venv = make_venv()
+    run_pip(["install", "--require-hashes", "-i", local_index.url, "-r",
+             str(work / "requirements.lock")], clean_pip_env, python=venv)
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
+    payload = subprocess.run([str(venv), "-c", "import demo; print(demo.PAYLOAD)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert payload == "benign"
+    # pip 26 accepts our pylock.toml as it is
+    report = run_pip(["install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-",
+                      "-r", str(work / "pylock.toml")], clean_pip_env).stdout
+    chosen = {i["metadata"]["name"]: i["download_info"]["url"].rsplit("/", 1)[1]
+              for i in json.loads(report)["install"]}
+    assert chosen == {"demo": "demo-1.0-py3-none-any.whl", "dep": "dep-1.0-py3-none-any.whl"}
+
+
+def test_lock_for_several_targets_records_each_targets_file(local_index, tmp_path, t0,
+                                                            clean_pip_env):
+    _release(local_index, tmp_path, t0)
+    win_ok = publish(local_index, tmp_path, t0, "demo", "1.0", tag="cp312-cp312-win_amd64",
+                     offset=timedelta(hours=2), requires_dist=("dep>=1",))
+    mac_late = publish(local_index, tmp_path, t0, "demo", "1.0",
+                       tag="cp312-cp312-macosx_11_0_arm64", offset=LATE,
+                       requires_dist=("dep>=1",))
+    work = tmp_path / "w"
+    run, report = _lock(["-i", local_index.url, "demo", "--targets",
+                         "current,3.12:win_amd64,3.12:macos_arm64"], clean_pip_env, tmp_path,
+                        work)
+    assert run.code == 0, run.stderr
+    demo = next(p for p in report["packages"] if p["name"] == "demo")
+    by_file = {f["filename"]: f["selected_by"] for f in demo["files"]}
+    current = report["targets"][0]
+    assert by_file == {"demo-1.0-py3-none-any.whl": [current, "cp312-macos_arm64"],
+                       win_ok.filename: ["cp312-win_amd64"]}
+    assert [x["filename"] for x in report["left_out"] if x["kind"] == "late"] == \
+        [mac_late.filename]
+    lock = Pylock.from_dict(tomllib.loads((work / "pylock.toml").read_text()))
+    demo_pkg = next(p for p in lock.packages if p.name == "demo")
+    assert {w.name for w in demo_pkg.wheels} == set(by_file)
+    text = (work / "requirements.lock").read_text()
+    assert win_ok.sha256 in text and mac_late.sha256 not in text
+
+
+def test_targets_that_resolve_to_different_versions_are_an_error(local_index, tmp_path, t0,
+                                                                 clean_pip_env):
+    publish(local_index, tmp_path, t0, "demo", "1.0")
+    publish(local_index, tmp_path, t0, "demo", "2.0", requires_python=">=3.99")
+    work = tmp_path / "w"
+    run, _ = _lock(["-i", local_index.url, "demo", "--targets", "current,3.99:win_amd64"],
+                   clean_pip_env, tmp_path, work)
+    assert run.code == 2
+    assert "resolve to different versions" in run.stderr
+    assert "demo: 1.0 for" in run.stderr and "2.0 for cp399-win_amd64" in run.stderr
+    assert not (work / "requirements.lock").exists()
+
+
+def test_lock_refuses_files_it_cannot_date(local_index, tmp_path, t0, clean_pip_env):
+    publish(local_index, tmp_path, t0, "demo", "1.0", upload_time=False)
+    work = tmp_path / "w"
+    run, report = _lock(["-i", local_index.url, "demo"], clean_pip_env, tmp_path, work)
+    assert run.code == 1
+    assert "unknown-upload-time" in run.stderr and "no lock was written" in run.stderr
+    assert report["outcome"] == "refused"
+    assert not (work / "requirements.lock").exists() and not (work / "pylock.toml").exists()
+
+
+def test_allow_late_puts_a_reviewed_late_file_in_the_lock(local_index, tmp_path, t0,
+                                                          clean_pip_env):
+    files = _release(local_index, tmp_path, t0, late_native=True)
+    work = tmp_path / "w"
+    run, report = _lock(["-i", local_index.url, "demo", "--allow-late", "demo==1.0"],
+                        clean_pip_env, tmp_path, work)
+    assert run.code == 0, run.stderr
+    assert _hashes(work / "requirements.lock")["demo"] == {files["native"].sha256}
+    assert "allowed late" in (work / "requirements.lock").read_text()
+
+
+def test_install_from_pylock_checks_every_file(local_index, tmp_path, t0, clean_pip_env,
+                                               make_venv):
+    files = _release(local_index, tmp_path, t0, late_native=True)
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    assert _lock(["-i", local_index.url, "demo"], clean_pip_env, tmp_path, good)[0].code == 0
+    # a lock that trusts the late file (made with an exception, then used without one)
+    assert _lock(["-i", local_index.url, "demo", "--allow-late", "demo==1.0"], clean_pip_env,
+                 tmp_path, bad)[0].code == 0
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "-r",
+                   str(bad / "pylock.toml")], clean_pip_env, tmp_path)
+    assert run.code == 1
+    assert run.package("demo")["filename"] == files["native"].filename
+    assert ("late", "error") in run.kinds("demo")
+    assert pip_list(venv, clean_pip_env) == {}
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "-r",
+                   str(good / "pylock.toml")], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.package("demo")["filename"] == files["pure"].filename
+    assert run.package("demo")["trusted_hashes"] == [files["pure"].sha256]
+    assert run.report["target"]["hash_checking_mode"] is True
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
+
+
+def test_install_from_pylock_dates_files_on_the_index_the_lock_names(local_index, tmp_path,
+                                                                     t0, clean_pip_env,
+                                                                     make_venv):
+    _release(local_index, tmp_path, t0)
+    work = tmp_path / "w"
+    assert _lock(["-i", local_index.url, "demo"], clean_pip_env, tmp_path, work)[0].code == 0
+    venv = make_venv()
+    # the configured index has nothing; the lock's own index is searched too
+    with LocalIndex(tmp_path / "empty") as empty:
+        run = run_cli(["--python", str(venv), "--dry-run", "-i", empty.url, "-r",
+                       str(work / "pylock.toml")], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert {p["name"] for p in run.report["packages"]} == {"demo", "dep"}
+    assert run.package("demo")["index"] == local_index.url
+    assert any("indexes named in the lock" in n for n in run.report["notes"])
+
+
+def test_invalid_pylock_is_a_requirement_error(tmp_path, clean_pip_env):
+    bad = tmp_path / "pylock.toml"
+    bad.write_text("this is not toml")
+    run = run_cli(["--dry-run", "-r", str(bad)], clean_pip_env, tmp_path)
+    assert run.code == 2 and "not valid TOML" in run.stderr
+    (tmp_path / "pylock.dev.toml").write_text('lock-version = "1.0"\n')
+    run = run_cli(["--dry-run", "-r", str(tmp_path / "pylock.dev.toml")], clean_pip_env,
+                  tmp_path)
+    assert run.code == 2 and "not a valid pylock.toml" in run.stderr
+
+
+@pytest.mark.parametrize("data", [
+    {"a": 1, "b": "x\"y\\z\n", "t": {"k": [1, 2], "inline": {"sha256": "ab"}},
+     "arr": [{"n": "1", "sub": {"h": {"x": "y"}}}, {"n": "2"}]},
+    {"lock-version": "1.0", "packages": [{"name": "a", "wheels": [{"name": "a.whl",
+                                                                  "hashes": {"sha256": "0"}}]}]},
+])
+def test_toml_writer_round_trips(data):
+    assert tomllib.loads(dumps_toml(data)) == data
+
+
+def test_lock_requires_requirements(tmp_path, clean_pip_env):
+    run = run_tool(["lock"], clean_pip_env, tmp_path)
+    assert run.code == 2 and "no requirements given" in run.stderr
