@@ -332,3 +332,9 @@ def build_sdist(sdist_directory: str, config_settings: Mapping[str, Any] | None 
     dist = _dist()
     stem = dist_stem(dist["name"], dist["version"])
     return write_sdist_from_tree(".", sdist_directory, stem).name
+
+
+# PEP 660: an "editable" build here is a regular wheel (enough for tests of -e handling).
+get_requires_for_build_editable = get_requires_for_build_wheel
+prepare_metadata_for_build_editable = prepare_metadata_for_build_wheel
+build_editable = build_wheel
