@@ -369,7 +369,7 @@ def test_identical_mirror_as_extra_index_is_not_dependency_confusion(
                        "--ignore-installed", "demo"], clean_pip_env, tmp_path)
     assert run.code == 0, run.stderr
     assert "multiple-indexes" not in [k for k, _ in run.kinds("demo")]
-    assert any("identical files" in n for n in run.package("demo")["notes"])
+    assert any("only as identical copies" in n for n in run.package("demo")["notes"])
 
 
 # -- mirrors without upload times: --times-from -----------------------------------------------
@@ -562,3 +562,40 @@ def test_store_checks_trusted_hashes_on_a_file_it_fetched_before(tmp_path):
         assert store.fetch(f, expected=frozenset({good})).read_bytes() == wheel.read_bytes()
     finally:
         store.close()
+
+
+def test_faults_doc_names_every_test():
+    """docs/faults.md and the fault tests stay in step: every test is in the document, and
+    every test the document names exists."""
+    import ast
+    import re
+
+    root = Path(__file__).resolve().parent
+    doc = (root.parent / "docs" / "faults.md").read_text()
+    names: dict[str, set[str]] = {}
+    for module in ("test_faults.py", "test_hostile.py", "test_properties.py"):
+        tree = ast.parse((root / module).read_text())
+        names[module] = {n.name for n in tree.body
+                         if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+        missing = sorted(n for n in names[module] if n not in doc)
+        assert not missing, f"docs/faults.md does not mention {module}: {missing}"
+    for module, name in re.findall(r"(test_\w+\.py)::(test_\w+)", doc):
+        assert name in names.get(module, set()), f"docs/faults.md names {module}::{name}"
+
+
+def test_partial_mirror_of_one_index_is_not_a_second_source(scenario, local_index,
+                                                            clean_pip_env, tmp_path):
+    """A mirror holding only some of the files (e.g. a machine's local wheel cache), each an
+    identical copy, adds nothing of its own; a mirror with one file of its own is a source."""
+    files = scenario("ontime")
+    with LocalIndex(tmp_path / "partial", mode="html-only") as partial:
+        partial.add(files["wheel"].path, upload_time=None)
+        run = run_cli(["-i", local_index.url, "--extra-index-url", partial.url, "--dry-run",
+                       "--ignore-installed", "demo"], clean_pip_env, tmp_path)
+        assert run.code == 0, run.stderr
+        assert "multiple-indexes" not in [k for k, _ in run.kinds("demo")]
+        partial.add(build_wheel(tmp_path / "own", "demo", "0.9"), upload_time=None)
+        run = run_cli(["-i", local_index.url, "--extra-index-url", partial.url, "--dry-run",
+                       "--ignore-installed", "demo"], clean_pip_env, tmp_path)
+    assert run.code == 1
+    assert ("multiple-indexes", "error") in run.kinds("demo")

@@ -13,7 +13,9 @@ from support.piprun import pip_dry_run_report
 
 def ours(run) -> set[tuple[str, str, str]]:
     assert run.report is not None, run.stderr
-    return {(p["name"], p["version"], p["filename"]) for p in run.report["packages"]}
+    # build dependencies are checked and reported too, but pip's report does not list them
+    return {(p["name"], p["version"], p["filename"]) for p in run.report["packages"]
+            if not p["build_time"]}
 
 
 def pips(report) -> set[tuple[str, str, str]]:

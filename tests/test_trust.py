@@ -149,3 +149,21 @@ def test_two_processes_writing_the_store_at_once(tmp_path):
     assert {f"own-a-{i}" for i in range(n)} | {f"own-b-{i}" for i in range(n)} <= projects
     # each shared release keeps the record of whichever process was first
     assert {s for p, s in rows if p.startswith("shared")} <= {"a" * 64, "b" * 64}
+
+
+def test_an_unusable_default_store_warns_and_installs(local_index, tmp_path, t0, clean_pip_env,
+                                                      make_venv):
+    publish(local_index, tmp_path, t0, "demo", "1.0")
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    env = {k: v for k, v in clean_pip_env.items() if k != "SAFE_INSTALL_STORE"}
+    env.update(SAFE_INSTALL_TRUST_STORE="", XDG_DATA_HOME=str(blocker))
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert "trust on first use is off for this run" in run.stderr
+    assert pip_list(venv, env) == {"demo": "1.0"}
+    # a store the user named must work
+    run = run_cli(["--python", str(make_venv("v2")), "-i", local_index.url, "--trust-store",
+                   str(blocker / "x.sqlite3"), "demo"], env, tmp_path)
+    assert run.code == 3 and "cannot open the state store" in run.stderr

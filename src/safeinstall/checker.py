@@ -687,20 +687,30 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
         ))
     indexes = list(dict.fromkeys(g.source.url for g in listing.files if g.source.kind == "index"))
     if len(indexes) > 1:
-        contents = [{(g.filename, g.sha256) for g in listing.files if g.source.url == url}
-                    for url in indexes]
+        contents = {url: {(g.filename, g.sha256) for g in listing.files if g.source.url == url}
+                    for url in indexes}
+
+        def mirrors_others(url: str) -> bool:
+            """Every file it lists is an identical copy (name and sha256) of another index's."""
+            items = contents[url]
+            if not items or any(sha is None for _, sha in items):
+                return False
+            others = set().union(*(contents[u] for u in indexes if u != url))
+            return items <= others
+
+        originals = [u for u in indexes if not mirrors_others(u)]
         per_index = "; ".join(
             f"{url} ({_versions_text([g for g in listing.files if g.source.url == url])})"
             for url in indexes)
-        if all(x == contents[0] for x in contents) and all(sha for _, sha in contents[0]):
-            notes.append(f"{c.name} is on {len(indexes)} indexes with identical files "
-                         f"(same names and sha256: mirrors): {', '.join(indexes)}")
+        if len(originals) <= 1:
+            notes.append(f"{c.name} is on {len(indexes)} indexes, but only as identical copies "
+                         f"(same names and sha256) of one source's files: {', '.join(indexes)}")
         else:
             findings.append(Finding(
                 "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
-                f"{c.name} is on {len(indexes)} configured indexes with different files: "
-                f"{per_index}. pip merges them and takes the best version from any of them, "
-                "which is how dependency-confusion attacks work",
+                f"{c.name} is on {len(indexes)} configured indexes, {len(originals)} of them "
+                f"with files of their own: {per_index}. pip merges them and takes the best "
+                "version from any of them, which is how dependency-confusion attacks work",
                 f.filename, f.sha256,
                 hint=f"if {c.name} must come from one index, pin it there in safe-install.toml:"
                 f"\n    [index-for]\n    {c.name} = \"<one of: {', '.join(indexes)}>\"\n"
@@ -883,7 +893,7 @@ def run_check(
             if note not in ctx.notes:
                 ctx.notes.append(note)
     packages = tuple(evaluate(ctx, p) for p in resolved)
-    for pkg, result in zip(resolved, packages):
+    for pkg, result in zip(resolved, packages, strict=True):
         c = pkg.candidate
         if result.decision != "install":
             continue

@@ -161,8 +161,17 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     cache_dir = None if no_cache else Path(ours.cache_dir) if ours.cache_dir \
         else default_cache_dir(environ)
     store = ArtifactStore(session, cache_dir)
-    trust = open_trust(trust_store, environ=environ, cwd=cwd, now=now,
-                       write=not settings.dry_run)
+    try:
+        trust = open_trust(trust_store, environ=environ, cwd=cwd, now=now,
+                           write=not settings.dry_run)
+    except SafeInstallError as exc:
+        if trust_store:  # a store the user chose must work
+            store.close()
+            session.close()
+            raise
+        # the default store is a convenience: an unwritable home must not stop installs
+        console.print(f"[yellow]warning[/] trust on first use is off for this run: {exc}")
+        trust = None
     workdir = Path(tempfile.mkdtemp(prefix="safe-install-run-"))
     interactive = console.is_terminal and settings.verbosity >= 0
     status = console.status("checking...") if interactive else None

@@ -57,7 +57,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # "²".isdigit() is true, too
         return float(text)
     try:
         when = email.utils.parsedate_to_datetime(text)

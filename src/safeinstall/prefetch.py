@@ -8,6 +8,7 @@ Errors are swallowed here: the resolver's own call raises them with full context
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -63,10 +64,9 @@ class Prefetcher:
             self._pool.submit(self._quiet, name, specifier)
 
     def _quiet(self, name: str, specifier: SpecifierSet) -> None:
-        try:
+        # errors are the resolver's to meet (and report) in the foreground
+        with contextlib.suppress(Exception):
             self._warm(name, specifier)
-        except Exception:  # the resolver will meet (and report) it in the foreground
-            pass
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
