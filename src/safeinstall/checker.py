@@ -36,7 +36,7 @@ from safeinstall.errors import (
     SafeInstallError,
     UsageError,
 )
-from safeinstall.finder import Finder, IndexFile, ProjectListing
+from safeinstall.finder import Finder, IndexFile, LightFile, ProjectListing
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.policy import Finding, Policy, is_refused, severity_for
 from safeinstall.prefetch import Memo, Prefetcher
@@ -649,14 +649,14 @@ def _dating_inputs(ctx: CheckContext, f: IndexFile, listing: ProjectListing
         return digest, None
     reference = ctx.finder.reference(f.project) if ctx.finder.times_from else ()
     if digest is None and any(o.filename == f.filename and o.source != f.source
-                              for o in (*listing.files, *reference)):
+                              for o in (*listing.named(f.filename), *reference)):
         ctx.progress(f"hashing {f.filename} to match it with other indexes")
         digest = sha256_file(ctx.store.fetch(f))
     return digest, reference
 
 
-def _versions_text(files: Sequence[IndexFile]) -> str:
-    versions = sorted({g.version for g in files})
+def _versions_text(files: Sequence[LightFile]) -> str:
+    versions = sorted({g.version for g in files if g.version is not None})
     shown = ", ".join(str(v) for v in versions[-8:])
     return ("..., " if len(versions) > 8 else "") + shown
 
@@ -669,7 +669,7 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
     f = c.file
     findings: list[Finding] = []
     seen: set[str] = set()
-    for other in (*listing.files, *(reference or ())):
+    for other in (*listing.named(f.filename), *(reference or ())):
         # the same name with another sha256, on another source or twice on the same page
         if other.filename != f.filename or other == f or not other.sha256 \
                 or not digest or other.sha256 == digest or other.source.url in seen:
@@ -685,9 +685,10 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
             "be reused): one of them was altered. Find out which before installing anything "
             "of this release",
         ))
-    indexes = list(dict.fromkeys(g.source.url for g in listing.files if g.source.kind == "index"))
+    light = listing.light()
+    indexes = list(dict.fromkeys(g.source.url for g in light if g.source.kind == "index"))
     if len(indexes) > 1:
-        contents = {url: {(g.filename, g.sha256) for g in listing.files if g.source.url == url}
+        contents = {url: {(g.filename, g.sha256) for g in light if g.source.url == url}
                     for url in indexes}
 
         def mirrors_others(url: str) -> bool:
@@ -700,7 +701,7 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
 
         originals = [u for u in indexes if not mirrors_others(u)]
         per_index = "; ".join(
-            f"{url} ({_versions_text([g for g in listing.files if g.source.url == url])})"
+            f"{url} ({_versions_text([g for g in light if g.source.url == url])})"
             for url in indexes)
         if len(originals) <= 1:
             notes.append(f"{c.name} is on {len(indexes)} indexes, but only as identical copies "
@@ -856,12 +857,25 @@ def run_check(
     if not user_requirements:
         raise UsageError("no requirements given",
                          hint="name packages, or use -r FILE, as with `pip install`")
+    marker_env = {**target.environment, "extra": ""}
+
     def warm(name: str, specifier: SpecifierSet) -> None:
-        """Fetch the page, and the metadata of the wheel pip would most likely take."""
-        ranked = order_candidates(finder.project(name).files, specifier, rules)
+        """Fetch the page and the metadata of the wheel pip would most likely take, then look
+        ahead at *its* dependencies, so the tree is fetched in parallel waves rather than one
+        round trip per level."""
+        ranked = order_candidates(finder.project(name).candidates(specifier), specifier, rules)
         if ranked and ranked[0].file.is_wheel and not settings.no_deps:
             f = ranked[0].file
-            ctx.wheel_meta.get(f.url, lambda: store.wheel_metadata(f))
+            meta = ctx.wheel_meta.get(f.url, lambda: store.wheel_metadata(f))
+            ahead_items = []
+            for text in meta.requires_dist:
+                try:
+                    req = Requirement(text)
+                    if req.marker is None or req.marker.evaluate(marker_env):
+                        ahead_items.append((req.name, req.specifier))
+                except Exception:  # noqa: BLE001 - look-ahead only; the resolver reports it
+                    continue
+            prefetcher.requirements(ahead_items)
 
     prefetcher = Prefetcher(warm)
 

@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
+from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import (
     InvalidSdistFilename,
@@ -83,15 +84,146 @@ class IndexFile:
 
 
 @dataclass(frozen=True)
-class ProjectListing:
-    """All files of one project across all sources, in pip's collection order."""
+class LightFile:
+    """What is known of a listed file without parsing it fully (cheap for whole pages)."""
 
-    name: NormalizedName
-    files: tuple[IndexFile, ...]
-    notes: tuple[str, ...] = ()  # e.g. an index location that does not exist
+    filename: str
+    sha256: str | None
+    version: Version | None
+    source: Source
+
+
+class ProjectListing:
+    """All files of one project across all sources, in pip's collection order.
+
+    Pages of popular projects list thousands of files, and parsing each one (URL, tags,
+    hashes, times) costs more than fetching the page; most of them are of versions nobody asks
+    about. So a listing built by the finder keeps the raw entries, grouped by the version in
+    their file name, and turns them into :class:`IndexFile` values only when a version is
+    looked at (:meth:`candidates`, :meth:`release`). ``files`` parses everything (cached).
+    """
+
+    def __init__(self, name: NormalizedName, files: Sequence[IndexFile] | None = None,
+                 notes: tuple[str, ...] = (), *,
+                 raw: Sequence[tuple[Source, dict[str, Any], str, Version | None]] = ()) -> None:
+        self.name = name
+        self.notes = notes
+        self._eager = tuple(files) if files is not None else None
+        self._raw = tuple(raw)
+        self._parsed: dict[int, IndexFile | None] = {}
+        self._all: tuple[IndexFile, ...] | None = self._eager
+        self._by_version: dict[Version | None, list[int]] = {}
+        for i, (_src, _entry, _fn, version) in enumerate(self._raw):
+            self._by_version.setdefault(version, []).append(i)
+
+    def __repr__(self) -> str:
+        return f"<ProjectListing {self.name}: {len(self._eager or self._raw)} file(s)>"
+
+    def _file(self, i: int) -> IndexFile | None:
+        if i not in self._parsed:
+            source, entry, _fn, _v = self._raw[i]
+            self._parsed[i] = Finder._to_file(self.name, source, entry)
+        return self._parsed[i]
+
+    def _files_at(self, indices: Iterable[int]) -> tuple[IndexFile, ...]:
+        out = []
+        for i in sorted(indices):
+            f = self._file(i)
+            if f is not None:
+                out.append(f)
+        return tuple(out)
+
+    @property
+    def files(self) -> tuple[IndexFile, ...]:
+        if self._all is None:
+            self._all = self._files_at(range(len(self._raw)))
+        return self._all
+
+    def candidates(self, specifier: SpecifierSet) -> tuple[IndexFile, ...]:
+        """The files whose version the specifier admits (pre-releases included, so pip's own
+        pre-release rule can still be applied by the caller), in collection order."""
+        if self._eager is not None or self._all is not None:
+            return tuple(f for f in self.files
+                         if specifier.contains(f.version, prereleases=True))
+        wanted: list[int] = list(self._by_version.get(None, ()))
+        for version, indices in self._by_version.items():
+            if version is not None and specifier.contains(version, prereleases=True):
+                wanted.extend(indices)
+        return tuple(f for f in self._files_at(wanted)
+                     if specifier.contains(f.version, prereleases=True))
 
     def release(self, version: Version, source: Source) -> tuple[IndexFile, ...]:
-        return tuple(f for f in self.files if f.version == version and f.source == source)
+        if self._eager is not None or self._all is not None:
+            return tuple(f for f in self.files if f.version == version and f.source == source)
+        indices = [*self._by_version.get(version, ()), *self._by_version.get(None, ())]
+        return tuple(f for f in self._files_at(indices)
+                     if f.version == version and f.source == source)
+
+    def light(self) -> tuple[LightFile, ...]:
+        """Every listed file's name, sha256, version and source, without full parsing."""
+        if self._eager is not None or self._all is not None:
+            return tuple(LightFile(f.filename, f.sha256, f.version, f.source) for f in self.files)
+        return tuple(LightFile(fn, _entry_sha256(entry), version, source)
+                     for source, entry, fn, version in self._raw)
+
+    def named(self, filename: str) -> tuple[IndexFile, ...]:
+        """Every listed file with this exact file name (on any source)."""
+        if self._eager is not None or self._all is not None:
+            return tuple(f for f in self.files if f.filename == filename)
+        return self._files_at(i for i, (_s, _e, fn, _v) in enumerate(self._raw)
+                              if fn == filename)
+
+
+def _entry_sha256(entry: Mapping[str, Any]) -> str | None:
+    hashes = entry.get("hashes")
+    if isinstance(hashes, dict) and isinstance(hashes.get("sha256"), str):
+        return str(hashes["sha256"]).lower()
+    url = str(entry.get("url", ""))
+    if "#sha256=" in url:
+        return url.rpartition("#sha256=")[2].lower()
+    return None
+
+
+def _fast_filename(entry: Mapping[str, Any]) -> str:
+    """The file name in an entry's URL (as ``basename(urlsplit(url).path)``, without the cost)."""
+    url = str(entry.get("url", ""))
+    tail = url.split("#", 1)[0].split("?", 1)[0].rsplit("/", 1)[-1]
+    return unquote(tail) if "%" in tail else tail
+
+
+_VERSIONS: dict[str, Version | None] = {}
+
+
+def _version_of(text: str) -> Version | None:
+    """``Version(text)``, memoised: the files of one release repeat the same version text, and
+    popular projects list tens of thousands of files."""
+    try:
+        return _VERSIONS[text]
+    except KeyError:
+        pass
+    try:
+        version: Version | None = Version(text)
+    except InvalidVersion:
+        version = None
+    if len(_VERSIONS) < 200_000:
+        _VERSIONS[text] = version
+    return version
+
+
+def _guess_version(name: NormalizedName, filename: str) -> tuple[bool, Version | None]:
+    """Cheaply: is this a file of ``name``, and which version does its name carry? Wheels are
+    checked on name and version only (their tags, the costly part, are parsed on demand);
+    sdists get the full check, which is cheap. (None: parse it whenever anything is asked.)"""
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        if len(parts) not in (5, 6) or canonicalize_name(parts[0]) != name:
+            return False, None
+        version = _version_of(parts[1])
+        return version is not None, version
+    parsed = _parse_filename(name, filename)
+    if parsed is None:
+        return False, None
+    return True, parsed[0]
 
 
 BuildTag = tuple[()] | tuple[int, str]
@@ -187,11 +319,16 @@ def parse_json_page(content: bytes, url: str, final_url: str) -> list[dict[str, 
         if not isinstance(item, dict) or not isinstance(item.get("url"), str) \
                 or not item["url"].strip():
             raise bad(f"file entry #{i} is not an object with a url")
-        try:
-            absolute = urljoin(final_url, item["url"])
-            urlsplit(absolute)
-        except ValueError as exc:
-            raise bad(f"file entry #{i} has an invalid url: {exc}") from None
+        raw_url = item["url"]
+        if raw_url.startswith("https://") and "/." not in raw_url and "[" not in raw_url \
+                and raw_url.isprintable() and " " not in raw_url:
+            absolute = raw_url  # already absolute and plain: urljoin would return it unchanged
+        else:
+            try:
+                absolute = urljoin(final_url, raw_url)
+                urlsplit(absolute)
+            except ValueError as exc:
+                raise bad(f"file entry #{i} has an invalid url: {exc}") from None
         entry = dict(item)
         entry["url"] = absolute
         out.append(entry)
@@ -345,14 +482,14 @@ class Finder:
                 page_url = page_url + "index.html"
             links.extend((source, entry)
                          for entry in self._read_page(page_url, source, name, notes))
-        files: list[IndexFile] = []
+        raw: list[tuple[Source, dict[str, Any], str, Version | None]] = []
         skipped: dict[str, list[str]] = {}
         for source, entry in links:
-            parsed = self._to_file(name, source, entry)
-            if parsed is not None:
-                files.append(parsed)
+            filename = _fast_filename(entry)
+            plausible, version = _guess_version(name, filename)
+            if plausible:
+                raw.append((source, entry, filename, version))
                 continue
-            filename = _entry_filename(entry)
             # find-links pages list every project's files; only a project page is expected
             # to list nothing but this project's distributions
             if source.kind == "index" and filename.lower().endswith(_DIST_ENDINGS):
@@ -363,7 +500,7 @@ class Finder:
             notes.append(f"{redact(src)} lists {len(names)} file(s) on the page of {name} whose "
                          f"names are not valid distributions of {name} (wrong project, or an "
                          f"unparseable name or version): {shown}; ignored, as pip does")
-        return ProjectListing(name=name, files=tuple(files), notes=tuple(dict.fromkeys(notes)))
+        return ProjectListing(name, None, tuple(dict.fromkeys(notes)), raw=raw)
 
     def _find_links_entries(self) -> tuple[list[tuple[Source, str]], list[tuple[Source, str]]]:
         direct: list[tuple[Source, str]] = []
@@ -446,7 +583,7 @@ class Finder:
             )
         if remote:
             for entry in out:
-                if urlsplit(entry["url"]).scheme == "file":
+                if entry["url"][:5].lower() == "file:":  # the scheme, without parsing the URL
                     raise IndexAccessError(
                         f"the index page {redact(url)} links to {entry['url'][:200]}, a local "
                         "file; refusing",

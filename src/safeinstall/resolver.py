@@ -299,7 +299,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                 hashes = dict(constraint.hashes)
         out: list[Candidate] = []
         installed = self._installed_candidate(name, specifier, extras)
-        ranked = order_candidates(self.finder.project(name).files, specifier, self.rules, hashes)
+        ranked = order_candidates(self.finder.project(name).candidates(specifier), specifier,
+                                  self.rules, hashes)
         index = [IndexCandidate(name, r.file.version, r.file, extras, r) for r in ranked]
         if installed is not None and installed not in bad:
             if self._prefers_installed(name):

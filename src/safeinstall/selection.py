@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
@@ -90,9 +90,17 @@ class SelectionRules:
     ignore_requires_python: bool = False
     uploaded_prior_to: datetime | None = None  # pip's --uploaded-prior-to (absolute cut-off)
 
+    _verdicts: dict[tuple[object, ...], str | None] = field(
+        default_factory=dict, compare=False, hash=False, repr=False)
+
     @cached_property
     def tag_priority(self) -> dict[Tag, int]:
+        """Tag -> rank (0 = most preferred): a dict lookup instead of a scan of ~900 tags."""
         return {tag: i for i, tag in enumerate(self.target.tags)}
+
+    @cached_property
+    def tag_set(self) -> frozenset[Tag]:
+        return frozenset(self.tag_priority)
 
 
 @dataclass(frozen=True)
@@ -120,8 +128,31 @@ class Ranked:
         return out
 
 
+@lru_cache(maxsize=4096)
+def _requires_python_excludes(requires_python: str, version: str) -> bool:
+    """True if ``requires_python`` excludes ``version`` (an invalid one excludes nothing, as in
+    pip). Cached: a project's files repeat a handful of Requires-Python strings."""
+    try:
+        spec = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return False
+    return not spec.contains(version, prereleases=True)
+
+
 def evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
-    """Why pip would not consider ``f`` at all for this target, or None if it is a candidate."""
+    """Why pip would not consider ``f`` at all for this target, or None if it is a candidate.
+
+    The verdict depends only on the file and the rules, so it is computed once per run."""
+    key = (f.url, f.source.url, f.requires_python, f.upload_time)
+    verdicts = rules._verdicts
+    if key in verdicts:
+        return verdicts[key]
+    verdict = _evaluate_file(f, rules)
+    verdicts[key] = verdict
+    return verdict
+
+
+def _evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
     allowed = rules.format_control.allowed(f.project)
     if f.is_wheel and "binary" not in allowed:
         return "wheels are not allowed for this project (--no-binary)"
@@ -132,16 +163,11 @@ def evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
             return f"Index {f.source.url} does not provide upload-time metadata."
         if f.upload_time >= rules.uploaded_prior_to:
             return f"Upload time {f.upload_time} not prior to {rules.uploaded_prior_to}"
-    if f.requires_python and not rules.ignore_requires_python:
-        try:
-            spec = SpecifierSet(f.requires_python)
-        except InvalidSpecifier:
-            pass  # pip ignores an invalid Requires-Python on a link
-        else:
-            if not spec.contains(rules.target.version_string, prereleases=True):
-                return (f"Requires-Python {f.requires_python} excludes "
-                        f"Python {rules.target.version_string}")
-    if f.is_wheel and not any(t in rules.tag_priority for t in f.tags):
+    if f.requires_python and not rules.ignore_requires_python and \
+            _requires_python_excludes(f.requires_python, rules.target.version_string):
+        return (f"Requires-Python {f.requires_python} excludes "
+                f"Python {rules.target.version_string}")
+    if f.is_wheel and f.tags.isdisjoint(rules.tag_set):
         return "no tag of this wheel is supported by the target"
     return None
 
