@@ -19,9 +19,10 @@ https://pypi.org/simple; ``XDG_CACHE_HOME``/``XDG_DATA_HOME`` (safe-install's de
 trust store) point into the run's temporary directory too. uv is installed from PyPI, at a pinned
 version, into the benchmark's own venv under ``benchmarks/.work/``.
 
-Measured per run: wall time, exit code, and ``os.wait4``'s rusage of the child: user+system CPU
-of the whole process tree (children that were waited for) and ``ru_maxrss``, which is the peak RSS
-of the *largest single process* in the tree, not the sum of processes alive at the same time.
+Measured per run: wall time, exit code, and ``os.wait4``'s rusage of the command (taken by a
+tiny launcher process, see LAUNCHER): user+system CPU of the whole process tree (children that
+were waited for) and ``ru_maxrss``, which is the peak RSS of the *largest single process* in the
+tree, not the sum of processes alive at the same time; plus the CPU other processes used meanwhile.
 
 Results go to ``benchmarks/results/bench-<UTC timestamp>.json`` and ``results/latest.json``;
 ``benchmarks/README.md`` is regenerated from the newest results of each part.
@@ -36,6 +37,7 @@ Results go to ``benchmarks/results/bench-<UTC timestamp>.json`` and ``results/la
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import glob
 import hashlib
@@ -162,39 +164,99 @@ def git_info() -> dict[str, Any]:
 # --------------------------------------------------------------------------- measuring
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy (all cores, /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def wait_for_quiet(max_wait: float, threshold: float) -> tuple[float, float]:
+    """Sample the machine's busy cores over 1 s until below ``threshold`` or ``max_wait``
+    seconds have passed; returns (seconds waited, last sample). Other processes on this
+    machine (test suites of other sessions) compete for its 2 cores."""
+    waited = 0.0
+    load = 0.0
+    while True:
+        b0 = busy_cpu_s()
+        time.sleep(1.0)
+        load = busy_cpu_s() - b0
+        waited += 1.0
+        if load < threshold or waited >= max_wait:
+            return waited, round(load, 2)
+
+
+# A small launcher runs each command and reports its rusage. Measuring the command as a
+# direct child of this script would be wrong: Linux carries the RSS high-water mark of the
+# address space a child had before exec (fork/vfork of this script, which holds the reports
+# and pages it has read) into the child's ru_maxrss. The launcher is a fresh ``python -S``
+# (a few MB), so the floor it adds is negligible.
+LAUNCHER = r"""
+import json, os, sys, time
+out = sys.argv[1]
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(out, "w") as f:
+    json.dump({"wall": wall, "rc": os.waitstatus_to_exitcode(status),
+               "cpu": ru.ru_utime + ru.ru_stime, "maxrss_kb": ru.ru_maxrss}, f)
+"""
+
+
 def measure(cmd: list[str], *, env: dict[str, str], cwd: Path, log_dir: Path,
             timeout: float) -> dict[str, Any]:
-    """Run ``cmd``; wall time, exit code and the child's rusage (whole waited-for tree)."""
+    """Run ``cmd`` (through the launcher); wall time, exit code and the command's rusage
+    (whole waited-for tree), and the CPU the rest of the machine used meanwhile
+    (``bg_cores``: busy cores, /proc/stat, minus the command tree's own CPU, averaged over
+    the run)."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    out_path, err_path = log_dir / "stdout", log_dir / "stderr"
+    out_path, err_path, ru_path = log_dir / "stdout", log_dir / "stderr", log_dir / "rusage"
+    ru_path.unlink(missing_ok=True)
     timed_out = threading.Event()
+    busy0 = busy_cpu_s()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+        proc = subprocess.Popen([sys.executable, "-S", "-I", "-c", LAUNCHER, str(ru_path), *cmd],
+                                cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=err, start_new_session=True)
 
         def kill() -> None:
             timed_out.set()
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
         timer = threading.Timer(timeout, kill)
         timer.start()
         try:
-            _, status, ru = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             timer.cancel()
-        wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
-    rc = proc.returncode
+        outer_wall = time.perf_counter() - t0
+    busy = busy_cpu_s() - busy0
+    try:
+        ru = json.loads(ru_path.read_text())
+    except (OSError, ValueError):
+        ru = {"wall": outer_wall, "rc": proc.returncode if proc.returncode else -1,
+              "cpu": 0.0, "maxrss_kb": 0}
+    rc = ru["rc"]
+    wall, cpu = ru["wall"], ru["cpu"]
     result: dict[str, Any] = {
         "rc": rc,
         "ok": rc == 0 and not timed_out.is_set(),
         "wall_s": round(wall, 3),
-        "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
-        "maxrss_mb": round(ru.ru_maxrss / 1024, 1),  # KiB on Linux
+        "cpu_s": round(cpu, 3),
+        "maxrss_mb": round(ru["maxrss_kb"] / 1024, 1),  # KiB on Linux
+        "bg_cores": round(max(0.0, busy - cpu) / outer_wall, 2) if outer_wall > 0 else 0.0,
     }
     if timed_out.is_set():
         result["timeout"] = True
@@ -313,6 +375,10 @@ class Runner:
                             else:
                                 cmd = make_cmd(tool, item)
                             log_dir = run_dir / "logs" / f"{tool}-{mode}-{rep}"
+                            if self.args.quiet_wait > 0:
+                                waited, load = wait_for_quiet(self.args.quiet_wait,
+                                                              self.args.quiet_below)
+                                extra["pre_wait_s"], extra["pre_load_cores"] = waited, load
                             res = measure(cmd, env=env, cwd=cwd_of(item), log_dir=log_dir,
                                           timeout=self.timeout)
                             if venv:
@@ -326,7 +392,8 @@ class Runner:
                             status = "ok" if res["ok"] else f"FAIL rc={res['rc']}"
                             log(f"  {part} {item:24s} {tool:12s} {mode} #{rep}: "
                                 f"{res['wall_s']:7.2f}s  cpu {res['cpu_s']:6.2f}s  "
-                                f"rss {res['maxrss_mb']:7.1f} MB  {status}"
+                                f"rss {res['maxrss_mb']:7.1f} MB  bg {res['bg_cores']:.2f}  "
+                                f"{status}"
                                 + (f"  dists={extra['installed_dists']}" if venv else ""))
                             if mode == "cold" and rep == 0 and res["ok"]:
                                 warm_dirs[tool] = run_dir
@@ -363,6 +430,8 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                     "median_maxrss_mb": round(statistics.median(r["maxrss_mb"] for r in ok), 1)
                     if ok else None,
                     "max_maxrss_mb": max(r["maxrss_mb"] for r in ok) if ok else None,
+                    "median_bg_cores": round(statistics.median(r["bg_cores"] for r in rs), 2),
+                    "max_bg_cores": max(r["bg_cores"] for r in rs),
                 }
                 if "installed_dists" in rs[0]:
                     st["installed_dists"] = sorted({r["installed_dists"] for r in ok})
@@ -418,7 +487,8 @@ def print_summary(title: str, summary: dict[str, Any], targets: dict[str, float]
             print(f"{item:22s} {mode:5s} "
                   + " ".join(f"{fmt_time(s.get(t, {}).get(mode)):>14s}" for t in TOOLS)
                   + f" {fmt_ratio(r.get('pip_' + mode), targets.get('pip_' + mode)):>11s}"
-                  + f" {fmt_ratio(r.get('uv_' + mode), targets.get('uv_' + mode)):>11s}")
+                  + f" {fmt_ratio(r.get('uv_' + mode), targets.get('uv_' + mode)):>11s}"
+                  + f"  bg {bg_cell(s, mode)}")
     print("\npeak RSS, median of runs, MB (largest single process of the tree) / CPU s:")
     for item, s in summary.items():
         cells = []
@@ -447,10 +517,8 @@ def reqfile_names(path: Path) -> list[tuple[str, Version]]:
             continue
         specs = list(req.specifier)
         if len(specs) == 1 and specs[0].operator == "==" and "*" not in specs[0].version:
-            try:
+            with contextlib.suppress(InvalidVersion):
                 pins.append((req.name, Version(specs[0].version)))
-            except InvalidVersion:
-                pass
     return pins
 
 
@@ -473,6 +541,75 @@ def corpus_reports(runner: Runner, sets: list[str]) -> dict[str, Path]:
     return out
 
 
+def fetch_pages(names: list[str], jobs: int = 8) -> dict[str, dict[str, Any] | None]:
+    """PEP 691 JSON pages from PyPI (one request per project, ``jobs`` at a time), cached
+    under .work/pages for a day. ``None`` for a project the index does not have."""
+    import concurrent.futures
+    import gzip
+    import urllib.error
+    import urllib.request
+
+    cache = WORK / "pages"
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def one(name: str) -> tuple[str, dict[str, Any] | None]:
+        path = cache / f"{name}.json.gz"
+        if path.exists() and time.time() - path.stat().st_mtime < 86400:
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                return name, json.load(fh)
+        req = urllib.request.Request(
+            f"{INDEX_URL}/{name}/",
+            headers={"Accept": "application/vnd.pypi.simple.v1+json",
+                     "User-Agent": "safe-install-benchmark/0.1"})
+        for attempt in range(3):
+            try:
+                with urllib.request.urlopen(req, timeout=60) as resp:
+                    body = resp.read()
+                with gzip.open(path, "wb") as fh:
+                    fh.write(body)
+                return name, json.loads(body)
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    return name, None
+            except (urllib.error.URLError, TimeoutError, OSError, ValueError):
+                pass
+            time.sleep(1.5 * (attempt + 1))
+        return name, None
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        return dict(pool.map(one, names))
+
+
+def has_target_wheel(page: dict[str, Any] | None, version: Version, python: str) -> bool:
+    """Whether ``version`` has a wheel installable on this interpreter (``sys_tags``) whose
+    Requires-Python admits ``python``."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.tags import sys_tags
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    if not page:
+        return False
+    supported = set(sys_tags())
+    for f in page.get("files", []):
+        fn = f.get("filename", "")
+        if not fn.endswith(".whl"):
+            continue
+        try:
+            _, v, _, tags = parse_wheel_filename(fn)
+        except (InvalidWheelFilename, InvalidVersion):
+            continue
+        if v != version or not (tags & supported):
+            continue
+        rp = f.get("requires-python")
+        try:
+            if rp and not SpecifierSet(rp).contains(python, prereleases=True):
+                continue
+        except InvalidSpecifier:
+            pass
+        return True
+    return False
+
+
 def build_locks(runner: Runner, sizes: list[int], lock_dir: Path) -> list[dict[str, Any]]:
     """Distinct projects of the corpus (pip's resolutions of every set, plus the pins of the
     airflow constraints file), the highest version seen for each, as ``name==version`` locks of
@@ -490,9 +627,19 @@ def build_locks(runner: Runner, sizes: list[int], lock_dir: Path) -> list[dict[s
             meta = item["metadata"]
             add(meta["name"], Version(meta["version"]))
     from_reports = len(best)
+    resolved = set(best)
     for stem in EXCLUDED_SETS:
         for name, version in reqfile_names(runner.corpus / f"{stem}.txt"):
             add(name, version)
+    # A constraint pin pip never resolved may be an sdist only (gssapi==1.8.3 needs krb5-config
+    # to build its metadata): keep those only with a wheel for this target, as pip's picks are.
+    extra = sorted(set(best) - resolved)
+    log(f"  checking {len(extra)} constraint-only pins for a wheel on this target")
+    pages = fetch_pages(extra)
+    dropped = sorted(f"{best[n][1]}=={best[n][0]}" for n in extra
+                     if not has_target_wheel(pages.get(n), best[n][0], runner.target["python"]))
+    for pin in dropped:
+        del best[canonicalize_name(pin.split("==")[0])]
     names = sorted(best)
     random.Random(0).shuffle(names)
     lock_dir.mkdir(parents=True, exist_ok=True)
@@ -502,7 +649,9 @@ def build_locks(runner: Runner, sizes: list[int], lock_dir: Path) -> list[dict[s
         path = lock_dir / f"lock-{size}.txt"
         path.write_text("".join(f"{best[n][1]}=={best[n][0]}\n" for n in chosen))
         locks.append({"requested": size, "count": len(chosen), "path": str(path),
-                      "distinct_in_corpus": len(names), "from_pip_reports": from_reports})
+                      "distinct_in_corpus": len(names) + len(dropped),
+                      "from_pip_reports": from_reports,
+                      "dropped_without_wheel": dropped, "usable": len(names)})
     return locks
 
 
@@ -526,6 +675,12 @@ def provenance(data: dict[str, Any]) -> str:
     g = data.get("git", {})
     dirty = (f", plus uncommitted changes in {g['src_dirty_files']} file(s) of src/ "
              f"(diff sha256 {g['src_diff_sha256']})") if g.get("src_dirty_files") else ""
+    end = data.get("git_end")
+    if end and end != g:
+        e_dirty = (f" + uncommitted diff {end['src_diff_sha256']}"
+                   if end.get("src_dirty_files") else "")
+        dirty += (f"; **the code changed during the run** (another engineer's work): at the end "
+                  f"it was `{end.get('commit', '?')[:12]}`{e_dirty}")
     v = data.get("versions", {})
     return (f"Measured {data['started_at']} – {data['finished_at']} (`{data['_file']}`), "
             f"safe-install at commit `{g.get('commit', '?')[:12]}`{dirty}; "
@@ -539,12 +694,12 @@ def md_table(summary: dict[str, Any], install: bool) -> list[str]:
     lines = []
     if install:
         lines.append("| set | cache | safe-install | pip | uv | safe/pip (target ≤1.0) "
-                     "| safe/uv (aim ≤1.5) | dists installed (safe/pip/uv) |")
-        lines.append("|---|---|---:|---:|---:|---:|---:|---|")
+                     "| safe/uv (aim ≤1.5) | dists installed (safe/pip/uv) | bg cores |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|---|---:|")
     else:
         lines.append("| set | cache | safe-install | pip | uv | safe/pip (target) "
-                     "| safe/uv (aim ≤1.5) |")
-        lines.append("|---|---|---:|---:|---:|---:|---:|")
+                     "| safe/uv (aim ≤1.5) | bg cores |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
     for item, s in summary.items():
         for mode in MODES:
             r = s["ratios"]
@@ -558,8 +713,16 @@ def md_table(summary: dict[str, Any], install: bool) -> list[str]:
                 cells.append("/".join(
                     ",".join(map(str, s.get(t, {}).get(mode, {}).get("installed_dists", [])))
                     or "–" for t in TOOLS))
+            cells.append(bg_cell(s, mode))
             lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def bg_cell(s: dict[str, Any], mode: str) -> str:
+    """Largest of the tools' median background load (cores busy with other processes)."""
+    vals = [st["median_bg_cores"] for t, by in s.items() if t != "ratios"
+            for m, st in by.items() if m == mode and st.get("median_bg_cores") is not None]
+    return f"{max(vals):.2f}" if vals else "–"
 
 
 def md_memory(summary: dict[str, Any]) -> list[str]:
@@ -631,9 +794,19 @@ def write_readme() -> None:
         "- Times are wall-clock medians in seconds over the successful runs. A failed run (non-zero",
         "  exit, or killed at `--timeout`) is not a time: a cell with failures says so",
         "  (`FAIL rc=…`, or `(k/n failed)`), and a ratio built on a set with a failure carries `!`.",
-        "- Peak memory is `ru_maxrss` from `os.wait4` on the child: the peak RSS of the **largest",
-        "  single process** of the process tree (children that were waited for), not the sum of",
-        "  processes alive at once. CPU is user+system time of the whole tree.",
+        "- Peak memory is `ru_maxrss` from `os.wait4` on the command: the peak RSS of the **largest",
+        "  single process** of its process tree (children that were waited for), not the sum of",
+        "  processes alive at once. CPU is user+system time of the whole tree. Each command is",
+        "  started by a tiny `python -S` launcher that does the fork, exec and `wait4`: Linux",
+        "  carries the RSS high-water mark of the address space a process had before exec into its",
+        "  `ru_maxrss`, so a command forked straight from bench.py would report at least",
+        "  bench.py's own RSS.",
+        "- The machine has 2 cores and other sessions' test suites may run on it. Before each",
+        "  command the script waits (up to `--quiet-wait`, 15 s) until other processes use less",
+        "  than 0.3 core, and it records for every run the CPU the rest of the machine used",
+        "  meanwhile (`bg cores`: busy cores from /proc/stat minus the measured tree's CPU, averaged",
+        "  over the run; the table shows the largest of the three tools' medians). Figures with a",
+        "  `bg cores` well above 0 were taken on a shared machine and are slower than they should be.",
         "- The network is PyPI over the Internet: medians of 3 smooth it, but single figures move by",
         "  10–20 % between runs. Ratios within one run are the comparison that counts.",
         "- safe-install is installed editable in `.venv`: the code measured is the working tree",
@@ -664,15 +837,20 @@ def write_readme() -> None:
         L += [
             f"The corpus holds {first['distinct_in_corpus']} distinct projects: "
             f"{first['from_pip_reports']} from pip's resolutions of every set, the rest from the",
-            "pins of airflow-constraints-3.11.txt. Each lock pins the highest version seen in the",
+            "pins of airflow-constraints-3.11.txt. Of those constraint-only pins, "
+            f"{len(first.get('dropped_without_wheel', []))} have no wheel for this target",
+            "(sdists whose metadata build needs system tools, e.g. `gssapi==1.8.3` needs",
+            f"`krb5-config`) and are left out, so the largest lock has {first.get('usable', '?')} "
+            "pins. Each lock pins the highest version seen in the",
             "corpus for each project (nested random samples, seed 0); `--no-deps` because such a",
             "lock need not be consistent. Command: `safe-install --dry-run --no-deps -I -q --on-late",
             "warn --on-unknown-upload-time warn --report /dev/null -r LOCK`; `uv pip compile",
             "--no-deps` on the same lock for reference. (pip is left out: without usable PEP 658",
             "metadata here its dry run downloads every wheel, tensorflow's 490 MB included.)",
             "",
-            "| pins | cache | safe-install s | s per 100 pins | peak RSS MB | CPU s | uv s | safe/uv |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|",
+            "| pins | cache | safe-install s | s per 100 pins | peak RSS MB | CPU s | uv s | safe/uv "
+            "| bg cores |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for lock in sc["locks"]:
             s = sc["summary"].get(str(lock["count"]), {})
@@ -685,7 +863,8 @@ def write_readme() -> None:
                     str(lock["count"]), mode, fmt_time(st), per,
                     f"{st['median_maxrss_mb']:.0f}" if st and st["ok"] else "–",
                     f"{st['median_cpu_s']:.1f}" if st and st["ok"] else "–",
-                    fmt_time(ust), fmt_ratio(s.get("ratios", {}).get("uv_" + mode))]) + " |")
+                    fmt_time(ust), fmt_ratio(s.get("ratios", {}).get("uv_" + mode)),
+                    bg_cell(s, mode) if s else "–"]) + " |")
         L += [""]
     README.write_text("\n".join(L))
     log(f"wrote {README}")
@@ -715,6 +894,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="interpreter whose environment is the target (venvs are made with it)")
     p.add_argument("--corpus", default=str(DEFAULT_CORPUS))
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per command")
+    p.add_argument("--quiet-wait", type=float, default=15.0, metavar="S",
+                   help="before each command, wait up to S seconds for the machine to be quiet "
+                   "(other processes using < --quiet-below cores over 1 s); 0 disables")
+    p.add_argument("--quiet-below", type=float, default=0.3, metavar="CORES")
     p.add_argument("--readme-only", action="store_true", help="only re-render README.md")
     args = p.parse_args(argv)
 
@@ -740,6 +923,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": runner.versions,
         "target": runner.target,
         "machine": {"nproc": os.cpu_count(), "platform": platform.platform()},
+        "args": vars(args),
         "env_note": "PIP_CONFIG_FILE=/dev/null; PIP_*/UV_*/SAFE_INSTALL_* removed; UV_NO_CONFIG=1",
     }
     for k, v in runner.versions.items():
@@ -802,6 +986,10 @@ def main(argv: list[str] | None = None) -> int:
     if not any(k in data for k in ("dryrun", "install", "scale")):
         p.error("nothing to do (--no-dry-run without --install or --scale)")
     data["finished_at"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data["git_end"] = git_info()
+    if data["git_end"] != data["git"]:
+        print("note: safe-install's code (commit or src/ diff) changed during this run: "
+              f"{data['git']} -> {data['git_end']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     text = json.dumps(data, indent=1) + "\n"
