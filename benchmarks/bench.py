@@ -739,6 +739,74 @@ def md_memory(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def standing(dry: dict[str, Any] | None, inst: dict[str, Any] | None) -> list[str]:
+    """Per set: which of the issue's targets the latest results meet."""
+    def mark(r: dict[str, Any] | None, target: float) -> str:
+        if not r:
+            return "n/a"
+        return f"{'✓' if r['ratio'] <= target else '✗'} {r['ratio']:.2f}×" + \
+            ("!" if not r["all_ok"] else "")
+
+    L = ["## Where each set stands", "",
+         "From the latest dry-run and full-install results above/below (✓ met, ✗ not met).", "",
+         "| set | dry cold ≤0.5× pip | dry warm ≤0.3× pip | dry ≤1.5× uv (cold / warm) "
+         "| install ≤1.0× pip (cold / warm) | install ≤1.5× uv (cold / warm) |",
+         "|---|---|---|---|---|---|"]
+    sets = list(dry["dryrun"]["summary"]) if dry else []
+    for x in (inst["install"]["summary"] if inst else {}):
+        if x not in sets:
+            sets.append(x)
+    for item in sets:
+        d = (dry["dryrun"]["summary"].get(item, {}).get("ratios", {}) if dry else {})
+        i = (inst["install"]["summary"].get(item, {}).get("ratios", {}) if inst else {})
+        L.append("| " + " | ".join([
+            f"`{item}`", mark(d.get("pip_cold"), TARGET_COLD), mark(d.get("pip_warm"), TARGET_WARM),
+            f"{mark(d.get('uv_cold'), AIM_UV)} / {mark(d.get('uv_warm'), AIM_UV)}",
+            (f"{mark(i.get('pip_cold'), TARGET_INSTALL)} / {mark(i.get('pip_warm'), TARGET_INSTALL)}"
+             if i else "not measured"),
+            (f"{mark(i.get('uv_cold'), AIM_UV)} / {mark(i.get('uv_warm'), AIM_UV)}"
+             if i else "not measured")]) + " |")
+    return L + [""]
+
+
+def history() -> list[str]:
+    """safe-install/pip ratios of every result file, oldest first (the code changes)."""
+    rows = []
+    for path in sorted(RESULTS.glob("bench-*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        commit = data.get("git", {}).get("commit", "?")[:10]
+        if data.get("git", {}).get("src_dirty_files"):
+            commit += "+dirty"
+        for part in ("dryrun", "install"):
+            if not data.get(part):
+                continue
+            cells = []
+            for item, s in data[part]["summary"].items():
+                r = s["ratios"]
+                c, w = r.get("pip_cold"), r.get("pip_warm")
+                cells.append(f"{item} {c['ratio']:.2f}/{w['ratio']:.2f}" if c and w
+                             else f"{item} n/a")
+            rows.append(f"| `{path.name}` | {commit} | {part} | {'; '.join(cells)} |")
+        if data.get("scale"):
+            sc = data["scale"]
+            cells = []
+            for lk in sc["locks"]:
+                st = sc["summary"].get(str(lk["count"]), {}).get("safe-install", {})
+                cells.append(f"{lk['count']} pins {fmt_time(st.get('cold'))}/"
+                             f"{fmt_time(st.get('warm'))} s")
+            rows.append(f"| `{path.name}` | {commit} | scale | {'; '.join(cells)} |")
+    if not rows:
+        return []
+    return ["## History", "",
+            "Every result file kept in `results/` (safe-install is being optimised while these are",
+            "taken, so older rows measure older code). Dry run and install: safe-install/pip",
+            "ratio cold/warm per set; scale: safe-install seconds cold/warm.", "",
+            "| file | commit | part | figures |", "|---|---|---|---|", *rows, ""]
+
+
 def write_readme() -> None:
     dry, inst, scale = latest_with("dryrun"), latest_with("install"), latest_with("scale")
     L: list[str] = []
@@ -822,11 +890,16 @@ def write_readme() -> None:
         L += ["", "### Peak memory (median MB, largest single process) and CPU (median s)", ""]
         L += md_memory(dry["dryrun"]["summary"])
         L += [""]
+    if dry or inst:
+        L += standing(dry, inst)
     if inst:
         L += ["## Full install: latest results", "", provenance(inst), ""]
         L += md_table(inst["install"]["summary"], install=True)
         L += ["", "Dists installed = `*.dist-info` in the venv afterwards, counting the pip and",
-              "setuptools that `python -m venv` put there: the three tools must agree."]
+              "setuptools that `python -m venv` put there: the three tools must agree.",
+              "pip (and safe-install, which installs through pip) byte-compiles what it installs;",
+              "`uv pip install` does not by default (`--compile-bytecode`), which is much of its",
+              "lead on sets with big packages (pandas, scipy) and nearly all of it warm."]
         L += ["", "### Peak memory (median MB, largest single process) and CPU (median s)", ""]
         L += md_memory(inst["install"]["summary"])
         L += [""]
@@ -866,6 +939,7 @@ def write_readme() -> None:
                     fmt_time(ust), fmt_ratio(s.get("ratios", {}).get("uv_" + mode)),
                     bg_cell(s, mode) if s else "–"]) + " |")
         L += [""]
+    L += history()
     README.write_text("\n".join(L))
     log(f"wrote {README}")
 

@@ -115,9 +115,8 @@ def load_policy(args: argparse.Namespace, environ: Mapping[str, str], cwd: str) 
     return load_settings(CommandLine(values, (), ()), environ, Path(cwd)).policy
 
 
-def pip_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str,
-                 **extra: object) -> PipSettings:
-    """The index/selection settings: our options over pip's configuration."""
+def pip_values(args: argparse.Namespace, cwd: str) -> dict[str, object]:
+    """``pip install`` option values (by pipoptions dest) from the shared index options."""
     values: dict[str, object] = {
         "extra_index_urls": list(args.extra_index_url),
         "find_links": [_abs(p, cwd) for p in args.find_links],
@@ -131,6 +130,13 @@ def pip_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str,
     for dest in ("no_index", "prefer_binary", "isolated"):
         if getattr(args, dest, False):
             values[dest] = True
+    return values
+
+
+def pip_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str,
+                 **extra: object) -> PipSettings:
+    """The index/selection settings: our options over pip's configuration."""
+    values = pip_values(args, cwd)
     values.update(extra)
     config = read_pip_config(environ, isolated=bool(args.isolated))
     return effective_settings(CommandLine(values, (), ()), config, cwd)

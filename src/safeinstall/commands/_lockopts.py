@@ -38,22 +38,7 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
     return load(CommandLine(values, (), ()), environ, Path(cwd))
 
 
-def pip_values(args: argparse.Namespace, cwd: str) -> dict[str, object]:
-    """``pip install`` option values (by pipoptions dest) from the shared index options."""
-    values: dict[str, object] = {
-        "extra_index_urls": list(args.extra_index_url),
-        "find_links": [_common._abs(p, cwd) for p in args.find_links],
-        "trusted_hosts": list(args.trusted_host),
-        "only_binary": list(args.only_binary),
-        "no_binary": list(args.no_binary),
-    }
-    for dest in ("index_url", "cert", "timeout", "python"):
-        if getattr(args, dest, None) is not None:
-            values[dest] = getattr(args, dest)
-    for dest in ("no_index", "prefer_binary", "isolated"):
-        if getattr(args, dest, False):
-            values[dest] = True
-    return values
+pip_values = _common.pip_values
 
 
 def explicit_indexes(args: argparse.Namespace) -> bool:
