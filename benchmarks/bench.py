@@ -116,7 +116,8 @@ def clean_env(run_dir: Path | None) -> dict[str, str]:
 
 
 def check_output(cmd: list[str], **kw: Any) -> str:
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout.strip()
+    out: str = subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+    return out.strip()
 
 
 def ensure_uv(target_python: str) -> Path:
@@ -829,7 +830,8 @@ def write_readme() -> None:
         "```",
         "",
         "Options: `--repeat N` (default 3), `--safe-install PATH`, `--pip PATH`, `--corpus DIR`,",
-        "`--timeout S` (per command), `--scale-sizes 100,300,1000`, `--scale-repeat N`.",
+        "`--timeout S` (per command), `--scale-sizes 100,300,1000`, `--scale-repeat N`,",
+        "`--quiet-wait S` / `--quiet-below CORES` (wait for a quiet machine before each command).",
         f"uv {UV_VERSION} is installed from PyPI into `benchmarks/.work/tools` (git-ignored, with the",
         "temporary cache directories and pip reports used to build the scale locks).",
         "",
@@ -868,7 +870,8 @@ def write_readme() -> None:
         "  started by a tiny `python -S` launcher that does the fork, exec and `wait4`: Linux",
         "  carries the RSS high-water mark of the address space a process had before exec into its",
         "  `ru_maxrss`, so a command forked straight from bench.py would report at least",
-        "  bench.py's own RSS.",
+        "  bench.py's own RSS. (Files before 2026-11-26T08:00Z were taken without the launcher;",
+        "  for their dry-run and install parts bench.py held ~21 MB, below every figure reported.)",
         "- The machine has 2 cores and other sessions' test suites may run on it. Before each",
         "  command the script waits (up to `--quiet-wait`, 15 s) until other processes use less",
         "  than 0.3 core, and it records for every run the CPU the rest of the machine used",
