@@ -268,7 +268,7 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
     """pip's configuration and ``cmd`` merged, requirement files read, as ``pip install``."""
     from safeinstall.checker import UserRequirement
     from safeinstall.lockfile import is_pylock_name, split_extras
-    from safeinstall.pipoptions import effective_settings, read_pip_config
+    from safeinstall.pipoptions import effective_settings, read_pip_config, with_file_options
     from safeinstall.reqfile import parse_requirement_files
 
     config = read_pip_config(environ, isolated=bool(cmd.get("isolated")))
@@ -280,39 +280,7 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
         [_abs(p, cwd) for p in settings.constraint_files],
         environ=environ,
     )
-    notes: list[str] = []
-    fo = parsed.options
-    changes: dict[str, Any] = {}
-    if fo.no_index:
-        changes["no_index"] = True
-    if fo.index_url:
-        changes["index_url"] = fo.index_url
-        changes["extra_index_urls"] = tuple(fo.extra_index_urls)
-        notes.append(f"a requirement file sets the index to {fo.index_url}")
-    elif fo.extra_index_urls:
-        changes["extra_index_urls"] = settings.extra_index_urls + tuple(fo.extra_index_urls)
-        notes.append("a requirement file adds indexes: " + ", ".join(fo.extra_index_urls))
-    if fo.no_index:
-        notes.append("a requirement file sets --no-index: no index is searched")
-    if fo.find_links:
-        changes["find_links"] = settings.find_links + tuple(fo.find_links)
-        notes.append("a requirement file adds find-links locations: " + ", ".join(fo.find_links))
-    if fo.trusted_hosts:
-        changes["trusted_hosts"] = settings.trusted_hosts + tuple(fo.trusted_hosts)
-        notes.append("a requirement file marks hosts as trusted (plain http and unverified "
-                     "TLS allowed): " + ", ".join(fo.trusted_hosts))
-    if fo.pre:
-        changes["pre"] = True
-    if fo.prefer_binary:
-        changes["prefer_binary"] = True
-    if fo.require_hashes:
-        changes["require_hashes"] = True
-    if fo.only_binary:
-        changes["only_binary"] = settings.only_binary + tuple(fo.only_binary)
-    if fo.no_binary:
-        changes["no_binary"] = settings.no_binary + tuple(fo.no_binary)
-    if changes:
-        settings = settings.with_file_options(**changes)
+    settings, notes = with_file_options(settings, parsed.options)
 
     user_reqs = [UserRequirement(text, "command line", base_dir=cwd) for text in cmd.requirements]
     user_reqs += [UserRequirement(e, "command line", editable=True, base_dir=cwd)

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal
 
 from safeinstall.errors import UsageError
 
@@ -508,6 +508,39 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str, *,
         raise UsageError("cannot combine --user and --target", hint="choose one install location")
     del cwd
     return settings
+
+
+def with_file_options(settings: PipSettings, fo: Any) -> tuple[PipSettings, list[str]]:
+    """Apply the global options met in requirement files (``reqfile.RequirementFileOptions``)
+    as pip does: a file's ``-i`` replaces the indexes, other lists are extended. Returns the
+    new settings and notes saying what a file changed (indexes are shown in the report)."""
+    notes: list[str] = []
+    changes: dict[str, Any] = {}
+    if fo.no_index:
+        changes["no_index"] = True
+        notes.append("a requirement file sets --no-index: no index is searched")
+    if fo.index_url:
+        changes["index_url"] = fo.index_url
+        changes["extra_index_urls"] = tuple(fo.extra_index_urls)
+        notes.append(f"a requirement file sets the index to {fo.index_url}")
+    elif fo.extra_index_urls:
+        changes["extra_index_urls"] = settings.extra_index_urls + tuple(fo.extra_index_urls)
+        notes.append("a requirement file adds indexes: " + ", ".join(fo.extra_index_urls))
+    if fo.find_links:
+        changes["find_links"] = settings.find_links + tuple(fo.find_links)
+        notes.append("a requirement file adds find-links locations: " + ", ".join(fo.find_links))
+    if fo.trusted_hosts:
+        changes["trusted_hosts"] = settings.trusted_hosts + tuple(fo.trusted_hosts)
+        notes.append("a requirement file marks hosts as trusted (plain http and unverified "
+                     "TLS allowed): " + ", ".join(fo.trusted_hosts))
+    for flag in ("pre", "prefer_binary", "require_hashes"):
+        if getattr(fo, flag):
+            changes[flag] = True
+    if fo.only_binary:
+        changes["only_binary"] = settings.only_binary + tuple(fo.only_binary)
+    if fo.no_binary:
+        changes["no_binary"] = settings.no_binary + tuple(fo.no_binary)
+    return (settings.with_file_options(**changes) if changes else settings), notes
 
 
 def check_dist_restriction(settings: PipSettings) -> None:

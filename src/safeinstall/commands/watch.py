@@ -40,7 +40,7 @@ from safeinstall.commands._common import (
 )
 from safeinstall.durations import parse_duration
 from safeinstall.errors import EXIT_INDEX, EXIT_OK, EXIT_REFUSED, UsageError
-from safeinstall.pipoptions import PipSettings
+from safeinstall.pipoptions import PipSettings, with_file_options
 from safeinstall.releaseview import parse_targets
 from safeinstall.watcher import Pin, WatchFinding, mark_delivered, release_claims, watch_releases
 
@@ -102,21 +102,8 @@ def collect_pins(args: argparse.Namespace, environ: Mapping[str, str], cwd: str,
             pin = _pin_of(line.text, line.source, line.hashes, notes)
             if pin is not None:
                 pins.append(pin)
-        fo = parsed.options
-        changes: dict[str, object] = {}
-        if fo.no_index:
-            changes["no_index"] = True
-        if fo.index_url:
-            changes["index_url"] = fo.index_url
-            changes["extra_index_urls"] = tuple(fo.extra_index_urls)
-        elif fo.extra_index_urls:
-            changes["extra_index_urls"] = settings.extra_index_urls + tuple(fo.extra_index_urls)
-        if fo.find_links:
-            changes["find_links"] = settings.find_links + tuple(fo.find_links)
-        if fo.trusted_hosts:
-            changes["trusted_hosts"] = settings.trusted_hosts + tuple(fo.trusted_hosts)
-        if changes:
-            settings = settings.with_file_options(**changes)
+        settings, file_notes = with_file_options(settings, parsed.options)
+        notes.extend(file_notes)
     for path in args.lock:
         from safeinstall.lockfile import read_lock
 
