@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.parser
 import hashlib
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -243,6 +244,50 @@ class ArtifactStore:
         if self.cache_dir is None or not sha256:
             return None
         return self.cache_dir / "metadata" / sha256[:2] / f"{sha256}.METADATA"
+
+    def built_metadata(self, sha256: str | None, build_key: str) -> CoreMetadata | None:
+        """Metadata an earlier run had pip prepare from the sdist with this sha256 for the same
+        target (``build_key``), or None. Such a build ran only after the sdist passed its
+        checks, and the sdist's bytes are fixed by the hash, as in pip's own wheel cache."""
+        path = self._built_path(sha256, build_key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return CoreMetadata(
+                name=str(data["name"]), version=str(data["version"]),
+                requires_dist=tuple(str(r) for r in data["requires_dist"]),
+                requires_python=None if data["requires_python"] is None
+                else str(data["requires_python"]),
+                provides_extra=tuple(str(e) for e in data["provides_extra"]),
+                source="build (cached)",
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # an unreadable entry is rebuilt
+
+    def save_built_metadata(self, sha256: str | None, build_key: str,
+                            meta: CoreMetadata) -> None:
+        path = self._built_path(sha256, build_key)
+        if path is None:
+            return
+        data = {"name": meta.name, "version": meta.version,
+                "requires_dist": list(meta.requires_dist),
+                "requires_python": meta.requires_python,
+                "provides_extra": list(meta.provides_extra)}
+        tmp = path.with_name(path.name + f".{os.getpid()}.part")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _built_path(self, sha256: str | None, build_key: str) -> Path | None:
+        if self.cache_dir is None or not sha256:
+            return None
+        return self.cache_dir / "built-metadata" / sha256[:2] / f"{sha256}-{build_key}.json"
 
     def wheel_metadata(self, f: IndexFile) -> CoreMetadata:
         """Core metadata of a wheel without installing or running anything."""

@@ -6,10 +6,12 @@ target, the indexes, the policy and "now" are all parameters.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -30,6 +32,7 @@ from safeinstall.artifacts import (
     static_sdist_metadata,
 )
 from safeinstall.errors import (
+    IntegrityError,
     PolicyRefusal,
     RequirementError,
     ResolutionError,
@@ -57,7 +60,7 @@ from safeinstall.resolver import (
     named_requirements,
     resolve,
 )
-from safeinstall.selection import FormatControl, SelectionRules, order_candidates
+from safeinstall.selection import FormatControl, SelectionRules, iter_ranked, order_candidates
 from safeinstall.target import TargetPython
 from safeinstall.timeline import (
     ReleaseTimeline,
@@ -161,6 +164,8 @@ class CheckContext:
     _build_envs: dict[tuple[str, ...], str] = field(default_factory=dict)
     _build_members: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     wheel_meta: Memo[CoreMetadata] = field(default_factory=Memo)
+    sdist_meta: Memo[CoreMetadata] = field(default_factory=Memo)
+    build_lock: threading.RLock = field(default_factory=threading.RLock)
     _building: set[str] = field(default_factory=set)
 
 
@@ -452,6 +457,61 @@ def check_build_env(ctx: CheckContext, owner: str, source: Path) -> str:
 # -- metadata with check-before-build -------------------------------------------------------------
 
 
+def sdist_metadata(ctx: CheckContext, c: IndexCandidate) -> CoreMetadata:
+    """The core metadata of an sdist: its static PKG-INFO, or what pip prepares by building it,
+    which happens only after the sdist has passed its checks (nothing from it runs before)
+    and its build dependencies have passed theirs. A build's result is kept by the sdist's
+    sha256 and the target, so a later run does not build the same bytes again.
+
+    One sdist is prepared at a time (the look-ahead may start one in the background): builds
+    share the context's build-dependency bookkeeping, and the lock is taken before the memo
+    so that a build needing another sdist can never wait on a thread that waits for it."""
+    f = c.file
+
+    def prepare() -> CoreMetadata:
+        pre = evaluate_index_candidate(ctx, c, (), ())
+        if pre.decision == "refuse":
+            raise CheckRefused(pre)
+        path = ctx.store.fetch(f, expected=frozenset(ctx.trusted.get(c.name, set())))
+        static = static_sdist_metadata(path)
+        if static is not None:
+            return static
+        key = build_key(ctx.target)
+        cached = ctx.store.built_metadata(f.sha256, key)
+        if cached is not None:
+            _check_built_identity(c, cached)
+            return cached
+        constraint = check_build_env(ctx, c.name, path)
+        ctx.progress(f"building metadata of {f.filename} (it passed its checks)")
+        meta = _metadata_from_report(
+            pip_metadata_report(ctx, str(path), build_constraint=constraint), f.filename)
+        _check_built_identity(c, meta)
+        ctx.store.save_built_metadata(f.sha256, key, meta)
+        return meta
+
+    with ctx.build_lock:
+        return ctx.sdist_meta.get(f.url, prepare)
+
+
+def build_key(target: TargetPython) -> str:
+    """What a metadata build depends on besides the sdist: the target's marker environment."""
+    data = json.dumps(dict(target.environment), sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _check_built_identity(c: IndexCandidate, meta: CoreMetadata) -> None:
+    try:
+        same = canonicalize_name(meta.name) == c.name and Version(meta.version) == c.version
+    except InvalidVersion:
+        same = False
+    if not same:
+        raise IntegrityError(
+            f"{c.file.filename}: its metadata is for {meta.name} {meta.version}, not "
+            f"{c.name} {c.version}",
+            hint="the sdist is broken or hostile; pin another version",
+        )
+
+
 def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
     def metadata(c: Candidate) -> CoreMetadata:
         if c in ctx._metadata:
@@ -464,20 +524,7 @@ def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
             if f.is_wheel:
                 meta = ctx.wheel_meta.get(f.url, lambda: ctx.store.wheel_metadata(f))
             else:
-                # Nothing from an sdist runs before it has passed its checks.
-                pre = evaluate_index_candidate(ctx, c, (), ())
-                if pre.decision == "refuse":
-                    raise CheckRefused(pre)
-                path = ctx.store.fetch(f, expected=frozenset(ctx.trusted.get(c.name, set())))
-                static = static_sdist_metadata(path)
-                if static is not None:
-                    meta = static
-                else:
-                    constraint = check_build_env(ctx, c.name, path)
-                    ctx.progress(f"building metadata of {f.filename} (it passed its checks)")
-                    meta = _metadata_from_report(
-                        pip_metadata_report(ctx, str(path), build_constraint=constraint),
-                        f.filename)
+                meta = sdist_metadata(ctx, c)
         else:
             raise AssertionError(f"no metadata for {c!r}")
         ctx._metadata[c] = meta
@@ -863,10 +910,14 @@ def run_check(
         """Fetch the page and the metadata of the wheel pip would most likely take, then look
         ahead at *its* dependencies, so the tree is fetched in parallel waves rather than one
         round trip per level."""
-        ranked = order_candidates(finder.project(name).candidates(specifier), specifier, rules)
-        if ranked and ranked[0].file.is_wheel and not settings.no_deps:
-            f = ranked[0].file
-            meta = ctx.wheel_meta.get(f.url, lambda: store.wheel_metadata(f))
+        best = next(iter_ranked(finder.project(name), specifier, rules), None)
+        if best is not None and not settings.no_deps:
+            f = best.file
+            if f.is_wheel:
+                meta = ctx.wheel_meta.get(f.url, lambda: store.wheel_metadata(f))
+            else:  # checked first, then built if it must be, as the resolver would
+                meta = sdist_metadata(ctx, IndexCandidate(f.project, f.version, f, frozenset(),
+                                                          best))
             ahead_items = []
             for text in meta.requires_dist:
                 try:

@@ -24,7 +24,7 @@ from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
 if TYPE_CHECKING:
     from safeinstall.checker import UserRequirement
     from safeinstall.finder import Finder
-    from safeinstall.pipoptions import CommandLine, PipSettings
+    from safeinstall.pipoptions import CommandLine, PendingPipConfig, PipSettings
     from safeinstall.reqfile import ParsedRequirements
     from safeinstall.target import TargetPython
 
@@ -108,12 +108,18 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         if cmd.get("version"):
             out.write(f"safe-install {__version__}\n")
             return EXIT_OK
-        from safeinstall.settings import load_settings
+        from safeinstall.pipoptions import PendingPipConfig
 
-        ours = load_settings(cmd, environ, Path(cwd))
-        policy = ours.policy
-        report_dest = ours.report
-        return _run(cmd, ours, environ, out, console, cwd, now, trust_store)
+        pip_config = PendingPipConfig(environ, isolated=bool(cmd.get("isolated")))
+        try:
+            from safeinstall.settings import load_settings
+
+            ours = load_settings(cmd, environ, Path(cwd))
+            policy = ours.policy
+            report_dest = ours.report
+            return _run(cmd, ours, environ, out, console, cwd, now, trust_store, pip_config)
+        finally:
+            pip_config.close()
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
 
@@ -140,7 +146,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
 
 
 def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: Any, cwd: str,
-         now: datetime, trust_store: str | None = None) -> int:
+         now: datetime, trust_store: str | None = None,
+         pip_config: PendingPipConfig | None = None) -> int:
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import installed_dists, run_check
     from safeinstall.pipoptions import check_dist_restriction
@@ -148,7 +155,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     from safeinstall.settings import default_cache_dir
     from safeinstall.trust import apply_trust, open_trust
 
-    inputs = load_inputs(cmd, environ, cwd, now)
+    inputs = load_inputs(cmd, environ, cwd, now, pip_config=pip_config)
     settings = inputs.settings
     check_dist_restriction(settings)
     target = default_target(settings)
@@ -264,14 +271,16 @@ class RunInputs:
 
 
 def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
-                now: datetime) -> RunInputs:
-    """pip's configuration and ``cmd`` merged, requirement files read, as ``pip install``."""
+                now: datetime, *, pip_config: PendingPipConfig | None = None) -> RunInputs:
+    """pip's configuration and ``cmd`` merged, requirement files read, as ``pip install``
+    (``pip_config``: pip's configuration, already being read)."""
     from safeinstall.checker import UserRequirement
     from safeinstall.lockfile import is_pylock_name, split_extras
     from safeinstall.pipoptions import effective_settings, read_pip_config, with_file_options
     from safeinstall.reqfile import parse_requirement_files
 
-    config = read_pip_config(environ, isolated=bool(cmd.get("isolated")))
+    config = pip_config.result() if pip_config is not None else \
+        read_pip_config(environ, isolated=bool(cmd.get("isolated")))
     settings = effective_settings(cmd, config, cwd, now=now)
     pylocks = tuple(p for p in settings.requirement_files
                     if "://" not in p and is_pylock_name(split_extras(p)[0]))
@@ -430,5 +439,17 @@ def _verify(cert: str | None) -> Any:
         else ssl.create_default_context(capath=cert)
 
 
+def tune_gc() -> None:
+    """For the process entry points only. Index pages of popular projects parse into hundreds
+    of thousands of small dicts and strings that live for the whole run and hold no cycles;
+    with CPython's default thresholds the cyclic collector rescans them again and again (a
+    sixth to a quarter of a large run's CPU). Collect the youngest generation 140x less often,
+    and full collections rarely; memory freed by reference counting is unaffected."""
+    import gc
+
+    gc.set_threshold(100_000, 50, 1000)
+
+
 def console_main() -> None:
+    tune_gc()
     sys.exit(main())

@@ -113,6 +113,7 @@ class ProjectListing:
         self._parsed: dict[int, IndexFile | None] = {}
         self._all: tuple[IndexFile, ...] | None = self._eager
         self._by_version: dict[Version | None, list[int]] = {}
+        self._version_groups: dict[Version, list[int]] | None = None
         for i, (_src, _entry, _fn, version) in enumerate(self._raw):
             self._by_version.setdefault(version, []).append(i)
 
@@ -151,6 +152,39 @@ class ProjectListing:
                 wanted.extend(indices)
         return tuple(f for f in self._files_at(wanted)
                      if specifier.contains(f.version, prereleases=True))
+
+    def versions(self) -> tuple[Version, ...]:
+        """Every version that has a listed file, highest first (files parsed only where their
+        name does not show the version cheaply)."""
+        return tuple(self._groups())
+
+    def files_of(self, version: Version) -> tuple[IndexFile, ...]:
+        """The files of one version, in collection order."""
+        if self._eager is not None or self._all is not None:
+            return tuple(f for f in self.files if f.version == version)
+        return tuple(f for f in self._files_at(self._groups().get(version, ()))
+                     if f.version == version)
+
+    def _groups(self) -> dict[Version, list[int]]:
+        """Version -> indices of its raw entries, highest version first (built once)."""
+        groups = self._version_groups
+        if groups is not None:
+            return groups
+        merged: dict[Version, list[int]] = {}
+        if self._eager is not None or self._all is not None:
+            for f in self.files:
+                merged.setdefault(f.version, [])
+        else:
+            for version, indices in self._by_version.items():
+                if version is not None:
+                    merged.setdefault(version, []).extend(indices)
+            for i in self._by_version.get(None, ()):
+                parsed = self._file(i)
+                if parsed is not None:
+                    merged.setdefault(parsed.version, []).append(i)
+        groups = {v: sorted(merged[v]) for v in sorted(merged, reverse=True)}
+        self._version_groups = groups
+        return groups
 
     def release(self, version: Version, source: Source) -> tuple[IndexFile, ...]:
         if self._eager is not None or self._all is not None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +26,13 @@ from safeinstall.artifacts import (
     read_wheel_metadata,
     sha256_file,
 )
-from safeinstall.checker import CheckResult, index_args
+from safeinstall.checker import CheckResult, PackageResult, index_args
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.resolver import DirectCandidate, IndexCandidate
+
+#: Downloads of checked artifacts that run at once (as uv's default, a polite bound).
+DOWNLOAD_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -110,20 +114,39 @@ def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
             environ: Mapping[str, str], workdir: Path,
             progress: Callable[[str], None] = lambda _m: None) -> InstallPlan:
     """Download and verify every artifact; build sdists/local projects into wheels."""
+    env = environ_without_pip(environ)
+    target_python = result.target.executable if settings.python else None
+    wanted = [pkg for pkg in result.packages if pkg.decision == "install" and not pkg.build_time]
+    # every index artifact is downloaded (and verified) concurrently, a bounded few at a time
+    pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS,
+                              thread_name_prefix="safe-install-download")
+    downloads: dict[str, Future[Path]] = {}
+    try:
+        for pkg in wanted:
+            cand = result.plan[pkg.name]
+            if isinstance(cand, IndexCandidate):
+                progress(f"downloading {cand.file.filename}")
+                downloads[pkg.name] = pool.submit(store.fetch, cand.file,
+                                                  expected=frozenset(pkg.trusted_hashes))
+        return _assemble(result, settings, env, workdir, progress, target_python, wanted,
+                         downloads)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _assemble(result: CheckResult, settings: PipSettings, env: dict[str, str], workdir: Path,
+              progress: Callable[[str], None], target_python: str | None,
+              wanted: list[PackageResult], downloads: Mapping[str, Future[Path]],
+              ) -> InstallPlan:
+    """The plan, in the check's order: downloaded wheels, and wheels built from sdists."""
     wheels: list[tuple[str, Path, str]] = []
     editables: list[tuple[str, str]] = []
     built: list[str] = []
-    env = environ_without_pip(environ)
-    target_python = result.target.executable if settings.python else None
-    for pkg in result.packages:
-        if pkg.decision != "install" or pkg.build_time:
-            continue
+    for pkg in wanted:
         cand = result.plan[pkg.name]
         if isinstance(cand, IndexCandidate):
             f = cand.file
-            progress(f"downloading {f.filename}")
-            trusted = frozenset(pkg.trusted_hashes)
-            path = store.fetch(f, expected=trusted)
+            path = downloads[pkg.name].result()
             if f.is_wheel:
                 _same_metadata(result, pkg.name, path)
                 wheels.append((pkg.name, path, sha256_file(path)))

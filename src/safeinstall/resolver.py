@@ -24,7 +24,7 @@ from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from safeinstall.artifacts import CoreMetadata
 from safeinstall.errors import ResolutionError
 from safeinstall.finder import Finder, IndexFile
-from safeinstall.selection import Ranked, SelectionRules, order_candidates
+from safeinstall.selection import Ranked, SelectionRules, iter_ranked, order_candidates
 from safeinstall.target import TargetPython
 
 PYTHON_ID = "<python>"
@@ -270,7 +270,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
 
     # candidates
     def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
-                     incompatibilities: Mapping[str, Iterator[Candidate]]) -> list[Candidate]:
+                     incompatibilities: Mapping[str, Iterator[Candidate]],
+                     ) -> Sequence[Candidate] | Callable[[], Iterator[Candidate]]:
         reqs = list(requirements[identifier])
         bad = set(incompatibilities[identifier])
         if identifier == PYTHON_ID:
@@ -297,32 +298,39 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             specifier &= constraint.specifier
             if not hashes:
                 hashes = dict(constraint.hashes)
-        out: list[Candidate] = []
         installed = self._installed_candidate(name, specifier, extras)
-        ranked = order_candidates(self.finder.project(name).candidates(specifier), specifier,
-                                  self.rules, hashes)
-        index = [IndexCandidate(name, r.file.version, r.file, extras, r) for r in ranked]
-        if installed is not None and installed not in bad:
+        listing = self.finder.project(name)
+        rules = self.rules
+
+        def index() -> Iterator[Candidate]:
+            for r in iter_ranked(listing, specifier, rules, hashes):
+                yield IndexCandidate(name, r.file.version, r.file, extras, r)
+
+        def matches() -> Iterator[Candidate]:
+            # lazily, as pip's FoundCandidates: most lookups only ever take the first one
+            if installed is None or installed in bad:
+                yield from (c for c in index() if c not in bad)
+                return
             if self._prefers_installed(name):
-                out.append(installed)
-                out.extend(c for c in index if c.version != installed.version)
-            else:
-                inserted = False
-                for ic in index:
-                    if ic.version == installed.version:
-                        if not inserted:
-                            out.append(installed)
-                            inserted = True
-                        continue
-                    if not inserted and ic.version < installed.version:
-                        out.append(installed)
+                yield installed
+                yield from (c for c in index() if c.version != installed.version and c not in bad)
+                return
+            inserted = False
+            for ic in index():
+                if ic.version == installed.version:
+                    if not inserted:
+                        yield installed
                         inserted = True
-                    out.append(ic)
-                if not inserted:
-                    out.append(installed)
-        else:
-            out.extend(index)
-        return [c for c in out if c not in bad]
+                    continue
+                if not inserted and ic.version < installed.version:
+                    yield installed
+                    inserted = True
+                if ic not in bad:
+                    yield ic
+            if not inserted:
+                yield installed
+
+        return matches
 
     def _prefers_installed(self, name: NormalizedName) -> bool:
         if not self.options.upgrade:

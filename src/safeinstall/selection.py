@@ -15,7 +15,7 @@ This follows pip 26's ``LinkEvaluator``, ``CandidateEvaluator`` and the resolver
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -25,7 +25,7 @@ from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from safeinstall.finder import IndexFile
+from safeinstall.finder import IndexFile, ProjectListing
 from safeinstall.target import TargetPython
 
 Hashes = Mapping[str, frozenset[str]]
@@ -240,3 +240,76 @@ def order_candidates(
         seen.add(r.file.version)
         out.append(r)
     return out
+
+
+def iter_ranked(
+    listing: ProjectListing,
+    specifier: SpecifierSet,
+    rules: SelectionRules,
+    hashes: Hashes | None = None,
+) -> Iterator[Ranked]:
+    """What :func:`order_candidates` returns for all of ``listing``'s files, computed lazily:
+    version by version from the highest, so a resolver that takes the first candidate parses
+    and judges the files of one or two releases instead of every file ever uploaded.
+
+    Exact in every case: hash-checking mode, ``--prefer-binary`` (both rank other things above
+    the version) and pinned specifiers (where yanked files can count) take the eager path.
+    Otherwise the order is by version and yanked files never count, so the best file of each
+    version can be picked version by version. The only whole-listing fact needed is the
+    specifier's pre-release fallback ("pre-releases only if no compatible final release
+    matches"), settled by the first matching final release that has a compatible file.
+    """
+    hashes = hashes or {}
+    if hashes or rules.prefer_binary or is_pinned(specifier):
+        yield from order_candidates(listing.candidates(specifier), specifier, rules, hashes)
+        return
+    prereleases = True if rules.allow_all_prereleases else None
+    versions = listing.versions()
+    loose = set(specifier.filter(versions, prereleases=True))
+    strict = set(specifier.filter(versions, prereleases=prereleases))
+    order = [v for v in versions if v in loose]
+
+    def judged(version: Version) -> tuple[bool, Ranked | None]:
+        """(has a compatible file, yanked or not; the best compatible non-yanked file)."""
+        compatible = [f for f in listing.files_of(version) if evaluate_file(f, rules) is None]
+        best: Ranked | None = None
+        for f in compatible:
+            if f.is_yanked:
+                continue
+            r = rank(f, rules, hashes)
+            if best is None or r.key >= best.key:  # equal keys: the copy met last wins
+                best = r
+        return bool(compatible), best
+
+    some_final_matches = any(v in strict and not v.is_prerelease for v in order)
+    if strict == loose or not some_final_matches:
+        # the pre-release fallback cannot change which versions count
+        for v in order:
+            if v in strict:
+                found = judged(v)[1]
+                if found is not None:
+                    yield found
+        return
+    held: list[Ranked] = []  # candidates met before the fallback question is settled
+    pending: list[Version] = []  # versions that count only if no compatible final matches
+    for i, v in enumerate(order):
+        if v not in strict:
+            pending.append(v)
+            continue
+        compatible, best = judged(v)
+        if compatible and not v.is_prerelease:
+            # a compatible final matches: pre-releases outside the specifier stay out
+            yield from held
+            if best is not None:
+                yield best
+            for rest in order[i + 1:]:
+                if rest in strict:
+                    found = judged(rest)[1]
+                    if found is not None:
+                        yield found
+            return
+        if best is not None:
+            held.append(best)
+    # no compatible final release matches: pip takes the matching pre-releases too
+    extra = [found for found in (judged(v)[1] for v in pending) if found is not None]
+    yield from sorted([*held, *extra], key=lambda r: r.file.version, reverse=True)
