@@ -45,6 +45,37 @@ def test_checked_dynamic_sdist_is_built_then_installed(local_index, make_venv, c
     assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
 
 
+def test_sdist_metadata_builds_run_in_parallel_and_are_reused_by_a_later_run(
+        local_index, clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    # two dynamic sdists (each needs a build) and a dependency that only a build reveals
+    local_index.add(build_sdist(out, "alpha", "1.0", static_metadata=False,
+                                requires_dist=["dep"]), upload_time=t0)
+    local_index.add(build_sdist(out, "beta", "2.0", static_metadata=False), upload_time=t0)
+    local_index.add(build_wheel(out, "dep", "1.0"), upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    args = ["-i", local_index.url, "--dry-run", "alpha", "beta"]
+    first = run_cli(args, env, tmp_path)
+    assert first.code == 0, first.stderr
+    assert {p["name"] for p in first.report["packages"]} == {"alpha", "beta", "dep"}
+    assert first.package("alpha")["metadata_source"] == "build"
+    assert first.package("beta")["metadata_source"] == "build"
+    builds = marker.read_text().count("prepare_metadata_for_build_wheel")
+    assert builds == 2
+    # same sdist bytes, same target: the metadata comes from the cache, nothing is built
+    second = run_cli(args, env, tmp_path)
+    assert second.code == 0, second.stderr
+    assert {p["name"] for p in second.report["packages"]} == {"alpha", "beta", "dep"}
+    assert second.package("alpha")["metadata_source"] == "build (cached)"
+    assert marker.read_text().count("prepare_metadata_for_build_wheel") == builds
+    # another cache: built again
+    third = run_cli(args, dict(env, SAFE_INSTALL_CACHE_DIR=str(tmp_path / "other")), tmp_path)
+    assert third.code == 0, third.stderr
+    assert third.package("beta")["metadata_source"] == "build"
+    assert marker.read_text().count("prepare_metadata_for_build_wheel") == builds + 2
+
+
 def test_static_sdist_metadata_is_read_without_building(local_index, make_venv, clean_pip_env,
                                                         tmp_path, t0):
     out = tmp_path / "dists"

@@ -526,6 +526,13 @@ class _RangeFile(io.RawIOBase):
     """A read-only seekable view of a remote file, fetched in blocks with Range requests."""
 
     BLOCK = 64 * 1024
+    #: The first read takes the file's last TAIL bytes: for most wheels that is the whole
+    #: central directory and the ``.dist-info`` files before it (written last), so one round
+    #: trip; bytes are cheap next to round trips.
+    TAIL = 256 * 1024
+    #: A later miss also takes this much before the position asked for: a reader that has just
+    #: read the central directory next reads ``.dist-info/METADATA``, stored shortly before it.
+    BACK = 64 * 1024
 
     def __init__(self, http: Any, url: str) -> None:
         super().__init__()
@@ -533,7 +540,7 @@ class _RangeFile(io.RawIOBase):
         self.url = url
         self.pos = 0
         self.blocks: dict[int, bytes] = {}
-        resp = self._get(f"bytes=-{self.BLOCK}", self.BLOCK)
+        resp = self._get(f"bytes=-{self.TAIL}", self.TAIL)
         crange = resp.headers.get("Content-Range", "") or resp.headers.get("content-range", "")
         try:
             self.size = int(crange.rpartition("/")[2])
@@ -588,9 +595,10 @@ class _RangeFile(io.RawIOBase):
             return b""
         got = self._find(self.pos, n)
         if got is None:
+            start = max(0, self.pos - self.BACK)
             end = min(self.size, self.pos + max(n, self.BLOCK)) - 1
-            resp = self._get(f"bytes={self.pos}-{end}", end - self.pos + 1)
-            self._store(self.pos, bytes(resp.content))
+            resp = self._get(f"bytes={start}-{end}", end - start + 1)
+            self._store(start, bytes(resp.content))
             got = self._find(self.pos, n)
             if got is None:
                 raise OSError("short range response")

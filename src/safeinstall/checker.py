@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -166,6 +166,9 @@ class CheckContext:
     wheel_meta: Memo[CoreMetadata] = field(default_factory=Memo)
     sdist_meta: Memo[CoreMetadata] = field(default_factory=Memo)
     build_lock: threading.RLock = field(default_factory=threading.RLock)
+    #: metadata builds (pip processes) running at once
+    build_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(max(2, os.cpu_count() or 1)))
     _building: set[str] = field(default_factory=set)
 
 
@@ -463,34 +466,60 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate) -> CoreMetadata:
     and its build dependencies have passed theirs. A build's result is kept by the sdist's
     sha256 and the target, so a later run does not build the same bytes again.
 
-    One sdist is prepared at a time (the look-ahead may start one in the background): builds
-    share the context's build-dependency bookkeeping, and the lock is taken before the memo
-    so that a build needing another sdist can never wait on a thread that waits for it."""
+    The look-ahead may prepare several sdists in the background. Checking (which shares the
+    context's build-dependency bookkeeping) is done under one lock, together with claiming
+    the sdist, and the build itself (a pip process) outside it, a bounded few at a time. So a
+    thread that waits for another's sdist while holding the lock only ever waits for a build
+    that no longer needs the lock: no deadlock, and builds run in parallel."""
     f = c.file
-
-    def prepare() -> CoreMetadata:
-        pre = evaluate_index_candidate(ctx, c, (), ())
-        if pre.decision == "refuse":
-            raise CheckRefused(pre)
-        path = ctx.store.fetch(f, expected=frozenset(ctx.trusted.get(c.name, set())))
-        static = static_sdist_metadata(path)
-        if static is not None:
-            return static
-        key = build_key(ctx.target)
-        cached = ctx.store.built_metadata(f.sha256, key)
-        if cached is not None:
-            _check_built_identity(c, cached)
-            return cached
-        constraint = check_build_env(ctx, c.name, path)
-        ctx.progress(f"building metadata of {f.filename} (it passed its checks)")
-        meta = _metadata_from_report(
-            pip_metadata_report(ctx, str(path), build_constraint=constraint), f.filename)
-        _check_built_identity(c, meta)
-        ctx.store.save_built_metadata(f.sha256, key, meta)
-        return meta
-
     with ctx.build_lock:
-        return ctx.sdist_meta.get(f.url, prepare)
+        fut, owner = ctx.sdist_meta.claim(f.url)
+        if owner:
+            try:
+                ready, constraint, path = _checked_sdist(ctx, c)
+            except BaseException as exc:
+                ctx.sdist_meta.settle(f.url, fut, _raiser(exc))
+                raise
+            if ready is not None:
+                ctx.sdist_meta.settle(f.url, fut, lambda: ready)
+    if owner and not fut.done():
+        def build() -> CoreMetadata:
+            with ctx.build_slots:
+                ctx.progress(f"building metadata of {f.filename} (it passed its checks)")
+                meta = _metadata_from_report(
+                    pip_metadata_report(ctx, str(path), build_constraint=constraint),
+                    f.filename)
+            _check_built_identity(c, meta)
+            ctx.store.save_built_metadata(f.sha256, build_key(ctx.target), meta)
+            return meta
+
+        ctx.sdist_meta.settle(f.url, fut, build)
+    return fut.result()
+
+
+def _checked_sdist(ctx: CheckContext, c: IndexCandidate) -> \
+        tuple[CoreMetadata | None, str, Path]:
+    """Check the sdist, fetch it, and return its metadata if that needs no build; otherwise
+    check its build dependencies and return the build constraint to build it with."""
+    f = c.file
+    pre = evaluate_index_candidate(ctx, c, (), ())
+    if pre.decision == "refuse":
+        raise CheckRefused(pre)
+    path = ctx.store.fetch(f, expected=frozenset(ctx.trusted.get(c.name, set())))
+    static = static_sdist_metadata(path)
+    if static is not None:
+        return static, "", path
+    cached = ctx.store.built_metadata(f.sha256, build_key(ctx.target))
+    if cached is not None:
+        _check_built_identity(c, cached)
+        return cached, "", path
+    return None, check_build_env(ctx, c.name, path), path
+
+
+def _raiser(exc: BaseException) -> Callable[[], CoreMetadata]:
+    def again() -> CoreMetadata:
+        raise exc
+    return again
 
 
 def build_key(target: TargetPython) -> str:
@@ -845,30 +874,78 @@ def evaluate(ctx: CheckContext, pkg: ResolvedPackage, *, build_time: bool = Fals
 
 
 def installed_dists(target: TargetPython, settings: PipSettings,
-                    environ: Mapping[str, str]) -> dict[NormalizedName, InstalledDist]:
-    """What is installed in the target (via ``pip inspect``), unless pip would ignore it."""
-    if settings.ignore_installed or settings.target_dir:
-        return {}
-    cmd = [sys.executable, "-m", "pip", "--python", target.executable, "inspect"]
-    if settings.user:
-        cmd.append("--user")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300,
-                          env=environ_without_pip(environ))
-    if proc.returncode != 0:
-        raise UsageError(f"cannot list what is installed in {target.executable}: "
-                         f"{proc.stderr.strip()[-500:]}")
-    data = json.loads(proc.stdout)
-    out: dict[NormalizedName, InstalledDist] = {}
-    for item in data.get("installed", []):
-        meta = item.get("metadata", {})
-        try:
-            name = canonicalize_name(meta["name"])
-            version = Version(meta["version"])
-        except (KeyError, InvalidVersion):
-            continue
-        out[name] = InstalledDist(name, version, tuple(meta.get("requires_dist", []) or []),
-                                  meta.get("requires_python"))
-    return out
+                    environ: Mapping[str, str]) -> InstalledSet:
+    """What is installed in the target (via ``pip inspect``), unless pip would ignore it. The
+    command starts now and is read on first use, so it overlaps with the first index pages."""
+    return InstalledSet(target, settings, environ)
+
+
+class InstalledSet(Mapping[NormalizedName, InstalledDist]):
+    """The distributions ``pip inspect`` reports for the target, read when first needed."""
+
+    def __init__(self, target: TargetPython, settings: PipSettings,
+                 environ: Mapping[str, str]) -> None:
+        self._data: dict[NormalizedName, InstalledDist] | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+        self.executable = target.executable
+        if settings.ignore_installed or settings.target_dir:
+            self._data = {}
+            return
+        cmd = [sys.executable, "-m", "pip", "--python", target.executable, "inspect"]
+        if settings.user:
+            cmd.append("--user")
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True,
+                                      env=environ_without_pip(environ))
+
+    def _read(self) -> dict[NormalizedName, InstalledDist]:
+        with self._lock:
+            if self._data is not None:
+                return self._data
+            assert self._proc is not None
+            try:
+                stdout, stderr = self._proc.communicate(timeout=300)
+            except subprocess.TimeoutExpired:
+                self.close()
+                raise UsageError(f"pip inspect of {self.executable} took more than 300 s") \
+                    from None
+            if self._proc.returncode != 0:
+                raise UsageError(f"cannot list what is installed in {self.executable}: "
+                                 f"{stderr.strip()[-500:]}")
+            try:
+                data = json.loads(stdout)
+            except ValueError:
+                raise UsageError(f"pip inspect of {self.executable} gave no JSON") from None
+            out: dict[NormalizedName, InstalledDist] = {}
+            for item in data.get("installed", []):
+                meta = item.get("metadata", {})
+                try:
+                    name = canonicalize_name(meta["name"])
+                    version = Version(meta["version"])
+                except (KeyError, InvalidVersion):
+                    continue
+                out[name] = InstalledDist(name, version,
+                                          tuple(meta.get("requires_dist", []) or []),
+                                          meta.get("requires_python"))
+            self._data = out
+            return out
+
+    def close(self) -> None:
+        """Stop ``pip inspect`` if its answer was never needed."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            proc.communicate()
+
+    def __getitem__(self, name: NormalizedName) -> InstalledDist:
+        return self._read()[name]
+
+    def __iter__(self) -> Iterator[NormalizedName]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
 
 
 def run_check(
@@ -909,7 +986,10 @@ def run_check(
     def warm(name: str, specifier: SpecifierSet) -> None:
         """Fetch the page and the metadata of the wheel pip would most likely take, then look
         ahead at *its* dependencies, so the tree is fetched in parallel waves rather than one
-        round trip per level."""
+        round trip per level. A constraint narrows the guess, as it narrows the resolver."""
+        constraint = constraints.get(canonicalize_name(name))
+        if constraint is not None:
+            specifier = specifier & constraint.specifier
         best = next(iter_ranked(finder.project(name), specifier, rules), None)
         if best is not None and not settings.no_deps:
             f = best.file
@@ -928,6 +1008,7 @@ def run_check(
                     continue
             prefetcher.requirements(ahead_items)
 
+    constraints: dict[NormalizedName, Constraint] = {}
     prefetcher = Prefetcher(warm)
 
     def ahead(deps: Sequence[Req]) -> None:

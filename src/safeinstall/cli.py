@@ -22,9 +22,10 @@ from safeinstall import __version__
 from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
 
 if TYPE_CHECKING:
-    from safeinstall.checker import UserRequirement
+    from safeinstall.checker import InstalledSet, UserRequirement
     from safeinstall.finder import Finder
     from safeinstall.pipoptions import CommandLine, PendingPipConfig, PipSettings
+    from safeinstall.policy import Policy
     from safeinstall.reqfile import ParsedRequirements
     from safeinstall.target import TargetPython
 
@@ -85,9 +86,7 @@ def _console(stream: IO[str]) -> Any:
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
          stdout: IO[str] | None = None, stderr: IO[str] | None = None,
          cwd: str | None = None, now: datetime | None = None) -> int:
-    from safeinstall.pipoptions import parse_command_line
-    from safeinstall.policy import Policy
-    from safeinstall.report import report_json, write_report
+    from safeinstall.pipoptions import PendingPipConfig, parse_command_line
 
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = dict(os.environ if environ is None else environ)
@@ -95,8 +94,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     err = stderr or sys.stderr
     cwd = cwd or os.getcwd()
     now = now or datetime.now(timezone.utc)
-    console = _console(err)
-    policy = Policy()
+    policy: Policy | None = None
     report_dest: str | None = None
     dry_run = "--dry-run" in argv
     try:
@@ -108,8 +106,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         if cmd.get("version"):
             out.write(f"safe-install {__version__}\n")
             return EXIT_OK
-        from safeinstall.pipoptions import PendingPipConfig
-
+        # first, so that pip's start-up overlaps with ours (imports are most of both)
         pip_config = PendingPipConfig(environ, isolated=bool(cmd.get("isolated")))
         try:
             from safeinstall.settings import load_settings
@@ -117,7 +114,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             ours = load_settings(cmd, environ, Path(cwd))
             policy = ours.policy
             report_dest = ours.report
-            return _run(cmd, ours, environ, out, console, cwd, now, trust_store, pip_config)
+            return _run(cmd, ours, environ, out, _console(err), cwd, now, trust_store,
+                        pip_config)
         finally:
             pip_config.close()
     except SafeInstallError as exc:
@@ -135,7 +133,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         if exc.exit_code == EXIT_REFUSED:
             err.write("safe-install: nothing was installed.\n")
         if report_dest:
-            write_report(report_json(None, policy=policy, dry_run=dry_run,
+            from safeinstall.policy import Policy
+            from safeinstall.report import report_json, write_report
+
+            write_report(report_json(None, policy=policy or Policy(), dry_run=dry_run,
                                      exit_code=exc.exit_code, outcome="error",
                                      extra_packages=extra, error=str(exc)),
                          report_dest, out)
@@ -183,6 +184,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     interactive = console.is_terminal and settings.verbosity >= 0
     status = console.status("checking...") if interactive else None
     old_term = signal.getsignal(signal.SIGTERM)
+    installed: InstalledSet | None = None
 
     def _term(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
@@ -244,6 +246,8 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
                                      exit_code=EXIT_OK, outcome="installed"), ours.report, out)
         return EXIT_OK
     finally:
+        if installed is not None:
+            installed.close()
         if status is not None:
             status.stop()
         signal.signal(signal.SIGTERM, old_term)

@@ -28,20 +28,35 @@ class Memo(Generic[T]):
         self._futures: dict[Hashable, Future[T]] = {}
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        fut, owner = self.claim(key)
+        if owner:
+            self.settle(key, fut, compute)
+        return fut.result()
+
+    def claim(self, key: Hashable) -> tuple[Future[T], bool]:
+        """The key's future, and whether the caller now owns it (and must :meth:`settle` it)."""
         with self._lock:
             fut = self._futures.get(key)
-            owner = fut is None
-            if fut is None:
-                fut = Future()
-                self._futures[key] = fut
-        if owner:
-            try:
-                fut.set_result(compute())
-            except BaseException as exc:  # handed to every waiter, then forgotten
-                fut.set_exception(exc)
-                with self._lock:
-                    self._futures.pop(key, None)
-        return fut.result()
+            if fut is not None:
+                return fut, False
+            fut = Future()
+            self._futures[key] = fut
+            return fut, True
+
+    def settle(self, key: Hashable, fut: Future[T], compute: Callable[[], T]) -> None:
+        """Run ``compute`` for an owned key and hand its result or error to every caller, later
+        ones too: a download that failed after its retries is not tried again in the same run
+        (the background look-ahead must not double the retries the user allowed). Only an
+        interrupt is forgotten."""
+        try:
+            fut.set_result(compute())
+        except Exception as exc:
+            fut.set_exception(exc)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            with self._lock:
+                self._futures.pop(key, None)
+            raise
 
 
 class Prefetcher:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -313,17 +314,28 @@ def _connect_sqlite(location: StoreLocation) -> Any:
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the state store {location.path}: {exc}",
                          hint="check the path and its permissions, or choose --store") from None
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        if mode is None or str(mode[0]).lower() != "wal":
-            conn.execute("PRAGMA journal_mode = DELETE")
-        conn.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.DatabaseError as exc:
+    # Switching a new database to WAL while another process creates it can fail with "database
+    # is locked" at once (SQLite does not wait on a lock upgrade that could deadlock): retry
+    # for as long as a busy database is waited for anyway.
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode = DELETE")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            return conn
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            problem: sqlite3.DatabaseError = exc
+        except sqlite3.DatabaseError as exc:
+            problem = exc
         conn.close()
-        raise StoreError(f"{location.path} is not a usable SQLite database: {exc}",
+        raise StoreError(f"{location.path} is not a usable SQLite database: {problem}",
                          hint="point --store at another file; this one is not a store") from None
-    return conn
 
 
 def _connect_postgresql(location: StoreLocation) -> Any:
