@@ -873,27 +873,42 @@ def evaluate(ctx: CheckContext, pkg: ResolvedPackage, *, build_time: bool = Fals
     )
 
 
-def installed_dists(target: TargetPython, settings: PipSettings,
-                    environ: Mapping[str, str]) -> InstalledSet:
+def installed_dists(settings: PipSettings, environ: Mapping[str, str],
+                    early: InstalledSet | None = None) -> InstalledSet:
     """What is installed in the target (via ``pip inspect``), unless pip would ignore it. The
-    command starts now and is read on first use, so it overlaps with the first index pages."""
-    return InstalledSet(target, settings, environ)
+    command runs in the background and is read on first use. ``early``: one started at
+    start-up, before the settings were final; used if it asked about the same environment."""
+    if settings.ignore_installed or settings.target_dir:
+        if early is not None:
+            early.close()
+        return InstalledSet(None, user=False, environ=environ, run=False)
+    if early is not None:
+        if early.python == (settings.python or None) and early.user == settings.user:
+            return early
+        early.close()
+    return InstalledSet(settings.python or None, user=settings.user, environ=environ)
 
 
 class InstalledSet(Mapping[NormalizedName, InstalledDist]):
-    """The distributions ``pip inspect`` reports for the target, read when first needed."""
+    """The distributions ``pip inspect`` reports for an environment, read when first needed.
 
-    def __init__(self, target: TargetPython, settings: PipSettings,
-                 environ: Mapping[str, str]) -> None:
+    ``python`` is the ``--python`` value as given (None: this interpreter), resolved by pip
+    itself as for ``pip --python X install``. ``run=False``: an empty set (pip would ignore
+    what is installed)."""
+
+    def __init__(self, python: str | None, *, user: bool, environ: Mapping[str, str],
+                 run: bool = True) -> None:
+        self.python = python
+        self.user = user
+        self.executable = python or sys.executable
         self._data: dict[NormalizedName, InstalledDist] | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
-        self.executable = target.executable
-        if settings.ignore_installed or settings.target_dir:
+        if not run:
             self._data = {}
             return
-        cmd = [sys.executable, "-m", "pip", "--python", target.executable, "inspect"]
-        if settings.user:
+        cmd = [sys.executable, "-m", "pip", "--python", self.executable, "inspect"]
+        if user:
             cmd.append("--user")
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True,

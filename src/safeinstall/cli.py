@@ -24,6 +24,7 @@ from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
 if TYPE_CHECKING:
     from safeinstall.checker import InstalledSet, UserRequirement
     from safeinstall.finder import Finder
+    from safeinstall.installer import EarlyInstall
     from safeinstall.pipoptions import CommandLine, PendingPipConfig, PipSettings
     from safeinstall.policy import Policy
     from safeinstall.reqfile import ParsedRequirements
@@ -106,8 +107,9 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         if cmd.get("version"):
             out.write(f"safe-install {__version__}\n")
             return EXIT_OK
-        # first, so that pip's start-up overlaps with ours (imports are most of both)
+        # first, so that pip's start-ups overlap with ours (imports are most of all three)
         pip_config = PendingPipConfig(environ, isolated=bool(cmd.get("isolated")))
+        early = _early_installed(cmd, environ)
         try:
             from safeinstall.settings import load_settings
 
@@ -115,9 +117,11 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             policy = ours.policy
             report_dest = ours.report
             return _run(cmd, ours, environ, out, _console(err), cwd, now, trust_store,
-                        pip_config)
+                        pip_config, early)
         finally:
             pip_config.close()
+            if early is not None:
+                early.close()
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
 
@@ -146,9 +150,22 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         return 130
 
 
+def _early_installed(cmd: CommandLine, environ: Mapping[str, str]) -> InstalledSet | None:
+    """``pip inspect`` of the target the command line names, started before pip's configuration
+    is known (it is checked against the final settings and replaced if they differ)."""
+    if cmd.get("ignore_installed") or cmd.get("target"):
+        return None
+    from safeinstall.checker import InstalledSet
+
+    python = cmd.get("python")
+    return InstalledSet(str(python) if python else None, user=bool(cmd.get("user")),
+                        environ=environ)
+
+
 def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: Any, cwd: str,
          now: datetime, trust_store: str | None = None,
-         pip_config: PendingPipConfig | None = None) -> int:
+         pip_config: PendingPipConfig | None = None,
+         early_installed: InstalledSet | None = None) -> int:
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import installed_dists, run_check
     from safeinstall.pipoptions import check_dist_restriction
@@ -185,6 +202,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     status = console.status("checking...") if interactive else None
     old_term = signal.getsignal(signal.SIGTERM)
     installed: InstalledSet | None = None
+    early_install: EarlyInstall | None = None
 
     def _term(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
@@ -200,7 +218,12 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
             elif settings.verbosity > 0:
                 console.print(f"[dim]{msg}[/]")
 
-        installed = installed_dists(target, settings, environ)
+        installed = installed_dists(settings, environ, early_installed)
+        if not settings.dry_run:
+            from safeinstall.installer import start_install
+
+            early_install = start_install(target, settings, environ, workdir, cmd.passthrough,
+                                          stdout_to_stderr=ours.report == "-")
         result = run_check(
             settings=settings, policy=ours.policy, target=target, user_requirements=user_reqs,
             parsed=parsed, finder=finder, store=store, environ=environ, now=now, cwd=cwd,
@@ -232,7 +255,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
         plan = prepare(result, store, settings, environ, workdir, progress)
         if plan.wheels or plan.editables:
             install(plan, result, settings, environ, workdir, cmd.passthrough,
-                    stdout_to_stderr=ours.report == "-")
+                    stdout_to_stderr=ours.report == "-", early=early_install)
             if settings.verbosity >= 0:
                 console.print(f"safe-install: installed {len(plan.wheels) + len(plan.editables)}"
                               " checked artifact(s).")
@@ -246,6 +269,8 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
                                      exit_code=EXIT_OK, outcome="installed"), ours.report, out)
         return EXIT_OK
     finally:
+        if early_install is not None:
+            early_install.cancel()
         if installed is not None:
             installed.close()
         if status is not None:

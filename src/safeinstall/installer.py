@@ -8,10 +8,14 @@ the local files with their sha256: pip cannot pick anything else, and cannot fet
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +34,7 @@ from safeinstall.checker import CheckResult, PackageResult, index_args
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.resolver import DirectCandidate, IndexCandidate
+from safeinstall.target import TargetPython
 
 #: Downloads of checked artifacts that run at once (as uv's default, a polite bound).
 DOWNLOAD_WORKERS = 8
@@ -83,9 +88,14 @@ def _run(cmd: Sequence[str], env: Mapping[str, str], what: str, quiet: bool,
     KeyboardInterrupt) does not kill pip half-way through changing the target: pip is waited
     for, and the interrupt is reported once it is done."""
     out = subprocess.DEVNULL if quiet else (sys.stderr.fileno() if stdout_to_stderr else None)
+    proc = subprocess.Popen(list(cmd), env=dict(env), stdout=out, stderr=subprocess.PIPE,
+                            text=True)
+    _wait(proc, what, quiet, shield=shield)
+
+
+def _wait(proc: subprocess.Popen[str], what: str, quiet: bool, *, shield: bool) -> None:
     interrupted = False
-    with subprocess.Popen(list(cmd), env=dict(env), stdout=out, stderr=subprocess.PIPE,
-                          text=True) as proc:
+    with proc:
         while True:
             try:
                 _, stderr = proc.communicate()
@@ -108,6 +118,91 @@ def _run(cmd: Sequence[str], env: Mapping[str, str], what: str, quiet: bool,
                        hint="the checks passed; the failure is pip's - see its message above")
     if stderr and not quiet:
         sys.stderr.write(stderr)
+
+
+def _install_args(settings: PipSettings, passthrough: Sequence[str]) -> list[str]:
+    common = location_args(settings) + list(passthrough)
+    if settings.verbosity < 0:
+        common += ["-" + "q" * -settings.verbosity]
+    elif settings.verbosity > 0:
+        common += ["-" + "v" * settings.verbosity]
+    if settings.force_reinstall:
+        common.append("--force-reinstall")
+    if settings.ignore_installed:
+        common.append("--ignore-installed")
+    return common
+
+
+class EarlyInstall:
+    """The ``pip install`` of the checked files, started while the check is still running, so
+    that pip's start-up (imports, and its re-run under ``--python``) overlaps with the check.
+
+    pip reads its requirements file from a FIFO: until the list of checked, verified files is
+    written there it can do nothing but wait, and if the run ends any other way (a refusal,
+    an error, an interrupt, nothing to install) it is killed while still waiting. POSIX only;
+    elsewhere (or if the FIFO cannot be made) :func:`start_install` returns None and pip is
+    started after the check, as before."""
+
+    def __init__(self, proc: subprocess.Popen[str], fifo: Path) -> None:
+        self.proc = proc
+        self.fifo = fifo
+
+    def feed(self, text: str) -> bool:
+        """Hand pip its requirements; False if pip ended before it read them (nothing was
+        installed then: its error is reported by :func:`install`)."""
+        while True:
+            try:
+                fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:  # ENXIO: pip has not opened it yet
+                    raise
+                if self.proc.poll() is not None:
+                    return False
+                time.sleep(0.002)
+        try:
+            os.set_blocking(fd, True)
+            data = text.encode()
+            while data:
+                data = data[os.write(fd, data):]
+        except BrokenPipeError:
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+    def cancel(self) -> None:
+        """Stop pip if it is still waiting for its list (a no-op once it was waited for)."""
+        if self.proc.returncode is not None:
+            return
+        # the whole process group: under --python, pip re-runs itself in a child process, and
+        # that child (holding our stdout) must not be left waiting on the FIFO
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with self.proc:
+            self.proc.communicate()
+
+
+def start_install(target: TargetPython, settings: PipSettings, environ: Mapping[str, str],
+                  workdir: Path, passthrough: Sequence[str], *,
+                  stdout_to_stderr: bool = False) -> EarlyInstall | None:
+    """Start :class:`EarlyInstall`, where the platform has FIFOs."""
+    if not hasattr(os, "mkfifo"):
+        return None
+    fifo = workdir / "checked-requirements.pipe"
+    try:
+        os.mkfifo(fifo, 0o600)
+    except OSError:
+        return None
+    target_python = target.executable if settings.python else None
+    cmd = _pip(target_python) + ["install", "--no-deps", "--no-index", "--require-hashes",
+                                 "-r", str(fifo)] + _install_args(settings, passthrough)
+    out = sys.stderr.fileno() if stdout_to_stderr else None
+    # its own process group, so that cancel() stops pip's child too; an interrupt reaches
+    # safe-install only, which then waits for pip if pip is already installing
+    proc = subprocess.Popen(cmd, env=environ_without_pip(environ), stdout=out,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return EarlyInstall(proc, fifo)
 
 
 def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
@@ -209,28 +304,31 @@ def _same_metadata(result: CheckResult, name: str, path: Path) -> None:
 
 def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
             environ: Mapping[str, str], workdir: Path, passthrough: Sequence[str], *,
-            stdout_to_stderr: bool = False) -> None:
+            stdout_to_stderr: bool = False, early: EarlyInstall | None = None) -> None:
     """Run pip on exactly the prepared files. ``stdout_to_stderr`` keeps pip's output out of
-    stdout when the JSON report goes there (``--report -``)."""
+    stdout when the JSON report goes there (``--report -``). ``early``: the pip process
+    started for this by :func:`start_install` (it must have the same settings)."""
     env = environ_without_pip(environ)
     target_python = result.target.executable if settings.python else None
-    common = location_args(settings) + list(passthrough)
-    if settings.verbosity < 0:
-        common += ["-" + "q" * -settings.verbosity]
-    elif settings.verbosity > 0:
-        common += ["-" + "v" * settings.verbosity]
-    if settings.force_reinstall:
-        common.append("--force-reinstall")
-    if settings.ignore_installed:
-        common.append("--ignore-installed")
+    common = _install_args(settings, passthrough)
     if plan.wheels:
-        req = workdir / "checked-requirements.txt"
-        req.write_text("".join(f"{path} --hash=sha256:{digest}\n"
-                               for _name, path, digest in plan.wheels))
-        cmd = _pip(target_python) + ["install", "--no-deps", "--no-index", "--require-hashes",
-                                     "-r", str(req)] + common
-        _run(cmd, env, "installing the checked artifacts", quiet=False,
-             stdout_to_stderr=stdout_to_stderr, shield=True)
+        text = "".join(f"{path} --hash=sha256:{digest}\n" for _name, path, digest in plan.wheels)
+        what = "installing the checked artifacts"
+        if early is not None:
+            if early.feed(text):
+                _wait(early.proc, what, quiet=False, shield=True)
+            else:  # pip ended before it read the list: it installed nothing
+                _wait(early.proc, "starting up", quiet=False, shield=False)
+                raise PipError("pip ended before it read the list of checked files; nothing "
+                               "was installed")
+        else:
+            req = workdir / "checked-requirements.txt"
+            req.write_text(text)
+            cmd = _pip(target_python) + ["install", "--no-deps", "--no-index",
+                                         "--require-hashes", "-r", str(req)] + common
+            _run(cmd, env, what, quiet=False, stdout_to_stderr=stdout_to_stderr, shield=True)
+    elif early is not None:
+        early.cancel()
     for name, path in plan.editables:
         cmd = _pip(target_python) + ["install", "--no-deps", "-e", path] + index_args(settings)
         if name in result.build_constraints and "--no-build-isolation" not in common:
