@@ -12,7 +12,9 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -173,6 +175,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     from safeinstall.settings import default_cache_dir
     from safeinstall.trust import apply_trust, open_trust
 
+    tls = _default_tls_context()  # built while pip's configuration is still being read
     inputs = load_inputs(cmd, environ, cwd, now, pip_config=pip_config)
     settings = inputs.settings
     check_dist_restriction(settings)
@@ -180,7 +183,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     inputs = inputs_for_target(inputs, target, cwd)
     settings, parsed, notes = inputs.settings, inputs.parsed, list(inputs.notes)
     user_reqs = list(inputs.user_reqs)
-    session = open_session(settings)
+    session = open_session(settings, default_tls=tls)
     finder = make_finder(settings, session, index_for=ours.index_for, times_from=ours.times_from)
     no_cache = bool(cmd.get("no_cache_dir"))
     cache_dir = None if no_cache else Path(ours.cache_dir) if ours.cache_dir \
@@ -387,15 +390,19 @@ def default_target(settings: PipSettings) -> TargetPython:
     return target
 
 
-def open_session(settings: PipSettings) -> Any:
+def open_session(settings: PipSettings, default_tls: Future[Any] | None = None) -> Any:
     """An HTTP client configured like pip's (trusted hosts, certificates, timeout, auth), with
-    pip's ``--retries`` (see :mod:`safeinstall.http`)."""
+    pip's ``--retries`` (see :mod:`safeinstall.http`). ``default_tls``: the default TLS
+    context, already being built (from :func:`_default_tls_context`)."""
     from unearth.auth import MultiDomainBasicAuth
     from unearth.fetchers.sync import PyPIClient
 
     from safeinstall.http import HttpClient
 
-    session = PyPIClient(trusted_hosts=settings.trusted_hosts, verify=_verify(settings.cert),
+    verify = _verify(settings.cert)
+    if verify is True and default_tls is not None:
+        verify = default_tls.result()
+    session = PyPIClient(trusted_hosts=settings.trusted_hosts, verify=verify,
                          timeout=settings.timeout, trust_env=True)
     # never prompt for a password without a terminal (a 401 would otherwise read stdin)
     prompting = bool(sys.stdin and sys.stdin.isatty())
@@ -403,6 +410,27 @@ def open_session(settings: PipSettings) -> Any:
                                         index_urls=list(settings.index_urls))
     return HttpClient(session, retries=settings.retries,
                       trusted_hosts=tuple(settings.trusted_hosts))
+
+
+def _default_tls_context() -> Future[Any]:
+    """The TLS context the HTTP client makes for ``verify=True`` (httpcore's default), built
+    in a thread: loading the system's CA certificates takes tens of milliseconds, without the
+    GIL, and the client would otherwise load them twice (two transports)."""
+    def build() -> Any:
+        import httpcore2
+
+        return httpcore2.default_ssl_context(_trust_env=True)
+
+    fut: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(build())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name="safe-install-tls", daemon=True).start()
+    return fut
 
 
 def make_finder(settings: PipSettings, session: Any, finder_class: type[Finder] | None = None,
