@@ -19,6 +19,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -91,9 +92,24 @@ class ArtifactStore:
         self._tmp = Path(tempfile.mkdtemp(prefix="safe-install-"))
         self._lock = threading.Lock()
         self._downloads: dict[str, Path] = {}
+        self._early: dict[str, Future[Path]] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
+        if self._pool is not None:  # downloads still running clean up after themselves first
+            self._pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def prefetch(self, f: IndexFile) -> None:
+        """Start downloading (and verifying) ``f`` in the background, for an install that will
+        probably need it: the bytes are only ever used by :meth:`fetch`, after the checks."""
+        with self._lock:
+            if f.url in self._early or f.url in self._downloads:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=4,
+                                                thread_name_prefix="safe-install-download")
+            self._early[f.url] = self._pool.submit(self._fetch, f, frozenset(), None)
 
     def downloaded(self, f: IndexFile) -> Path | None:
         """Where ``f`` was stored by this run's :meth:`fetch`, if it was."""
@@ -114,6 +130,18 @@ class ArtifactStore:
     def fetch(self, f: IndexFile, *, expected: frozenset[str] = frozenset(),
               progress: Callable[[int], None] | None = None) -> Path:
         """Download ``f`` once, verify its sha256 (index hash and ``expected``), return its path."""
+        with self._lock:
+            early = self._early.get(f.url)
+        if early is not None:
+            # its failure (after the retries) is this fetch's: the download is not tried again
+            path = early.result()
+            if expected:
+                self._check_expected(f, _sha256_file(path), expected)
+            return path
+        return self._fetch(f, expected, progress)
+
+    def _fetch(self, f: IndexFile, expected: frozenset[str],
+               progress: Callable[[int], None] | None) -> Path:
         with self._lock:
             done = self._downloads.get(f.url)
         if done is not None:

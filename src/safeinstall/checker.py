@@ -552,6 +552,9 @@ def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
             ctx.progress(f"reading metadata of {f.filename}")
             if f.is_wheel:
                 meta = ctx.wheel_meta.get(f.url, lambda: ctx.store.wheel_metadata(f))
+                if not ctx.settings.dry_run:
+                    # the resolver is taking it: its bytes download while the check goes on
+                    ctx.store.prefetch(f)
             else:
                 meta = sdist_metadata(ctx, c)
         else:
@@ -761,9 +764,9 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
             "be reused): one of them was altered. Find out which before installing anything "
             "of this release",
         ))
-    light = listing.light()
-    indexes = list(dict.fromkeys(g.source.url for g in light if g.source.kind == "index"))
-    if len(indexes) > 1:
+    if len(listing.index_urls()) > 1:  # (cheap: most projects are on one index)
+        light = listing.light()
+        indexes = list(dict.fromkeys(g.source.url for g in light if g.source.kind == "index"))
         contents = {url: {(g.filename, g.sha256) for g in light if g.source.url == url}
                     for url in indexes}
 
@@ -1006,13 +1009,16 @@ def run_check(
         if constraint is not None:
             specifier = specifier & constraint.specifier
         best = next(iter_ranked(finder.project(name), specifier, rules), None)
-        if best is not None and not settings.no_deps:
+        if best is not None and not prefetcher.closed:
             f = best.file
+            # the resolver reads the metadata even with --no-deps (Requires-Python), as pip's
             if f.is_wheel:
                 meta = ctx.wheel_meta.get(f.url, lambda: store.wheel_metadata(f))
             else:  # checked first, then built if it must be, as the resolver would
                 meta = sdist_metadata(ctx, IndexCandidate(f.project, f.version, f, frozenset(),
                                                           best))
+            if settings.no_deps or prefetcher.closed:
+                return
             ahead_items = []
             for text in meta.requires_dist:
                 try:

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from safeinstall.checker import InstalledSet, UserRequirement
     from safeinstall.finder import Finder
     from safeinstall.installer import EarlyInstall
-    from safeinstall.pipoptions import CommandLine, PendingPipConfig, PipSettings
+    from safeinstall.pipconfig import PendingPipConfig
+    from safeinstall.pipoptions import CommandLine, PipSettings
     from safeinstall.policy import Policy
     from safeinstall.reqfile import ParsedRequirements
     from safeinstall.target import TargetPython
@@ -89,10 +90,17 @@ def _console(stream: IO[str]) -> Any:
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
          stdout: IO[str] | None = None, stderr: IO[str] | None = None,
          cwd: str | None = None, now: datetime | None = None) -> int:
-    from safeinstall.pipoptions import PendingPipConfig, parse_command_line
+    from safeinstall.pipconfig import PendingPipConfig
 
     argv = list(sys.argv[1:] if argv is None else argv)
     environ = dict(os.environ if environ is None else environ)
+    # pip's configuration is read by a pip process: started before anything else, its start-up
+    # overlaps with ours (imports are most of both). An argument that may be --isolated
+    # (pip takes abbreviations) waits for the parsed command line.
+    pip_config: PendingPipConfig | None = None
+    if not any(a.startswith("--is") for a in argv):
+        pip_config = PendingPipConfig(environ)
+    early: InstalledSet | None = None
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     cwd = cwd or os.getcwd()
@@ -101,6 +109,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     report_dest: str | None = None
     dry_run = "--dry-run" in argv
     try:
+        from safeinstall.pipoptions import parse_command_line
+
         argv, trust_store = take_trust_options(argv, environ)
         cmd = parse_command_line(argv)
         if cmd.get("help"):
@@ -109,21 +119,18 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         if cmd.get("version"):
             out.write(f"safe-install {__version__}\n")
             return EXIT_OK
-        # first, so that pip's start-ups overlap with ours (imports are most of all three)
-        pip_config = PendingPipConfig(environ, isolated=bool(cmd.get("isolated")))
+        if pip_config is None or cmd.get("isolated"):
+            if pip_config is not None:
+                pip_config.close()
+            pip_config = PendingPipConfig(environ, isolated=bool(cmd.get("isolated")))
         early = _early_installed(cmd, environ)
-        try:
-            from safeinstall.settings import load_settings
+        from safeinstall.settings import load_settings
 
-            ours = load_settings(cmd, environ, Path(cwd))
-            policy = ours.policy
-            report_dest = ours.report
-            return _run(cmd, ours, environ, out, _console(err), cwd, now, trust_store,
-                        pip_config, early)
-        finally:
-            pip_config.close()
-            if early is not None:
-                early.close()
+        ours = load_settings(cmd, environ, Path(cwd))
+        policy = ours.policy
+        report_dest = ours.report
+        return _run(cmd, ours, environ, out, _console(err), cwd, now, trust_store,
+                    pip_config, early)
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
 
@@ -150,6 +157,11 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     except KeyboardInterrupt:
         err.write("safe-install: interrupted; nothing was installed by this run.\n")
         return 130
+    finally:
+        if pip_config is not None:
+            pip_config.close()
+        if early is not None:
+            early.close()
 
 
 def _early_installed(cmd: CommandLine, environ: Mapping[str, str]) -> InstalledSet | None:
@@ -307,15 +319,18 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
     """pip's configuration and ``cmd`` merged, requirement files read, as ``pip install``
     (``pip_config``: pip's configuration, already being read)."""
     from safeinstall.checker import UserRequirement
-    from safeinstall.lockfile import is_pylock_name, split_extras
     from safeinstall.pipoptions import effective_settings, read_pip_config, with_file_options
     from safeinstall.reqfile import parse_requirement_files
 
     config = pip_config.result() if pip_config is not None else \
         read_pip_config(environ, isolated=bool(cmd.get("isolated")))
     settings = effective_settings(cmd, config, cwd, now=now)
-    pylocks = tuple(p for p in settings.requirement_files
-                    if "://" not in p and is_pylock_name(split_extras(p)[0]))
+    pylocks: tuple[str, ...] = ()
+    if any("pylock" in p for p in settings.requirement_files):  # the lock module is heavy
+        from safeinstall.lockfile import is_pylock_name, split_extras
+
+        pylocks = tuple(p for p in settings.requirement_files
+                        if "://" not in p and is_pylock_name(split_extras(p)[0]))
     parsed = parse_requirement_files(
         [_abs(p, cwd) for p in settings.requirement_files if p not in pylocks],
         [_abs(p, cwd) for p in settings.constraint_files],

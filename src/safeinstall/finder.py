@@ -193,6 +193,14 @@ class ProjectListing:
         return tuple(f for f in self._files_at(indices)
                      if f.version == version and f.source == source)
 
+    def index_urls(self) -> tuple[str, ...]:
+        """The indexes (not find-links) that list files of this project, in order."""
+        if self._eager is not None or self._all is not None:
+            return tuple(dict.fromkeys(f.source.url for f in self.files
+                                       if f.source.kind == "index"))
+        return tuple(dict.fromkeys(source.url for source, _e, _f, _v in self._raw
+                                   if source.kind == "index"))
+
     def light(self) -> tuple[LightFile, ...]:
         """Every listed file's name, sha256, version and source, without full parsing."""
         if self._eager is not None or self._all is not None:

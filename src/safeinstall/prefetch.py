@@ -59,6 +59,11 @@ class Memo(Generic[T]):
             raise
 
 
+def _await_all(barrier: threading.Barrier) -> None:
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait(timeout=5)
+
+
 class Prefetcher:
     """Warms index pages and likely metadata for requirement names, in the background."""
 
@@ -68,6 +73,14 @@ class Prefetcher:
                                         thread_name_prefix="safe-install-prefetch")
         self._seen: set[str] = set()
         self._lock = threading.Lock()
+        self._closed = False
+        # Start every worker now, while nothing else runs: a thread started later, while
+        # the others parse pages, waits for the GIL before it reports that it started, and
+        # the resolver's thread, which submits the work, would wait with it.
+        # (each waits for all: an idle worker would be reused instead of a new one started)
+        started = threading.Barrier(max_workers)
+        for _ in range(max_workers):
+            self._pool.submit(_await_all, started)
 
     def requirements(self, items: Iterable[tuple[str, SpecifierSet]]) -> None:
         for name, specifier in items:
@@ -80,8 +93,17 @@ class Prefetcher:
 
     def _quiet(self, name: str, specifier: SpecifierSet) -> None:
         # errors are the resolver's to meet (and report) in the foreground
+        if self.closed:
+            return
         with contextlib.suppress(Exception):
             self._warm(name, specifier)
 
+    @property
+    def closed(self) -> bool:
+        """True once the resolver is done: look-ahead work still running should stop at its
+        next step (the process waits for these threads before it exits)."""
+        return self._closed
+
     def close(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
