@@ -237,7 +237,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
         if not settings.dry_run:
             from safeinstall.installer import start_install
 
-            early_install = start_install(target, settings, environ, workdir, cmd.passthrough,
+            early_install = start_install(target, settings, environ, cmd.passthrough,
                                           stdout_to_stderr=ours.report == "-")
         result = run_check(
             settings=settings, policy=ours.policy, target=target, user_requirements=user_reqs,

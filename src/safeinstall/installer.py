@@ -9,13 +9,11 @@ the local files with their sha256: pip cannot pick anything else, and cannot fet
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,12 +91,15 @@ def _run(cmd: Sequence[str], env: Mapping[str, str], what: str, quiet: bool,
     _wait(proc, what, quiet, shield=shield)
 
 
-def _wait(proc: subprocess.Popen[str], what: str, quiet: bool, *, shield: bool) -> None:
+def _wait(proc: subprocess.Popen[str], what: str, quiet: bool, *, shield: bool,
+          text: str | None = None) -> None:
+    """Wait for pip (writing ``text`` to its standard input first, if given)."""
     interrupted = False
     with proc:
         while True:
             try:
-                _, stderr = proc.communicate()
+                # after an interrupt, communicate() goes on writing what is left of ``text``
+                _, stderr = proc.communicate(None if interrupted else text)
                 break
             except KeyboardInterrupt:
                 if not shield:
@@ -137,46 +138,27 @@ class EarlyInstall:
     """The ``pip install`` of the checked files, started while the check is still running, so
     that pip's start-up (imports, and its re-run under ``--python``) overlaps with the check.
 
-    pip reads its requirements file from a FIFO: until the list of checked, verified files is
-    written there it can do nothing but wait, and if the run ends any other way (a refusal,
-    an error, an interrupt, nothing to install) it is killed while still waiting. POSIX only;
-    elsewhere (or if the FIFO cannot be made) :func:`start_install` returns None and pip is
-    started after the check, as before."""
+    pip reads its requirements file from its standard input (``-r /dev/stdin``, which its
+    re-run under ``--python`` inherits): until the list of checked, verified files is written
+    there it can do nothing but wait. If the run ends any other way (a refusal, an error, an
+    interrupt, nothing to install) it is killed while still waiting; if safe-install itself
+    is killed, pip reads an empty list and stops without installing anything. Where there is
+    no ``/dev/stdin``, :func:`start_install` returns None and pip starts after the check."""
 
-    def __init__(self, proc: subprocess.Popen[str], fifo: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.proc = proc
-        self.fifo = fifo
 
-    def feed(self, text: str) -> bool:
-        """Hand pip its requirements; False if pip ended before it read them (nothing was
-        installed then: its error is reported by :func:`install`)."""
-        while True:
-            try:
-                fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
-                break
-            except OSError as exc:
-                if exc.errno != errno.ENXIO:  # ENXIO: pip has not opened it yet
-                    raise
-                if self.proc.poll() is not None:
-                    return False
-                time.sleep(0.002)
-        try:
-            os.set_blocking(fd, True)
-            data = text.encode()
-            while data:
-                data = data[os.write(fd, data):]
-        except BrokenPipeError:
-            return False
-        finally:
-            os.close(fd)
-        return True
+    def finish(self, text: str, what: str) -> None:
+        """Hand pip the list, and wait for it to install (interrupts wait for pip, as in
+        :func:`_run`)."""
+        _wait(self.proc, what, quiet=False, shield=True, text=text)
 
     def cancel(self) -> None:
         """Stop pip if it is still waiting for its list (a no-op once it was waited for)."""
         if self.proc.returncode is not None:
             return
         # the whole process group: under --python, pip re-runs itself in a child process, and
-        # that child (holding our stdout) must not be left waiting on the FIFO
+        # that child (holding our stdout) must not be left waiting
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         with self.proc:
@@ -184,25 +166,21 @@ class EarlyInstall:
 
 
 def start_install(target: TargetPython, settings: PipSettings, environ: Mapping[str, str],
-                  workdir: Path, passthrough: Sequence[str], *,
+                  passthrough: Sequence[str], *,
                   stdout_to_stderr: bool = False) -> EarlyInstall | None:
-    """Start :class:`EarlyInstall`, where the platform has FIFOs."""
-    if not hasattr(os, "mkfifo"):
-        return None
-    fifo = workdir / "checked-requirements.pipe"
-    try:
-        os.mkfifo(fifo, 0o600)
-    except OSError:
+    """Start :class:`EarlyInstall`, where the platform has ``/dev/stdin`` and process groups."""
+    if not (os.path.exists("/dev/stdin") and hasattr(os, "killpg")):
         return None
     target_python = target.executable if settings.python else None
     cmd = _pip(target_python) + ["install", "--no-deps", "--no-index", "--require-hashes",
-                                 "-r", str(fifo)] + _install_args(settings, passthrough)
+                                 "-r", "/dev/stdin"] + _install_args(settings, passthrough)
     out = sys.stderr.fileno() if stdout_to_stderr else None
     # its own process group, so that cancel() stops pip's child too; an interrupt reaches
     # safe-install only, which then waits for pip if pip is already installing
-    proc = subprocess.Popen(cmd, env=environ_without_pip(environ), stdout=out,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    return EarlyInstall(proc, fifo)
+    proc = subprocess.Popen(cmd, env=environ_without_pip(environ), stdin=subprocess.PIPE,
+                            stdout=out, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    return EarlyInstall(proc)
 
 
 def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
@@ -315,12 +293,7 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
         text = "".join(f"{path} --hash=sha256:{digest}\n" for _name, path, digest in plan.wheels)
         what = "installing the checked artifacts"
         if early is not None:
-            if early.feed(text):
-                _wait(early.proc, what, quiet=False, shield=True)
-            else:  # pip ended before it read the list: it installed nothing
-                _wait(early.proc, "starting up", quiet=False, shield=False)
-                raise PipError("pip ended before it read the list of checked files; nothing "
-                               "was installed")
+            early.finish(text, what)
         else:
             req = workdir / "checked-requirements.txt"
             req.write_text(text)
