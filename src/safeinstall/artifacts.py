@@ -82,6 +82,10 @@ def parse_metadata(data: bytes, source: str) -> tuple[CoreMetadata, Message]:
     ), msg
 
 
+#: Largest file :meth:`ArtifactStore.prefetch` downloads ahead of the install.
+EARLY_DOWNLOAD_MAX = 50 * 1024 * 1024
+
+
 class ArtifactStore:
     """Content-addressed store of verified artifacts and their metadata."""
 
@@ -102,7 +106,11 @@ class ArtifactStore:
 
     def prefetch(self, f: IndexFile) -> None:
         """Start downloading (and verifying) ``f`` in the background, for an install that will
-        probably need it: the bytes are only ever used by :meth:`fetch`, after the checks."""
+        probably need it: the bytes are only ever used by :meth:`fetch`, after the checks.
+        Only files of known size up to :data:`EARLY_DOWNLOAD_MAX`: a run that is refused or
+        interrupted waits for downloads in flight, and must not wait for a huge one."""
+        if f.size is None or f.size > EARLY_DOWNLOAD_MAX:
+            return
         with self._lock:
             if f.url in self._early or f.url in self._downloads:
                 return
