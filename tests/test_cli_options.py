@@ -42,6 +42,20 @@ def test_isolated_ignores_pip_configuration(scenario, local_index, clean_pip_env
     assert run.code == 0, run.stderr  # --isolated: pip's environment variables are ignored
 
 
+def test_a_broken_pip_configuration_file_is_a_usage_error_naming_it(local_index,
+                                                                   clean_pip_env, tmp_path):
+    bad = tmp_path / "pip.conf"
+    bad.write_text("[global\nindex-url = x\n")
+    env = dict(clean_pip_env, PIP_CONFIG_FILE=str(bad))
+    run = run_cli(["--dry-run", "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 2
+    assert "pip could not read its configuration" in run.stderr
+    assert str(bad) in run.stderr and "Traceback" not in run.stderr
+    # --isolated does not read it at all
+    run = run_cli(["--isolated", "--dry-run", "-i", local_index.url, "demo"], env, tmp_path)
+    assert "pip could not read its configuration" not in run.stderr
+
+
 def test_a_package_named_like_a_subcommand_is_a_package(local_index, make_venv, clean_pip_env,
                                                         tmp_path, t0):
     for name in ("lock", "timeline", "watch", "guard", "audit"):

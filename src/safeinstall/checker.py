@@ -40,6 +40,7 @@ from safeinstall.errors import (
     UsageError,
 )
 from safeinstall.finder import Finder, IndexFile, LightFile, ProjectListing
+from safeinstall.pipconfig import PipProcess
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.policy import Finding, Policy, is_refused, severity_for
 from safeinstall.prefetch import Memo, Prefetcher
@@ -905,32 +906,22 @@ class InstalledSet(Mapping[NormalizedName, InstalledDist]):
         self.user = user
         self.executable = python or sys.executable
         self._data: dict[NormalizedName, InstalledDist] | None = None
-        self._proc: subprocess.Popen[str] | None = None
+        self._proc: PipProcess | None = None
         self._lock = threading.Lock()
         if not run:
             self._data = {}
             return
-        cmd = [sys.executable, "-m", "pip", "--python", self.executable, "inspect"]
-        if user:
-            cmd.append("--user")
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True,
-                                      env=environ_without_pip(environ))
+        args = ["--python", self.executable, "inspect"] + (["--user"] if user else [])
+        self._proc = PipProcess(args, environ_without_pip(environ),
+                                what=f"pip inspect of {self.executable}",
+                                failed=f"cannot list what is installed in {self.executable}")
 
     def _read(self) -> dict[NormalizedName, InstalledDist]:
         with self._lock:
             if self._data is not None:
                 return self._data
             assert self._proc is not None
-            try:
-                stdout, stderr = self._proc.communicate(timeout=300)
-            except subprocess.TimeoutExpired:
-                self.close()
-                raise UsageError(f"pip inspect of {self.executable} took more than 300 s") \
-                    from None
-            if self._proc.returncode != 0:
-                raise UsageError(f"cannot list what is installed in {self.executable}: "
-                                 f"{stderr.strip()[-500:]}")
+            stdout = self._proc.output(timeout=300)
             try:
                 data = json.loads(stdout)
             except ValueError:
@@ -951,10 +942,8 @@ class InstalledSet(Mapping[NormalizedName, InstalledDist]):
 
     def close(self) -> None:
         """Stop ``pip inspect`` if its answer was never needed."""
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            proc.kill()
-            proc.communicate()
+        if self._proc is not None:
+            self._proc.close()
 
     def __getitem__(self, name: NormalizedName) -> InstalledDist:
         return self._read()[name]

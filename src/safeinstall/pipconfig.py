@@ -1,13 +1,14 @@
-"""pip's configuration, read through pip's CLI (``python -m pip config list``).
+"""pip commands whose answers a run needs later, started early: pip's configuration
+(``python -m pip config list``) and, through :class:`PipProcess`, ``pip inspect``.
 
-A module of its own, with nothing heavy imported, because the command is started first thing
-in a run: it costs a pip start-up (~0.1 s), which then overlaps with safe-install's own."""
+A module of its own, with nothing heavy imported, because the configuration is read first
+thing in a run: it costs a pip start-up (~0.1 s), which then overlaps with safe-install's own."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from safeinstall.errors import UsageError
@@ -16,48 +17,65 @@ if TYPE_CHECKING:
     from safeinstall.pipoptions import PipConfig
 
 
+class PipProcess:
+    """A pip command started now and read when its answer is needed, so that its start-up
+    overlaps with other work; :meth:`close` stops it unread."""
+
+    def __init__(self, args: Sequence[str], environ: Mapping[str, str], *, what: str,
+                 failed: str, hint: str | None = None) -> None:
+        self.what = what  # "pip inspect of X": for a timeout
+        self.failed = failed  # "cannot list what is installed in X": for a failure
+        self.hint = hint
+        try:
+            self._proc: subprocess.Popen[str] = subprocess.Popen(
+                [sys.executable, "-m", "pip", *args], stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(environ))
+        except OSError as exc:  # pragma: no cover - our own interpreter always runs
+            raise UsageError(f"{failed}: cannot run pip: {exc}") from None
+
+    def output(self, timeout: float) -> str:
+        """pip's standard output; a :class:`UsageError` if it failed or took too long."""
+        try:
+            stdout, stderr = self._proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise UsageError(f"{self.what} took more than {timeout:.0f} s") from None
+        if self._proc.returncode != 0:
+            raise UsageError(f"{self.failed}: {stderr.strip()[-500:]}", hint=self.hint)
+        return stdout
+
+    def close(self) -> None:
+        """Stop the command if its answer is no longer wanted."""
+        if self._proc.returncode is None:
+            self._proc.kill()
+            self._proc.communicate()
+
+
 class PendingPipConfig:
     """``python -m pip config list``, started at once and read when needed: the command costs
     a pip start-up (~0.1 s), which then overlaps with safe-install's own start-up."""
 
     def __init__(self, environ: Mapping[str, str], *, isolated: bool = False) -> None:
-        self._proc: subprocess.Popen[str] | None = None
         self._config: PipConfig | None = None
+        self._proc: PipProcess | None = None
         self.isolated = isolated
-        if isolated:
-            return
-        env = dict(environ)
-        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "pip", "config", "list"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, env=env,
-            )
-        except OSError as exc:  # pragma: no cover - our own interpreter always runs
-            raise UsageError(f"cannot run pip to read its configuration: {exc}") from None
+        if not isolated:
+            self._proc = PipProcess(
+                ["config", "list"], {**environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+                what="reading pip's configuration",
+                failed="pip could not read its configuration",
+                hint="fix the pip configuration file or PIP_* variable it names")
 
     def result(self) -> PipConfig:
         from safeinstall.pipoptions import PipConfig
 
         if self._config is not None:
             return self._config
-        if self.isolated:
+        if self._proc is None:  # --isolated
             self._config = PipConfig()
             return self._config
-        assert self._proc is not None
-        try:
-            stdout, stderr = self._proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            self.close()
-            raise UsageError("pip took more than 120 s to read its configuration") from None
-        if self._proc.returncode != 0:
-            raise UsageError(
-                f"pip could not read its configuration: {stderr.strip()[-400:]}",
-                hint="fix the pip configuration file or PIP_* variable it names",
-            )
         items: dict[str, str] = {}
-        for line in stdout.splitlines():
+        for line in self._proc.output(timeout=120).splitlines():
             key, eq, raw = line.partition("=")
             if not eq:
                 continue
@@ -70,7 +88,5 @@ class PendingPipConfig:
 
     def close(self) -> None:
         """Stop the command if its answer is no longer wanted (an error came first)."""
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            proc.kill()
-            proc.communicate()
+        if self._proc is not None:
+            self._proc.close()
