@@ -43,7 +43,7 @@ from safeinstall.finder import Finder, IndexFile, LightFile, ProjectListing
 from safeinstall.pipconfig import PipProcess
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.policy import Finding, Policy, is_refused, severity_for
-from safeinstall.prefetch import Memo, Prefetcher
+from safeinstall.prefetch import DependencyHints, Memo, Prefetcher
 from safeinstall.reqfile import ParsedRequirements, RequirementLine
 from safeinstall.resolver import (
     Candidate,
@@ -990,10 +990,14 @@ def run_check(
                          hint="name packages, or use -r FILE, as with `pip install`")
     marker_env = {**target.environment, "extra": ""}
 
-    def warm(name: str, specifier: SpecifierSet) -> None:
+    def warm(name: str, specifier: SpecifierSet, *, hinted: bool = False) -> None:
         """Fetch the page and the metadata of the wheel pip would most likely take, then look
         ahead at *its* dependencies, so the tree is fetched in parallel waves rather than one
-        round trip per level. A constraint narrows the guess, as it narrows the resolver."""
+        round trip per level. A constraint narrows the guess, as it narrows the resolver.
+        The dependencies it had in an earlier run (``hints``) are warmed at once, before its
+        page arrives; for such a guess (``hinted``) no sdist is built."""
+        if not settings.no_deps:
+            prefetcher.requirements(hints.get(name), hinted=True)
         constraint = constraints.get(canonicalize_name(name))
         if constraint is not None:
             specifier = specifier & constraint.specifier
@@ -1003,11 +1007,13 @@ def run_check(
             # the resolver reads the metadata even with --no-deps (Requires-Python), as pip's
             if f.is_wheel:
                 meta = ctx.wheel_meta.get(f.url, lambda: store.wheel_metadata(f))
+            elif hinted:
+                return
             else:  # checked first, then built if it must be, as the resolver would
                 meta = sdist_metadata(ctx, IndexCandidate(f.project, f.version, f, frozenset(),
                                                           best))
-            if settings.no_deps or prefetcher.closed:
-                return
+            if settings.no_deps or prefetcher.closed or hinted:
+                return  # a guess goes no further than its own hints
             ahead_items = []
             for text in meta.requires_dist:
                 try:
@@ -1020,10 +1026,19 @@ def run_check(
 
     constraints: dict[NormalizedName, Constraint] = {}
     prefetcher = Prefetcher(warm)
+    hints = DependencyHints(None if store.cache_dir is None else
+                            store.cache_dir / "dependency-hints" / f"{build_key(target)}.json")
+    observed: dict[str, set[tuple[str, str]]] = {}
 
     def ahead(deps: Sequence[Req]) -> None:
         prefetcher.requirements((r.name, r.specifier) for r in deps
                                 if isinstance(r, NamedRequirement))
+
+    def dependencies_of(candidate: Candidate, deps: Sequence[Req]) -> None:
+        seen = observed.setdefault(candidate.name, set())
+        seen.update((r.name, str(r.specifier)) for r in deps if isinstance(r, NamedRequirement)
+                    and r.name != candidate.name)
+        ahead(deps)
 
     reqs, constraints, order = build_requirements(ctx, user_requirements, parsed.constraints)
     ahead(reqs)
@@ -1038,12 +1053,14 @@ def run_check(
             ignore_requires_python=settings.ignore_requires_python,
         ),
         user_requested=order,
-        on_dependencies=ahead,
+        on_dependencies=dependencies_of,
     )
     try:
         resolved = resolve(provider, reqs, on_pin=lambda s: progress(f"resolved {s}"))
     finally:
         prefetcher.close()
+    if not settings.no_deps:
+        hints.save({p.name: sorted(observed[p.name]) for p in resolved if p.name in observed})
     for listing_name in {p.name for p in resolved}:
         for note in finder.project(listing_name).notes:
             if note not in ctx.notes:

@@ -87,6 +87,46 @@ def _console(stream: IO[str]) -> Any:
                    width=None if stream.isatty() else 200)
 
 
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no such method, or closed
+        return False
+
+
+class _LazyConsole:
+    """The rich Console on ``stream``, made on first use: importing rich costs ~20 ms, and a
+    quiet run (``-q``) that passes prints nothing. :meth:`prepare` makes it in a thread, to
+    overlap with a wait for the network."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._real: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._real is None:
+                self._real = _console(self._stream)
+                import rich.table  # noqa: F401 - the summary's table, imported with the rest
+            return self._real
+
+    @property
+    def is_terminal(self) -> bool:
+        """rich's answer, without making the console where it is plainly no (not a tty, and
+        none of the variables with which rich treats a stream as a terminal)."""
+        if self._real is None and not _isatty(self._stream) and not any(
+                os.environ.get(v) for v in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")):
+            return False
+        return bool(self._get().is_terminal)
+
+    def prepare(self) -> None:
+        threading.Thread(target=self._get, name="safe-install-console", daemon=True).start()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
          stdout: IO[str] | None = None, stderr: IO[str] | None = None,
          cwd: str | None = None, now: datetime | None = None) -> int:
@@ -129,7 +169,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         ours = load_settings(cmd, environ, Path(cwd))
         policy = ours.policy
         report_dest = ours.report
-        return _run(cmd, ours, environ, out, _console(err), cwd, now, trust_store,
+        return _run(cmd, ours, environ, out, _LazyConsole(err), cwd, now, trust_store,
                     pip_config, early)
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
@@ -213,7 +253,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
         console.print(f"[yellow]warning[/] trust on first use is off for this run: {exc}")
         trust = None
     workdir = Path(tempfile.mkdtemp(prefix="safe-install-run-"))
-    interactive = console.is_terminal and settings.verbosity >= 0
+    interactive = settings.verbosity >= 0 and console.is_terminal
     status = console.status("checking...") if interactive else None
     old_term = signal.getsignal(signal.SIGTERM)
     installed: InstalledSet | None = None
@@ -233,6 +273,8 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
             elif settings.verbosity > 0:
                 console.print(f"[dim]{msg}[/]")
 
+        if settings.verbosity >= 0 and status is None:
+            console.prepare()  # the summary's console, made while the check waits for pages
         installed = installed_dists(settings, environ, early_installed)
         if not settings.dry_run:
             from safeinstall.installer import start_install

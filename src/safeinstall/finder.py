@@ -114,6 +114,8 @@ class ProjectListing:
         self._all: tuple[IndexFile, ...] | None = self._eager
         self._by_version: dict[Version | None, list[int]] = {}
         self._version_groups: dict[Version, list[int]] | None = None
+        self._index_urls: tuple[str, ...] | None = None
+        self._by_name: dict[str, list[int]] | None = None
         for i, (_src, _entry, _fn, version) in enumerate(self._raw):
             self._by_version.setdefault(version, []).append(i)
 
@@ -198,8 +200,10 @@ class ProjectListing:
         if self._eager is not None or self._all is not None:
             return tuple(dict.fromkeys(f.source.url for f in self.files
                                        if f.source.kind == "index"))
-        return tuple(dict.fromkeys(source.url for source, _e, _f, _v in self._raw
-                                   if source.kind == "index"))
+        if self._index_urls is None:
+            self._index_urls = tuple(dict.fromkeys(source.url for source, _e, _f, _v in self._raw
+                                                   if source.kind == "index"))
+        return self._index_urls
 
     def light(self) -> tuple[LightFile, ...]:
         """Every listed file's name, sha256, version and source, without full parsing."""
@@ -212,8 +216,12 @@ class ProjectListing:
         """Every listed file with this exact file name (on any source)."""
         if self._eager is not None or self._all is not None:
             return tuple(f for f in self.files if f.filename == filename)
-        return self._files_at(i for i, (_s, _e, fn, _v) in enumerate(self._raw)
-                              if fn == filename)
+        if self._by_name is None:
+            by_name: dict[str, list[int]] = {}
+            for i, (_s, _e, fn, _v) in enumerate(self._raw):
+                by_name.setdefault(fn, []).append(i)
+            self._by_name = by_name
+        return self._files_at(self._by_name.get(filename, ()))
 
 
 def _entry_sha256(entry: Mapping[str, Any]) -> str | None:

@@ -6,6 +6,7 @@ thing in a run: it costs a pip start-up (~0.1 s), which then overlaps with safe-
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -51,38 +52,83 @@ class PipProcess:
             self._proc.communicate()
 
 
+#: ``PIP_<NAME>`` variables pip's configuration skips (pip's ``ENV_NAMES_IGNORED``)
+_ENV_NAMES_IGNORED = ("version", "help")
+
+
+def environment_items(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``:env:`` part of pip's configuration: every ``PIP_<NAME>`` variable as the key
+    ``:env:.<name>``, lower case with ``_`` as ``-`` (pip's ``Configuration.
+    _load_environment_vars``; later variables of the same name win, as in pip)."""
+    items: dict[str, str] = {}
+    for key, value in environ.items():
+        if not key.startswith("PIP_"):
+            continue
+        name = key[4:].lower()
+        if name in _ENV_NAMES_IGNORED:
+            continue
+        name = name.replace("_", "-")
+        if name.startswith("--"):
+            name = name[2:]
+        items[f":env:.{name}"] = value
+    return items
+
+
+def parse_config_list(output: str) -> dict[str, str]:
+    """The items ``pip config list`` prints, one ``key=repr(value)`` per line."""
+    import ast
+
+    items: dict[str, str] = {}
+    for line in output.splitlines():
+        key, eq, raw = line.partition("=")
+        if not eq:
+            continue
+        raw = raw.strip()
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = None
+        if not isinstance(value, str):  # not a repr: taken as printed, quotes removed
+            value = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"" \
+                else raw
+        items[key.strip()] = value
+    return items
+
+
 class PendingPipConfig:
     """``python -m pip config list``, started at once and read when needed: the command costs
-    a pip start-up (~0.1 s), which then overlaps with safe-install's own start-up."""
+    a pip start-up (~0.1 s), which then overlaps with safe-install's own start-up.
+
+    With ``PIP_CONFIG_FILE`` set to the null device, pip loads no configuration file at all,
+    only the ``PIP_*`` variables, so those are read directly and no pip runs (this is how
+    Dockerfiles and CI jobs often neutralise a machine's configuration)."""
 
     def __init__(self, environ: Mapping[str, str], *, isolated: bool = False) -> None:
         self._config: PipConfig | None = None
         self._proc: PipProcess | None = None
+        self._env_only: dict[str, str] | None = None
         self.isolated = isolated
-        if not isolated:
-            self._proc = PipProcess(
-                ["config", "list"], {**environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
-                what="reading pip's configuration",
-                failed="pip could not read its configuration",
-                hint="fix the pip configuration file or PIP_* variable it names")
+        env = {**environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        if isolated:
+            return
+        if env.get("PIP_CONFIG_FILE") == os.devnull:
+            self._env_only = environment_items(env)
+            return
+        self._proc = PipProcess(
+            ["config", "list"], env,
+            what="reading pip's configuration",
+            failed="pip could not read its configuration",
+            hint="fix the pip configuration file or PIP_* variable it names")
 
     def result(self) -> PipConfig:
         from safeinstall.pipoptions import PipConfig
 
         if self._config is not None:
             return self._config
-        if self._proc is None:  # --isolated
-            self._config = PipConfig()
+        if self._proc is None:  # --isolated (nothing) or PIP_CONFIG_FILE=/dev/null
+            self._config = PipConfig(self._env_only or {})
             return self._config
-        items: dict[str, str] = {}
-        for line in self._proc.output(timeout=120).splitlines():
-            key, eq, raw = line.partition("=")
-            if not eq:
-                continue
-            raw = raw.strip()
-            if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
-                raw = raw[1:-1]
-            items[key.strip()] = raw
+        items = parse_config_list(self._proc.output(timeout=120))
         self._config = PipConfig(items)
         return self._config
 

@@ -9,12 +9,15 @@ Errors are swallowed here: the resolver's own call raises them with full context
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Generic, TypeVar
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 T = TypeVar("T")
@@ -64,10 +67,17 @@ def _await_all(barrier: threading.Barrier) -> None:
         barrier.wait(timeout=5)
 
 
+class Warm(Protocol):
+    """What the look-ahead does for one requirement (``hinted``: see
+    :meth:`Prefetcher.requirements`)."""
+
+    def __call__(self, name: str, specifier: SpecifierSet, *, hinted: bool = False) -> Any: ...
+
+
 class Prefetcher:
     """Warms index pages and likely metadata for requirement names, in the background."""
 
-    def __init__(self, warm: Callable[[str, SpecifierSet], Any], max_workers: int = 8) -> None:
+    def __init__(self, warm: Warm, max_workers: int = 8) -> None:
         self._warm = warm
         self._pool = ThreadPoolExecutor(max_workers=max_workers,
                                         thread_name_prefix="safe-install-prefetch")
@@ -82,21 +92,25 @@ class Prefetcher:
         for _ in range(max_workers):
             self._pool.submit(_await_all, started)
 
-    def requirements(self, items: Iterable[tuple[str, SpecifierSet]]) -> None:
+    def requirements(self, items: Iterable[tuple[str, SpecifierSet]], *,
+                     hinted: bool = False) -> None:
+        """Warm these requirements. ``hinted``: guessed from an earlier run
+        (:class:`DependencyHints`), not yet asked for by this one; ``warm`` is then called
+        with ``hinted=True`` and should do only what is harmless if the guess is stale."""
         for name, specifier in items:
-            key = f"{canonicalize_name(name)}{specifier}"
+            key = f"{'~' if hinted else ''}{canonicalize_name(name)}{specifier}"
             with self._lock:
                 if key in self._seen:
                     continue
                 self._seen.add(key)
-            self._pool.submit(self._quiet, name, specifier)
+            self._pool.submit(self._quiet, name, specifier, hinted)
 
-    def _quiet(self, name: str, specifier: SpecifierSet) -> None:
+    def _quiet(self, name: str, specifier: SpecifierSet, hinted: bool) -> None:
         # errors are the resolver's to meet (and report) in the foreground
         if self.closed:
             return
         with contextlib.suppress(Exception):
-            self._warm(name, specifier)
+            self._warm(name, specifier, hinted=hinted)
 
     @property
     def closed(self) -> bool:
@@ -107,3 +121,72 @@ class Prefetcher:
     def close(self) -> None:
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DependencyHints:
+    """Which dependencies each project had in an earlier run for the same target: names and
+    specifiers after markers, one JSON file per target in the cache
+    (``dependency-hints/<target key>.json``).
+
+    Used for one thing only: to start fetching the index pages of a project's probable
+    dependencies together with its own page, instead of one round trip per level of the tree.
+    Nothing is decided from a hint; a stale one costs a page fetch nobody needed.
+    """
+
+    VERSION = 1
+    MAX_PROJECTS = 20_000
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._known: dict[str, list[tuple[str, str]]] = {}
+        self._raw: dict[str, Any] = {}
+        if path is None:
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and data.get("version") == self.VERSION \
+                    and isinstance(data.get("projects"), dict):
+                self._raw = data["projects"]
+        except (OSError, ValueError):
+            pass  # none yet, or unreadable: no hints (rewritten at the end of the run)
+
+    def get(self, name: str) -> list[tuple[str, SpecifierSet]]:
+        """The dependencies ``name`` had last time, or none."""
+        entry = self._raw.get(canonicalize_name(name))
+        out: list[tuple[str, SpecifierSet]] = []
+        if not isinstance(entry, list):
+            return out
+        for item in entry:
+            try:
+                dep, spec = item
+                out.append((str(dep), SpecifierSet(str(spec))))
+            except (TypeError, ValueError, InvalidSpecifier):
+                continue
+        return out
+
+    def save(self, observed: Mapping[str, Sequence[tuple[str, str]]]) -> None:
+        """Remember the dependencies this run's resolution used (best effort)."""
+        if self.path is None or not observed:
+            return
+        projects = dict(self._raw)
+        changed = False
+        for name, deps in observed.items():
+            value = [[dep, spec] for dep, spec in sorted({(str(d), str(s)) for d, s in deps})]
+            if projects.get(name) != value:
+                projects[name] = value
+                changed = True
+        if not changed:
+            return
+        if len(projects) > self.MAX_PROJECTS:
+            projects = {n: projects[n] for n in observed}
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.part")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"version": self.VERSION, "projects": projects}),
+                           encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()

@@ -218,7 +218,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         installed: Mapping[NormalizedName, InstalledDist],
         options: ResolverOptions,
         user_requested: Mapping[NormalizedName, int],
-        on_dependencies: Callable[[Sequence[Req]], None] | None = None,
+        on_dependencies: Callable[[Candidate, Sequence[Req]], None] | None = None,
     ) -> None:
         self.on_dependencies = on_dependencies
         self.finder = finder
@@ -388,7 +388,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             return deps
         deps.extend(self.dependencies_from(requires_dist, candidate.extras, parent))
         if self.on_dependencies is not None:
-            self.on_dependencies(deps)
+            self.on_dependencies(candidate, deps)
         return deps
 
     def dependencies_from(self, requires_dist: Iterable[str], extras: frozenset[str],

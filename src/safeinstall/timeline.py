@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 
 from packaging.version import Version
 
@@ -28,7 +29,7 @@ class ReleaseTimeline:
     source: Source
     files: tuple[IndexFile, ...]  # ordered by upload time, files without one last
 
-    @property
+    @cached_property
     def release_start(self) -> datetime | None:
         times = [f.upload_time for f in self.files if f.upload_time is not None]
         return min(times) if times else None
