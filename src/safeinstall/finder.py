@@ -241,6 +241,21 @@ def _fast_filename(entry: Mapping[str, Any]) -> str:
     return unquote(tail) if "%" in tail else tail
 
 
+_NAMES: dict[str, NormalizedName] = {}
+
+
+def _canonical(text: str) -> NormalizedName:
+    """``canonicalize_name(text)``, memoised (a page repeats one spelling thousands of times)."""
+    try:
+        return _NAMES[text]
+    except KeyError:
+        pass
+    name = canonicalize_name(text)
+    if len(_NAMES) < 100_000:
+        _NAMES[text] = name
+    return name
+
+
 _VERSIONS: dict[str, Version | None] = {}
 
 
@@ -266,7 +281,7 @@ def _guess_version(name: NormalizedName, filename: str) -> tuple[bool, Version |
     sdists get the full check, which is cheap. (None: parse it whenever anything is asked.)"""
     if filename.endswith(".whl"):
         parts = filename.split("-")
-        if len(parts) not in (5, 6) or canonicalize_name(parts[0]) != name:
+        if len(parts) not in (5, 6) or _canonical(parts[0]) != name:
             return False, None
         version = _version_of(parts[1])
         return version is not None, version
@@ -364,25 +379,21 @@ def parse_json_page(content: bytes, url: str, final_url: str) -> list[dict[str, 
     files = data["files"]
     if not isinstance(files, list):
         raise bad("'files' is not a list")
-    out: list[dict[str, Any]] = []
+    # the entries are this parse's own objects: each gets its absolute URL in place
     for i, item in enumerate(files, 1):
-        if not isinstance(item, dict) or not isinstance(item.get("url"), str) \
-                or not item["url"].strip():
+        raw_url = item.get("url") if isinstance(item, dict) else None
+        if not isinstance(raw_url, str) or not raw_url or raw_url.isspace():
             raise bad(f"file entry #{i} is not an object with a url")
-        raw_url = item["url"]
         if raw_url.startswith("https://") and "/." not in raw_url and "[" not in raw_url \
                 and raw_url.isprintable() and " " not in raw_url:
-            absolute = raw_url  # already absolute and plain: urljoin would return it unchanged
-        else:
-            try:
-                absolute = urljoin(final_url, raw_url)
-                urlsplit(absolute)
-            except ValueError as exc:
-                raise bad(f"file entry #{i} has an invalid url: {exc}") from None
-        entry = dict(item)
-        entry["url"] = absolute
-        out.append(entry)
-    return out
+            continue  # already absolute and plain: urljoin would return it unchanged
+        try:
+            absolute = urljoin(final_url, raw_url)
+            urlsplit(absolute)
+        except ValueError as exc:
+            raise bad(f"file entry #{i} has an invalid url: {exc}") from None
+        item["url"] = absolute
+    return files
 
 
 #: File endings of distributions pip would consider; a listed name with one of these endings
@@ -633,7 +644,10 @@ class Finder:
             )
         if remote:
             for entry in out:
-                if entry["url"][:5].lower() == "file:":  # the scheme, without parsing the URL
+                entry_url = entry["url"]
+                if entry_url.startswith("https://"):
+                    continue
+                if entry_url[:5].lower() == "file:":  # the scheme, without parsing the URL
                     raise IndexAccessError(
                         f"the index page {redact(url)} links to {entry['url'][:200]}, a local "
                         "file; refusing",

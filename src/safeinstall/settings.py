@@ -39,11 +39,6 @@ from safeinstall.errors import UsageError
 from safeinstall.pipoptions import CommandLine
 from safeinstall.policy import LateException, Policy, parse_action
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 DEFAULT_CONFIG_NAME = "safe-install.toml"
 _SCALARS = ("late-after", "on-late", "on-unknown-upload-time", "on-untrusted-hash",
             "on-unverifiable", "on-multiple-indexes", "report", "cache-dir")
@@ -62,6 +57,10 @@ class Settings:
 
 
 def _load_file(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # imported only when there is a file to read
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
