@@ -151,3 +151,21 @@ def test_mirror_without_times_is_dated_by_identical_file_on_other_index(
     assert pkg["index"] == mirror.url  # pip takes the mirror's copy ...
     assert pkg["lateness_seconds"] == 90 * 86400  # ... dated by the identical file on the index
     assert any("dated by the identical file" in n for n in pkg["notes"])
+
+
+def test_a_target_interpreter_that_cannot_run_or_report_is_a_usage_error(local_index,
+                                                                        clean_pip_env,
+                                                                        tmp_path):
+    missing = tmp_path / "no-such-python"
+    run = run_cli(["--python", str(missing), "--dry-run", "-i", local_index.url, "demo"],
+                  clean_pip_env, tmp_path)
+    assert run.code == 2
+    assert f"cannot run the target interpreter {str(missing)!r}" in run.stderr
+    assert "--python" in run.stderr  # the hint says what to pass
+    not_python = tmp_path / "not-python"
+    not_python.write_text("#!/bin/sh\necho 'not a python' >&2\nexit 3\n")
+    not_python.chmod(0o755)
+    run = run_cli(["--python", str(not_python), "--dry-run", "-i", local_index.url, "demo"],
+                  clean_pip_env, tmp_path)
+    assert run.code == 2
+    assert "failed to report its tags" in run.stderr and "not a python" in run.stderr

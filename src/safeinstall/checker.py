@@ -894,7 +894,9 @@ def installed_dists(settings: PipSettings, environ: Mapping[str, str],
 
 
 class InstalledSet(Mapping[NormalizedName, InstalledDist]):
-    """The distributions ``pip inspect`` reports for an environment, read when first needed.
+    """The distributions installed in an environment as pip sees them, read when first needed:
+    listed by the target interpreter itself (:mod:`safeinstall.installed`), or by
+    ``pip inspect`` where that listing defers to pip (legacy installs, ``--user``).
 
     ``python`` is the ``--python`` value as given (None: this interpreter), resolved by pip
     itself as for ``pip --python X install``. ``run=False``: an empty set (pip would ignore
@@ -902,17 +904,27 @@ class InstalledSet(Mapping[NormalizedName, InstalledDist]):
 
     def __init__(self, python: str | None, *, user: bool, environ: Mapping[str, str],
                  run: bool = True) -> None:
+        from safeinstall.installed import PendingListing
+
         self.python = python
         self.user = user
         self.executable = python or sys.executable
         self._data: dict[NormalizedName, InstalledDist] | None = None
         self._proc: PipProcess | None = None
+        self._listing: PendingListing | None = None
+        self._environ = environ_without_pip(environ)
         self._lock = threading.Lock()
         if not run:
             self._data = {}
             return
-        args = ["--python", self.executable, "inspect"] + (["--user"] if user else [])
-        self._proc = PipProcess(args, environ_without_pip(environ),
+        if user:
+            self._start_pip()
+        else:
+            self._listing = PendingListing(self.executable, self._environ)
+
+    def _start_pip(self) -> None:
+        args = ["--python", self.executable, "inspect"] + (["--user"] if self.user else [])
+        self._proc = PipProcess(args, self._environ,
                                 what=f"pip inspect of {self.executable}",
                                 failed=f"cannot list what is installed in {self.executable}")
 
@@ -920,28 +932,39 @@ class InstalledSet(Mapping[NormalizedName, InstalledDist]):
         with self._lock:
             if self._data is not None:
                 return self._data
-            assert self._proc is not None
-            stdout = self._proc.output(timeout=300)
-            try:
-                data = json.loads(stdout)
-            except ValueError:
-                raise UsageError(f"pip inspect of {self.executable} gave no JSON") from None
-            out: dict[NormalizedName, InstalledDist] = {}
-            for item in data.get("installed", []):
-                meta = item.get("metadata", {})
+            items: list[dict[str, object]] | None = None
+            if self._listing is not None:
+                items = self._listing.result()
+                if items is None:  # pip must answer (and reports any error itself)
+                    self._start_pip()
+            if items is None:
+                assert self._proc is not None
+                stdout = self._proc.output(timeout=300)
                 try:
-                    name = canonicalize_name(meta["name"])
-                    version = Version(meta["version"])
+                    data = json.loads(stdout)
+                except ValueError:
+                    raise UsageError(f"pip inspect of {self.executable} gave no JSON") from None
+                items = [item.get("metadata", {}) for item in data.get("installed", [])]
+            out: dict[NormalizedName, InstalledDist] = {}
+            for meta in items:
+                try:
+                    name = canonicalize_name(str(meta["name"]))
+                    version = Version(str(meta["version"]))
                 except (KeyError, InvalidVersion):
                     continue
-                out[name] = InstalledDist(name, version,
-                                          tuple(meta.get("requires_dist", []) or []),
-                                          meta.get("requires_python"))
+                requires = meta.get("requires_dist") or []
+                requires_python = meta.get("requires_python")
+                out[name] = InstalledDist(
+                    name, version,
+                    tuple(str(r) for r in requires) if isinstance(requires, list) else (),
+                    str(requires_python) if requires_python is not None else None)
             self._data = out
             return out
 
     def close(self) -> None:
-        """Stop ``pip inspect`` if its answer was never needed."""
+        """Stop the listing or ``pip inspect`` if its answer was never needed."""
+        if self._listing is not None:
+            self._listing.close()
         if self._proc is not None:
             self._proc.close()
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from safeinstall.pipoptions import CommandLine, PipSettings
     from safeinstall.policy import Policy
     from safeinstall.reqfile import ParsedRequirements
-    from safeinstall.target import TargetPython
+    from safeinstall.target import PendingProbe, TargetPython
 
 HELP = """\
 usage: safe-install [pip install options] [safe-install options] REQUIREMENTS...
@@ -141,6 +141,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     if not any(a.startswith("--is") for a in argv):
         pip_config = PendingPipConfig(environ)
     early: InstalledSet | None = None
+    probe: PendingProbe | None = None
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     cwd = cwd or os.getcwd()
@@ -164,13 +165,17 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
                 pip_config.close()
             pip_config = PendingPipConfig(environ, isolated=bool(cmd.get("isolated")))
         early = _early_installed(cmd, environ)
+        if cmd.get("python"):  # the target interpreter reports its tags while we start
+            from safeinstall.target import PendingProbe
+
+            probe = PendingProbe(str(cmd.get("python")))
         from safeinstall.settings import load_settings
 
         ours = load_settings(cmd, environ, Path(cwd))
         policy = ours.policy
         report_dest = ours.report
         return _run(cmd, ours, environ, out, _LazyConsole(err), cwd, now, trust_store,
-                    pip_config, early)
+                    pip_config, early, probe)
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
 
@@ -202,6 +207,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             pip_config.close()
         if early is not None:
             early.close()
+        if probe is not None:
+            probe.close()
 
 
 def _early_installed(cmd: CommandLine, environ: Mapping[str, str]) -> InstalledSet | None:
@@ -219,7 +226,35 @@ def _early_installed(cmd: CommandLine, environ: Mapping[str, str]) -> InstalledS
 def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: Any, cwd: str,
          now: datetime, trust_store: str | None = None,
          pip_config: PendingPipConfig | None = None,
-         early_installed: InstalledSet | None = None) -> int:
+         early_installed: InstalledSet | None = None,
+         early_probe: PendingProbe | None = None) -> int:
+    """The checked run. The final ``pip install`` (:class:`~safeinstall.installer.EarlyInstall`)
+    starts first thing, before the heavy imports, since its start-up is the longest wait of a
+    small install; it only ever gets the checked list, and is stopped on any other outcome."""
+    from safeinstall.pipoptions import effective_settings
+
+    early_install: EarlyInstall | None = None
+    try:
+        if pip_config is not None:
+            first = effective_settings(cmd, pip_config.result(), cwd, now=now)
+            if not first.dry_run:
+                from safeinstall.installer import start_install
+
+                early_install = start_install(first.python, first, environ, cmd.passthrough,
+                                              stdout_to_stderr=ours.report == "-")
+        return _check_and_install(cmd, ours, environ, out, console, cwd, now, trust_store,
+                                  pip_config, early_installed, early_probe, early_install)
+    finally:
+        if early_install is not None:
+            early_install.cancel()
+
+
+def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str],
+                       console: Any, cwd: str, now: datetime, trust_store: str | None,
+                       pip_config: PendingPipConfig | None,
+                       early_installed: InstalledSet | None,
+                       early_probe: PendingProbe | None,
+                       early_install: EarlyInstall | None) -> int:
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import installed_dists, run_check
     from safeinstall.pipoptions import check_dist_restriction
@@ -231,7 +266,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     inputs = load_inputs(cmd, environ, cwd, now, pip_config=pip_config)
     settings = inputs.settings
     check_dist_restriction(settings)
-    target = default_target(settings)
+    target = default_target(settings, early_probe)
     inputs = inputs_for_target(inputs, target, cwd)
     settings, parsed, notes = inputs.settings, inputs.parsed, list(inputs.notes)
     user_reqs = list(inputs.user_reqs)
@@ -257,7 +292,6 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     status = console.status("checking...") if interactive else None
     old_term = signal.getsignal(signal.SIGTERM)
     installed: InstalledSet | None = None
-    early_install: EarlyInstall | None = None
 
     def _term(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
@@ -276,11 +310,6 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
         if settings.verbosity >= 0 and status is None:
             console.prepare()  # the summary's console, made while the check waits for pages
         installed = installed_dists(settings, environ, early_installed)
-        if not settings.dry_run:
-            from safeinstall.installer import start_install
-
-            early_install = start_install(target, settings, environ, cmd.passthrough,
-                                          stdout_to_stderr=ours.report == "-")
         result = run_check(
             settings=settings, policy=ours.policy, target=target, user_requirements=user_reqs,
             parsed=parsed, finder=finder, store=store, environ=environ, now=now, cwd=cwd,
@@ -326,8 +355,6 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
                                      exit_code=EXIT_OK, outcome="installed"), ours.report, out)
         return EXIT_OK
     finally:
-        if early_install is not None:
-            early_install.cancel()
         if installed is not None:
             installed.close()
         if status is not None:
@@ -433,12 +460,16 @@ def _sdist_only(fc: Any, location: str, cwd: str) -> list[str]:
     return [n for n in names if "binary" not in fc.allowed(n) and "source" in fc.allowed(n)]
 
 
-def default_target(settings: PipSettings) -> TargetPython:
+def default_target(settings: PipSettings, early: PendingProbe | None = None) -> TargetPython:
     """The interpreter pip would install for: ``--python``, or this one; restricted by
-    ``--platform``/``--python-version``/``--implementation``/``--abi`` when given."""
+    ``--platform``/``--python-version``/``--implementation``/``--abi`` when given.
+    ``early``: a probe of the command line's ``--python``, already running."""
     from safeinstall.target import current_target, foreign_target, probe_interpreter
 
-    target = probe_interpreter(settings.python) if settings.python else current_target()
+    if settings.python and early is not None and early.executable == settings.python:
+        target = early.result()
+    else:
+        target = probe_interpreter(settings.python) if settings.python else current_target()
     if settings.foreign:
         target = foreign_target(python_version=settings.python_version,
                                 platforms=settings.platforms or None,

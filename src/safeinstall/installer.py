@@ -32,7 +32,6 @@ from safeinstall.checker import CheckResult, PackageResult, index_args
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.resolver import DirectCandidate, IndexCandidate
-from safeinstall.target import TargetPython
 
 #: Downloads of checked artifacts that run at once (as uv's default, a polite bound).
 DOWNLOAD_WORKERS = 8
@@ -165,13 +164,14 @@ class EarlyInstall:
             self.proc.communicate()
 
 
-def start_install(target: TargetPython, settings: PipSettings, environ: Mapping[str, str],
+def start_install(python: str | None, settings: PipSettings, environ: Mapping[str, str],
                   passthrough: Sequence[str], *,
                   stdout_to_stderr: bool = False) -> EarlyInstall | None:
-    """Start :class:`EarlyInstall`, where the platform has ``/dev/stdin`` and process groups."""
+    """Start :class:`EarlyInstall` for the ``--python`` value as given (pip resolves it, as
+    for ``pip --python``), where the platform has ``/dev/stdin`` and process groups."""
     if not (os.path.exists("/dev/stdin") and hasattr(os, "killpg")):
         return None
-    target_python = target.executable if settings.python else None
+    target_python = python
     cmd = _pip(target_python) + ["install", "--no-deps", "--no-index", "--require-hashes",
                                  "-r", "/dev/stdin"] + _install_args(settings, passthrough)
     out = sys.stderr.fileno() if stdout_to_stderr else None

@@ -77,44 +77,69 @@ def probe_interpreter(executable: str) -> TargetPython:
     The probe imports only our copy of :mod:`packaging`, put on its path for this one run, so the
     target needs nothing installed.
     """
-    path = executable
-    if os.path.isdir(path):  # pip accepts a venv directory too
-        for candidate in ("bin/python", "Scripts/python.exe"):
-            if os.path.exists(os.path.join(path, candidate)):
-                path = os.path.join(path, candidate)
-                break
-    packaging_parent = os.path.dirname(os.path.dirname(packaging.__file__))
-    try:
-        proc = subprocess.run(
-            [path, "-I", "-c", _PROBE, packaging_parent],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+    return PendingProbe(executable).result()
+
+
+class PendingProbe:
+    """:func:`probe_interpreter`, started now and read when needed (the target interpreter
+    starts while safe-install itself does)."""
+
+    def __init__(self, executable: str) -> None:
+        from safeinstall.installed import interpreter_path
+
+        self.executable = executable
+        path = interpreter_path(executable)
+        packaging_parent = os.path.dirname(os.path.dirname(packaging.__file__))
+        self._error: str | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._result: TargetPython | None = None
+        try:
+            self._proc = subprocess.Popen(
+                [path, "-I", "-c", _PROBE, packaging_parent], stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except OSError as exc:
+            self._error = str(exc.strerror)
+
+    def result(self) -> TargetPython:
+        if self._result is not None:
+            return self._result
+        executable = self.executable
+        if self._proc is None:
+            raise UsageError(
+                f"cannot run the target interpreter {executable!r}: {self._error}",
+                hint="pass --python the path of a Python executable or virtual environment",
+            )
+        try:
+            stdout, stderr = self._proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise UsageError(f"the target interpreter {executable!r} did not report its tags "
+                             "within 60 s") from None
+        if self._proc.returncode != 0:
+            raise UsageError(
+                f"the target interpreter {executable!r} failed to report its tags: "
+                f"{stderr.strip()[-500:]}",
+                hint="pip 26 supports CPython/PyPy 3.9 and newer",
+            )
+        data = json.loads(stdout)
+        version = tuple(int(v) for v in data["version"])
+        tags: list[Tag] = []
+        for text in data["tags"]:
+            tags.extend(parse_tag(text))
+        self._result = TargetPython(
+            executable=data["executable"],
+            version=(version[0], version[1], version[2]),
+            implementation=data["implementation"],
+            tags=tuple(tags),
+            environment=dict(data["environment"]),
         )
-    except OSError as exc:
-        raise UsageError(
-            f"cannot run the target interpreter {executable!r}: {exc.strerror}",
-            hint="pass --python the path of a Python executable or virtual environment",
-        ) from None
-    if proc.returncode != 0:
-        raise UsageError(
-            f"the target interpreter {executable!r} failed to report its tags: "
-            f"{proc.stderr.strip()[-500:]}",
-            hint="pip 26 supports CPython/PyPy 3.9 and newer",
-        )
-    data = json.loads(proc.stdout)
-    version = tuple(int(v) for v in data["version"])
-    tags: list[Tag] = []
-    for text in data["tags"]:
-        tags.extend(parse_tag(text))
-    return TargetPython(
-        executable=data["executable"],
-        version=(version[0], version[1], version[2]),
-        implementation=data["implementation"],
-        tags=tuple(tags),
-        environment=dict(data["environment"]),
-    )
+        return self._result
+
+    def close(self) -> None:
+        """Stop the probe if its answer is no longer wanted."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+            self._proc.communicate()
 
 
 def _apple_platforms(arch: str, prefix: str) -> list[str]:
