@@ -22,6 +22,20 @@ def test_pip_configuration_file_is_honoured(scenario, local_index, make_venv, cl
     assert run.package("demo")["index"] == local_index.url
 
 
+def test_install_with_a_pip_configuration_file(scenario, local_index, make_venv,
+                                               clean_pip_env, tmp_path):
+    # pip reads the file in its own process, so the final pip install starts only once the
+    # configuration is known (the other path of cli._run)
+    scenario("ontime")
+    conf = tmp_path / "pip.conf"
+    conf.write_text(f"[global]\nindex-url = {local_index.url}\n")
+    env = dict(clean_pip_env, PIP_CONFIG_FILE=str(conf))
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
+
+
 def test_pip_environment_variables_are_honoured(scenario, local_index, make_venv,
                                                 clean_pip_env, tmp_path):
     scenario("ontime")

@@ -230,12 +230,13 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
          early_probe: PendingProbe | None = None) -> int:
     """The checked run. The final ``pip install`` (:class:`~safeinstall.installer.EarlyInstall`)
     starts first thing, before the heavy imports, since its start-up is the longest wait of a
-    small install; it only ever gets the checked list, and is stopped on any other outcome."""
+    small install, if pip's configuration is known by then (otherwise after it is read);
+    it only ever gets the checked list, and is stopped on any other outcome."""
     from safeinstall.pipoptions import effective_settings
 
     early_install: EarlyInstall | None = None
     try:
-        if pip_config is not None:
+        if pip_config is not None and pip_config.ready():
             first = effective_settings(cmd, pip_config.result(), cwd, now=now)
             if not first.dry_run:
                 from safeinstall.installer import start_install
@@ -292,6 +293,7 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
     status = console.status("checking...") if interactive else None
     old_term = signal.getsignal(signal.SIGTERM)
     installed: InstalledSet | None = None
+    late_install: EarlyInstall | None = None  # started here: the caller did not start one
 
     def _term(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
@@ -310,6 +312,12 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
         if settings.verbosity >= 0 and status is None:
             console.prepare()  # the summary's console, made while the check waits for pages
         installed = installed_dists(settings, environ, early_installed)
+        if early_install is None and not settings.dry_run:
+            from safeinstall.installer import start_install
+
+            early_install = late_install = start_install(
+                settings.python, settings, environ, cmd.passthrough,
+                stdout_to_stderr=ours.report == "-")
         result = run_check(
             settings=settings, policy=ours.policy, target=target, user_requirements=user_reqs,
             parsed=parsed, finder=finder, store=store, environ=environ, now=now, cwd=cwd,
@@ -355,6 +363,8 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
                                      exit_code=EXIT_OK, outcome="installed"), ours.report, out)
         return EXIT_OK
     finally:
+        if late_install is not None:
+            late_install.cancel()
         if installed is not None:
             installed.close()
         if status is not None:

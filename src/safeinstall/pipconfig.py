@@ -45,6 +45,10 @@ class PipProcess:
             raise UsageError(f"{self.failed}: {stderr.strip()[-500:]}", hint=self.hint)
         return stdout
 
+    def finished(self) -> bool:
+        """Whether the command has ended (its answer can be read without waiting)."""
+        return self._proc.poll() is not None
+
     def close(self) -> None:
         """Stop the command if its answer is no longer wanted."""
         if self._proc.returncode is None:
@@ -131,6 +135,10 @@ class PendingPipConfig:
         items = parse_config_list(self._proc.output(timeout=120))
         self._config = PipConfig(items)
         return self._config
+
+    def ready(self) -> bool:
+        """Whether :meth:`result` would answer without waiting for pip."""
+        return self._config is not None or self._proc is None or self._proc.finished()
 
     def close(self) -> None:
         """Stop the command if its answer is no longer wanted (an error came first)."""
