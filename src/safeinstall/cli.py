@@ -140,6 +140,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     pip_config: PendingPipConfig | None = None
     if not any(a.startswith("--is") for a in argv):
         pip_config = PendingPipConfig(environ)
+    # the HTTP client's default TLS context: importing httpcore2 and loading the system's CA
+    # certificates take tens of milliseconds, which overlap with our own start-up from here
+    tls = None if any(a in ("-h", "--help", "-V", "--version") for a in argv) \
+        else _default_tls_context()
     early: InstalledSet | None = None
     probe: PendingProbe | None = None
     out = stdout or sys.stdout
@@ -175,7 +179,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         policy = ours.policy
         report_dest = ours.report
         return _run(cmd, ours, environ, out, _LazyConsole(err), cwd, now, trust_store,
-                    pip_config, early, probe)
+                    pip_config, early, probe, tls)
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
 
@@ -227,7 +231,8 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
          now: datetime, trust_store: str | None = None,
          pip_config: PendingPipConfig | None = None,
          early_installed: InstalledSet | None = None,
-         early_probe: PendingProbe | None = None) -> int:
+         early_probe: PendingProbe | None = None,
+         tls: Future[Any] | None = None) -> int:
     """The checked run. The final ``pip install`` (:class:`~safeinstall.installer.EarlyInstall`)
     starts first thing, before the heavy imports, since its start-up is the longest wait of a
     small install, if pip's configuration is known by then (otherwise after it is read);
@@ -244,7 +249,8 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
                 early_install = start_install(first.python, first, environ, cmd.passthrough,
                                               stdout_to_stderr=ours.report == "-")
         return _check_and_install(cmd, ours, environ, out, console, cwd, now, trust_store,
-                                  pip_config, early_installed, early_probe, early_install)
+                                  pip_config, early_installed, early_probe, early_install,
+                                  tls or _default_tls_context())
     finally:
         if early_install is not None:
             early_install.cancel()
@@ -255,7 +261,8 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
                        pip_config: PendingPipConfig | None,
                        early_installed: InstalledSet | None,
                        early_probe: PendingProbe | None,
-                       early_install: EarlyInstall | None) -> int:
+                       early_install: EarlyInstall | None,
+                       tls: Future[Any]) -> int:
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import installed_dists, run_check
     from safeinstall.pipoptions import check_dist_restriction
@@ -263,7 +270,6 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
     from safeinstall.settings import default_cache_dir
     from safeinstall.trust import apply_trust, open_trust
 
-    tls = _default_tls_context()  # built while pip's configuration is still being read
     inputs = load_inputs(cmd, environ, cwd, now, pip_config=pip_config)
     settings = inputs.settings
     check_dist_restriction(settings)
@@ -511,19 +517,18 @@ def open_session(settings: PipSettings, default_tls: Future[Any] | None = None) 
 
 
 def _default_tls_context() -> Future[Any]:
-    """The TLS context the HTTP client makes for ``verify=True`` (httpcore's default), built
-    in a thread: loading the system's CA certificates takes tens of milliseconds, without the
-    GIL, and the client would otherwise load them twice (two transports)."""
-    def build() -> Any:
-        import httpcore2
-
-        return httpcore2.default_ssl_context(_trust_env=True)
+    """The TLS context the HTTP client makes for ``verify=True`` (httpcore's default), started
+    first thing in a run. httpcore2 (which httpx2 imports only when a client is made) is
+    imported here, in the calling thread; loading the system's CA certificates then runs in a
+    thread, without the GIL, while the rest of safe-install starts (tens of milliseconds; the
+    client would otherwise also load them twice, for two transports)."""
+    import httpcore2
 
     fut: Future[Any] = Future()
 
     def run() -> None:
         try:
-            fut.set_result(build())
+            fut.set_result(httpcore2.default_ssl_context(_trust_env=True))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
             fut.set_exception(exc)
 
