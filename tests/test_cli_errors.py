@@ -169,3 +169,29 @@ def test_a_target_interpreter_that_cannot_run_or_report_is_a_usage_error(local_i
                   clean_pip_env, tmp_path)
     assert run.code == 2
     assert "failed to report its tags" in run.stderr and "not a python" in run.stderr
+
+
+def test_modules_in_the_working_directory_never_run(scenario, local_index, make_venv,
+                                                    clean_pip_env, tmp_path, monkeypatch):
+    # `python -m pip` and `python -c` put the working directory first on sys.path: a
+    # checked-out repository with a textwrap.py (pip imports it) or json.py (the listing of
+    # what is installed imports it) would run code before anything was checked
+    scenario("ontime")
+    work = tmp_path / "repo"
+    work.mkdir()
+    marker = tmp_path / "ran"
+    for module in ("textwrap", "json", "re", "optparse", "logging"):
+        (work / f"{module}.py").write_text(
+            f"open({str(marker)!r}, 'a').write('{module}\\n')\n")
+    conf = tmp_path / "pip.conf"  # a real file: pip config list runs
+    conf.write_text(f"[global]\nindex-url = {local_index.url}\n")
+    env = dict(clean_pip_env, PIP_CONFIG_FILE=str(conf))
+    venv = make_venv()
+    monkeypatch.chdir(work)
+    dry = run_cli(["--python", str(venv), "--dry-run", "demo"], env, tmp_path, cwd=work)
+    assert dry.code == 0, dry.stderr
+    run = run_cli(["--python", str(venv), "demo"], env, tmp_path, cwd=work)
+    assert run.code == 0, run.stderr
+    assert not marker.exists(), marker.read_text()
+    monkeypatch.chdir(tmp_path)  # the test's own pip runs are not protected
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}

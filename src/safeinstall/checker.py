@@ -40,7 +40,7 @@ from safeinstall.errors import (
     UsageError,
 )
 from safeinstall.finder import Finder, IndexFile, LightFile, ProjectListing
-from safeinstall.pipconfig import PipProcess
+from safeinstall.pipconfig import PIP_COMMAND, PipProcess
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.policy import Finding, Policy, is_refused, severity_for
 from safeinstall.prefetch import DependencyHints, Memo, Prefetcher
@@ -261,7 +261,7 @@ def pip_metadata_report(ctx: CheckContext, spec: str, *, editable: bool = False,
     """Have pip prepare metadata for ``spec`` (builds it: only for checked or own code, with
     its checked build dependencies pinned by ``build_constraint``)."""
     s = ctx.settings
-    cmd = [sys.executable, "-m", "pip"]
+    cmd = list(PIP_COMMAND)
     if s.python:
         cmd += ["--python", ctx.target.executable]
     cmd += ["install", "--dry-run", "--no-deps", "--ignore-installed", "--quiet", "--report", "-"]

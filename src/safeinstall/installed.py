@@ -32,9 +32,12 @@ from collections.abc import Mapping
 
 #: Runs under the target interpreter (Python 3.9 or newer), with nothing of ours importable.
 _LIST_SCRIPT = r"""
-import json, os, re, sys
+import sys
 if sys.path and sys.path[0] == "":
-    del sys.path[0]  # python -c puts the working directory first; pip's runner does not
+    # python -c puts the working directory first; pip's runner does not. Removed before any
+    # other import, so that a json.py (say) in the working directory is never run.
+    del sys.path[0]
+import json, os, re
 import importlib.metadata as md
 
 def ask_pip(why):

@@ -30,6 +30,7 @@ from safeinstall.artifacts import (
 )
 from safeinstall.checker import CheckResult, PackageResult, index_args
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
+from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.resolver import DirectCandidate, IndexCandidate
 
@@ -67,7 +68,7 @@ def location_args(s: PipSettings) -> list[str]:
 
 
 def _pip(target_python: str | None) -> list[str]:
-    cmd = [sys.executable, "-m", "pip"]
+    cmd = list(PIP_COMMAND)
     if target_python:
         cmd += ["--python", target_python]
     return cmd

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from safeinstall.pipoptions import PipConfig
 
 
+#: How safe-install runs pip: this interpreter's ``-m pip``. On Python 3.11 and newer with
+#: ``-P``, so that the working directory (which ``-m`` would put first on ``sys.path``) cannot
+#: shadow a module pip imports (a ``json.py`` in a checked-out repository, say).
+PIP_COMMAND: tuple[str, ...] = (sys.executable, *(("-P",) if sys.version_info >= (3, 11)
+                                                   else ()), "-m", "pip")
+
+
 class PipProcess:
     """A pip command started now and read when its answer is needed, so that its start-up
     overlaps with other work; :meth:`close` stops it unread."""
@@ -29,7 +36,7 @@ class PipProcess:
         self.hint = hint
         try:
             self._proc: subprocess.Popen[str] = subprocess.Popen(
-                [sys.executable, "-m", "pip", *args], stdin=subprocess.DEVNULL,
+                [*PIP_COMMAND, *args], stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(environ))
         except OSError as exc:  # pragma: no cover - our own interpreter always runs
             raise UsageError(f"{failed}: cannot run pip: {exc}") from None
