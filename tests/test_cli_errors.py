@@ -169,6 +169,13 @@ def test_a_target_interpreter_that_cannot_run_or_report_is_a_usage_error(local_i
                   clean_pip_env, tmp_path)
     assert run.code == 2
     assert "failed to report its tags" in run.stderr and "not a python" in run.stderr
+    chatty = tmp_path / "chatty"
+    chatty.write_text("#!/bin/sh\necho 'hello'\n")
+    chatty.chmod(0o755)
+    run = run_cli(["--python", str(chatty), "--dry-run", "-i", local_index.url, "demo"],
+                  clean_pip_env, tmp_path)
+    assert run.code == 2
+    assert "did not report its tags" in run.stderr and "'hello'" in run.stderr
 
 
 def test_modules_in_the_working_directory_never_run(scenario, local_index, make_venv,

@@ -121,7 +121,14 @@ class PendingProbe:
                 f"{stderr.strip()[-500:]}",
                 hint="pip 26 supports CPython/PyPy 3.9 and newer",
             )
-        data = json.loads(stdout)
+        try:
+            data = json.loads(stdout)
+        except ValueError:
+            raise UsageError(
+                f"the target interpreter {executable!r} did not report its tags (it printed "
+                f"{stdout.strip()[:200]!r})",
+                hint="pip 26 supports CPython/PyPy 3.9 and newer",
+            ) from None
         version = tuple(int(v) for v in data["version"])
         tags: list[Tag] = []
         for text in data["tags"]:
