@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from packaging.utils import canonicalize_name
 
 from safeinstall.checker import InstalledSet
+from safeinstall.errors import UsageError
 from safeinstall.installed import PendingListing
 from support.artifacts import build_wheel
 from support.piprun import run_pip
@@ -90,13 +92,10 @@ def test_a_legacy_install_is_left_to_pip(make_venv, clean_pip_env, tmp_path):
 
 
 def test_an_interpreter_that_cannot_run_is_reported_by_pip(clean_pip_env, tmp_path):
-    installed = InstalledSet(str(tmp_path / "nothing"), user=False, environ=clean_pip_env)
-    try:
+    missing = tmp_path / "nothing"
+    installed = InstalledSet(str(missing), user=False, environ=clean_pip_env)
+    with pytest.raises(UsageError, match=f"cannot list what is installed in {missing}"):
         dict(installed)
-    except Exception as exc:  # noqa: BLE001 - the message is what is tested
-        assert "cannot list what is installed in" in str(exc)
-    else:
-        raise AssertionError("listing a missing interpreter succeeded")
 
 
 def test_egg_info_directories_are_read_unless_they_list_requirements(make_venv, clean_pip_env,

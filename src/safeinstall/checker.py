@@ -879,8 +879,8 @@ def evaluate(ctx: CheckContext, pkg: ResolvedPackage, *, build_time: bool = Fals
 
 def installed_dists(settings: PipSettings, environ: Mapping[str, str],
                     early: InstalledSet | None = None) -> InstalledSet:
-    """What is installed in the target (via ``pip inspect``), unless pip would ignore it. The
-    command runs in the background and is read on first use. ``early``: one started at
+    """What is installed in the target (see :class:`InstalledSet`), unless pip would ignore it.
+    The listing runs in the background and is read on first use. ``early``: one started at
     start-up, before the settings were final; used if it asked about the same environment."""
     if settings.ignore_installed or settings.target_dir:
         if early is not None:

@@ -216,8 +216,8 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
 
 
 def _early_installed(cmd: CommandLine, environ: Mapping[str, str]) -> InstalledSet | None:
-    """``pip inspect`` of the target the command line names, started before pip's configuration
-    is known (it is checked against the final settings and replaced if they differ)."""
+    """What is installed in the target the command line names, listed from before pip's
+    configuration is known (checked against the final settings; replaced if they differ)."""
     if cmd.get("ignore_installed") or cmd.get("target"):
         return None
     from safeinstall.checker import InstalledSet
