@@ -277,7 +277,7 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
     inputs = inputs_for_target(inputs, target, cwd)
     settings, parsed, notes = inputs.settings, inputs.parsed, list(inputs.notes)
     user_reqs = list(inputs.user_reqs)
-    session = open_session(settings, default_tls=tls)
+    session = open_session(settings, default_tls=tls, urls=ours.times_from)
     finder = make_finder(settings, session, index_for=ours.index_for, times_from=ours.times_from)
     no_cache = bool(cmd.get("no_cache_dir"))
     cache_dir = None if no_cache else Path(ours.cache_dir) if ours.cache_dir \
@@ -494,41 +494,52 @@ def default_target(settings: PipSettings, early: PendingProbe | None = None) -> 
     return target
 
 
-def open_session(settings: PipSettings, default_tls: Future[Any] | None = None) -> Any:
-    """An HTTP client configured like pip's (trusted hosts, certificates, timeout, auth), with
-    pip's ``--retries`` (see :mod:`safeinstall.http`). ``default_tls``: the default TLS
-    context, already being built (from :func:`_default_tls_context`)."""
-    from unearth.auth import MultiDomainBasicAuth
-    from unearth.fetchers.sync import PyPIClient
-
+def open_session(settings: PipSettings, default_tls: Future[Any] | None = None, *,
+                 urls: Sequence[str] = ()) -> Any:
+    """The run's HTTP client (see :mod:`safeinstall.session`): pip's trusted hosts,
+    certificates (``--cert``, ``--client-cert``), proxy, timeout and credentials, with pip's
+    ``--retries`` (see :mod:`safeinstall.http`). ``default_tls``: the default TLS context,
+    already being built (from :func:`_default_tls_context`); ``urls``: locations read besides
+    pip's indexes and find-links (``--times-from``)."""
     from safeinstall.http import HttpClient
+    from safeinstall.session import LightSession, Session, light_allowed
+    from safeinstall.tls import context_for
 
-    verify = _verify(settings.cert)
-    if verify is True and default_tls is not None:
-        verify = default_tls.result()
-    session = PyPIClient(trusted_hosts=settings.trusted_hosts, verify=verify,
-                         timeout=settings.timeout, trust_env=True)
-    # never prompt for a password without a terminal (a 401 would otherwise read stdin)
-    prompting = bool(sys.stdin and sys.stdin.isatty())
-    session.auth = MultiDomainBasicAuth(prompting=prompting,
-                                        index_urls=list(settings.index_urls))
-    return HttpClient(session, retries=settings.retries,
-                      trusted_hosts=tuple(settings.trusted_hosts))
+    default = default_tls.result() if default_tls is not None and not settings.cert else None
+    context = context_for(settings.cert, settings.client_cert, default)
+    trusted = tuple(settings.trusted_hosts)
+
+    def full() -> Any:
+        from unearth.auth import MultiDomainBasicAuth
+        from unearth.fetchers.sync import PyPIClient
+
+        extra: dict[str, Any] = {"proxy": settings.proxy} if settings.proxy else {}
+        session = PyPIClient(trusted_hosts=trusted, verify=context, timeout=settings.timeout,
+                             trust_env=True, **extra)
+        # never prompt for a password without a terminal (a 401 would otherwise read stdin)
+        prompting = bool(sys.stdin and sys.stdin.isatty())
+        session.auth = MultiDomainBasicAuth(prompting=prompting,
+                                            index_urls=list(settings.index_urls))
+        return session
+
+    why_not = light_allowed(proxy=settings.proxy,
+                            urls=[*settings.index_urls, *settings.find_links, *urls])
+    light = None if why_not else LightSession(context, timeout=settings.timeout,
+                                              trusted_hosts=trusted)
+    return HttpClient(Session(full, light), retries=settings.retries, trusted_hosts=trusted)
 
 
 def _default_tls_context() -> Future[Any]:
-    """The TLS context the HTTP client makes for ``verify=True`` (httpcore's default), started
-    first thing in a run. httpcore2 (which httpx2 imports only when a client is made) is
-    imported here, in the calling thread; loading the system's CA certificates then runs in a
-    thread, without the GIL, while the rest of safe-install starts (tens of milliseconds; the
-    client would otherwise also load them twice, for two transports)."""
-    import httpcore2
-
+    """The default TLS context (:func:`safeinstall.tls.default_context`), started first thing
+    in a run: loading the system's CA certificates runs in a thread, mostly without the GIL,
+    while the rest of safe-install starts (tens of milliseconds)."""
     fut: Future[Any] = Future()
 
     def run() -> None:
         try:
-            fut.set_result(httpcore2.default_ssl_context(_trust_env=True))
+            from safeinstall.tls import default_context
+
+            fut.set_result(default_context())
         except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
             fut.set_exception(exc)
 
@@ -586,19 +597,6 @@ def _abs(path: str, cwd: str) -> str:
     return path if os.path.isabs(path) else os.path.join(cwd, path)
 
 
-def _verify(cert: str | None) -> Any:
-    if not cert:
-        return True
-    import ssl
-
-    if not os.path.exists(cert):
-        from safeinstall.errors import UsageError
-
-        raise UsageError(f"certificate bundle {cert!r} (--cert / pip config) does not exist")
-    return ssl.create_default_context(cafile=cert) if os.path.isfile(cert) \
-        else ssl.create_default_context(capath=cert)
-
-
 def tune_gc() -> None:
     """For the process entry points only. Index pages of popular projects parse into hundreds
     of thousands of small dicts and strings that live for the whole run and hold no cycles;
@@ -612,4 +610,11 @@ def tune_gc() -> None:
 
 def console_main() -> None:
     tune_gc()
-    sys.exit(main())
+    code = main()
+    # Whatever is still alive now lives until the process ends: the collector need not look
+    # at it again while the interpreter shuts down (a full collection over every parsed index
+    # page, tens of milliseconds). Objects are still finalised and files closed as usual.
+    import gc
+
+    gc.freeze()
+    sys.exit(code)

@@ -1,6 +1,6 @@
 """Find every file of a project on the configured indexes and find-links, as pip would see them.
 
-Pages are fetched with unearth's HTTP client (HTML anchors parsed by unearth's parser); what
+Pages are fetched with the run's HTTP client (HTML anchors parsed by unearth's parser); what
 unearth would silently skip (an unreadable page, a server error) is an error here, because a
 security check that quietly sees fewer files is a check that can be fooled.
 """
@@ -29,7 +29,6 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
-from unearth.collector import IndexHTMLParser
 
 from safeinstall.errors import IndexAccessError, SafeInstallError, UsageError
 from safeinstall.http import as_client, redact
@@ -662,6 +661,8 @@ class Finder:
             text = content.decode("utf-8")
         except UnicodeDecodeError:
             text = content.decode("latin-1")
+        from unearth.collector import IndexHTMLParser
+
         try:
             parser = IndexHTMLParser()
             parser.feed(text)

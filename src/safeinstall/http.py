@@ -11,16 +11,19 @@ One place decides how the network is trusted and how it may fail:
 * bodies are streamed with a size limit, so a hostile server cannot fill memory or disk;
 * every failure is an :class:`~safeinstall.errors.IndexAccessError` (exit 3) naming the URL.
 
-The session is unearth's ``PyPIClient`` (an ``httpx2.Client``); its timeout is pip's
-``--timeout``.
+The session is :class:`safeinstall.session.Session` (``http.client`` for plain requests,
+unearth's ``PyPIClient``, an ``httpx2.Client``, for the rest) or any object with the same
+``stream()``; its timeout is pip's ``--timeout``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import errno
 import hashlib
 import random
+import sys
 import time
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -304,17 +307,34 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+_NETWORK_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN,
+                             errno.EHOSTDOWN, errno.EADDRNOTAVAIL, errno.ENETRESET})
+
+
 def _transient(exc: Exception) -> bool:
-    try:
-        import httpx2
-    except ImportError:  # pragma: no cover - unearth depends on it
+    """Worth another try: a network or protocol failure, not a bad URL or a certificate that
+    does not verify."""
+    import http.client
+    import socket
+    import ssl
+    import zlib
+
+    if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return False
-    if isinstance(exc, (httpx2.UnsupportedProtocol, httpx2.LocalProtocolError,
-                        httpx2.InvalidURL)):
+    httpx2 = sys.modules.get("httpx2")  # only when the full session was used
+    if httpx2 is not None:
+        if isinstance(exc, (httpx2.UnsupportedProtocol, httpx2.LocalProtocolError,
+                            httpx2.InvalidURL)):
+            return False
+        if isinstance(exc, (httpx2.TransportError, httpx2.DecodingError)):
+            return True
+    if isinstance(exc, http.client.InvalidURL):
         return False
-    if isinstance(exc, (httpx2.TransportError, httpx2.DecodingError)):
-        return "CERTIFICATE_VERIFY_FAILED" not in str(exc)
-    return False
+    if isinstance(exc, (http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError,
+                        socket.gaierror, zlib.error)):
+        return True
+    # an unreachable network or host; not a full disk or any other local failure
+    return isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS
 
 
 def _describe(exc: BaseException) -> str:

@@ -45,6 +45,7 @@ FaultKind = Literal[
     "reset",  # reset the connection (RST) before answering
     "hang",  # wait `seconds` (<= MAX_STALL), then answer normally
     "truncate",  # announce the full Content-Length, send half the body, close
+    "short",  # announce the full Content-Length, send half the body, close cleanly (FIN)
     "truncate-nolength",  # no Content-Length, send half the body, close (looks complete)
     "corrupt",  # same length, altered bytes
     "slow",  # send the body in `chunk`-byte pieces every `interval` s (<= MAX_STALL in all)
@@ -52,6 +53,7 @@ FaultKind = Literal[
     "body",  # answer `status` (200 unless given) with `body` as `content_type`
     "huge",  # `size` bytes of filler as `content_type`, with or without Content-Length
     "range-body",  # answer Range requests from `body` instead of the real file
+    "chunked",  # the real answer with Transfer-Encoding: chunked, in `chunk`-byte pieces
 ]
 
 
@@ -95,6 +97,7 @@ class Seen:
     path: str
     headers: dict[str, str]  # lower-case names
     fault: str | None  # the fault kind applied, if any
+    peer: tuple[str, int] | None = None  # the client's address: one per connection
 
 
 class _Server(ThreadingHTTPServer):
@@ -218,7 +221,8 @@ class FaultServer:
             fault = next((f for f in self._faults if f.matches(path, headers)), None)
             if fault is not None:
                 fault.used += 1
-            self._seen.append(Seen(h.command, path, headers, fault.kind if fault else None))
+            self._seen.append(Seen(h.command, path, headers, fault.kind if fault else None,
+                                   h.client_address[:2]))
         if fault is None:
             self._serve(h, path, headers)
             return
@@ -282,6 +286,17 @@ class FaultServer:
         h.wfile.flush()
         _reset(h)
 
+    def _fault_short(self, h: _Handler, path: str, headers: dict[str, str], f: Fault) -> None:
+        status, out_headers, body = self._real(path, headers)
+        h.send_response(status)
+        for key, value in out_headers.items():
+            h.send_header(key, value)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body[: len(body) // 2])
+        h.wfile.flush()
+        h.close_connection = True
+
     def _fault_truncate_nolength(self, h: _Handler, path: str, headers: dict[str, str],
                                  f: Fault) -> None:
         status, out_headers, body = self._real(path, headers)
@@ -315,6 +330,20 @@ class FaultServer:
                     break
         except OSError:
             pass  # the client went away (that is what the test wanted)
+
+    def _fault_chunked(self, h: _Handler, path: str, headers: dict[str, str],
+                       f: Fault) -> None:
+        status, out_headers, body = self._real(path, headers)
+        h.send_response(status)
+        for key, value in out_headers.items():
+            h.send_header(key, value)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        for start in range(0, len(body), f.chunk):
+            piece = body[start:start + f.chunk]
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        h.wfile.write(b"0\r\n\r\n")
+        h.wfile.flush()
 
     def _fault_huge(self, h: _Handler, path: str, headers: dict[str, str], f: Fault) -> None:
         h.send_response(f.status or 200)

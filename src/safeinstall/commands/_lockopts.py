@@ -66,7 +66,7 @@ def open_index(settings: Any, finder_class: Any = None, **kwargs: Any) -> tuple[
     """(session, finder) configured as the checked install configures them."""
     from safeinstall.cli import make_finder, open_session
 
-    session = open_session(settings)
+    session = open_session(settings, urls=tuple(kwargs.get("times_from", ())))
     try:
         finder = make_finder(settings, session, finder_class, **kwargs)
     except BaseException:
