@@ -218,6 +218,17 @@ def test_401_is_asked_again_through_the_full_session(faulty):
     assert got.status_code == 200
     assert fulls.made == 1  # the second ask went through unearth's client (and its auth)
     assert faulty.count(PAGE) == 2
+    # that host is now asked through the full session directly: no second 401 round trip
+    faulty.add(Fault(PAGE, "status", status=401, times=2))  # for both sessions
+    client2, fulls2 = _client("light")
+    try:
+        client2.get(f"{faulty.url}dep/", max_bytes=1 << 20)
+        assert fulls2.made == 0
+        assert client2.get(f"{faulty.url}demo/", max_bytes=1 << 20).status_code == 401
+        assert client2.get(f"{faulty.url}demo/", max_bytes=1 << 20).status_code == 200
+    finally:
+        client2.close()
+    assert fulls2.made == 1 and faulty.count(PAGE) == 5  # 2 + (light, full) + full
 
 
 def test_connections_are_kept_alive_and_reused(faulty):
@@ -365,3 +376,86 @@ def test_default_context_is_httpcore2s(env, monkeypatch):
     assert ours.verify_mode == ssl.CERT_REQUIRED and ours.check_hostname
     if env != "dir":  # a directory's certificates load on demand
         assert ours.cert_store_stats()["x509_ca"] > 0
+
+
+# -- TLS end to end: a server of our own ---------------------------------------------------------
+
+
+def _self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    import subprocess
+
+    key, cert = tmp_path / f"{name}.key", tmp_path / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An https server on 127.0.0.1 with a self-signed certificate; it asks for (but does not
+    require) a client certificate signed by ``client``, and records whether one came."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = _self_signed(tmp_path, "server")
+    client_cert, client_key = _self_signed(tmp_path, "client")
+    client_pem = tmp_path / "client-bundle.pem"  # key and certificate in one file, as pip takes
+    client_pem.write_text(client_key.read_text() + client_cert.read_text())
+    seen: list[bool] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format, *args):  # noqa: A002
+            """Quiet."""
+
+        def do_GET(self):  # noqa: N802
+            seen.append(self.connection.getpeercert() is not None)
+            body = b"hello"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.load_verify_locations(client_cert)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.handshakes = 0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield {"url": f"https://127.0.0.1:{server.server_address[1]}/x", "cert": cert,
+               "client": client_pem, "seen": seen}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_certificate_that_does_not_verify_is_refused_at_once(tls_server, kind):
+    client, _ = _client(kind, retries=3)
+    try:
+        with pytest.raises(IndexAccessError) as info:
+            client.get(tls_server["url"], max_bytes=1024)
+    finally:
+        client.close()
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    assert "attempts" not in str(info.value)  # not retried: it will not get better
+    assert tls_server["seen"] == []
+
+
+def test_cert_and_client_cert_are_used_by_both_sessions(tls_server, kind):
+    ctx = context_for(str(tls_server["cert"]), str(tls_server["client"]))
+    fulls = Fulls(ctx, 5.0)
+    light = LightSession(ctx, timeout=5.0) if kind == "light" else None
+    client = HttpClient(Session(fulls, light), retries=0)
+    try:
+        got = client.get(tls_server["url"], max_bytes=1024)
+    finally:
+        client.close()
+    assert got.content == b"hello"
+    assert tls_server["seen"] == [True]  # the client certificate was presented
+    assert fulls.made == (0 if kind == "light" else 1)

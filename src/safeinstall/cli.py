@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from safeinstall import __version__
 from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
@@ -608,13 +608,17 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 1000)
 
 
-def console_main() -> None:
-    tune_gc()
-    code = main()
-    # Whatever is still alive now lives until the process ends: the collector need not look
-    # at it again while the interpreter shuts down (a full collection over every parsed index
-    # page, tens of milliseconds). Objects are still finalised and files closed as usual.
+def leave(code: int) -> NoReturn:
+    """End an entry point's process with ``code``. Whatever is still alive now lives until the
+    process ends: the collector need not look at it again while the interpreter shuts down (a
+    full collection over every parsed index page, tens of milliseconds). Objects are still
+    finalised and files closed as usual."""
     import gc
 
     gc.freeze()
     sys.exit(code)
+
+
+def console_main() -> None:
+    tune_gc()
+    leave(main())

@@ -15,7 +15,8 @@ pip's way of finding credentials), built on first use:
 * a request to a ``--trusted-host`` over https (not verified, as in pip), to a URL that is not
   http(s), carries credentials, or has characters that would need quoting;
 * a request the light session answered with 401 or 407 is asked again through the full session,
-  which finds credentials as pip does (URL, index URL, netrc, then keyring).
+  which finds credentials as pip does (URL, index URL, netrc, then keyring); later requests to
+  that host go to the full session directly.
 
 Both sessions verify TLS with the same context (:mod:`safeinstall.tls`). Retries, redirects,
 size limits and error messages are :class:`~safeinstall.http.HttpClient`'s, the same for both.
@@ -319,6 +320,7 @@ class Session:
         self._full: Any = None
         self._light = light
         self._lock = threading.Lock()
+        self._needs_auth: set[str] = set()
 
     @property
     def light(self) -> LightSession | None:
@@ -334,10 +336,14 @@ class Session:
     def stream(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                follow_redirects: bool = False) -> Iterator[Any]:
         if self._light is not None and self._light.handles(url):
-            with self._light.stream(method, url, headers=headers) as resp:
-                if resp.status_code not in AUTH_STATUSES:
-                    yield resp
-                    return
+            netloc = urlsplit(url).netloc
+            if netloc not in self._needs_auth:
+                with self._light.stream(method, url, headers=headers) as resp:
+                    if resp.status_code not in AUTH_STATUSES:
+                        yield resp
+                        return
+                with self._lock:  # that host's later requests go to the full session first
+                    self._needs_auth.add(netloc)
         with self.full().stream(method, url, headers=dict(headers or {}),
                                 follow_redirects=follow_redirects) as resp:
             yield resp

@@ -82,7 +82,7 @@ def _help_of(module_name: str) -> str:
 
 
 def console_main() -> None:
-    from safeinstall.cli import tune_gc
+    from safeinstall.cli import leave, tune_gc
 
     tune_gc()
-    sys.exit(main())
+    leave(main())
