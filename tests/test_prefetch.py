@@ -1,13 +1,17 @@
 """The look-ahead's dependency hints: an earlier run's tree is fetched at once, and a stale hint
-costs a page fetch but decides nothing and builds nothing."""
+costs a page fetch but decides nothing and builds nothing; the pages fetched before the check
+starts (PageWarmer)."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 from clihelp import run_cli
+from safeinstall.prefetch import DependencyHints, PageWarmer
 from support.artifacts import build_sdist, build_wheel
 from support.faults import Fault, FaultServer
 from support.inbackend import BUILD_MARKER_ENV
@@ -75,3 +79,72 @@ def test_no_hints_without_a_cache(local_index, clean_pip_env, tmp_path, t0):
                   dict(clean_pip_env, SAFE_INSTALL_CACHE_DIR=str(cache)), tmp_path)
     assert run.code == 0, run.stderr
     assert not (cache / "dependency-hints").exists()
+
+
+# -- pages fetched before the check starts (PageWarmer) ------------------------------------------
+
+
+class _Recorder:
+    """A finder's ``project`` for the warmer: records each name, optionally waits on a gate."""
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.names: list[str] = []
+        self.lock = threading.Lock()
+        self.gate = gate
+
+    def project(self, name: str) -> None:
+        with self.lock:
+            self.names.append(name)
+        if self.gate is not None:
+            self.gate.wait(5)
+        if name == "boom":
+            raise RuntimeError("an error is the resolver's to meet")
+
+    def settled(self, count: int) -> list[str]:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.names) >= count:
+                    return sorted(self.names)
+            time.sleep(0.01)
+        return sorted(self.names)
+
+
+def test_page_warmer_fetches_the_hinted_tree_once(tmp_path):
+    path = tmp_path / "hints.json"
+    path.write_text(json.dumps({"version": 1, "projects": {
+        "app": [["Dep", ">=1"], ["boom", ""]], "dep": [["leaf", ""]], "leaf": [["app", ""]]}}))
+    seen = _Recorder()
+    warmer = PageWarmer(seen.project, ["App", "app", "other"], DependencyHints(path))
+    assert warmer.names == ("app", "other", "dep", "boom", "leaf")
+    assert seen.settled(5) == ["app", "boom", "dep", "leaf", "other"]  # each once, errors too
+    assert all(t.daemon for t in threading.enumerate() if t.name.startswith("safe-install-pages"))
+    seen = _Recorder()
+    PageWarmer(seen.project, ["app"], None)
+    assert seen.settled(1) == ["app"]  # without hints, only the requirement itself
+
+
+def test_page_warmer_starts_nothing_after_close():
+    gate = threading.Event()
+    seen = _Recorder(gate)
+    warmer = PageWarmer(seen.project, [f"p{i}" for i in range(20)], None, max_workers=2)
+    assert len(seen.settled(2)) == 2  # both workers are busy
+    warmer.close()
+    gate.set()
+    time.sleep(0.2)
+    assert len(seen.names) == 2
+
+
+def test_start_page_fetches_takes_the_named_requirements_for_the_target(tmp_path):
+    from safeinstall.checker import UserRequirement
+    from safeinstall.cli import start_page_fetches
+    from safeinstall.target import current_target
+
+    texts = ["a>=1", "b; python_version < '3'", "c @ https://example.org/c-1.0.tar.gz",
+             "not a requirement!!", "e; extra == 'x'", "f[x]; python_version >= '3'"]
+    reqs = [UserRequirement(t, "test") for t in texts]
+    reqs.append(UserRequirement("./g", "test", editable=True))
+    seen = _Recorder()
+    warmer = start_page_fetches(seen, reqs, current_target(), None, no_deps=False)  # type: ignore[arg-type]
+    assert warmer.names == ("a", "f")
+    assert seen.settled(2) == ["a", "f"]

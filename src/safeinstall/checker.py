@@ -6,7 +6,6 @@ target, the indexes, the policy and "now" are all parameters.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -62,7 +61,7 @@ from safeinstall.resolver import (
     resolve,
 )
 from safeinstall.selection import FormatControl, SelectionRules, iter_ranked, order_candidates
-from safeinstall.target import TargetPython
+from safeinstall.target import TargetPython, build_key
 from safeinstall.timeline import (
     ReleaseTimeline,
     likely_reason,
@@ -521,12 +520,6 @@ def _raiser(exc: BaseException) -> Callable[[], CoreMetadata]:
     def again() -> CoreMetadata:
         raise exc
     return again
-
-
-def build_key(target: TargetPython) -> str:
-    """What a metadata build depends on besides the sdist: the target's marker environment."""
-    data = json.dumps(dict(target.environment), sort_keys=True).encode()
-    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def _check_built_identity(c: IndexCandidate, meta: CoreMetadata) -> None:
@@ -1049,8 +1042,7 @@ def run_check(
 
     constraints: dict[NormalizedName, Constraint] = {}
     prefetcher = Prefetcher(warm)
-    hints = DependencyHints(None if store.cache_dir is None else
-                            store.cache_dir / "dependency-hints" / f"{build_key(target)}.json")
+    hints = DependencyHints.for_target(store.cache_dir, target)
     observed: dict[str, set[tuple[str, str]]] = {}
 
     def ahead(deps: Sequence[Req]) -> None:

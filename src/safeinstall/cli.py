@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from safeinstall.pipconfig import PendingPipConfig
     from safeinstall.pipoptions import CommandLine, PipSettings
     from safeinstall.policy import Policy
+    from safeinstall.prefetch import PageWarmer
     from safeinstall.reqfile import ParsedRequirements
     from safeinstall.target import PendingProbe, TargetPython
 
@@ -263,25 +264,69 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
                        early_probe: PendingProbe | None,
                        early_install: EarlyInstall | None,
                        tls: Future[Any]) -> int:
-    from safeinstall.artifacts import ArtifactStore
-    from safeinstall.checker import installed_dists, run_check
     from safeinstall.pipoptions import check_dist_restriction
-    from safeinstall.report import render_summary, report_json, write_report
     from safeinstall.settings import default_cache_dir
-    from safeinstall.trust import apply_trust, open_trust
 
     inputs = load_inputs(cmd, environ, cwd, now, pip_config=pip_config)
     settings = inputs.settings
     check_dist_restriction(settings)
     target = default_target(settings, early_probe)
     inputs = inputs_for_target(inputs, target, cwd)
-    settings, parsed, notes = inputs.settings, inputs.parsed, list(inputs.notes)
-    user_reqs = list(inputs.user_reqs)
+    settings, user_reqs = inputs.settings, list(inputs.user_reqs)
     session = open_session(settings, default_tls=tls, urls=ours.times_from)
     finder = make_finder(settings, session, index_for=ours.index_for, times_from=ours.times_from)
     no_cache = bool(cmd.get("no_cache_dir"))
     cache_dir = None if no_cache else Path(ours.cache_dir) if ours.cache_dir \
         else default_cache_dir(environ)
+    # the pages the check will ask for first are fetched while the rest of it is imported
+    pages = start_page_fetches(finder, user_reqs, target, cache_dir, no_deps=settings.no_deps)
+    try:
+        return _checked(cmd, ours, environ, out, console, cwd, now, trust_store,
+                        early_installed, early_install, inputs, target, session, finder,
+                        cache_dir)
+    finally:
+        pages.close()
+
+
+def start_page_fetches(finder: Finder, user_reqs: Sequence[Any], target: TargetPython,
+                       cache_dir: Path | None, *, no_deps: bool) -> PageWarmer:
+    """Fetch, in the background, the index pages of the named requirements that apply to
+    ``target`` and (unless ``no_deps``) of their dependencies in the previous run (see
+    :class:`safeinstall.prefetch.PageWarmer`)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from safeinstall.prefetch import DependencyHints, PageWarmer
+
+    names: list[str] = []
+    environment = {**target.environment, "extra": ""}
+    for ur in user_reqs:
+        if ur.editable:
+            continue
+        try:
+            req = Requirement(ur.text)
+            if req.url or (req.marker is not None and not req.marker.evaluate(environment)):
+                continue
+        except InvalidRequirement:
+            continue  # reported by the check itself
+        except Exception:  # noqa: BLE001 - a marker it cannot evaluate: fetch the page anyway
+            pass
+        names.append(req.name)
+    hints = None if no_deps else DependencyHints.for_target(cache_dir, target)
+    return PageWarmer(finder.project, names, hints)
+
+
+def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: Any,
+             cwd: str, now: datetime, trust_store: str | None,
+             early_installed: InstalledSet | None, early_install: EarlyInstall | None,
+             inputs: RunInputs, target: TargetPython, session: Any, finder: Finder,
+             cache_dir: Path | None) -> int:
+    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.checker import installed_dists, run_check
+    from safeinstall.report import render_summary, report_json, write_report
+    from safeinstall.trust import apply_trust, open_trust
+
+    settings, parsed, notes = inputs.settings, inputs.parsed, list(inputs.notes)
+    user_reqs = list(inputs.user_reqs)
     store = ArtifactStore(session, cache_dir)
     try:
         trust = open_trust(trust_store, environ=environ, cwd=cwd, now=now,

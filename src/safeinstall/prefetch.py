@@ -123,6 +123,52 @@ class Prefetcher:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+class PageWarmer:
+    """Index pages fetched before the check itself starts: those of the top-level requirements
+    and, from :class:`DependencyHints`, of their probable dependencies (transitively). It is
+    started as soon as the requirements and the finder are known, so the network overlaps with
+    the rest of safe-install's start-up. Only pages are fetched: nothing is decided or built,
+    errors are left for the resolver's own lookup (the finder keeps them), and the threads are
+    daemons, so a run that ends early never waits for them."""
+
+    def __init__(self, fetch: Callable[[str], Any], names: Iterable[str],
+                 hints: DependencyHints | None = None, max_workers: int = 8) -> None:
+        order: list[str] = []
+        seen: set[str] = set()
+        todo = [canonicalize_name(n) for n in names]
+        while todo:
+            name = todo.pop(0)
+            if name in seen:
+                continue
+            seen.add(name)
+            order.append(name)
+            if hints is not None:
+                todo.extend(canonicalize_name(dep) for dep, _spec in hints.get(name))
+        self.names = tuple(order)
+        self._fetch = fetch
+        self._todo = list(reversed(order))
+        self._lock = threading.Lock()
+        self._closed = False
+        for i in range(min(max_workers, len(order))):
+            threading.Thread(target=self._work, name=f"safe-install-pages-{i}",
+                             daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed or not self._todo:
+                    return
+                name = self._todo.pop()
+            with contextlib.suppress(Exception):
+                self._fetch(name)
+
+    def close(self) -> None:
+        """Start no further page (one being fetched is finished by its thread)."""
+        with self._lock:
+            self._closed = True
+            self._todo.clear()
+
+
 class DependencyHints:
     """Which dependencies each project had in an earlier run for the same target: names and
     specifiers after markers, one JSON file per target in the cache
@@ -135,6 +181,15 @@ class DependencyHints:
 
     VERSION = 1
     MAX_PROJECTS = 20_000
+
+    @classmethod
+    def for_target(cls, cache_dir: Path | None, target: Any) -> DependencyHints:
+        """The hints of ``target`` (a :class:`~safeinstall.target.TargetPython`) in the cache
+        at ``cache_dir`` (none without a cache)."""
+        from safeinstall.target import build_key
+
+        return cls(None if cache_dir is None else
+                   cache_dir / "dependency-hints" / f"{build_key(target)}.json")
 
     def __init__(self, path: Path | None) -> None:
         self.path = path

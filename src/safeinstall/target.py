@@ -6,6 +6,7 @@ looks at ``sys`` to decide what is compatible.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -264,5 +265,12 @@ def marker_environment(target: TargetPython, extra: str | None = None) -> dict[s
     return env
 
 
+def build_key(target: TargetPython) -> str:
+    """What a metadata build depends on besides the sdist: the target's marker environment
+    (also the key of the target's dependency hints)."""
+    data = json.dumps(dict(target.environment), sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 __all__ = ["TargetPython", "current_target", "probe_interpreter", "foreign_target",
-           "marker_environment", "default_environment", "parse_python_version"]
+           "marker_environment", "default_environment", "parse_python_version", "build_key"]
