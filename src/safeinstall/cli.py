@@ -304,11 +304,14 @@ def start_page_fetches(finder: Finder, user_reqs: Sequence[Any], target: TargetP
             continue
         try:
             req = Requirement(ur.text)
-            if req.url or (req.marker is not None and not req.marker.evaluate(environment)):
-                continue
         except InvalidRequirement:
             continue  # reported by the check itself
-        except Exception:  # noqa: BLE001 - a marker it cannot evaluate: fetch the page anyway
+        if req.url:
+            continue
+        try:
+            if req.marker is not None and not req.marker.evaluate(environment):
+                continue
+        except Exception:  # noqa: BLE001, S110 - a marker it cannot evaluate: fetch the page
             pass
         names.append(req.name)
     hints = None if no_deps else DependencyHints.for_target(cache_dir, target)
