@@ -72,6 +72,16 @@ def _page(faulty: FaultServer, kind: str, **options: object) -> bytes:
     return got.content
 
 
+def _refused(faulty: FaultServer, kind: str, match: str, **options: object) -> None:
+    """The page cannot be read: an IndexAccessError matching ``match``."""
+    client, _ = _client(kind, **options)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(IndexAccessError, match=match):
+            client.get(f"{faulty.url}demo/", max_bytes=1 << 20, headers=JSON)
+    finally:
+        client.close()
+
+
 def _reference(faulty: FaultServer) -> bytes:
     client, _ = _client("full")
     try:
@@ -128,12 +138,7 @@ def test_persistent_failure_names_the_url_after_the_retries(faulty, kind):
 @pytest.mark.parametrize("declare_length", [True, False])
 def test_a_body_over_the_limit_is_refused(faulty, kind, declare_length):
     faulty.add(Fault(PAGE, "huge", size=3 << 20, declare_length=declare_length))
-    client, _ = _client(kind)
-    try:
-        with pytest.raises(IndexAccessError, match="larger than 1 MiB"):
-            client.get(f"{faulty.url}demo/", max_bytes=1 << 20, headers=JSON)
-    finally:
-        client.close()
+    _refused(faulty, kind, "larger than 1 MiB")
 
 
 def test_chunked_transfer_encoding(faulty, kind):
@@ -157,12 +162,7 @@ def test_compressed_bodies_are_decoded(faulty, kind, coding, encode):
 def test_a_compressed_body_is_held_to_the_limit_decoded(faulty, kind):
     bomb = gzip.compress(b"\0" * (8 << 20))  # 8 KiB on the wire
     faulty.add(Fault(PAGE, "body", body=bomb, headers={"Content-Encoding": "gzip"}))
-    client, _ = _client(kind)
-    try:
-        with pytest.raises(IndexAccessError, match="larger than 1 MiB"):
-            client.get(f"{faulty.url}demo/", max_bytes=1 << 20, headers=JSON)
-    finally:
-        client.close()
+    _refused(faulty, kind, "larger than 1 MiB")
 
 
 def test_the_light_session_decodes_a_compressed_body_a_block_at_a_time(faulty):
@@ -185,12 +185,7 @@ def test_the_light_session_decodes_a_compressed_body_a_block_at_a_time(faulty):
 def test_a_corrupt_compressed_body_is_an_error_naming_the_url(faulty, kind):
     faulty.add(Fault(PAGE, "body", body=b"not gzip at all", headers={"Content-Encoding": "gzip"},
                      times=10))
-    client, _ = _client(kind, retries=0)
-    try:
-        with pytest.raises(IndexAccessError, match=r"cannot fetch .*/simple/demo/"):
-            client.get(f"{faulty.url}demo/", max_bytes=1 << 20, headers=JSON)
-    finally:
-        client.close()
+    _refused(faulty, kind, r"cannot fetch .*/simple/demo/", retries=0)
 
 
 def test_redirects_are_followed_hop_by_hop_by_both(faulty, kind):

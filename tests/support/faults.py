@@ -274,8 +274,8 @@ class FaultServer:
         with contextlib.suppress(OSError):  # the client gave up long ago
             self._serve(h, path, headers)
 
-    def _fault_truncate(self, h: _Handler, path: str, headers: dict[str, str],
-                        f: Fault) -> None:
+    def _half(self, h: _Handler, path: str, headers: dict[str, str]) -> None:
+        """The real answer with its full Content-Length, but only the first half of its body."""
         status, out_headers, body = self._real(path, headers)
         h.send_response(status)
         for key, value in out_headers.items():
@@ -284,17 +284,14 @@ class FaultServer:
         h.end_headers()
         h.wfile.write(body[: len(body) // 2])
         h.wfile.flush()
+
+    def _fault_truncate(self, h: _Handler, path: str, headers: dict[str, str],
+                        f: Fault) -> None:
+        self._half(h, path, headers)
         _reset(h)
 
     def _fault_short(self, h: _Handler, path: str, headers: dict[str, str], f: Fault) -> None:
-        status, out_headers, body = self._real(path, headers)
-        h.send_response(status)
-        for key, value in out_headers.items():
-            h.send_header(key, value)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body[: len(body) // 2])
-        h.wfile.flush()
+        self._half(h, path, headers)
         h.close_connection = True
 
     def _fault_truncate_nolength(self, h: _Handler, path: str, headers: dict[str, str],
