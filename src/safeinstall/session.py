@@ -322,10 +322,6 @@ class Session:
         self._lock = threading.Lock()
         self._needs_auth: set[str] = set()
 
-    @property
-    def light(self) -> LightSession | None:
-        return self._light
-
     def full(self) -> Any:
         with self._lock:
             if self._full is None:
