@@ -419,7 +419,6 @@ def tls_server(tmp_path):
     ctx.verify_mode = ssl.CERT_OPTIONAL
     ctx.load_verify_locations(client_cert)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    server.handshakes = 0
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
