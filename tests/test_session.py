@@ -453,3 +453,21 @@ def test_cert_and_client_cert_are_used_by_both_sessions(tls_server, kind):
     assert got.content == b"hello"
     assert tls_server["seen"] == [True]  # the client certificate was presented
     assert fulls.made == (0 if kind == "light" else 1)
+
+
+@pytest.mark.parametrize("variable, value, why", [
+    ("SSL_CERT_FILE", "missing.pem", "No such file"),
+    ("SSL_CERT_FILE", "not-pem.txt", "no certificate"),
+])
+def test_a_ca_bundle_that_cannot_be_loaded_is_a_usage_error(faulty, clean_pip_env, tmp_path,
+                                                            variable, value, why):
+    (tmp_path / "not-pem.txt").write_text("not a certificate\n")
+    path = str(tmp_path / value)
+    with pytest.raises(UsageError, match=rf"{variable}='{path}' cannot be used for TLS.*{why}"):
+        default_context({variable: path})
+    env = {k: v for k, v in clean_pip_env.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    run = run_cli(["-i", faulty.url, "--dry-run", "demo"], dict(env, **{variable: path}),
+                  tmp_path)
+    assert run.code == 2, run.stderr
+    assert f"{variable}={path!r} cannot be used for TLS" in run.stderr
+    assert "Traceback" not in run.stderr

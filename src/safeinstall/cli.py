@@ -141,10 +141,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     pip_config: PendingPipConfig | None = None
     if not any(a.startswith("--is") for a in argv):
         pip_config = PendingPipConfig(environ)
-    # the HTTP client's default TLS context: importing httpcore2 and loading the system's CA
-    # certificates take tens of milliseconds, which overlap with our own start-up from here
+    # the default TLS context: loading the CA certificates takes tens of milliseconds, which
+    # overlap with our own start-up from here
     tls = None if any(a in ("-h", "--help", "-V", "--version") for a in argv) \
-        else _default_tls_context()
+        else _default_tls_context(environ)
     early: InstalledSet | None = None
     probe: PendingProbe | None = None
     out = stdout or sys.stdout
@@ -251,7 +251,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
                                               stdout_to_stderr=ours.report == "-")
         return _check_and_install(cmd, ours, environ, out, console, cwd, now, trust_store,
                                   pip_config, early_installed, early_probe, early_install,
-                                  tls or _default_tls_context())
+                                  tls or _default_tls_context(environ))
     finally:
         if early_install is not None:
             early_install.cancel()
@@ -577,17 +577,17 @@ def open_session(settings: PipSettings, default_tls: Future[Any] | None = None, 
     return HttpClient(Session(full, light), retries=settings.retries, trusted_hosts=trusted)
 
 
-def _default_tls_context() -> Future[Any]:
-    """The default TLS context (:func:`safeinstall.tls.default_context`), started first thing
-    in a run: loading the system's CA certificates runs in a thread, mostly without the GIL,
-    while the rest of safe-install starts (tens of milliseconds)."""
+def _default_tls_context(environ: Mapping[str, str]) -> Future[Any]:
+    """The default TLS context for ``environ`` (:func:`safeinstall.tls.default_context`),
+    started first thing in a run: loading the CA certificates runs in a thread, mostly
+    without the GIL, while the rest of safe-install starts (tens of milliseconds)."""
     fut: Future[Any] = Future()
 
     def run() -> None:
         try:
             from safeinstall.tls import default_context
 
-            fut.set_result(default_context())
+            fut.set_result(default_context(environ))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller of result()
             fut.set_exception(exc)
 

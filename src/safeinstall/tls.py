@@ -15,8 +15,12 @@ import os
 import platform
 import re
 import ssl
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from safeinstall.errors import UsageError
+
+T = TypeVar("T")
 
 #: truststore's (and httpcore2's) Linux fallbacks when OpenSSL's compiled-in paths are unusable.
 CA_FILE_CANDIDATES = (
@@ -28,14 +32,17 @@ CA_FILE_CANDIDATES = (
 )
 
 
-def default_context(environ: os._Environ[str] | dict[str, str] | None = None) -> ssl.SSLContext:
+def default_context(environ: Mapping[str, str] | None = None) -> ssl.SSLContext:
     """httpcore2's ``default_ssl_context(_trust_env=True)``, for ``environ`` (default: the
-    process environment)."""
+    process environment). A CA file or directory that cannot be loaded is a
+    :class:`~safeinstall.errors.UsageError` naming it."""
     env = os.environ if environ is None else environ
     if cafile := env.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=cafile)
+        return _load(f"SSL_CERT_FILE={cafile!r}",
+                     lambda: ssl.create_default_context(cafile=cafile))
     if capath := env.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=capath)
+        return _load(f"SSL_CERT_DIR={capath!r}",
+                     lambda: ssl.create_default_context(capath=capath))
     if platform.system() in ("Windows", "Darwin"):  # pragma: no cover - not on this CI
         import httpcore2
 
@@ -50,8 +57,19 @@ def default_context(environ: os._Environ[str] | dict[str, str] | None = None) ->
     if not cafile and not capath:
         cafile = next(filter(os.path.isfile, CA_FILE_CANDIDATES), None)
     if cafile or capath:
-        ctx.load_verify_locations(cafile, capath)
+        _load(f"the system's CA certificates ({cafile or capath})",
+              lambda: ctx.load_verify_locations(cafile, capath))
     return ctx
+
+
+def _load(what: str, load: Callable[[], T]) -> T:
+    """``load()``; its failure is a usage error naming ``what`` was being loaded."""
+    try:
+        return load()
+    except (ssl.SSLError, OSError) as exc:
+        raise UsageError(f"{what} cannot be used for TLS: {exc}",
+                         hint="give CA certificates in PEM form (a file, or a directory "
+                         "prepared with c_rehash), or pip's --cert") from None
 
 
 def context_for(cert: str | None, client_cert: str | None = None,
