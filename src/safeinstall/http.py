@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from safeinstall.errors import IndexAccessError, SafeInstallError
+from safeinstall.urls import redact_url
 
 T = TypeVar("T")
 
@@ -87,13 +88,8 @@ def is_secure_url(url: str, trusted_hosts: Sequence[str]) -> bool:
 
 
 def redact(url: str) -> str:
-    """``url`` without a password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return parts._replace(netloc=f"{user}:****@{netloc[2]}").geturl()
+    """``url`` fit for messages (see :func:`safeinstall.urls.redact_url`)."""
+    return redact_url(url)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from packaging.utils import canonicalize_name
@@ -70,6 +70,42 @@ class LateException:
 
 
 @dataclass(frozen=True)
+class DatedFile:
+    """One file placed in its release's timeline (made by ``ReleaseTimeline.date``).
+
+    ``lateness`` is known only when the release start is: every file of that version on the
+    indexes consulted is dated, consistently. Otherwise ``problem`` says why not, and the file
+    is judged ``unknown``: a check an index can switch off by omitting a field is no check.
+    """
+
+    filename: str
+    sha256: str | None
+    upload_time: datetime | None
+    release_start: datetime | None
+    lateness: timedelta | None
+    problem: str | None = None  # why the lateness is unknown, naming the files
+
+
+Verdict = Literal["on-time", "late", "allowed-late", "unknown"]
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """The policy's word on one dated file: the one rule used by install, lock, guard, audit,
+    watch and timeline."""
+
+    verdict: Verdict
+    dated: DatedFile
+    late_after: timedelta
+    exception: LateException | None = None
+
+    @property
+    def is_late(self) -> bool:
+        """Later than the threshold, whether or not an exception allows it."""
+        return self.verdict in ("late", "allowed-late")
+
+
+@dataclass(frozen=True)
 class Policy:
     late_after: timedelta = DEFAULT_LATE_AFTER
     on_late: Action = "refuse"
@@ -85,6 +121,17 @@ class Policy:
             if exc.matches(name, version, sha256):
                 return exc
         return None
+
+    def judge(self, name: str, version: Version, dated: DatedFile) -> Judgment:
+        """Compare a dated file with the threshold and apply the exceptions."""
+        if dated.lateness is None:
+            return Judgment("unknown", dated, self.late_after)
+        if dated.lateness <= self.late_after:
+            return Judgment("on-time", dated, self.late_after)
+        exc = self.exception_for(name, version, dated.sha256)
+        if exc is not None:
+            return Judgment("allowed-late", dated, self.late_after, exc)
+        return Judgment("late", dated, self.late_after)
 
     def relaxations(self) -> list[str]:
         """Human-readable list of settings weaker than the defaults (logged in every report)."""

@@ -10,6 +10,7 @@ from functools import cached_property
 from packaging.version import Version
 
 from safeinstall.finder import IndexFile, ProjectListing, Source
+from safeinstall.policy import DatedFile
 
 # CPython feature releases (x.y.0), used only to explain a late wheel, never to excuse it.
 CPYTHON_RELEASES: dict[tuple[int, int], date] = {
@@ -37,6 +38,42 @@ class ReleaseTimeline:
     @property
     def has_upload_times(self) -> bool:
         return bool(self.files) and all(f.upload_time is not None for f in self.files)
+
+    @cached_property
+    def start_problem(self) -> str | None:
+        """Why this release's start is not known, or None when it is: every file must be dated
+        (a late file among undated ones would otherwise become the start), and a filename listed
+        more than once must agree on its upload time and sha256."""
+        if not self.files:
+            return f"{self.project} {self.version} lists no files on {self.source.url}"
+        undated = [f.filename for f in self.files if f.upload_time is None]
+        if undated:
+            shown = ", ".join(undated[:3]) + (f" and {len(undated) - 3} more"
+                                              if len(undated) > 3 else "")
+            return (f"{self.source.url} gives no readable upload time for {shown}, so the "
+                    f"start of {self.project} {self.version} is unknown")
+        seen: dict[str, IndexFile] = {}
+        for f in self.files:
+            prev = seen.setdefault(f.filename, f)
+            if prev is not f and (prev.upload_time != f.upload_time or
+                                  (prev.sha256 and f.sha256 and prev.sha256 != f.sha256)):
+                return (f"{self.source.url} lists {f.filename} more than once with different "
+                        "upload times or hashes: the timeline of "
+                        f"{self.project} {self.version} is inconsistent")
+        return None
+
+    def date(self, f: IndexFile) -> DatedFile:
+        """``f`` placed in this timeline (the one place where a file is dated)."""
+        dated = next((g for g in self.files if g.filename == f.filename), f)
+        problem = self.start_problem
+        if problem is None and dated.upload_time is None:
+            problem = f"{self.source.url} gives no upload time for {f.filename}"
+        start = None if problem else self.release_start
+        lateness = None
+        if start is not None and dated.upload_time is not None:
+            lateness = dated.upload_time - start
+        return DatedFile(f.filename, f.sha256 or dated.sha256, dated.upload_time, start,
+                         lateness, problem)
 
     def lateness(self, f: IndexFile) -> timedelta | None:
         start = self.release_start
