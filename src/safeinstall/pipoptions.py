@@ -379,7 +379,11 @@ def parse_uploaded_prior_to(value: str, now: datetime) -> datetime:
 
     match = re.match(r"^P(\d+)D$", value, re.ASCII)
     if match:
-        return now - timedelta(days=int(match.group(1)))
+        try:
+            return now - timedelta(days=int(match.group(1)))
+        except OverflowError:
+            raise UsageError(f"invalid --uploaded-prior-to value {value!r}: too many days",
+                             hint="a number of days that ends after the year 1") from None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:

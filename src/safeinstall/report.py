@@ -10,6 +10,7 @@ from typing import IO, Any
 from safeinstall import __version__
 from safeinstall.checker import CheckResult, PackageResult
 from safeinstall.durations import format_duration
+from safeinstall.errors import ReportError
 from safeinstall.http import redact
 from safeinstall.policy import Finding, Policy
 
@@ -105,13 +106,20 @@ def report_json(result: CheckResult | None, *, policy: Policy, dry_run: bool, ex
 
 
 def write_report(data: dict[str, Any], dest: str, stdout: IO[str]) -> None:
+    """Write the report; :class:`~safeinstall.errors.ReportError` (exit 5) naming ``dest``
+    when that fails (the caller says whether anything was installed)."""
     text = json.dumps(data, indent=2, sort_keys=False) + "\n"
-    if dest == "-":
-        stdout.write(text)
-        stdout.flush()
-    else:
-        with open(dest, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    try:
+        if dest == "-":
+            stdout.write(text)
+            stdout.flush()
+        else:
+            with open(dest, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    except OSError as exc:
+        where = "standard output" if dest == "-" else repr(dest)
+        raise ReportError(f"cannot write the report to {where}: {exc.strerror or exc}",
+                          hint="the outcome of the run is on the line below") from None
 
 
 def render_summary(result: CheckResult, *, dry_run: bool, console: Any, verbose: int = 0) -> None:

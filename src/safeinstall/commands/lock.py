@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         write_atomically,
     )
     from safeinstall.pipoptions import CommandLine
-    from safeinstall.settings import default_cache_dir
+    from safeinstall.settings import run_cache_dir
 
     now = _common.parse_now(args.now)
     ours = _lockopts.load_settings(args, environ, cwd)
@@ -81,8 +81,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     per_target = [(t, inputs_for_target(inputs, t.target, cwd)) for t in targets]
     session, finder = _lockopts.open_index(per_target[0][1].settings, OnTimeFinder,
                                            policy=policy)
-    cache_dir = None if args.no_cache_dir else Path(ours.cache_dir) if ours.cache_dir \
-        else default_cache_dir(environ)
+    cache_dir = run_cache_dir(ours, environ, no_cache=bool(args.no_cache_dir))
     store = ArtifactStore(session, cache_dir)
     try:
         results = []
