@@ -1,0 +1,221 @@
+"""Issue 13, part C: a run fails closed and says so. Crashes are usage errors naming the input
+(exit 2), a report that cannot be written never hides an install, signals stop a run at once
+(and a dripping server cannot hold it), outside text reaches no terminal raw, and no secret of
+a URL is printed. docs/faults.md and docs/threat-model.md list each case with its test."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from clihelp import run_cli
+from lockhelp import publish, run_tool
+from safeinstall.cli import main as cli_main
+from safeinstall.tool import main as tool_main
+from support.faults import Fault, FaultServer
+from support.index import JSON_CONTENT_TYPE
+from support.piprun import pip_list
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+LONG = "99999999999999d"
+
+
+def _page(index, name: str) -> dict:
+    return json.loads((index.pages_dir / name / "index.json").read_text())
+
+
+def _plain(args: list[str], env: dict[str, str], tmp_path: Path, *,
+           cwd: Path | None = None) -> tuple[int, str, str]:
+    """``safe-install ARGS`` in-process, without the test's --report."""
+    env = dict(env)
+    env.setdefault("SAFE_INSTALL_CACHE_DIR", str(tmp_path / "si-cache"))
+    env.setdefault("SAFE_INSTALL_TRUST_STORE", "off")
+    out, err = io.StringIO(), io.StringIO()
+    code = cli_main(args, environ=env, stdout=out, stderr=err, cwd=str(cwd or tmp_path))
+    assert "Traceback" not in err.getvalue(), err.getvalue()
+    return code, out.getvalue(), err.getvalue()
+
+
+# -- crashes that were tracebacks (exit 1, "refused") ---------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["command line", "environment", "config file"])
+def test_an_enormous_late_after_is_a_usage_error(where, scenario, local_index, clean_pip_env,
+                                                 tmp_path):
+    scenario("ontime")
+    env, args = dict(clean_pip_env), ["-i", local_index.url, "--dry-run", "demo"]
+    if where == "command line":
+        args += ["--late-after", LONG]
+    elif where == "environment":
+        env["SAFE_INSTALL_LATE_AFTER"] = LONG
+    else:
+        (tmp_path / "safe-install.toml").write_text(f'late-after = "{LONG}"\n')
+    code, _, err = _plain(args, env, tmp_path)
+    assert code == 2
+    assert f"duration '{LONG}' is too long" in err
+
+
+def test_a_config_file_that_is_not_utf8_is_a_usage_error(scenario, local_index, clean_pip_env,
+                                                         tmp_path):
+    scenario("ontime")
+    (tmp_path / "safe-install.toml").write_bytes(b'late-after = "36h"\n# caf\xe9\n')
+    code, _, err = _plain(["-i", local_index.url, "--dry-run", "demo"], clean_pip_env, tmp_path)
+    assert code == 2
+    assert "safe-install.toml' is not UTF-8 text" in err
+
+
+@pytest.mark.parametrize("under", [False, True], ids=["file", "under-a-file"])
+def test_a_cache_dir_that_is_a_file_is_a_usage_error(under, scenario, local_index,
+                                                     clean_pip_env, tmp_path):
+    scenario("ontime")
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    cache = blocker / "cache" if under else blocker
+    env = {**clean_pip_env, "SAFE_INSTALL_CACHE_DIR": str(cache)}
+    code, _, err = _plain(["-i", local_index.url, "--dry-run", "demo"], env, tmp_path)
+    assert code == 2
+    assert f"cache directory {str(cache)!r} (from SAFE_INSTALL_CACHE_DIR)" in err
+    code, _, err = _plain(["-i", local_index.url, "--dry-run", "--no-cache-dir", "demo"], env,
+                          tmp_path)
+    assert code == 0, err
+    lock = run_tool(["lock", "-i", local_index.url, "demo", "--output-requirements",
+                     str(tmp_path / "r.txt")],
+                    env, tmp_path)
+    assert lock.code == 2 and "is not a directory" in lock.stderr
+
+
+def test_uploaded_prior_to_with_too_many_days_is_a_usage_error(clean_pip_env, tmp_path):
+    code, _, err = _plain(["--uploaded-prior-to", "P99999999999999D", "--dry-run", "demo"],
+                          clean_pip_env, tmp_path)
+    assert code == 2 and "too many days" in err
+
+
+def test_watch_survives_an_upload_time_without_a_utc_moment_and_a_huge_since(
+        local_index, clean_pip_env, tmp_path, t0):
+    publish(local_index, tmp_path, t0, "demo", "1.0")
+    publish(local_index, tmp_path, t0, "demo", "1.0", tag="py2.py3-none-any",
+            offset=timedelta(days=3))
+    page = _page(local_index, "demo")
+    page["files"][1]["upload-time"] = "0001-01-01T00:00:00+14:00"
+    store = f"sqlite:///{tmp_path}/watch.sqlite3"
+    with FaultServer(local_index) as faulty:
+        faulty.add(Fault("^/simple/demo/$", "body", body=json.dumps(page).encode(),
+                         content_type=JSON_CONTENT_TYPE, times=1000))
+        base = ["watch", "demo==1.0", "-i", faulty.url, "--store", store]
+        run = run_tool([*base, "--report-existing"], clean_pip_env, tmp_path)
+        assert run.code == 0, run.stderr
+        assert "1 release(s) checked" in run.stderr
+        run = run_tool([*base, "--since", LONG], clean_pip_env, tmp_path)
+        assert run.code == 2 and "is too long" in run.stderr
+        tl = run_tool(["timeline", "demo==1.0", "-i", faulty.url], clean_pip_env, tmp_path)
+        assert tl.code == 0, tl.stderr
+
+
+def _closed_stdout(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` with its standard output closed by the reader before it writes (as
+    ``| head -1`` does once it has its line)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    return subprocess.CompletedProcess(cmd, proc.returncode, "", err)
+
+
+def test_trust_list_into_a_closed_pipe_exits_141_quietly(clean_pip_env, tmp_path):
+    env = {**clean_pip_env, "PYTHONPATH": SRC,
+           "SAFE_INSTALL_TRUST_STORE": str(tmp_path / "trust.sqlite3")}
+    done = _closed_stdout([sys.executable, "-c", "from safeinstall.tool import console_main;"
+                           "console_main()", "trust", "list", "--format", "json"], env)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""
+
+
+class _ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_watch_into_a_closed_pipe_exits_141_and_reports_again_next_time(
+        local_index, clean_pip_env, tmp_path, t0):
+    publish(local_index, tmp_path, t0, "demo", "1.0")
+    publish(local_index, tmp_path, t0, "demo", "1.0", tag="py2.py3-none-any",
+            offset=timedelta(days=3))
+    args = ["watch", "demo==1.0", "-i", local_index.url, "--store",
+            f"sqlite:///{tmp_path}/watch.sqlite3", "--report-existing"]
+    err = io.StringIO()
+    code = tool_main(args, environ=clean_pip_env, stdout=_ClosedPipe(), stderr=err,
+                     cwd=str(tmp_path))
+    assert code == 141 and "Traceback" not in err.getvalue()
+
+
+def test_an_internal_error_exits_70_and_says_nothing_was_installed(
+        scenario, local_index, clean_pip_env, tmp_path, monkeypatch):
+    import safeinstall.checker
+
+    def broken(**_kwargs: object) -> None:
+        raise RuntimeError("boom \x1b[2J")
+
+    scenario("ontime")
+    monkeypatch.setattr(safeinstall.checker, "run_check", broken)
+    code, _, err = _plain(["-i", local_index.url, "--dry-run", "demo"], clean_pip_env, tmp_path)
+    assert code == 70
+    assert "internal error (a bug in safe-install, exit 70): RuntimeError: boom \\x1b[2J" in err
+    assert "safe-install: nothing was installed." in err
+    assert "\x1b" not in err
+    err_stream = io.StringIO()
+    code = cli_main(["-i", local_index.url, "--dry-run", "demo"],
+                    environ={**clean_pip_env, "SAFE_INSTALL_DEBUG": "1",
+                             "SAFE_INSTALL_TRUST_STORE": "off"},
+                    stdout=io.StringIO(), stderr=err_stream, cwd=str(tmp_path))
+    assert code == 70 and "in broken" in err_stream.getvalue()  # the traceback, on request
+
+
+# -- cause 7: a report that lies ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dest", ["missing-dir/report.json", "."], ids=["no-dir", "a-dir"])
+def test_an_unwritable_report_is_refused_before_anything_is_installed(
+        dest, scenario, local_index, make_venv, clean_pip_env, tmp_path):
+    scenario("ontime")
+    venv = make_venv()
+    target = str(tmp_path / dest)
+    code, _, err = _plain(["--python", str(venv), "-i", local_index.url, "--report", target,
+                           "demo"], clean_pip_env, tmp_path)
+    assert code == 2
+    assert f"cannot write the report to {target!r}" in err
+    assert pip_list(venv, clean_pip_env) == {}
+
+
+def test_a_report_that_fails_after_the_install_says_it_was_installed(
+        scenario, local_index, make_venv, clean_pip_env, tmp_path, monkeypatch):
+    import safeinstall.report
+
+    scenario("ontime")
+    venv = make_venv()
+    real_open = open
+
+    def failing_open(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(file).endswith("late-failure.json") and "w" in mode:
+            raise OSError(28, "No space left on device")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(safeinstall.report, "open", failing_open, raising=False)
+    code, _, err = _plain(["--python", str(venv), "-i", local_index.url, "--report",
+                           str(tmp_path / "late-failure.json"), "demo"], clean_pip_env,
+                          tmp_path)
+    assert code == 5
+    assert "cannot write the report" in err and "No space left on device" in err
+    assert "safe-install: the checked artifacts were installed." in err
+    assert "nothing was installed" not in err
+    assert set(pip_list(venv, clean_pip_env)) == {"demo", "dep"}
