@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -219,3 +218,72 @@ def test_a_report_that_fails_after_the_install_says_it_was_installed(
     assert "safe-install: the checked artifacts were installed." in err
     assert "nothing was installed" not in err
     assert set(pip_list(venv, clean_pip_env)) == {"demo", "dep"}
+
+
+# -- cause 8: no deadline, signals ignored --------------------------------------------------------
+
+
+PAGE = r"^/simple/demo/$"
+
+
+@pytest.mark.parametrize("kind", ["drip", "slow"], ids=["headers-and-body", "body"])
+def test_a_dripping_page_is_cut_at_the_response_deadline(kind, scenario, local_index,
+                                                         clean_pip_env, tmp_path):
+    """1 byte every 0.2 s never trips the read timeout; the whole response has a deadline."""
+    scenario("ontime")
+    with FaultServer(local_index) as faulty:
+        faulty.add(Fault(PAGE, kind, chunk=1, interval=0.2, seconds=30, times=10))
+        started = time.monotonic()
+        run = run_cli(["-i", faulty.url, "--dry-run", "--response-deadline", "1.5", "demo"],
+                      clean_pip_env, tmp_path)
+        took = time.monotonic() - started
+    assert run.code == 3, run.stderr
+    assert f"{faulty.url}demo/ (index page) took longer than the response deadline of 1.5s" \
+        in run.stderr
+    assert took < 10  # one try: a dripping server is not asked again and again
+    assert faulty.count(PAGE) == 1
+
+
+def test_the_response_deadline_must_be_a_positive_number(clean_pip_env, tmp_path):
+    code, _, err = _plain(["--response-deadline", "soon", "--dry-run", "demo"], clean_pip_env,
+                          tmp_path)
+    assert code == 2 and "invalid --response-deadline 'soon'" in err
+
+
+def _wait_for(faulty: FaultServer, kind: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not any(s.fault == kind for s in faulty.seen):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the request never came"
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
+                         ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_a_dripping_page_ends_the_run_within_2s(sig, code, scenario,
+                                                                local_index, clean_pip_env,
+                                                                tmp_path):
+    scenario("ontime")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**clean_pip_env, "TMPDIR": str(tmpdir), "SAFE_INSTALL_TRUST_STORE": "off",
+           "SAFE_INSTALL_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": SRC}
+    with FaultServer(local_index) as faulty:
+        faulty.add(Fault(PAGE, "drip", chunk=1, interval=0.5, seconds=30, times=50))
+        proc = subprocess.Popen([sys.executable, "-m", "safeinstall", "-i", faulty.url,
+                                 "--dry-run", "demo"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for(faulty, "drip", proc)
+            sent = time.monotonic()
+            proc.send_signal(sig)
+            _, stderr = proc.communicate(timeout=30)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == code, stderr
+    assert took < 2.0, f"the run took {took:.1f}s to stop"
+    assert "nothing was installed" in stderr and "Traceback" not in stderr
+    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("safe-install")] == []

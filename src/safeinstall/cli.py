@@ -64,6 +64,8 @@ safe-install options:
   --times-from URL            date a mirror's files by the identical file (name and sha256)
                               on this index, e.g. https://pypi.org/simple/ (repeatable)
   --report FILE               write the JSON report ('-' for stdout)
+  --response-deadline SECONDS the longest one response from an index may take in all
+                              (default 120; plus 1 s per 100 KiB it announces)
   --config FILE               settings file (default ./safe-install.toml if present)
   --trust-store URL|off       trust on first use: remember the file installed per release and
                               target, refuse a different one later (selection-changed); default
@@ -76,7 +78,10 @@ implemented by safe-install, the rest are passed to pip, and the few not support
 refused with a message. pip's configuration (files and PIP_* variables) is honoured.
 
 Exit codes: 0 installed (or would install), also with warnings; 1 refused by policy;
-2 usage, requirement or resolution error; 3 index or network error; 4 pip failed installing.
+2 usage, requirement or resolution error; 3 index or network error; 4 pip failed installing;
+5 the report could not be written (the message says whether anything was installed);
+70 internal error (a bug; the message says whether anything was installed); 130 Ctrl-C;
+141 standard output closed early; 143 SIGTERM.
 Documentation: docs/reference.md
 """
 
@@ -631,8 +636,10 @@ def open_session(settings: PipSettings, default_tls: Future[Any] | None = None, 
     why_not = light_allowed(proxy=settings.proxy,
                             urls=[*settings.index_urls, *settings.find_links, *urls])
     light = None if why_not else LightSession(context, timeout=settings.timeout,
-                                              trusted_hosts=trusted)
-    return HttpClient(Session(full, light), retries=settings.retries, trusted_hosts=trusted)
+                                              trusted_hosts=trusted,
+                                              deadline=settings.response_deadline)
+    return HttpClient(Session(full, light), retries=settings.retries, trusted_hosts=trusted,
+                      deadline=settings.response_deadline)
 
 
 def _default_tls_context(environ: Mapping[str, str]) -> Future[Any]:
