@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -20,6 +21,7 @@ from clihelp import run_cli
 from lockhelp import publish, run_tool
 from safeinstall.cli import main as cli_main
 from safeinstall.tool import main as tool_main
+from support.artifacts import build_wheel
 from support.faults import Fault, FaultServer
 from support.index import JSON_CONTENT_TYPE
 from support.piprun import pip_list
@@ -287,3 +289,116 @@ def test_a_signal_during_a_dripping_page_ends_the_run_within_2s(sig, code, scena
     assert took < 2.0, f"the run took {took:.1f}s to stop"
     assert "nothing was installed" in stderr and "Traceback" not in stderr
     assert [p.name for p in tmpdir.iterdir() if p.name.startswith("safe-install")] == []
+
+
+# -- cause 10: terminal injection -----------------------------------------------------------------
+
+
+HOSTILE = "evil-1.0-1\x1b[1A\x1b[2K\r\x1b[32mok\u202e...-py3-none-any.whl"
+UNPARSEABLE = "evil-1.0\x1b[31m\x07-garbage.whl"
+
+
+def _raw_controls(text: str) -> list[str]:
+    from safeinstall.display import is_unsafe_char
+
+    return sorted({repr(c) for c in text if is_unsafe_char(c) and c not in "\n"})
+
+
+@pytest.fixture
+def hostile(local_index, tmp_path, t0):
+    """evil 1.0: an on-time wheel, then (3 days later) a wheel whose build tag is a terminal
+    escape that erases the line above and prints a green "ok", and a file whose name does not
+    parse at all (an "ignored file" note)."""
+    publish(local_index, tmp_path, t0, "evil", "1.0")
+    late = build_wheel(tmp_path / "late", "evil", "1.0", payload="other")
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    (renamed / HOSTILE).write_bytes(late.read_bytes())
+    local_index.add(renamed / HOSTILE, upload_time=t0 + timedelta(days=3))
+    page = _page(local_index, "evil")
+    for entry in page["files"]:  # the URL is spelt right: only the name is hostile
+        entry["url"] = quote(entry["url"], safe=":/#=")
+    extra = dict(page["files"][-1])
+    extra.update(filename=UNPARSEABLE, url=extra["url"] + "x")
+    page["files"].append(extra)
+    with FaultServer(local_index) as faulty:
+        faulty.add(Fault("^/simple/evil/$", "body", body=json.dumps(page).encode(),
+                         content_type=JSON_CONTENT_TYPE, times=1000))
+        file = next(f for f in local_index.files("evil") if f.filename == HOSTILE)
+        yield faulty.url, file
+
+
+def test_a_hostile_file_name_reaches_no_output_raw(hostile, clean_pip_env, tmp_path, t0):
+    from safeinstall.trust import TrustRecord, open_trust
+
+    url, hostile = hostile
+
+    outputs: dict[str, str] = {}
+    run = run_cli(["-i", url, "--dry-run", "evil==1.0"], clean_pip_env, tmp_path)
+    assert run.code == 1
+    outputs["install"] = run.stdout + run.stderr
+    run = run_cli(["-i", url, "--dry-run", "-v", "--on-late", "warn", "evil==1.0"],
+                  clean_pip_env, tmp_path)
+    outputs["install -v"] = run.stdout + run.stderr
+    for name, args in {
+        "timeline": ["timeline", "evil==1.0", "-i", url],
+        "timeline-json": ["timeline", "evil==1.0", "-i", url, "--format", "json"],
+        "lock": ["lock", "evil==1.0", "-i", url, "--output-requirements",
+                 str(tmp_path / "locked.txt")],
+        "watch": ["watch", "evil==1.0", "-i", url, "--report-existing",
+                  "--store", f"sqlite:///{tmp_path}/watch.sqlite3"],
+    }.items():
+        done = run_tool(args, clean_pip_env, tmp_path)
+        outputs[name] = done.stdout + done.stderr
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(f"evil==1.0 --hash=sha256:{hostile.sha256}\n")
+    for fmt in ("text", "json", "sarif"):
+        done = run_tool(["audit", str(lock), "-i", url, "--format", fmt],
+                        clean_pip_env, tmp_path)
+        assert done.code == 1, done.stderr
+        outputs[f"audit {fmt}"] = done.stdout + done.stderr
+    sarif = json.loads(run_tool(["audit", str(lock), "-i", url, "--format",
+                                 "sarif"], clean_pip_env, tmp_path).stdout)
+    messages = [r["message"]["text"] for r in sarif["runs"][0]["results"]]
+    assert messages and not _raw_controls("".join(messages))
+    store = tmp_path / "trust.sqlite3"
+    trust = open_trust(str(store), environ=clean_pip_env, cwd=str(tmp_path), now=t0,
+                       write=True)
+    assert trust is not None
+    with trust:
+        trust.put(TrustRecord(url, "evil\x1b[2J", "1.0", "cp3-none-any", HOSTILE,
+                              hostile.sha256, t0, t0), now=t0)
+    env = {**clean_pip_env, "SAFE_INSTALL_TRUST_STORE": str(store)}
+    done = run_tool(["trust", "list"], env, tmp_path)
+    outputs["trust list"] = done.stdout + done.stderr
+
+    for name, text in outputs.items():
+        assert not _raw_controls(text), f"{name} printed raw control characters:\n{text!r}"
+    shown = "1\\x1b[1A\\x1b[2K"  # seen, escaped
+    for name in ("install", "timeline", "audit text", "trust list", "lock"):
+        assert shown in outputs[name], f"{name}:\n{outputs[name]}"
+
+
+def test_safe_console_and_stream_escape_what_they_print():
+    from rich.table import Table
+    from rich.text import Text
+
+    from safeinstall.display import SafeStream, safe_console
+
+    raw = io.StringIO()
+    console = safe_console(file=SafeStream(raw), force_terminal=True, width=200,
+                           highlight=False)
+    table = Table()
+    table.add_column("file")
+    table.add_row(HOSTILE)
+    table.add_row(Text(HOSTILE, style="red"))
+    console.print(f"[bold]{HOSTILE}[/]", table)
+    SafeStream(raw).write(f"plain {HOSTILE}\n")
+    text = raw.getvalue()
+    # rich's own styles are ESC sequences: strip them, then nothing raw is left
+    import re
+
+    bare = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text.replace("\\x1b", ""))
+    assert "\r" not in text and "\u202e" not in text and "\x1b[1A" not in text
+    assert not _raw_controls(bare)
+    assert text.count("\\x1b[2K") == 4

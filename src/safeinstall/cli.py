@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from safeinstall import __version__
+from safeinstall.display import SafeStream
 from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
 from safeinstall.process import interruptible
 
@@ -87,10 +88,10 @@ Documentation: docs/reference.md
 
 
 def _console(stream: IO[str]) -> Any:
-    from rich.console import Console
+    from safeinstall.display import safe_console
 
-    return Console(file=stream, highlight=False, soft_wrap=False,
-                   width=None if stream.isatty() else 200)
+    return safe_console(file=stream, highlight=False, soft_wrap=False,
+                        width=None if stream.isatty() else 200)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -150,8 +151,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     # overlap with our own start-up from here
     tls = None if any(a in ("-h", "--help", "-V", "--version") for a in argv) \
         else _default_tls_context(environ)
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
+    # every line written goes through display.printable: text from an index, a lock or a
+    # store never reaches the terminal raw (the rich console escapes on its own)
+    out: IO[str] = SafeStream(stdout or sys.stdout)  # type: ignore[assignment]
+    err: IO[str] = SafeStream(stderr or sys.stderr)  # type: ignore[assignment]
     cwd = cwd or os.getcwd()
     now = now or datetime.now(timezone.utc)
     state = RunState()

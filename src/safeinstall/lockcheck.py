@@ -226,6 +226,7 @@ def render_sarif(command: str, items: Sequence[DatedHash], policy: Policy, *,
                  artifact: str) -> str:
     """SARIF 2.1.0: one result per late, undated or unknown hash (on-time ones are omitted)."""
     from safeinstall import __version__
+    from safeinstall.display import printable
 
     rules = [{"id": rid, "name": rid.split("/")[1], "shortDescription": {"text": short},
               "fullDescription": {"text": full}}
@@ -243,7 +244,7 @@ def render_sarif(command: str, items: Sequence[DatedHash], policy: Policy, *,
             location["region"] = {"startLine": d.line}
         results.append({
             "ruleId": rid, "ruleIndex": index[d.status], "level": level,
-            "message": {"text": f"{d.name} {d.version}: {describe(d, policy)}"},
+            "message": {"text": printable(f"{d.name} {d.version}: {describe(d, policy)}")},
             "locations": [{"physicalLocation": location}],
             "partialFingerprints": {"sha256": d.sha256},
             "properties": dated_json(d, policy),

@@ -95,6 +95,9 @@ def silence_stdout(stream: IO[str]) -> None:
     """After the reader of ``stream`` went away: point the process's standard output at
     /dev/null (when ``stream`` is it), so that the interpreter's last flush does not fail
     again at exit."""
+    from safeinstall.display import raw_stream
+
+    stream = raw_stream(stream)
     if stream is not sys.stdout and stream is not sys.__stdout__:
         return
     with contextlib.suppress(OSError, ValueError, AttributeError):

@@ -39,7 +39,12 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
          cwd: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ if environ is None else environ)
-    out, err = stdout or sys.stdout, stderr or sys.stderr
+    # every line written goes through display.printable: text from an index, a lock or a
+    # store never reaches the terminal raw (rich consoles escape on their own)
+    from safeinstall.display import SafeStream
+
+    out: IO[str] = SafeStream(stdout or sys.stdout)  # type: ignore[assignment]
+    err: IO[str] = SafeStream(stderr or sys.stderr)  # type: ignore[assignment]
     commands = _available()
     parser = argparse.ArgumentParser(
         prog="safe-install-tool",

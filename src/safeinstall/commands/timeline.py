@@ -353,17 +353,17 @@ def render_view(view: ReleaseView, targets: Sequence[NamedTarget], console: Any)
 def draw(views: Sequence[ReleaseView], targets: Sequence[NamedTarget], *, fmt: str,
          width: int | None, stream: IO[str] | None) -> str:
     """Draw to ``stream`` (text to a terminal/pipe) or return text/SVG/HTML."""
-    from rich.console import Console
+    from safeinstall.display import safe_console
 
     record = fmt in ("svg", "html") or stream is None
     if record:
-        console = Console(record=True, file=io.StringIO(), width=width or 200,
-                          force_terminal=fmt in ("svg", "html"), color_system="truecolor",
-                          highlight=False, soft_wrap=False)
+        console = safe_console(record=True, file=io.StringIO(), width=width or 200,
+                               force_terminal=fmt in ("svg", "html"), color_system="truecolor",
+                               highlight=False, soft_wrap=False)
     else:
         assert stream is not None
-        console = Console(file=stream, highlight=False, soft_wrap=False,
-                          width=width or (None if stream.isatty() else 200))
+        console = safe_console(file=stream, highlight=False, soft_wrap=False,
+                               width=width or (None if stream.isatty() else 200))
     for i, view in enumerate(views):
         if i:
             console.print()
