@@ -402,3 +402,54 @@ def test_safe_console_and_stream_escape_what_they_print():
     assert "\r" not in text and "\u202e" not in text and "\x1b[1A" not in text
     assert not _raw_controls(bare)
     assert text.count("\\x1b[2K") == 4
+
+
+# -- cause 11: secrets in messages ----------------------------------------------------------------
+
+
+def test_an_index_password_is_never_printed(local_index, clean_pip_env, tmp_path, t0):
+    publish(local_index, tmp_path, t0, "demo", "1.0", upload_time=False)
+    url = local_index.url.replace("http://", "http://ci:hunter2@")
+    run = run_cli(["-i", url, "--dry-run", "-v", "demo==1.0"], clean_pip_env, tmp_path)
+    assert run.code == 1, run.stderr
+    assert "unknown-upload-time" in run.stderr and "ci:****@" in run.stderr
+    report = json.dumps(run.report)
+    done = run_tool(["timeline", "demo==1.0", "-i", url], clean_pip_env, tmp_path)
+    assert done.code == 0, done.stderr
+    for text in (run.stdout, run.stderr, report, done.stdout, done.stderr):
+        assert "hunter2" not in text
+
+
+@pytest.mark.parametrize("hook", ["http://127.0.0.1:1/hook?token=hunter2",
+                                  "http://bot:hunter2@127.0.0.1:1/hook",
+                                  "ftp://bot:hunter2@example.invalid/hook?token=hunter2"],
+                         ids=["query-token", "user-info", "invalid"])
+def test_a_webhook_secret_is_never_printed(hook, local_index, clean_pip_env, tmp_path, t0):
+    publish(local_index, tmp_path, t0, "demo", "1.0")
+    publish(local_index, tmp_path, t0, "demo", "1.0", tag="py2.py3-none-any",
+            offset=timedelta(days=3))
+    done = run_tool(["watch", "demo==1.0", "-i", local_index.url, "--report-existing",
+                     "--store", f"sqlite:///{tmp_path}/watch.sqlite3", "--webhook", hook],
+                    clean_pip_env, tmp_path)
+    assert done.code == (2 if hook.startswith("ftp") else 3), done.stderr
+    assert "webhook" in done.stderr
+    assert "hunter2" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("store", [
+    "postgresql://ci:hunter2@127.0.0.1:1/db?connect_timeout=2",
+    "postgresql://ci@127.0.0.1:1/db?password=hunter2&connect_timeout=2",
+    "postgresql://ci:hunter2@[::1/db",
+    "postgresql://ci:hunter2@127.0.0.1:port/db",
+], ids=["password-in-netloc", "password-in-query", "malformed-host", "malformed-port"])
+def test_a_store_password_is_never_printed(store, clean_pip_env, tmp_path):
+    pytest.importorskip("psycopg")
+    for args in (["watch", "demo==1.0", "--no-index", "--store", store], ["trust", "list"]):
+        env = {**clean_pip_env, "SAFE_INSTALL_TRUST_STORE": store}
+        done = run_tool(args, env, tmp_path)
+        assert done.code in (2, 3), done.stderr
+        assert "state store" in done.stderr or "store URL" in done.stderr
+        assert "hunter2" not in done.stdout + done.stderr
+    code, _, err = _plain(["--trust-store", store, "--no-index", "demo"], clean_pip_env,
+                          tmp_path)
+    assert code in (2, 3) and "hunter2" not in err

@@ -60,18 +60,27 @@ def has_unsafe_chars(text: str) -> bool:
     return any(is_unsafe_char(c) for c in text)
 
 
+def safe_text(text: str) -> str:
+    """What every output sink prints for ``text``: URLs redacted
+    (:func:`safeinstall.urls.redact_text`: no password, token or query secret), control and
+    bidi characters escaped (:func:`printable`, line breaks kept)."""
+    from safeinstall.urls import redact_text
+
+    return printable(redact_text(text), keep_newlines=True)
+
+
 class SafeStream:
-    """A text stream that writes through :func:`printable` (line breaks kept): the one sink
-    for plain text of a command whose output can carry outside text (file names, project
-    names, URLs, server messages). JSON is unchanged by it (``json.dumps`` escapes control
-    characters itself). ``raw`` is the stream underneath, for a :func:`safe_console`, which
-    escapes on its own and adds styles of its own."""
+    """A text stream that writes through :func:`safe_text`: the one sink for plain text of a
+    command whose output can carry outside text (file names, project names, URLs, server
+    messages). JSON is unchanged by it (``json.dumps`` escapes control characters itself)
+    except for secrets in URLs. ``raw`` is the stream underneath, for a
+    :func:`safe_console`, which escapes on its own and adds styles of its own."""
 
     def __init__(self, raw: Any) -> None:
         self.raw = raw
 
     def write(self, text: str) -> int:
-        self.raw.write(printable(text, keep_newlines=True))
+        self.raw.write(safe_text(text))
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -91,10 +100,10 @@ def _escaped_segments(segments: Iterable[Any]) -> Iterator[Any]:
     from rich.segment import Segment
 
     for seg in segments:
-        if seg.control or not seg.text or printable(seg.text, keep_newlines=True) == seg.text:
+        if seg.control or not seg.text or safe_text(seg.text) == seg.text:
             yield seg
         else:
-            yield Segment(printable(seg.text, keep_newlines=True), seg.style, seg.control)
+            yield Segment(safe_text(seg.text), seg.style, seg.control)
 
 
 _CONSOLE_CLASS: Any = None
@@ -102,7 +111,7 @@ _CONSOLE_CLASS: Any = None
 
 def safe_console(**kwargs: Any) -> Any:
     """A rich ``Console`` (``kwargs`` as rich's) that never writes outside text raw: every
-    string it renders (markup, table cells) is escaped with :func:`printable` before layout,
+    string it renders (markup, table cells) goes through :func:`safe_text` before layout,
     and every segment of every renderable (``Text`` objects too) once more after it. The one
     place through which all rich output of safe-install goes; rich's own styles and cursor
     controls are unaffected."""
@@ -127,7 +136,7 @@ def safe_console(**kwargs: Any) -> Any:
                 self.push_render_hook(_Hook())
 
             def render_str(self, text: str, **kw: Any) -> Any:
-                return super().render_str(printable(text, keep_newlines=True), **kw)
+                return super().render_str(safe_text(text), **kw)
 
         _CONSOLE_CLASS = SafeConsole
     if "file" in kwargs:

@@ -13,6 +13,7 @@ from safeinstall.durations import format_duration
 from safeinstall.errors import ReportError
 from safeinstall.http import redact
 from safeinstall.policy import Finding, Policy
+from safeinstall.urls import redact_text
 
 SCHEMA_VERSION = 1
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -27,13 +28,15 @@ def _secs(d: timedelta | None) -> float | None:
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": f.kind, "severity": f.severity, "message": f.message}
+    # messages quote index URLs: never a password or token in a report (redact_text)
+    out: dict[str, Any] = {"kind": f.kind, "severity": f.severity,
+                           "message": redact_text(f.message)}
     if f.filename:
         out["filename"] = f.filename
     if f.sha256:
         out["sha256"] = f.sha256
     if f.hint:
-        out["hint"] = f.hint
+        out["hint"] = redact_text(f.hint)
     return out
 
 
@@ -59,7 +62,7 @@ def package_json(p: PackageResult) -> dict[str, Any]:
         "passed_over": [{"filename": fn, "reason": why} for fn, why in p.passed_over],
         "metadata_source": p.metadata_source,
         "trusted_hashes": list(p.trusted_hashes),
-        "notes": list(p.notes),
+        "notes": [redact_text(n) for n in p.notes],
     }
 
 
@@ -87,7 +90,7 @@ def report_json(result: CheckResult | None, *, policy: Policy, dry_run: bool, ex
             "relaxations": policy.relaxations(),
         },
         "packages": [package_json(p) for p in packages],
-        "notes": list(result.notes) if result else [],
+        "notes": [redact_text(n) for n in result.notes] if result else [],
     }
     if result is not None:
         t = result.target
@@ -101,7 +104,7 @@ def report_json(result: CheckResult | None, *, policy: Policy, dry_run: bool, ex
             "hash_checking_mode": result.hash_mode,
         }
     if error:
-        out["error"] = error
+        out["error"] = redact_text(error)
     return out
 
 

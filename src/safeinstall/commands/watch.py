@@ -42,6 +42,7 @@ from safeinstall.durations import parse_duration
 from safeinstall.errors import EXIT_INDEX, EXIT_OK, EXIT_REFUSED, UsageError
 from safeinstall.pipoptions import PipSettings, with_file_options
 from safeinstall.releaseview import parse_targets
+from safeinstall.urls import redact_url
 from safeinstall.watcher import Pin, WatchFinding, mark_delivered, release_claims, watch_releases
 
 HELP = ("record pinned releases' files in a state store and report files added to them "
@@ -170,7 +171,8 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     policy = load_policy(args, environ, cwd)
     since = parse_duration(args.since) if args.since else None
     if args.webhook and not args.webhook.startswith(("http://", "https://")):
-        raise UsageError(f"invalid --webhook {args.webhook!r}", hint="give an http(s) URL")
+        raise UsageError(f"invalid --webhook {redact_url(args.webhook)!r}",
+                         hint="give an http(s) URL")
     settings = pip_settings(args, environ, cwd)
     pins, settings, notes = collect_pins(args, environ, cwd, settings)
     if not pins:
@@ -221,7 +223,8 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
             f"finding(s): {counts['error']} error, {counts['warning']} warning, "
             f"{counts['info']} info\n")
     for problem in problems:
-        stderr.write(f"safe-install-tool watch: webhook {args.webhook} failed for {problem}; "
+        stderr.write(f"safe-install-tool watch: webhook {redact_url(args.webhook)} failed for "
+                     f"{problem}; "
                      "it will be reported again on the next run\n")
     if result.alerts:
         return EXIT_REFUSED
