@@ -150,14 +150,18 @@ class _ClosedPipe(io.StringIO):
 def test_watch_into_a_closed_pipe_exits_141_and_reports_again_next_time(
         local_index, clean_pip_env, tmp_path, t0):
     publish(local_index, tmp_path, t0, "demo", "1.0")
+    args = ["watch", "demo==1.0", "-i", local_index.url, "--store",
+            f"sqlite:///{tmp_path}/watch.sqlite3"]
+    assert run_tool(args, clean_pip_env, tmp_path).code == 0  # the baseline
     publish(local_index, tmp_path, t0, "demo", "1.0", tag="py2.py3-none-any",
             offset=timedelta(days=3))
-    args = ["watch", "demo==1.0", "-i", local_index.url, "--store",
-            f"sqlite:///{tmp_path}/watch.sqlite3", "--report-existing"]
     err = io.StringIO()
     code = tool_main(args, environ=clean_pip_env, stdout=_ClosedPipe(), stderr=err,
                      cwd=str(tmp_path))
     assert code == 141 and "Traceback" not in err.getvalue()
+    again = run_tool(args, clean_pip_env, tmp_path)  # what nobody read is news still
+    assert [json.loads(line)["filename"] for line in again.stdout.splitlines()] == \
+        ["demo-1.0-py2.py3-none-any.whl"], again.stderr
 
 
 def test_an_internal_error_exits_70_and_says_nothing_was_installed(

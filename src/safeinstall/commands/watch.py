@@ -195,8 +195,12 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         problems: list[str] = []
         for finding in result.findings:
             payload = finding.to_json(late_after=policy.late_after, watch_set=args.watch_set)
-            stdout.write(json.dumps(payload, sort_keys=False) + "\n")
-            stdout.flush()
+            try:
+                stdout.write(json.dumps(payload, sort_keys=False) + "\n")
+                stdout.flush()
+            except OSError:  # nobody reads the news (| head closed, disk full): next run
+                release_claims(store, args.watch_set, result.findings)
+                raise
             if args.webhook:
                 problem = post_webhook(args.webhook, payload, timeout=WEBHOOK_TIMEOUT)
                 if problem is not None:
