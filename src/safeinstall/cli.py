@@ -196,6 +196,7 @@ def _main(argv: list[str], environ: dict[str, str], out: IO[str], err: IO[str], 
           state: RunState) -> int:
     from safeinstall.display import printable
     from safeinstall.errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, ReportError
+    from safeinstall.pipconfig import PendingPipConfig
     from safeinstall.process import interrupt_code, interrupt_name, silence_stdout
 
     state.pip_config = pip_config

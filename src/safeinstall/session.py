@@ -85,13 +85,14 @@ class _Watchdog:
         self._due: dict[int, tuple[float, http.client.HTTPConnection]] = {}
         self.expired: set[int] = set()
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def watch(self, conn: http.client.HTTPConnection, end: float) -> None:
         with self._cond:
             if id(conn) in self.expired:
                 return  # cut already: it stays cut
             self._due[id(conn)] = (end, conn)
-            if self._thread is None:
+            if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._run, name="safe-install-deadline",
                                                 daemon=True)
                 self._thread.start()
@@ -109,9 +110,17 @@ class _Watchdog:
         with self._cond:
             return id(conn) in self.expired
 
+    def stop(self) -> None:
+        """End the thread (the session is closed)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
     def _run(self) -> None:
         while True:
             with self._cond:
+                if self._stopped:
+                    return
                 now = time.monotonic()
                 late = [(key, conn) for key, (end, conn) in self._due.items() if end <= now]
                 for key, _conn in late:
@@ -345,6 +354,7 @@ class LightSession:
         for conns in idle.values():
             for conn in conns:
                 conn.close()
+        self._watchdog.stop()
         forget_on_interrupt(self)
 
     # -- connections -------------------------------------------------------------------------
