@@ -265,9 +265,11 @@ def _wait_for(faulty: FaultServer, kind: str, proc: subprocess.Popen[str]) -> No
     time.sleep(0.5)
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
-                         ids=["SIGTERM", "SIGINT"])
-def test_a_signal_during_a_dripping_page_ends_the_run_within_2s(sig, code, scenario,
+@pytest.mark.parametrize("sig, code, tool", [(signal.SIGTERM, 143, False),
+                                             (signal.SIGINT, 130, False),
+                                             (signal.SIGTERM, 143, True)],
+                         ids=["SIGTERM", "SIGINT", "SIGTERM-timeline"])
+def test_a_signal_during_a_dripping_page_ends_the_run_within_2s(sig, code, tool, scenario,
                                                                 local_index, clean_pip_env,
                                                                 tmp_path):
     scenario("ontime")
@@ -277,9 +279,11 @@ def test_a_signal_during_a_dripping_page_ends_the_run_within_2s(sig, code, scena
            "SAFE_INSTALL_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": SRC}
     with FaultServer(local_index) as faulty:
         faulty.add(Fault(PAGE, "drip", chunk=1, interval=0.5, seconds=30, times=50))
-        proc = subprocess.Popen([sys.executable, "-m", "safeinstall", "-i", faulty.url,
-                                 "--dry-run", "demo"], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        cmd = [sys.executable, "-c", "from safeinstall.tool import console_main; "
+               "console_main()", "timeline", "demo==1.0", "-i", faulty.url] if tool else \
+            [sys.executable, "-m", "safeinstall", "-i", faulty.url, "--dry-run", "demo"]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
         try:
             _wait_for(faulty, "drip", proc)
             sent = time.monotonic()
@@ -291,7 +295,8 @@ def test_a_signal_during_a_dripping_page_ends_the_run_within_2s(sig, code, scena
                 proc.kill()
     assert proc.returncode == code, stderr
     assert took < 2.0, f"the run took {took:.1f}s to stop"
-    assert "nothing was installed" in stderr and "Traceback" not in stderr
+    assert "Traceback" not in stderr
+    assert ("terminated (SIGTERM)" if tool else "nothing was installed") in stderr
     assert [p.name for p in tmpdir.iterdir() if p.name.startswith("safe-install")] == []
 
 
