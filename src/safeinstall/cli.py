@@ -729,7 +729,8 @@ def leave(code: int) -> NoReturn:
     """End an entry point's process with ``code``. Whatever is still alive now lives until the
     process ends: the collector need not look at it again while the interpreter shuts down (a
     full collection over every parsed index page, tens of milliseconds). Objects are still
-    finalised and files closed as usual."""
+    finalised and files closed as usual. Background threads still busy are not waited for
+    beyond a moment (:func:`safeinstall.process.end_process`)."""
     import gc
 
     from safeinstall.process import end_process
