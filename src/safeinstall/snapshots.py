@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from safeinstall.store import (
@@ -48,10 +48,11 @@ Key = tuple[str, str, str]  # (canonical index URL, canonical project, canonical
 
 
 def norm_version(version: str) -> str:
+    """PEP 440's canonical form (``1.0.0`` and ``1.0`` are one version: ``1``)."""
     try:
-        return str(Version(version))
+        return canonicalize_version(Version(version), strip_trailing_zero=True)
     except InvalidVersion:
-        return version
+        return version.strip()
 
 
 def snapshot_key(index_url: str, project: str, version: str) -> Key:

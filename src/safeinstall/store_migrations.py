@@ -157,16 +157,16 @@ MIGRATIONS: tuple[Migration, ...] = (
 def _fold_into_snapshots(tx: Transaction) -> None:
     """Migration 3: watch_files and trust_selections become release snapshots under canonical
     index URLs (spellings of one index are merged); watch_releases is re-keyed the same way."""
-    from packaging.utils import canonicalize_name
+    from packaging.utils import canonicalize_name, canonicalize_version
     from packaging.version import InvalidVersion, Version
 
     from safeinstall.urls import canonical_index_url
 
     def version_of(text: Any) -> str:
         try:
-            return str(Version(str(text)))
+            return canonicalize_version(Version(str(text)), strip_trailing_zero=True)
         except InvalidVersion:
-            return str(text)
+            return str(text).strip()
 
     def key(index_url: Any, project: Any, version: Any) -> tuple[str, str, str]:
         return (canonical_index_url(str(index_url)), str(canonicalize_name(str(project))),
