@@ -289,12 +289,15 @@ def observe(tx: Transaction, key: Key, seen: Sequence[SeenFile], now: datetime,
                    "AND project = ? AND version = ?", (when, *key))
     baseline = before is None or not before.complete
     inserted: set[tuple[str, str]] = set()
+    still: list[tuple[str, str]] = []  # known rows seen again
     for f in seen:
         row = before.match(f) if before is not None else None
         if row is not None and (row.sha256 == f.sha256 or not f.sha256):
-            tx.execute(f"UPDATE {FILES} SET last_seen = ?, yanked = ? WHERE index_url = ? AND "
-                       "project = ? AND version = ? AND filename = ? AND sha256 = ?",
-                       (when, f.yanked, *key, row.filename, row.sha256))
+            still.append((row.filename, row.sha256))
+            if row.yanked != f.yanked:
+                tx.execute(f"UPDATE {FILES} SET yanked = ? WHERE index_url = ? AND "
+                           "project = ? AND version = ? AND filename = ? AND sha256 = ?",
+                           (f.yanked, *key, row.filename, row.sha256))
             continue
         if row is not None and not row.sha256:  # the index now gives the sha256 it lacked
             tx.execute(f"UPDATE {FILES} SET sha256 = ?, last_seen = ?, yanked = ? WHERE "
@@ -310,6 +313,11 @@ def observe(tx: Transaction, key: Key, seen: Sequence[SeenFile], now: datetime,
              format_time(f.upload_time) if f.upload_time else None, f.yanked, when, when,
              int(baseline)))
         inserted.add((f.filename, f.sha256))
+    if still:  # one statement for the whole release (a shared PostgreSQL store is remote)
+        tx.execute(f"UPDATE {FILES} SET last_seen = ? WHERE index_url = ? AND project = ? AND "
+                   "version = ? AND last_seen < ? AND filename IN ("
+                   + ", ".join("?" for _ in still) + ")",
+                   (when, *key, when, *dict.fromkeys(name for name, _ in still)))
     after = read(tx, key, loc)
     assert after is not None
     return Observation(before, after, frozenset(inserted))

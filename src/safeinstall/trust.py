@@ -35,6 +35,7 @@ from safeinstall import snapshots
 from safeinstall.display import printable
 from safeinstall.policy import Finding, Policy, is_refused, severity_for
 from safeinstall.snapshots import SeenFile, Snapshot, SnapshotFile
+from safeinstall.urls import redact_url
 
 if TYPE_CHECKING:
     from safeinstall.checker import CheckResult, PackageResult
@@ -177,12 +178,13 @@ def apply_trust(result: CheckResult, trust: TrustStore, policy: Policy, finder: 
             packages.append(p)
             continue
         since = format_time(obs.before.first_seen)
-        where = f"{p.name} {p.version} on {p.index}"
+        index = redact_url(p.index or "")
+        where = f"{p.name} {p.version} on {index}"
         findings = list(p.findings)
         for r in change.replaced:
             findings.append(Finding(
                 "replaced-file", "error",
-                f"{printable(r.filename)} on {p.index} now has sha256 {r.new_sha256}, but "
+                f"{printable(r.filename)} on {index} now has sha256 {r.new_sha256}, but "
                 f"{trust.display} recorded it with sha256 {r.old_sha256} (first seen "
                 f"{format_time(r.old_first_seen)}): a file of {p.name} {p.version} was "
                 "replaced under the same name",

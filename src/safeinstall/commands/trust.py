@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from safeinstall.display import printable
 from safeinstall.errors import EXIT_OK, UsageError
+from safeinstall.urls import redact_url
 
 HELP = "list or forget the release snapshots of trust on first use (shared with watch)"
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         snaps = trust.list_snapshots(project, version, index_url=args.index)
     if args.format == "json":
         stdout.write(json.dumps([{
-            "index": s.index_url, "name": s.project, "version": s.version,
+            "index": redact_url(s.index_url), "name": s.project, "version": s.version,
             "first_seen": _iso(s.first_seen), "last_seen": _iso(s.last_seen),
             "complete": s.complete,
             "files": [_file_json(f) for f in s.files],
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     for s in snaps:
         added = [f for f in s.files if not f.baseline]
         line = (f"{printable(s.project)} {printable(s.version)}  {len(s.files)} file(s)  "
-                f"from {printable(s.index_url)}  first seen {_iso(s.first_seen)}")
+                f"from {printable(redact_url(s.index_url))}  first seen {_iso(s.first_seen)}")
         if not s.complete:
             line += "  (from a trust record of one file; completed by the next run)"
         stdout.write(line + "\n")
