@@ -474,3 +474,33 @@ def test_two_processes_writing_snapshots_at_once(store_url, tmp_path):
             assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         finally:
             db.close()
+
+
+def test_a_migrated_trust_record_keeps_its_file_checked(local_index, tmp_path, t0,
+                                                        clean_pip_env, make_venv):
+    """A record of the old schema (one file per release and target) becomes an incomplete
+    snapshot: the files it did not know are not reported, its own sha256 is still checked."""
+    env = _env(clean_pip_env, tmp_path)
+    path = tmp_path / "state.sqlite3"
+    publish(local_index, tmp_path, t0, "demo", "1.0", kind="sdist")
+    pure = publish(local_index, tmp_path, t0, "demo", "1.0", offset=timedelta(minutes=3))
+    now = datetime.now(timezone.utc)
+    with open_store(str(path), cwd=str(tmp_path), now=now, migrate=False) as store:
+        store.migrate(now=now, migrations=MIGRATIONS[:2])
+        with store.transaction() as tx:
+            tx.execute("INSERT INTO trust_selections VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (local_index.url.rstrip("/"), "demo", "1.0", native_tag(),
+                        pure.filename, pure.sha256, format_time(now), format_time(now),
+                        None, None))
+    run = run_cli(["--python", str(make_venv("a")), "-i", local_index.url, "--dry-run",
+                   "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert not _kinds(run, "demo") & {"release-changed", "replaced-file"}
+    [snap] = run_tool(["trust", "list", "--format", "json"], env, tmp_path).json()
+    assert snap["complete"] is True and len(snap["files"]) == 2
+    assert not any(f["added"] for f in snap["files"])
+    evil = local_index.add(build_wheel(tmp_path / "evil", "demo", "1.0", payload="evil"),
+                           upload_time=t0 + timedelta(minutes=3), replace=True)
+    run = run_cli(["--python", str(make_venv("b")), "-i", local_index.url, "demo"], env,
+                  tmp_path)
+    assert run.code == 1 and evil.sha256 in _finding(run, "demo", "replaced-file")["message"]
