@@ -504,3 +504,26 @@ def test_a_migrated_trust_record_keeps_its_file_checked(local_index, tmp_path, t
     run = run_cli(["--python", str(make_venv("b")), "-i", local_index.url, "demo"], env,
                   tmp_path)
     assert run.code == 1 and evil.sha256 in _finding(run, "demo", "replaced-file")["message"]
+
+
+def test_a_default_store_that_fails_to_record_warns_and_goes_on(local_index, tmp_path, t0,
+                                                                clean_pip_env, make_venv,
+                                                                monkeypatch):
+    import safeinstall.snapshots
+    from safeinstall.store import StoreError
+
+    def failing(*_args, **_kwargs):  # e.g. a read-only or full disk under the default store
+        raise StoreError("cannot write the state store sqlite:///x: disk I/O error")
+
+    monkeypatch.setattr(safeinstall.snapshots, "observe", failing)
+    publish(local_index, tmp_path, t0, "demo", "1.0")
+    env = {k: v for k, v in clean_pip_env.items() if k != "SAFE_INSTALL_STORE"}
+    env.update(SAFE_INSTALL_TRUST_STORE="", XDG_DATA_HOME=str(tmp_path / "data"))
+    run = run_cli(["--python", str(make_venv()), "-i", local_index.url, "--dry-run", "demo"],
+                  env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert "trust on first use is off for this run" in run.stderr
+    # a store the user named must work
+    run = run_cli(["--python", str(make_venv("v2")), "-i", local_index.url, "--trust-store",
+                   str(tmp_path / "named.sqlite3"), "--dry-run", "demo"], env, tmp_path)
+    assert run.code == 3 and "disk I/O error" in run.stderr

@@ -382,7 +382,16 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             installed=installed, progress=progress, notes=notes,
         )
         if trust is not None:
-            result = apply_trust(result, trust, ours.policy, finder, now=now)
+            try:
+                result = apply_trust(result, trust, ours.policy, finder, now=now)
+            except SafeInstallError as exc:
+                from safeinstall.store import StoreRowError, StoreSchemaError
+
+                if trust_store or isinstance(exc, (StoreSchemaError, StoreRowError)):
+                    raise
+                # like a default store that cannot be opened (e.g. a read-only file)
+                console.print("[yellow]warning[/] trust on first use is off for this run: "
+                              f"{exc}")
         if status is not None:
             status.stop()
             status = None
