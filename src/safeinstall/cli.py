@@ -65,8 +65,8 @@ safe-install options:
                               on this index, e.g. https://pypi.org/simple/ (repeatable)
   --report FILE               write the JSON report ('-' for stdout)
   --config FILE               settings file (default ./safe-install.toml if present)
-  --trust-store URL|off       trust on first use: remember the file installed per release and
-                              target, refuse a different one later (selection-changed); default
+  --trust-store URL|off       trust on first use: remember the files of each release as first
+                              seen, refuse a selected file added later (release-changed); default
                               the state store (SAFE_INSTALL_TRUST_STORE); 'off' disables
   --no-trust-store            same as --trust-store off
   -V, --version               show the version
@@ -332,10 +332,14 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
     user_reqs = list(inputs.user_reqs)
     store = ArtifactStore(session, cache_dir)
     try:
-        trust = open_trust(trust_store, environ=environ, cwd=cwd, now=now,
-                           write=not settings.dry_run)
+        # dry runs record release snapshots too (see safeinstall.trust: recording is safe)
+        trust = open_trust(trust_store, environ=environ, cwd=cwd, now=now, write=True)
     except SafeInstallError as exc:
-        if trust_store:  # a store the user chose must work
+        from safeinstall.store import StoreRowError, StoreSchemaError
+
+        # a store the user chose must work; a store from a newer safe-install (or damaged
+        # rows) is refused rather than silently turning trust on first use off
+        if trust_store or isinstance(exc, (StoreSchemaError, StoreRowError)):
             store.close()
             session.close()
             raise
@@ -378,7 +382,16 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             installed=installed, progress=progress, notes=notes,
         )
         if trust is not None:
-            result = apply_trust(result, trust, ours.policy)
+            try:
+                result = apply_trust(result, trust, ours.policy, finder, now=now)
+            except SafeInstallError as exc:
+                from safeinstall.store import StoreRowError, StoreSchemaError
+
+                if trust_store or isinstance(exc, (StoreSchemaError, StoreRowError)):
+                    raise
+                # like a default store that cannot be opened (e.g. a read-only file)
+                console.print("[yellow]warning[/] trust on first use is off for this run: "
+                              f"{exc}")
         if status is not None:
             status.stop()
             status = None
@@ -409,9 +422,6 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
                               " checked artifact(s).")
         elif settings.verbosity >= 0:
             console.print("safe-install: nothing to install; all requirements already satisfied.")
-        if trust is not None:
-            for note in trust.record(result, now=now):
-                console.print(f"[yellow]warning[/] {note}")
         if ours.report:
             write_report(report_json(result, policy=ours.policy, dry_run=False,
                                      exit_code=EXIT_OK, outcome="installed"), ours.report, out)
