@@ -89,6 +89,32 @@ def test_target_that_is_a_file_is_refused_up_front(local_index, clean_pip_env, t
     assert local_index.requests == []
 
 
+def _externally_managed_python() -> str | None:
+    """An interpreter of this machine that pip refuses to install into (PEP 668), if any."""
+    from safeinstall.target import probe_interpreter
+
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(candidate) and probe_interpreter(candidate).externally_managed:
+            return candidate
+    return None
+
+
+def test_an_externally_managed_target_is_refused_up_front(scenario, local_index, clean_pip_env,
+                                                          tmp_path):
+    python = _externally_managed_python()
+    if python is None:
+        pytest.skip("no externally managed (PEP 668) interpreter on this machine")
+    scenario("ontime")
+    run = run_cli(["--python", python, "-i", local_index.url, "demo"], clean_pip_env, tmp_path)
+    assert run.code == 2, run.stderr
+    assert "externally managed" in run.stderr and "EXTERNALLY-MANAGED" in run.stderr
+    assert local_index.requests == []
+    # a dry run installs nothing: it is checked as asked
+    run = run_cli(["--python", python, "--dry-run", "-i", local_index.url, "demo"],
+                  clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+
+
 # -- safe-install's own environment -------------------------------------------------------------
 
 

@@ -71,6 +71,10 @@ safe-install options:
   --no-trust-store            same as --trust-store off
   -V, --version               show the version
 
+Target: --python, else the active virtual environment (VIRTUAL_ENV), else the interpreter
+safe-install runs on. An install that would change safe-install's own dependencies in the
+environment it runs from is refused (exit 2): keep it in an environment of its own.
+
 Every `pip install` option is accepted: those that change which file is selected are
 implemented by safe-install, the rest are passed to pip, and the few not supported yet are
 refused with a message. pip's configuration (files and PIP_* variables) is honoured.
@@ -286,9 +290,10 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
     settings = inputs.settings
     check_dist_restriction(settings)
     target = default_target(settings, early_probe)
-    from safeinstall.environments import check_user_install
+    from safeinstall.environments import check_externally_managed, check_user_install
 
     check_user_install(settings, target)
+    check_externally_managed(settings, target)
     inputs = inputs_for_target(inputs, target, cwd)
     settings, user_reqs = inputs.settings, list(inputs.user_reqs)
     session = open_session(settings, default_tls=tls, urls=ours.times_from)

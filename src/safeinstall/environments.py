@@ -52,6 +52,22 @@ def check_user_install(settings: PipSettings, target: TargetPython) -> None:
     )
 
 
+def check_externally_managed(settings: PipSettings, target: TargetPython) -> None:
+    """pip's PEP 668 refusal, before the check: an install into an environment its
+    distributor manages (an ``EXTERNALLY-MANAGED`` file beside the standard library, outside
+    a virtual environment), unless ``--break-system-packages`` or ``--target``/``--prefix``/
+    ``--root`` sends the files elsewhere. A dry run installs nothing and is checked as asked."""
+    if (not target.externally_managed or settings.dry_run or settings.break_system_packages
+            or settings.target_dir or settings.prefix or settings.root):
+        return
+    raise UsageError(
+        f"{target.executable} is an externally managed environment ({target.externally_managed},"
+        " PEP 668): pip refuses to install into it, and so does safe-install",
+        hint="create a virtual environment and pass --python (or activate it); or use the "
+             "distribution's packages; --break-system-packages overrides, as for pip",
+    )
+
+
 def targets_own_environment(settings: PipSettings, target: TargetPython) -> bool:
     """Whether the install changes the environment safe-install runs from: the target
     interpreter is in it (``--user`` of that interpreter included: its user site comes first
@@ -146,5 +162,5 @@ def refuse_own_changes(changes: list[OwnChange], target: TargetPython) -> None:
     )
 
 
-__all__ = ["OwnChange", "OwnEnvironmentError", "check_user_install", "own_changes",
-           "own_dependencies", "refuse_own_changes", "targets_own_environment"]
+__all__ = ["OwnChange", "OwnEnvironmentError", "check_externally_managed", "check_user_install",
+           "own_changes", "own_dependencies", "refuse_own_changes", "targets_own_environment"]

@@ -345,6 +345,7 @@ class PipSettings:
     prefix: str | None = None
     user: bool = False
     root: str | None = None
+    break_system_packages: bool = False
     cert: str | None = None
     client_cert: str | None = None
     timeout: float = 15.0
@@ -464,6 +465,7 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str, *,
         prefix=value("prefix", "prefix"),
         user=flag("user", "user"),
         root=value("root", "root"),
+        break_system_packages=flag("break_system_packages", "break-system-packages"),
         cert=value("cert", "cert"),
         client_cert=value("client_cert", "client-cert"),
         timeout=number("timeout", "timeout" if config.get("timeout") else "default-timeout", 15.0),

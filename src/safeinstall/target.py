@@ -34,6 +34,9 @@ class TargetPython:
     prefix: str = field(default="", hash=False, compare=False)
     #: why pip refuses ``--user`` for this interpreter (pip's words), "" if it does not
     user_site_refusal: str = field(default="", hash=False, compare=False)
+    #: the PEP 668 ``EXTERNALLY-MANAGED`` file that makes pip refuse to install into this
+    #: interpreter's environment, "" if there is none (or it is a virtual environment)
+    externally_managed: str = field(default="", hash=False, compare=False)
 
     @property
     def version_string(self) -> str:
@@ -49,6 +52,7 @@ class TargetPython:
 
 
 #: pip's ``decide_user_install`` checks (pip/_internal/commands/install.py, utils/virtualenv.py),
+#: and its PEP 668 check (``check_externally_managed``, pip/_internal/utils/misc.py),
 #: run by the target interpreter itself: a virtual environment without the global site-packages
 #: cannot see the user site, and a Python may have the user site disabled. ``-I`` (with which
 #: the probe runs) turns the user site off, so ``PYTHONNOUSERSITE`` and the uid are read as
@@ -74,6 +78,14 @@ def user_site_refusal():
     disabled = os.environ.get("PYTHONNOUSERSITE") or (
         hasattr(os, "getuid") and (os.getuid() != os.geteuid() or os.getgid() != os.getegid()))
     return "User site-packages are disabled for this Python." if disabled else ""
+
+
+def externally_managed():
+    import os, sys, sysconfig
+    if sys.prefix != getattr(sys, "base_prefix", sys.prefix) or hasattr(sys, "real_prefix"):
+        return ""
+    marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+    return marker if os.path.isfile(marker) else ""
 """
 
 _PROBE = _USER_SITE + r"""
@@ -89,22 +101,25 @@ print(json.dumps({
     "environment": default_environment(),
     "prefix": sys.prefix,
     "user_site_refusal": user_site_refusal(),
+    "externally_managed": externally_managed(),
 }))
 """
 
 
-def _own_user_site_refusal() -> str:
+def _own_checks() -> tuple[str, str]:
+    """``user_site_refusal()`` and ``externally_managed()`` of :data:`_USER_SITE`, here."""
     namespace: dict[str, object] = {}
     exec(_USER_SITE, namespace)  # noqa: S102 - our own constant, shared with the probe
-    check = namespace["user_site_refusal"]
-    assert callable(check)
-    return str(check())
+    user, managed = namespace["user_site_refusal"], namespace["externally_managed"]
+    assert callable(user) and callable(managed)
+    return str(user()), str(managed())
 
 
 def current_target() -> TargetPython:
     """The interpreter safe-install itself runs on."""
     from packaging.tags import interpreter_name
 
+    user_site_refusal, externally_managed = _own_checks()
     return TargetPython(
         executable=sys.executable,
         version=(sys.version_info[0], sys.version_info[1], sys.version_info[2]),
@@ -112,7 +127,8 @@ def current_target() -> TargetPython:
         tags=tuple(sys_tags()),
         environment={k: str(v) for k, v in default_environment().items()},
         prefix=sys.prefix,
-        user_site_refusal=_own_user_site_refusal(),
+        user_site_refusal=user_site_refusal,
+        externally_managed=externally_managed,
     )
 
 
@@ -218,6 +234,7 @@ class PendingProbe:
             environment=dict(data["environment"]),
             prefix=str(data.get("prefix", "")),
             user_site_refusal=str(data.get("user_site_refusal", "")),
+            externally_managed=str(data.get("externally_managed", "")),
         )
         return self._result
 
@@ -336,6 +353,7 @@ def foreign_target(*, python_version: str | None, platforms: Sequence[str] | Non
         environment=dict(base.environment),
         prefix=base.prefix,
         user_site_refusal=base.user_site_refusal,
+        externally_managed=base.externally_managed,
     )
 
 
