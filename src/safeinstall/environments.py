@@ -25,15 +25,15 @@ from safeinstall.target import TargetPython, same_environment
 #: the import package whose distribution is safe-install's own
 OWN_PACKAGE = "safeinstall"
 
-ISOLATED_LAYOUT = (
-    "install safe-install in an environment of its own and aim it at this one, e.g.\n"
-    "python3 -m venv /opt/safe-install\n"
-    "/opt/safe-install/bin/pip install --require-hashes -r install/requirements.lock\n"
+ISOLATED_LAYOUT = "\n        ".join((
+    "install safe-install in an environment of its own and aim it at this one, e.g.",
+    "python3 -m venv /opt/safe-install",
+    "/opt/safe-install/bin/pip install --require-hashes -r install/requirements.lock",
     "/opt/safe-install/bin/pip install --no-deps --no-build-isolation --no-index "
-    "<safe-install checkout>\n"
-    "/opt/safe-install/bin/safe-install --python {python} ...   (or with VIRTUAL_ENV set)\n"
-    "(see 'Install safe-install itself' in README.md)"
-)
+    "<safe-install checkout>",
+    "/opt/safe-install/bin/safe-install --python {python} ...   (or with VIRTUAL_ENV set)",
+    "(see 'Install safe-install itself' in README.md)",
+))
 
 
 def check_user_install(settings: PipSettings, target: TargetPython) -> None:
