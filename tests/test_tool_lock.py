@@ -131,7 +131,8 @@ def test_the_tool_installs_from_the_lock_with_plain_pip(tmp_path):
     # safe-install itself, from a copy of this checkout, with nothing fetched
     source = tmp_path / "src-copy"
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".*_cache", "tests"))
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".*_cache", ".work", "tests",
+        "benchmarks"))
     run = subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", "--no-index",
                           str(source)], env=env, capture_output=True, text=True, check=False,
                          timeout=600)
