@@ -8,7 +8,7 @@ A store is chosen by URL:
   up front (``BEGIN IMMEDIATE``), waiting up to :data:`BUSY_TIMEOUT` for it.
 * ``postgresql://USER:PASSWORD@HOST:PORT/DB?...`` (or ``postgres://``; any libpq URL, e.g.
   ``postgresql:///db?host=/run/postgresql``): a PostgreSQL database shared by many runners,
-  for teams whose CI machines are ephemeral. Needs ``pip install 'safe-install[postgres]'``.
+  for teams whose CI machines are ephemeral. Needs ``pip install 'late-artifact-guard[postgres]'``.
 
 The schema is created and upgraded by :mod:`safeinstall.store_migrations`, recorded in a
 ``safe_install_migrations`` table; opening a store applies the missing migrations under a
@@ -398,7 +398,7 @@ def _connect_postgresql(location: StoreLocation) -> Any:
     except ImportError:
         raise UsageError(
             f"the state store {location.display} needs the PostgreSQL driver psycopg",
-            hint="pip install 'safe-install[postgres]'",
+            hint="pip install 'late-artifact-guard[postgres]' (safe-install's distribution)",
         ) from None
     try:
         return psycopg.connect(location.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
