@@ -579,10 +579,20 @@ def _hint_for_late(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline,
     only_file = f" (or this file only: --allow-late sha256:{c.file.sha256})" \
         if c.file.sha256 else ""
     parts.append(f"to accept this release after review: --allow-late '{c.name}=={c.version}'"
-                 f"{only_file}; to keep it, add to "
-                 f"safe-install.toml: [[allow-late]] release = \"{c.name}=={c.version}\" "
-                 "reason = \"...\"")
+                 f"{only_file}")
+    parts.append("to keep it, add to safe-install.toml:")
+    parts += allow_late_toml(f"{c.name}=={c.version}").splitlines()
     return "\n".join(parts)
+
+
+def allow_late_toml(release: str) -> str:
+    """A TOML block (valid as printed, indented or not) that keeps an exception for
+    ``release`` in safe-install.toml."""
+    import json
+
+    return ("[[allow-late]]\n"
+            f"release = {json.dumps(release)}\n"
+            'reason = "reviewed: why this late file is acceptable"')
 
 
 def _fmt(t: datetime | None) -> str:
