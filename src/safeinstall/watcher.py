@@ -5,7 +5,8 @@ the state store (:mod:`safeinstall.store`, tables ``watch_releases`` and ``watch
 *watch set* so one shared database can serve several projects). A file the store had not seen
 in a release it already watched is *news*: a finding with its lateness relative to the release
 and the targets that pip would now select it for. The first record of a release is its
-*baseline* and is not news (``report_existing`` reports its late files once).
+*baseline* and is not news (``report_existing`` reports its late files: news like new
+files, kept until delivered).
 
 Findings are delivered at least once and, between concurrent runs, by one run only: a run
 *claims* the news it reports (a lease of :data:`LEASE`) inside the same locked transaction that
@@ -21,7 +22,7 @@ target, or selected but on time; ``info`` otherwise, and for files covered by an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -257,6 +258,8 @@ def watch_releases(
                                "index_url = ? AND project = ? AND version = ? AND "
                                "filename = ? AND sha256 = ?", (now_text, *key, *fkey))
                     claim, repeat = True, first_seen_text != now_text
+                    if first_seen_text == _release_first_seen(tx, key, new_release, now_text):
+                        kind = "existing-late-file"  # kept by a --report-existing run
                 elif since is not None and appeared >= now - since:
                     repeat = alerted is not None or claimed_at is not None
                 elif new_release and report_existing:
@@ -266,11 +269,28 @@ def watch_releases(
                 finding = _finding(kind, pin, index, f, listing, chosen, watched_names,
                                    policy, first_seen, older[0] if older else None,
                                    repeat=repeat, claimed=claim)
-                if kind == "existing-late-file" and not finding.late:
-                    continue
+                if kind == "existing-late-file" and not claim:
+                    if not finding.late:
+                        continue
+                    # news like a new file: kept (claimed) until it is delivered
+                    tx.execute("UPDATE watch_files SET baseline = 0, claimed_at = ? WHERE "
+                               "watch_set = ? AND index_url = ? AND project = ? AND "
+                               "version = ? AND filename = ? AND sha256 = ?",
+                               (now_text, *key, *fkey))
+                    finding = replace(finding, claimed=True)
                 findings.append(finding)
     return WatchRun(tuple(findings), len(groups), tuple(baselined), tuple(missing),
                     tuple(notes))
+
+
+def _release_first_seen(tx: Transaction, key: tuple[str, str, str, str], new_release: bool,
+                        now_text: str) -> str | None:
+    """When the store first recorded the release (its files recorded then existed before)."""
+    if new_release:
+        return now_text
+    rows = tx.query("SELECT first_seen FROM watch_releases WHERE watch_set = ? AND "
+                    "index_url = ? AND project = ? AND version = ?", key)
+    return str(rows[0][0]) if rows else None
 
 
 def _file_rows(tx: Transaction, key: tuple[str, str, str, str]
