@@ -81,11 +81,13 @@ Documentation: docs/reference.md
 """
 
 
-def _console(stream: IO[str]) -> Any:
+def _console(stream: IO[str], width: int | None) -> Any:
+    """A rich Console on ``stream`` laid out for ``width`` columns; None (no terminal, no
+    COLUMNS): lines are not wrapped (see :mod:`safeinstall.layout`)."""
     from rich.console import Console
 
-    return Console(file=stream, highlight=False, soft_wrap=False,
-                   width=None if stream.isatty() else 200)
+    return Console(file=stream, highlight=False, soft_wrap=width is None,
+                   width=width or 10_000)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -100,15 +102,23 @@ class _LazyConsole:
     quiet run (``-q``) that passes prints nothing. :meth:`prepare` makes it in a thread, to
     overlap with a wait for the network."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], environ: Mapping[str, str]) -> None:
+        from safeinstall.layout import output_width
+
         self._stream = stream
         self._real: Any = None
         self._lock = threading.Lock()
+        #: the width output is laid out for; None: one record per line (no terminal/COLUMNS)
+        self.layout_width = output_width(stream, environ)
+
+    @property
+    def stream(self) -> IO[str]:
+        return self._stream
 
     def _get(self) -> Any:
         with self._lock:
             if self._real is None:
-                self._real = _console(self._stream)
+                self._real = _console(self._stream, self.layout_width)
                 import rich.table  # noqa: F401 - the summary's table, imported with the rest
             return self._real
 
@@ -179,7 +189,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         ours = load_settings(cmd, environ, Path(cwd))
         policy = ours.policy
         report_dest = ours.report
-        return _run(cmd, ours, environ, out, _LazyConsole(err), cwd, now, trust_store,
+        return _run(cmd, ours, environ, out, _LazyConsole(err, environ), cwd, now, trust_store,
                     pip_config, early, probe, tls)
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
@@ -325,6 +335,7 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
              cache_dir: Path | None) -> int:
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import installed_dists, run_check
+    from safeinstall.progress import format_size
     from safeinstall.report import render_summary, report_json, write_report
     from safeinstall.trust import apply_trust, open_trust
 
@@ -344,7 +355,7 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
         trust = None
     workdir = Path(tempfile.mkdtemp(prefix="safe-install-run-"))
     interactive = settings.verbosity >= 0 and console.is_terminal
-    status = console.status("checking...") if interactive else None
+    status = _progress_for(settings.verbosity, interactive, console)
     old_term = signal.getsignal(signal.SIGTERM)
     installed: InstalledSet | None = None
     late_install: EarlyInstall | None = None  # started here: the caller did not start one
@@ -354,16 +365,15 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
 
     signal.signal(signal.SIGTERM, _term)
     try:
-        if status is not None:
-            status.start()
+        status.start()
+        status.stage("resolving", detail=f"and checking {len(user_reqs)} requirement(s)")
 
         def progress(msg: str) -> None:
-            if status is not None:
-                status.update(msg)
-            elif settings.verbosity > 0:
-                console.print(f"[dim]{msg}[/]")
+            if msg.startswith("resolved "):
+                status.advance()
+            status.message(msg)
 
-        if settings.verbosity >= 0 and status is None:
+        if settings.verbosity >= 0 and not interactive:
             console.prepare()  # the summary's console, made while the check waits for pages
         installed = installed_dists(settings, environ, early_installed)
         if early_install is None and not settings.dry_run:
@@ -379,12 +389,11 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
         )
         if trust is not None:
             result = apply_trust(result, trust, ours.policy)
-        if status is not None:
-            status.stop()
-            status = None
-        if settings.verbosity >= 0 or result.refused:
+        status.stop()
+        if settings.verbosity >= 0 or result.relaxations or any(
+                f.severity != "info" for _p, f in result.findings):
             render_summary(result, dry_run=settings.dry_run, console=console,
-                           verbose=settings.verbosity)
+                           verbose=settings.verbosity, width=console.layout_width)
         if result.refused:
             code = EXIT_REFUSED
             console.print("[bold red]safe-install: refused by policy; nothing was installed.[/]")
@@ -400,10 +409,25 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             return EXIT_OK
         from safeinstall.installer import install, prepare
 
-        plan = prepare(result, store, settings, environ, workdir, progress)
+        status = _progress_for(settings.verbosity, interactive, console)
+        status.start()
+        files = [f for f in (getattr(result.plan.get(p.name), "file", None)
+                             for p in result.packages
+                             if p.decision == "install" and not p.build_time) if f is not None]
+        sizes = [f.size for f in files]
+        total = sum(s for s in sizes if s) if files and None not in sizes else None
+        if files:
+            status.stage("downloading", total=total, detail=f"{len(files)} file(s)" + (
+                f", {format_size(total)}" if total else ""))
+        plan = prepare(result, store, settings, environ, workdir, progress,
+                       on_bytes=status.advance)
         if plan.wheels or plan.editables:
+            count = len(plan.wheels) + len(plan.editables)
+            status.stage("installing", detail=f"{count} checked artifact(s)")
             install(plan, result, settings, environ, workdir, cmd.passthrough,
                     stdout_to_stderr=ours.report == "-", early=early_install)
+        status.stop()
+        if plan.wheels or plan.editables:
             if settings.verbosity >= 0:
                 console.print(f"safe-install: installed {len(plan.wheels) + len(plan.editables)}"
                               " checked artifact(s).")
@@ -421,14 +445,25 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             late_install.cancel()
         if installed is not None:
             installed.close()
-        if status is not None:
-            status.stop()
+        status.stop()
         signal.signal(signal.SIGTERM, old_term)
         store.close()
         if trust is not None:
             trust.close()
         shutil.rmtree(workdir, ignore_errors=True)
         session.close()
+
+
+def _progress_for(verbosity: int, interactive: bool, console: Any) -> Any:
+    """Progress by stage (:mod:`safeinstall.progress`): a rich display on a terminal, one line
+    per stage without one, nothing with -q."""
+    from safeinstall.progress import Lines, Silent, Terminal
+
+    if verbosity < 0:
+        return Silent()
+    if interactive:
+        return Terminal(console)
+    return Lines(console.stream, verbose=verbosity > 0, width=console.layout_width)
 
 
 # -- the inputs of a checked run, shared with safe-install-tool's lock/guard/audit ---------------
