@@ -115,6 +115,10 @@ class _LazyConsole:
     def stream(self) -> IO[str]:
         return self._stream
 
+    def real(self) -> Any:
+        """The rich Console itself (for rich's own renderables, such as a progress display)."""
+        return self._get()
+
     def _get(self) -> Any:
         with self._lock:
             if self._real is None:
@@ -462,7 +466,7 @@ def _progress_for(verbosity: int, interactive: bool, console: Any) -> Any:
     if verbosity < 0:
         return Silent()
     if interactive:
-        return Terminal(console)
+        return Terminal(console.real())
     return Lines(console.stream, verbose=verbosity > 0, width=console.layout_width)
 
 

@@ -89,6 +89,11 @@ class Terminal(Silent):
         with self._lock:
             if self._task is not None:
                 self._progress.remove_task(self._task)
+                self._task = None
+            if name == "installing":  # pip draws its own output: one line, no live display
+                self._progress.stop()
+                self._progress.console.print(f"[bold]{name}[/] {detail}")
+                return
             self._bytes = name == "downloading"
             self._task = self._progress.add_task(name, total=total, count="",
                                                  now=detail)
@@ -112,7 +117,7 @@ class Terminal(Silent):
             total = f"/{format_size(int(task.total))}" if task.total else ""
             count = f"{format_size(done)}{total}"
         else:
-            count = f"{done}/{int(task.total)}" if task.total else f"{done}"
+            count = f"{done}/{int(task.total)}" if task.total else f"{done}" if done else ""
         self._progress.update(self._task, count=count)
 
 
