@@ -64,7 +64,9 @@ safe-install options:
   --times-from URL            date a mirror's files by the identical file (name and sha256)
                               on this index, e.g. https://pypi.org/simple/ (repeatable)
   --report FILE               write the JSON report ('-' for stdout)
-  --config FILE               settings file (default ./safe-install.toml if present)
+  --config FILE               the one settings file to read (default: safe-install.toml or
+                              [tool.safe-install] in pyproject.toml, from here up to the
+                              repository root, then the user's config.toml; /dev/null: none)
   --trust-store URL|off       trust on first use: remember the file installed per release and
                               target, refuse a different one later (selection-changed); default
                               the state store (SAFE_INSTALL_TRUST_STORE); 'off' disables
@@ -77,8 +79,27 @@ refused with a message. pip's configuration (files and PIP_* variables) is honou
 
 Exit codes: 0 installed (or would install), also with warnings; 1 refused by policy;
 2 usage, requirement or resolution error; 3 index or network error; 4 pip failed installing.
-Documentation: docs/reference.md
 """
+
+
+def docs_location() -> str:
+    """Where the documentation is on this machine: installed with safe-install (the wheel puts
+    it in ``<prefix>/share/doc/safe-install``), or the ``docs`` directory of the checkout it
+    runs from; else where to find it."""
+    import sysconfig
+
+    here = Path(__file__).resolve()
+    for directory in (Path(sysconfig.get_path("data")) / "share" / "doc" / "safe-install",
+                      Path(sys.prefix) / "share" / "doc" / "safe-install",
+                      here.parents[2] / "docs"):
+        if (directory / "reference.md").is_file():
+            return str(directory)
+    return "docs/ in safe-install's source distribution (safe-install-VERSION.tar.gz)"
+
+
+def help_text() -> str:
+    return HELP + ("Documentation (reference.md: every option, setting, finding and report "
+                   f"field; usage.md; threat-model.md):\n  {docs_location()}\n")
 
 
 def _console(stream: IO[str], width: int | None) -> Any:
@@ -174,7 +195,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         argv, trust_store = take_trust_options(argv, environ)
         cmd = parse_command_line(argv)
         if cmd.get("help"):
-            out.write(HELP)
+            out.write(help_text())
             return EXIT_OK
         if cmd.get("version"):
             out.write(f"safe-install {__version__}\n")
