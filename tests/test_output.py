@@ -97,3 +97,23 @@ def test_output_width_honours_columns_without_a_terminal():
     assert output_width(io.StringIO(), {}) is None
     assert output_width(io.StringIO(), {"COLUMNS": "100"}) == 100
     assert output_width(io.StringIO(), {"COLUMNS": "wide"}) is None
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_progress_is_one_line_per_stage_without_a_terminal(quiet, scenario, local_index,
+                                                            make_venv, clean_pip_env,
+                                                            tmp_path):
+    scenario(SCENARIO_DIR / "output_accepted.toml")
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, *(["-q"] if quiet else []),
+                   f"{NAME}==2.0.1"], clean_pip_env, tmp_path, report=False)
+    assert run.code == 0, run.stderr
+    stages = [line for line in run.stderr.splitlines()
+              if line.startswith("safe-install: ") and line.endswith("...")]
+    if quiet:
+        assert stages == [] and "installed 3" not in run.stderr
+        return
+    assert [s.split()[1] for s in stages] == ["resolving", "downloading", "installing"]
+    assert re.fullmatch(r"safe-install: downloading 3 file\(s\), [\d.]+ kB\.\.\.", stages[1])
+    assert stages[2] == "safe-install: installing 3 checked artifact(s)..."
+    assert "safe-install: installed 3 checked artifact(s)." in run.stderr

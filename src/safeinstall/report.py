@@ -142,7 +142,7 @@ def render_summary(result: CheckResult, *, dry_run: bool, console: Any, verbose:
 
     ``verbose`` < 0 (``-q``): refusals, warnings and policy relaxations only. 0: warnings
     of a kind summed up in one line when there are several, information, the table and the
-    target. > 0 (``-v``): every warning with its hint, and the notes."""
+    target. > 0 (``-v``): every warning with its hint, and the notes (only then)."""
     from rich.markup import escape
 
     def show(markup: str) -> None:
@@ -188,11 +188,9 @@ def render_summary(result: CheckResult, *, dry_run: bool, console: Any, verbose:
     for line in dict.fromkeys(f"{p.name} {p.version}: {f.message}" for p, f in info
                               if f.kind != "late-unselected"):
         show(f"[cyan]info[/] {escape(line)}")
-    if verbose > 0:
+    if verbose > 0:  # notes (ignored requirements, index changes, ...) are in --report too
         for note in dict.fromkeys(result.notes):
             show(f"[dim]note: {escape(note)}[/]")
-    elif result.notes:
-        show(f"[dim]{len(set(result.notes))} note(s); see them with -v[/]")
 
     rows = [_summary_row(p, dry_run) for p in result.packages]
     if width is None:
