@@ -117,3 +117,23 @@ def test_progress_is_one_line_per_stage_without_a_terminal(quiet, scenario, loca
     assert re.fullmatch(r"safe-install: downloading 3 file\(s\), [\d.]+ kB\.\.\.", stages[1])
     assert stages[2] == "safe-install: installing 3 checked artifact(s)..."
     assert "safe-install: installed 3 checked artifact(s)." in run.stderr
+
+
+def test_reports_and_locks_are_written_whole_or_not_at_all(tmp_path):
+    import stat
+
+    from safeinstall.fileio import write_atomically
+
+    target = tmp_path / "out" / "report.json"
+    write_atomically(target, "first\n")
+    assert target.read_text() == "first\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # as open(..., "w")
+    target.chmod(0o600)
+    write_atomically(target, "second\n")
+    assert target.read_text() == "second\n" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    with pytest.raises(TypeError):  # interrupted half-way: the old file stays, whole
+        write_atomically(target, None)  # type: ignore[arg-type]
+    assert target.read_text() == "second\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report.json"]
