@@ -338,19 +338,26 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
         kind = "url"
     else:
         kind = "editable" if editable else "local"
-    if kind in ("vcs", "url") and ctx.policy.on_unverifiable == "refuse" and not ur.hashes:
+    # the hashes that vouch for a URL: --hash values and, as in pip, a #sha256= fragment; a
+    # VCS checkout has no file to hash (pip refuses --hash on one), so nothing vouches for it
+    hashes = (*ur.hashes, *_fragment_hashes(url, ur)) if kind == "url" else ()
+    if kind in ("vcs", "url") and ctx.policy.on_unverifiable == "refuse" and not hashes:
         raise PolicyRefusal(
             f"{url!r} ({ur.source}) is a {'VCS' if kind == 'vcs' else 'direct URL'} requirement: "
             "its files have no index, no upload time and no trusted hash, so they cannot be "
             "checked, and building it would run its code",
-            hint="install it from an index, add --hash to the requirement, or accept the risk "
-            "with --on-unverifiable warn",
+            hint=("install it from an index; or pin it to a full commit (@<commit hash>), "
+                  "review that commit, and accept the risk with --on-unverifiable warn (pip "
+                  "cannot check a --hash of a VCS requirement)") if kind == "vcs" else
+            ("install it from an index; or pin the file: a #sha256=<hex> fragment on the URL, "
+             "or --hash=sha256:<hex> on its line in a requirements file; or accept the risk "
+             "with --on-unverifiable warn"),
         )
     path: str | None = None
     if kind == "url":
-        # fetch it ourselves and verify the user's --hash before reading or building it
+        # fetch it ourselves and verify the user's hashes before reading or building it
         path = str(ctx.store.fetch_url(
-            url, expected=frozenset(h.split(":", 1)[1].lower() for h in ur.hashes
+            url, expected=frozenset(h.split(":", 1)[1].lower() for h in hashes
                                     if h.lower().startswith("sha256:"))))
     if kind in ("local", "editable") and not url.startswith(VCS_PREFIXES):
         path = url[len("file://"):] if url.startswith("file://") else url
@@ -385,7 +392,20 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
         if key in ctx.build_constraints:
             ctx.build_constraints[name] = ctx.build_constraints.pop(key)
     return DirectCandidate(name, version, url, kind, meta, extras, path,
-                           frozenset(h.split(":", 1)[1] for h in ur.hashes))
+                           frozenset(h.split(":", 1)[1] for h in hashes))
+
+
+def _fragment_hashes(url: str, ur: UserRequirement) -> tuple[str, ...]:
+    """``sha256:HEX`` from a ``#sha256=HEX`` URL fragment (pip's link hash); other hash names
+    are not trust, as for --hash."""
+    import re
+
+    found = re.findall(r"(?:^|&)sha256=([^&]*)", urlsplit(url).fragment)
+    for value in found:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise RequirementError(f"{url!r} ({ur.source}) has a malformed #sha256= fragment",
+                                   hint="a sha256 is 64 hexadecimal digits")
+    return tuple(f"sha256:{v.lower()}" for v in found)
 
 
 def check_build_env(ctx: CheckContext, owner: str, source: Path) -> str:
@@ -579,10 +599,20 @@ def _hint_for_late(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline,
     only_file = f" (or this file only: --allow-late sha256:{c.file.sha256})" \
         if c.file.sha256 else ""
     parts.append(f"to accept this release after review: --allow-late '{c.name}=={c.version}'"
-                 f"{only_file}; to keep it, add to "
-                 f"safe-install.toml: [[allow-late]] release = \"{c.name}=={c.version}\" "
-                 "reason = \"...\"")
+                 f"{only_file}")
+    parts.append("to keep it, add to safe-install.toml:")
+    parts += allow_late_toml(f"{c.name}=={c.version}").splitlines()
     return "\n".join(parts)
+
+
+def allow_late_toml(release: str) -> str:
+    """A TOML block (valid as printed, indented or not) that keeps an exception for
+    ``release`` in safe-install.toml."""
+    import json
+
+    return ("[[allow-late]]\n"
+            f"release = {json.dumps(release)}\n"
+            'reason = "reviewed: why this late file is acceptable"')
 
 
 def _fmt(t: datetime | None) -> str:
@@ -858,7 +888,7 @@ def evaluate(ctx: CheckContext, pkg: ResolvedPackage, *, build_time: bool = Fals
         finding = Finding("unverifiable-source", severity,
                           f"{c.url} is a {'VCS' if c.kind == 'vcs' else 'direct URL'} "
                           "requirement with no index, upload time or timeline"
-                          + ("; pinned by the --hash you gave" if c.hashes else ""),
+                          + ("; pinned by the hash you gave" if c.hashes else ""),
                           None, None)
     return PackageResult(
         name=c.name, version=str(c.version), kind=c.kind,  # type: ignore[arg-type]

@@ -64,7 +64,9 @@ safe-install options:
   --times-from URL            date a mirror's files by the identical file (name and sha256)
                               on this index, e.g. https://pypi.org/simple/ (repeatable)
   --report FILE               write the JSON report ('-' for stdout)
-  --config FILE               settings file (default ./safe-install.toml if present)
+  --config FILE               the one settings file to read (default: safe-install.toml or
+                              [tool.safe-install] in pyproject.toml, from here up to the
+                              repository root, then the user's config.toml; /dev/null: none)
   --trust-store URL|off       trust on first use: remember the files of each release as first
                               seen, refuse a selected file added later (release-changed); default
                               the state store (SAFE_INSTALL_TRUST_STORE); 'off' disables
@@ -81,15 +83,36 @@ refused with a message. pip's configuration (files and PIP_* variables) is honou
 
 Exit codes: 0 installed (or would install), also with warnings; 1 refused by policy;
 2 usage, requirement or resolution error; 3 index or network error; 4 pip failed installing.
-Documentation: docs/reference.md
 """
 
 
-def _console(stream: IO[str]) -> Any:
+def docs_location() -> str:
+    """Where the documentation is on this machine: installed with safe-install (the wheel puts
+    it in ``<prefix>/share/doc/safe-install``), or the ``docs`` directory of the checkout it
+    runs from; else where to find it."""
+    import sysconfig
+
+    here = Path(__file__).resolve()
+    for directory in (Path(sysconfig.get_path("data")) / "share" / "doc" / "safe-install",
+                      Path(sys.prefix) / "share" / "doc" / "safe-install",
+                      here.parents[2] / "docs"):
+        if (directory / "reference.md").is_file():
+            return str(directory)
+    return "docs/ in safe-install's source distribution (safe-install-VERSION.tar.gz)"
+
+
+def help_text() -> str:
+    return HELP + ("Documentation (reference.md: every option, setting, finding and report "
+                   f"field; usage.md; threat-model.md):\n  {docs_location()}\n")
+
+
+def _console(stream: IO[str], width: int | None) -> Any:
+    """A rich Console on ``stream`` laid out for ``width`` columns; None (no terminal, no
+    COLUMNS): lines are not wrapped (see :mod:`safeinstall.layout`)."""
     from rich.console import Console
 
-    return Console(file=stream, highlight=False, soft_wrap=False,
-                   width=None if stream.isatty() else 200)
+    return Console(file=stream, highlight=False, soft_wrap=width is None,
+                   width=width or 10_000)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -104,15 +127,27 @@ class _LazyConsole:
     quiet run (``-q``) that passes prints nothing. :meth:`prepare` makes it in a thread, to
     overlap with a wait for the network."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], environ: Mapping[str, str]) -> None:
+        from safeinstall.layout import output_width
+
         self._stream = stream
         self._real: Any = None
         self._lock = threading.Lock()
+        #: the width output is laid out for; None: one record per line (no terminal/COLUMNS)
+        self.layout_width = output_width(stream, environ)
+
+    @property
+    def stream(self) -> IO[str]:
+        return self._stream
+
+    def real(self) -> Any:
+        """The rich Console itself (for rich's own renderables, such as a progress display)."""
+        return self._get()
 
     def _get(self) -> Any:
         with self._lock:
             if self._real is None:
-                self._real = _console(self._stream)
+                self._real = _console(self._stream, self.layout_width)
                 import rich.table  # noqa: F401 - the summary's table, imported with the rest
             return self._real
 
@@ -164,7 +199,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         argv, trust_store = take_trust_options(argv, environ)
         cmd = parse_command_line(argv)
         if cmd.get("help"):
-            out.write(HELP)
+            out.write(help_text())
             return EXIT_OK
         if cmd.get("version"):
             out.write(f"safe-install {__version__}\n")
@@ -184,7 +219,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         ours = load_settings(cmd, environ, Path(cwd))
         policy = ours.policy
         report_dest = ours.report
-        return _run(cmd, ours, environ, out, _LazyConsole(err), cwd, now, trust_store,
+        return _run(cmd, ours, environ, out, _LazyConsole(err, environ), cwd, now, trust_store,
                     pip_config, early, probe, tls)
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
@@ -348,6 +383,7 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
              cache_dir: Path | None) -> int:
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import installed_dists, run_check
+    from safeinstall.progress import format_size
     from safeinstall.report import render_summary, report_json, write_report
     from safeinstall.trust import apply_trust, open_trust
 
@@ -371,7 +407,7 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
         trust = None
     workdir = Path(tempfile.mkdtemp(prefix="safe-install-run-"))
     interactive = settings.verbosity >= 0 and console.is_terminal
-    status = console.status("checking...") if interactive else None
+    status = _progress_for(settings.verbosity, interactive, console)
     old_term = signal.getsignal(signal.SIGTERM)
     installed: InstalledSet | None = None
     late_install: EarlyInstall | None = None  # started here: the caller did not start one
@@ -381,16 +417,15 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
 
     signal.signal(signal.SIGTERM, _term)
     try:
-        if status is not None:
-            status.start()
+        status.start()
+        status.stage("resolving", detail=f"and checking {len(user_reqs)} requirement(s)")
 
         def progress(msg: str) -> None:
-            if status is not None:
-                status.update(msg)
-            elif settings.verbosity > 0:
-                console.print(f"[dim]{msg}[/]")
+            if msg.startswith("resolved "):
+                status.advance()
+            status.message(msg)
 
-        if settings.verbosity >= 0 and status is None:
+        if settings.verbosity >= 0 and not interactive:
             console.prepare()  # the summary's console, made while the check waits for pages
         installed = installed_dists(settings, environ, early_installed)
         if early_install is None and not settings.dry_run:
@@ -415,12 +450,11 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
                 # like a default store that cannot be opened (e.g. a read-only file)
                 console.print("[yellow]warning[/] trust on first use is off for this run: "
                               f"{exc}")
-        if status is not None:
-            status.stop()
-            status = None
-        if settings.verbosity >= 0 or result.refused:
+        status.stop()
+        if settings.verbosity >= 0 or result.relaxations or any(
+                f.severity != "info" for _p, f in result.findings):
             render_summary(result, dry_run=settings.dry_run, console=console,
-                           verbose=settings.verbosity)
+                           verbose=settings.verbosity, width=console.layout_width)
         if result.refused:
             code = EXIT_REFUSED
             console.print("[bold red]safe-install: refused by policy; nothing was installed.[/]")
@@ -437,10 +471,25 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             return EXIT_OK
         from safeinstall.installer import install, prepare
 
-        plan = prepare(result, store, settings, environ, workdir, progress)
+        status = _progress_for(settings.verbosity, interactive, console)
+        status.start()
+        files = [f for f in (getattr(result.plan.get(p.name), "file", None)
+                             for p in result.packages
+                             if p.decision == "install" and not p.build_time) if f is not None]
+        sizes = [f.size for f in files]
+        total = sum(s for s in sizes if s) if files and None not in sizes else None
+        if files:
+            status.stage("downloading", total=total, detail=f"{len(files)} file(s)" + (
+                f", {format_size(total)}" if total else ""))
+        plan = prepare(result, store, settings, environ, workdir, progress,
+                       on_bytes=status.advance)
         if plan.wheels or plan.editables:
+            count = len(plan.wheels) + len(plan.editables)
+            status.stage("installing", detail=f"{count} checked artifact(s)")
             install(plan, result, settings, environ, workdir, cmd.passthrough,
                     stdout_to_stderr=ours.report == "-", early=early_install)
+        status.stop()
+        if plan.wheels or plan.editables:
             if settings.verbosity >= 0:
                 console.print(f"safe-install: installed {len(plan.wheels) + len(plan.editables)}"
                               " checked artifact(s).")
@@ -455,8 +504,7 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             late_install.cancel()
         if installed is not None:
             installed.close()
-        if status is not None:
-            status.stop()
+        status.stop()
         signal.signal(signal.SIGTERM, old_term)
         store.close()
         if trust is not None:
@@ -485,6 +533,18 @@ def _protect_own_environment(result: Any, settings: PipSettings, target: TargetP
                         "--python (see 'Install safe-install itself' in README.md)")
         return
     refuse_own_changes(changes, target)
+
+
+def _progress_for(verbosity: int, interactive: bool, console: Any) -> Any:
+    """Progress by stage (:mod:`safeinstall.progress`): a rich display on a terminal, one line
+    per stage without one, nothing with -q."""
+    from safeinstall.progress import Lines, Silent, Terminal
+
+    if verbosity < 0:
+        return Silent()
+    if interactive:
+        return Terminal(console.real())
+    return Lines(console.stream, verbose=verbosity > 0, width=console.layout_width)
 
 
 # -- the inputs of a checked run, shared with safe-install-tool's lock/guard/audit ---------------

@@ -19,7 +19,6 @@ Nothing here prints or exits; errors are ``SafeInstallError`` subclasses that na
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -36,6 +35,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import RequirementError, ResolutionError, UsageError
+from safeinstall.fileio import write_atomically  # re-exported: the lock writers use it
 from safeinstall.finder import Finder, IndexFile, ProjectListing
 from safeinstall.policy import Policy
 from safeinstall.target import TargetPython
@@ -336,19 +336,6 @@ def pylock_text(lock: Lock) -> str:
 
     Pylock.from_dict(tomllib.loads(text))  # what we wrote reads back as a valid lock
     return text
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # -- a minimal TOML writer (PEP 751 documents only need tables, arrays and scalars) ---------------

@@ -9,7 +9,8 @@ when it was added to the release after the release's first sighting and after th
 watching it: seen first by this run, or recorded since by an install or another watch set. It
 is a finding with its lateness relative to the release and the targets that pip would now
 select it for. The first run of a set is its *baseline* and reports nothing new
-(``report_existing`` reports the release's late files once).
+(``report_existing`` reports the release's late files: news like new files, kept in
+``watch_news`` until a webhook accepts them).
 
 Findings are delivered at least once and, between concurrent runs, by one run only: a run
 *claims* the news it reports (a lease of :data:`LEASE`) inside the same locked transaction that
@@ -267,8 +268,9 @@ def watch_releases(
                 state = news.get(fkey)
                 alerted, claimed_at = state if state is not None else (None, None)
                 claim = repeat = False
-                if is_news and alerted is None and (claimed_at is None
-                                                    or claimed_at < expired):
+                # news, or an existing late file kept until delivered (--report-existing)
+                if (is_news or state is not None) and alerted is None and (
+                        claimed_at is None or claimed_at < expired):
                     if state is None:
                         tx.execute("INSERT INTO watch_news (watch_set, index_url, project, "
                                    "version, filename, sha256, alerted_at, claimed_at) VALUES "
@@ -279,6 +281,8 @@ def watch_releases(
                                    "AND index_url = ? AND project = ? AND version = ? AND "
                                    "filename = ? AND sha256 = ?", (now_text, *set_key, *fkey))
                     claim, repeat = True, state is not None
+                    if not is_news:
+                        kind = "existing-late-file"  # kept by a --report-existing run
                 elif since is not None and appeared >= now - since:
                     repeat = alerted is not None or claimed_at is not None
                 elif new_release and report_existing:
@@ -288,8 +292,15 @@ def watch_releases(
                 finding = _finding(kind, pin, index, f, listing, chosen, watched_names,
                                    policy, first_seen, older[0] if older else None,
                                    repeat=repeat, claimed=claim)
-                if kind == "existing-late-file" and not finding.late:
-                    continue
+                if kind == "existing-late-file" and not claim:
+                    if not finding.late:
+                        continue
+                    # news like a new file: kept (claimed) until it is delivered
+                    tx.execute("INSERT INTO watch_news (watch_set, index_url, project, "
+                               "version, filename, sha256, alerted_at, claimed_at) VALUES "
+                               "(?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT DO NOTHING",
+                               (*set_key, *fkey, now_text))
+                    finding = replace(finding, claimed=True)
                 findings.append(replace(finding, stored_sha256=row.sha256))
     return WatchRun(tuple(findings), len(groups), tuple(baselined), tuple(missing),
                     tuple(notes))
