@@ -24,9 +24,10 @@ from clihelp import run_cli
 from lockhelp import run_tool
 from safeinstall.errors import SafeInstallError
 from safeinstall.finder import (
-    Finder,
     ProjectListing,
     Source,
+    _fast_filename,
+    _guess_version,
     parse_json_page,
     parse_upload_time,
 )
@@ -274,11 +275,18 @@ def _version(filename: str) -> Version:
 
 
 def _listing(entries: list[dict[str, Any]]) -> ProjectListing:
+    """The listing the finder builds from this page (as ``Finder._collect``: raw entries,
+    parsed when a version is looked at)."""
     body = json.dumps({"meta": {"api-version": "1.1"}, "files": entries}).encode()
     parsed = parse_json_page(body, SOURCE.url + "prop/", SOURCE.url + "prop/")
     name = canonicalize_name("prop")
-    files = [f for f in (Finder._to_file(name, SOURCE, e) for e in parsed) if f is not None]
-    return ProjectListing(name, tuple(files))
+    raw = []
+    for entry in parsed:
+        filename = _fast_filename(entry)
+        plausible, version = _guess_version(name, filename)
+        if plausible:
+            raw.append((SOURCE, entry, filename, version))
+    return ProjectListing(name, None, raw=raw)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
