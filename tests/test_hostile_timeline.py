@@ -69,7 +69,7 @@ def test_install_refuses_a_late_file_behind_a_hostile_timeline(hostile, name, lo
         assert pkg["lateness_seconds"] is None and pkg["release_start"] is None
 
 
-def test_undated_older_files_refuse_the_dated_late_file_even_if_unknown_times_are_allowed_once(
+def test_unknown_times_accepted_by_the_user_warn_that_the_start_is_unknown(
         hostile, local_index, clean_pip_env, tmp_path):
     """--on-unknown-upload-time warn is the user's explicit choice: then it is a warning that
     says the release start is unknown, never an on-time file."""

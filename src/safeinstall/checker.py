@@ -610,12 +610,12 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
     start = dated.release_start
     upload = dated.upload_time
     lateness = dated.lateness
-    family = (f" (dated against the start of {c.version.public} and all its local variants)"
-              if dated.local_variant else "")
+    family = (f" (a local variant: dated against the start of {c.version.public} and all "
+              "its local variants)" if dated.local_variant else "")
     if judgment.kind == "inconsistent-timeline":
         findings.append(Finding(
             "inconsistent-timeline", "error",
-            f"{dated.problem}, so whether {f.filename} was added late to its release cannot "
+            f"{dated.problem}; whether {f.filename} was added late to its release cannot "
             "be checked",
             f.filename, dated.sha256,
             hint="an index that lists one file name twice with different upload times or "
@@ -630,7 +630,7 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
         assert judgment.severity is not None
         findings.append(Finding(
             "unknown-upload-time", judgment.severity,
-            f"{why}, so whether {f.filename} was added late to its release cannot be checked"
+            f"{why}; whether {f.filename} was added late to its release cannot be checked"
             f"{family}",
             f.filename, f.sha256,
             hint="the start of a release is known only when every file of it is dated: a late "
@@ -643,8 +643,8 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
     elif judgment.is_late:
         assert lateness is not None
         message = (f"{f.filename} was uploaded {format_duration(lateness)} after its release "
-                   f"began ({_fmt(start)}){family}, more than the "
-                   f"{format_duration(policy.late_after)} threshold")
+                   f"began ({_fmt(start)}), more than the {format_duration(policy.late_after)} "
+                   f"threshold{family}")
         exc = judgment.exception
         if exc is not None:
             findings.append(Finding(
