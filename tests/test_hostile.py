@@ -573,7 +573,8 @@ def test_faults_doc_names_every_test():
     root = Path(__file__).resolve().parent
     doc = (root.parent / "docs" / "faults.md").read_text()
     names: dict[str, set[str]] = {}
-    for module in ("test_faults.py", "test_hostile.py", "test_properties.py"):
+    for module in ("test_faults.py", "test_hostile.py", "test_properties.py",
+                   "test_hostile_timeline.py"):
         tree = ast.parse((root / module).read_text())
         names[module] = {n.name for n in tree.body
                          if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}

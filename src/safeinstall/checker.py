@@ -582,10 +582,10 @@ def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
 # -- evaluation -----------------------------------------------------------------------------------
 
 
-def _hint_for_late(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline,
-                   lateness: timedelta) -> str:
+def _hint_for_late(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline) -> str:
     assert ctx.rules is not None
-    on_time = [f for f in tl.files if (tl.lateness(f) or timedelta(0)) <= ctx.policy.late_after]
+    on_time = [f for f in tl.files
+               if ctx.policy.judge(c.name, c.version, tl.date(f)).verdict == "on-time"]
     alt = order_candidates(on_time, SpecifierSet(f"=={c.version}"), ctx.rules)
     parts = []
     if alt:
@@ -620,7 +620,11 @@ def _fmt(t: datetime | None) -> str:
 
 
 def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: Sequence[str],
-                             extras: Sequence[str], *, build_time: bool = False) -> PackageResult:
+                             extras: Sequence[str], *, build_time: bool = False,
+                             specifiers: Sequence[str] = ()) -> PackageResult:
+    """Judge one selected index file. ``specifiers``: the version specifiers of the
+    requirements that selected it (to say when a local variant was taken for a requirement
+    that names none)."""
     from safeinstall.durations import format_duration
 
     f = c.file
@@ -630,58 +634,74 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
     findings: list[Finding] = []
     notes: list[str] = [borrowed] if borrowed else []
     findings += _source_findings(ctx, c, listing, reference, digest, notes)
-    dated = next((g for g in tl.files if g.filename == f.filename), f)
-    start = tl.release_start
-    upload = dated.upload_time
-    lateness = tl.lateness(dated)
     policy = ctx.policy
-    if upload is None or start is None:
-        if dated.upload_time_error:
-            why = (f"{f.source.url} gives an unreadable upload-time for {f.filename} "
-                   f"({dated.upload_time_error})")
-        else:
-            why = f"{f.source.url} gives no upload time for {f.filename}"
+    dated = tl.date(f, digest)
+    judgment = policy.judge(c.name, c.version, dated)
+    start = dated.release_start
+    upload = dated.upload_time
+    lateness = dated.lateness
+    family = (f" (a local variant: dated against the start of {c.version.public} and all "
+              "its local variants)" if dated.local_variant else "")
+    if judgment.kind == "inconsistent-timeline":
+        findings.append(Finding(
+            "inconsistent-timeline", "error",
+            f"{dated.problem}; whether {f.filename} was added late to its release cannot "
+            "be checked",
+            f.filename, dated.sha256,
+            hint="an index that lists one file name twice with different upload times or "
+            "hashes is broken or hostile (PyPI never does): one of the entries is false. "
+            "Report it to the index's operators; this is not overridden by any option",
+        ))
+    elif judgment.kind == "unknown-upload-time":
+        why = dated.problem or f"{f.source.url} gives no upload time for {f.filename}"
         if reference is not None and ctx.finder.times_from:
             why += (f", and no --times-from index ({', '.join(ctx.finder.times_from)}) lists "
                     "the identical file (same name and sha256)")
+        assert judgment.severity is not None
         findings.append(Finding(
-            "unknown-upload-time", severity_for(policy.on_unknown_upload_time),
-            f"{why}, so whether it was added late to its release cannot be checked",
+            "unknown-upload-time", judgment.severity,
+            f"{why}; whether {f.filename} was added late to its release cannot be checked"
+            f"{family}",
             f.filename, f.sha256,
-            hint="use an index that serves PEP 691 JSON with upload-time (e.g. PyPI); for a "
-            "mirror without upload times, date its files by the index it mirrors with "
+            hint="the start of a release is known only when every file of it is dated: a late "
+            "file among undated ones would otherwise pass for the first. Use an index that "
+            "serves PEP 691 JSON with upload-time for every file (e.g. PyPI); for a mirror "
+            "without upload times, date its files by the index it mirrors with "
             "--times-from https://pypi.org/simple/ (the identical file, same name and sha256); "
             "or accept the risk with --on-unknown-upload-time warn",
         ))
-    else:
-        if not tl.has_upload_times:
-            notes.append("some files of this release have no upload time; the release start "
-                         "is the earliest known upload")
-        if lateness is not None and lateness > policy.late_after:
-            exc = policy.exception_for(c.name, c.version, f.sha256)
-            message = (f"{f.filename} was uploaded {format_duration(lateness)} after its release "
-                       f"began ({_fmt(start)}), more than the {format_duration(policy.late_after)}"
-                       " threshold")
-            if exc is not None:
-                findings.append(Finding(
-                    "late", "info",
-                    f"{message}; allowed by exception {exc} ({exc.origin}"
-                    + (f": {exc.reason}" if exc.reason else "") + ")",
-                    f.filename, f.sha256))
-            else:
-                findings.append(Finding("late", severity_for(policy.on_late), message,
-                                        f.filename, f.sha256,
-                                        hint=_hint_for_late(ctx, c, tl, lateness)))
-        for other in tl.late_files(policy.late_after):
+    elif judgment.is_late:
+        assert lateness is not None
+        message = (f"{f.filename} was uploaded {format_duration(lateness)} after its release "
+                   f"began ({_fmt(start)}), more than the {format_duration(policy.late_after)} "
+                   f"threshold{family}")
+        exc = judgment.exception
+        if exc is not None:
+            findings.append(Finding(
+                "late", "info",
+                f"{message}; allowed by exception {exc} ({exc.origin}"
+                + (f": {exc.reason}" if exc.reason else "") + ")",
+                f.filename, f.sha256))
+        else:
+            assert judgment.severity is not None
+            findings.append(Finding("late", judgment.severity, message, f.filename, f.sha256,
+                                    hint=_hint_for_late(ctx, c, tl)))
+    if start is not None:
+        for other in tl.files:
             if other.filename == f.filename:
                 continue
-            late = tl.lateness(other)
+            seen = policy.judge(c.name, c.version, tl.date(other))
+            if not seen.is_late:
+                continue
+            late = seen.dated.lateness
             assert late is not None
             findings.append(Finding(
                 "late-unselected", "info",
                 f"{other.filename} was added {format_duration(late)} after the release began; "
                 "it is not selected for this target",
                 other.filename, other.sha256))
+    if dated.local_variant:
+        findings.append(_local_variant_finding(c, specifiers))
     # trust
     trusted = ctx.trusted.get(c.name)
     if trusted:
@@ -734,6 +754,29 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
         trusted_hashes=tuple(sorted(trusted or ())),
         passed_over=passed_over,
         build_time=build_time,
+    )
+
+
+def _local_variant_finding(c: IndexCandidate, specifiers: Sequence[str]) -> Finding:
+    """A local version (``1.0+evil``) was selected: say so, loudly when no requirement named a
+    local label (``==1.0`` is satisfied by ``1.0+anything``, which anyone who can upload to the
+    index can add to a release)."""
+    named = [s for s in specifiers if "+" in s]
+    public = c.version.public
+    if named:
+        return Finding("local-version", "info",
+                       f"{c.file.filename} is a local variant ({c.version}) of {c.name} "
+                       f"{public}, as the requirement names ({', '.join(named)})",
+                       c.file.filename, c.file.sha256)
+    asked = ", ".join(s for s in specifiers if s) or "any version"
+    return Finding(
+        "local-version", "warning",
+        f"a local variant was chosen for a requirement that did not name one: "
+        f"{c.file.filename} ({c.version}) satisfies {c.name} {asked} in place of {public}; "
+        f"it was dated against the start of {public} and all its local variants",
+        c.file.filename, c.file.sha256,
+        hint=f"if you meant the public release, pin it: {c.name}==={public}; if you meant "
+        f"this variant, name it: {c.name}=={c.version}",
     )
 
 
@@ -864,7 +907,7 @@ def evaluate(ctx: CheckContext, pkg: ResolvedPackage, *, build_time: bool = Fals
     c = pkg.candidate
     if isinstance(c, IndexCandidate):
         result = evaluate_index_candidate(ctx, c, pkg.required_by, sorted(pkg.extras),
-                                          build_time=build_time)
+                                          build_time=build_time, specifiers=pkg.specifiers)
         meta = ctx._metadata.get(c)
         if meta is not None:
             result = replace(result, metadata_source=meta.source)

@@ -81,9 +81,9 @@ class LeftOut:
 class OnTimeFinder(Finder):
     """A finder that does not show late files to the resolver.
 
-    Files whose lateness exceeds the policy's threshold are hidden (and remembered in
-    :attr:`hidden`) unless an ``--allow-late`` exception covers them. Files without an upload
-    time stay visible, so the check still refuses them.
+    Files the policy judges late are hidden (and remembered in :attr:`hidden`) unless an
+    ``--allow-late`` exception covers them. Files whose lateness is unknown (an undated or
+    inconsistent timeline) stay visible, so the check still refuses them.
     """
 
     def __init__(self, *, policy: Policy, **kwargs: Any) -> None:
@@ -103,15 +103,15 @@ class OnTimeFinder(Finder):
         kept: list[IndexFile] = []
         for f in listing.files:
             tl, _ = timeline_for(listing, f)
-            dated = next((g for g in tl.files if g.filename == f.filename), f)
-            late = tl.lateness(dated)
-            if late is not None and late > self.policy.late_after and \
-                    self.policy.exception_for(f.project, f.version, f.sha256) is None:
+            judgment = self.policy.judge(f.project, f.version, tl.date(f))
+            if judgment.verdict == "late":
+                late = judgment.dated.lateness
+                assert late is not None
                 self.hidden[f.filename] = LeftOut(
                     str(f.project), str(f.version), f.filename, f.sha256, "late",
                     f"late: uploaded {format_duration(late)} after its release began "
                     f"(threshold {format_duration(self.policy.late_after)})",
-                    dated.upload_time, late)
+                    judgment.dated.upload_time, late)
                 continue
             kept.append(f)
         filtered = ProjectListing(listing.name, tuple(kept), listing.notes)
@@ -212,10 +212,10 @@ def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder,
         listing = finder.unfiltered(name)
         for filename, (f, labels) in sorted(chosen[name].items()):
             tl, _ = timeline_for(listing, f)
-            dated = next((g for g in tl.files if g.filename == f.filename), f)
+            dated = tl.date(f)
             arts.append(LockedArtifact(
                 filename=f.filename, url=f.url, index=f.source.url, sha256=f.sha256 or "",
-                size=f.size, upload_time=dated.upload_time, lateness=tl.lateness(dated),
+                size=f.size, upload_time=dated.upload_time, lateness=dated.lateness,
                 is_wheel=f.is_wheel, selected_by=tuple(labels),
                 allowed_late=allowed.get(filename)))
         packages.append(LockedPackage(name, version, tuple(arts),

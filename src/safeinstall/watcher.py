@@ -159,12 +159,13 @@ def severity(*, late: bool | None, selected: bool, replaced: bool,
 def _message(kind: Kind, f: IndexFile, index: str, lateness: timedelta | None,
              late: bool | None, late_after: timedelta, selected_by: Sequence[str],
              elsewhere: Sequence[str], replaces: str | None, allowed_by: str | None,
-             pin: Pin) -> str:
+             pin: Pin, problem: str | None = None) -> str:
     what = {"new-file": "was added to", "replaced-file": "was replaced in",
             "existing-late-file": "is in"}[kind]
     parts = [f"{f.filename} {what} {f.project} {f.version} on {index}"]
     if lateness is None:
-        parts.append("the index gives no upload time, so its lateness is unknown")
+        parts.append(f"its lateness is unknown: {problem}" if problem else
+                     "the index gives no upload time, so its lateness is unknown")
     else:
         parts.append(f"uploaded {format_duration(lateness)} after the release began"
                      + (f" (later than the {format_duration(late_after)} threshold)" if late
@@ -324,20 +325,23 @@ def _finding(kind: Kind, pin: Pin, index: str, f: IndexFile, listing: ProjectLis
              first_seen: datetime, replaces: str | None, *, repeat: bool,
              claimed: bool) -> WatchFinding:
     tl, _borrowed = timeline_for(listing, f)
-    dated = next((g for g in tl.files if g.filename == f.filename), f)
-    lateness = tl.lateness(dated)
-    late = None if lateness is None else lateness > policy.late_after
+    judgment = policy.judge(f.project, f.version, tl.date(f))
+    lateness = judgment.dated.lateness
+    late = None if judgment.verdict == "unknown" else judgment.is_late
     selected_by = tuple(n for n, g in chosen.items()
                         if n in watched and g is not None and g.url == f.url)
     elsewhere = tuple(n for n, g in chosen.items()
                       if n not in watched and g is not None and g.url == f.url)
-    exc = policy.exception_for(f.project, f.version, f.sha256)
+    # an exception covers lateness, never a timeline whose start is unknown
+    exc = None if judgment.verdict == "unknown" else \
+        judgment.exception or policy.exception_for(f.project, f.version, f.sha256)
     allowed = str(exc) if exc is not None else None
     sev = severity(late=late, selected=bool(selected_by), replaced=replaces is not None,
                    allowed=allowed is not None)
     message = _message(kind, f, index, lateness, late, policy.late_after, selected_by,
-                       elsewhere, replaces, allowed, pin)
-    return WatchFinding(kind, sev, pin, index, f, first_seen, tl.release_start, lateness, late,
+                       elsewhere, replaces, allowed, pin, judgment.dated.problem)
+    return WatchFinding(kind, sev, pin, index, f, first_seen, judgment.dated.release_start,
+                        lateness, late,
                         selected_by, elsewhere, message, replaces, allowed, repeat, claimed)
 
 

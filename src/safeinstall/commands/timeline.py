@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         for name, version in pins:
             listing = index.finder.project(name)
             notes.extend(n for n in listing.notes if n not in notes)
-            found = release_views(listing, version, targets, rules_for, policy.late_after)
+            found = release_views(listing, version, targets, rules_for, policy)
             if not found:
                 where = ", ".join(settings.index_urls + settings.find_links) or "no index"
                 raise ResolutionError(
@@ -151,6 +151,7 @@ def timeline_json(views: Sequence[ReleaseView], targets: Sequence[NamedTarget], 
             "index": v.source.url,
             "source_kind": v.source.kind,
             "release_start": _time(v.start),
+            "start_problem": v.problem,
             "last_upload": _time(v.end),
             "spread_seconds": _seconds(v.spread),
             "late_after_seconds": v.late_after.total_seconds(),
@@ -159,6 +160,7 @@ def timeline_json(views: Sequence[ReleaseView], targets: Sequence[NamedTarget], 
                 **file_json(r.file),
                 "offset_seconds": _seconds(r.offset),
                 "late": r.late,
+                "verdict": r.verdict,
                 "selected_by": list(r.selected_by),
             } for r in v.rows],
             "selection": {name: (f.filename if f is not None else None)
@@ -256,12 +258,14 @@ def _prefix(view: ReleaseView) -> str:
     return stem + "-"
 
 
-def _bar(axis: Axis, offset: timedelta | None, late: bool, threshold: timedelta) -> Any:
+def _bar(axis: Axis, offset: timedelta | None, late: bool, threshold: timedelta,
+         dated: bool = False) -> Any:
     from rich.text import Text
 
     text = Text(no_wrap=True)
     if offset is None:
-        return Text("? no upload time", style="yellow")
+        return Text("? release start unknown" if dated else "? no upload time",
+                    style="yellow")
     mark = axis.position(offset)
     cut = axis.position(threshold) if threshold.total_seconds() < axis.spread else None
     for i in range(axis.width):
@@ -305,11 +309,17 @@ def render_view(view: ReleaseView, targets: Sequence[NamedTarget], console: Any,
     if late:
         summary.append(f"{len(late)} late file{'s' if len(late) != 1 else ''}",
                        style="bold red")
-    elif view.start is None:
+    elif view.timeline.first_upload is None:
         summary.append("no upload times: lateness unknown", style="yellow")
+    elif view.problem is not None:
+        summary.append("release start unknown: lateness unknown", style="yellow")
     else:
         summary.append("no late file", style="green")
     console.print(summary)
+    if view.problem is not None and view.timeline.first_upload is not None:
+        from safeinstall.display import printable
+
+        console.print(Text(printable(view.problem), style="yellow"))
     if width is None:
         for r in rows:
             f = r.file
@@ -371,7 +381,8 @@ def render_view(view: ReleaseView, targets: Sequence[NamedTarget], console: Any,
         for pos, i in enumerate(fitted.keep):
             name = headers[i]
             if name == "axis":
-                out.append(_bar(axis, r.offset, r.late, view.late_after))
+                out.append(_bar(axis, r.offset, r.late, view.late_after,
+                                r.file.upload_time is not None))
             elif name == "offset":
                 text = Text("?" if r.offset is None else "+" + format_duration(r.offset),
                             style=style)
