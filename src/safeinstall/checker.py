@@ -125,11 +125,11 @@ class CheckResult:
 class CheckRefused(PolicyRefusal):
     """Raised during resolution when an sdist fails its checks before it may be built."""
 
-    def __init__(self, result: PackageResult) -> None:
+    def __init__(self, result: PackageResult, stage: str = "it is built") -> None:
         errors = [f.message for f in result.findings if f.severity == "error"]
         super().__init__(
-            f"{result.name} {result.version} ({result.filename}) is refused before it is "
-            f"built: {'; '.join(errors)}"
+            f"{result.name} {result.version} ({result.filename}) is refused before {stage}: "
+            f"{'; '.join(errors)}"
         )
         self.result = result
 
@@ -543,6 +543,9 @@ def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
             meta = c.metadata
         elif isinstance(c, IndexCandidate):
             f = c.file
+            if f.invalid is not None:  # the resolver takes it: refused, nothing is read
+                raise CheckRefused(evaluate_index_candidate(ctx, c, (), ()),
+                                   "anything is downloaded or read from it")
             ctx.progress(f"reading metadata of {f.filename}")
             if f.is_wheel:
                 meta = ctx.wheel_meta.get(f.url, lambda: ctx.store.wheel_metadata(f))
@@ -595,9 +598,20 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
 
     f = c.file
     listing = ctx.finder.project(c.name)
-    digest, reference = _dating_inputs(ctx, f, listing)
+    # an entry with invalid index data is never downloaded, so not hashed to be dated either
+    digest, reference = (f.sha256, None) if f.invalid is not None else \
+        _dating_inputs(ctx, f, listing)
     tl, borrowed = timeline_for(listing, f, reference or (), digest)
     findings: list[Finding] = []
+    if f.invalid is not None:
+        findings.append(Finding(
+            "invalid-index-data", "error",
+            f"{f.source.url} lists {f.filename!r}, the file pip would select, with invalid "
+            f"index data: {f.invalid}",
+            f.filename, f.sha256,
+            hint="the index is broken or hostile: nothing was downloaded from this entry. "
+            "Pin another version, or report it to the index's operator",
+        ))
     notes: list[str] = [borrowed] if borrowed else []
     findings += _source_findings(ctx, c, listing, reference, digest, notes)
     dated = next((g for g in tl.files if g.filename == f.filename), f)
@@ -825,6 +839,8 @@ def _passed_over(ctx: CheckContext, c: IndexCandidate,
                 why = "ranks lower by pip's order (build tag or an equal copy pip met earlier)"
             else:
                 why = "ranks higher, but pip never reached it (should not happen)"
+        if g.invalid is not None:
+            why += f"; its index data is invalid ({g.invalid}): it is never downloaded"
         out.append((g.filename, why))
     return tuple(out)
 
@@ -1018,7 +1034,7 @@ def run_check(
         if constraint is not None:
             specifier = specifier & constraint.specifier
         best = next(iter_ranked(finder.project(name), specifier, rules), None)
-        if best is not None and not prefetcher.closed:
+        if best is not None and not prefetcher.closed and best.file.invalid is None:
             f = best.file
             # the resolver reads the metadata even with --no-deps (Requires-Python), as pip's
             if f.is_wheel:
