@@ -773,38 +773,31 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
             "of this release",
         ))
     if len(listing.index_urls()) > 1:  # (cheap: most projects are on one index)
+        # Identical copies (same names and sha256) never tell which index is the origin: a
+        # private index whose files an attacker re-hosts next to a 99.0 of his own looks like
+        # a mirror of the attacker's. Only the user can say where a name comes from
+        # ([index-for]); until then every index offering it is a source of its own.
         light = listing.light()
         indexes = list(dict.fromkeys(g.source.url for g in light if g.source.kind == "index"))
-        contents = {url: {(g.filename, g.sha256) for g in light if g.source.url == url}
-                    for url in indexes}
-
-        def mirrors_others(url: str) -> bool:
-            """Every file it lists is an identical copy (name and sha256) of another index's."""
-            items = contents[url]
-            if not items or any(sha is None for _, sha in items):
-                return False
-            others = set().union(*(contents[u] for u in indexes if u != url))
-            return items <= others
-
-        originals = [u for u in indexes if not mirrors_others(u)]
         per_index = "; ".join(
             f"{url} ({_versions_text([g for g in light if g.source.url == url])})"
             for url in indexes)
-        if len(originals) <= 1:
-            notes.append(f"{c.name} is on {len(indexes)} indexes, but only as identical copies "
-                         f"(same names and sha256) of one source's files: {', '.join(indexes)}")
-        else:
-            findings.append(Finding(
-                "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
-                f"{c.name} is on {len(indexes)} configured indexes, {len(originals)} of them "
-                f"with files of their own: {per_index}. pip merges them and takes the best "
-                "version from any of them, which is how dependency-confusion attacks work",
-                f.filename, f.sha256,
-                hint=f"if {c.name} must come from one index, pin it there in safe-install.toml:"
-                f"\n    [index-for]\n    {c.name} = \"<one of: {', '.join(indexes)}>\"\n"
-                f"(or --index-for {c.name}=URL); to accept the merge after review: "
-                "--on-multiple-indexes warn",
-            ))
+        contents = [{(g.filename, g.sha256) for g in light if g.source.url == url}
+                    for url in indexes]
+        copies = " (some of them identical copies, which do not show which index is the " \
+            "origin)" if any(a & b for i, a in enumerate(contents) for b in contents[i + 1:]) \
+            else ""
+        findings.append(Finding(
+            "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
+            f"{c.name} is on {len(indexes)} configured indexes{copies}: {per_index}. pip merges "
+            "them and takes the best version from any of them, which is how "
+            "dependency-confusion attacks work",
+            f.filename, f.sha256,
+            hint=f"if {c.name} must come from one index, pin it there in safe-install.toml:"
+            f"\n    [index-for]\n    {c.name} = \"<one of: {', '.join(indexes)}>\"\n"
+            f"(or --index-for {c.name}=URL); to accept the merge after review: "
+            "--on-multiple-indexes warn",
+        ))
     return findings
 
 
