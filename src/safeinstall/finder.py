@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -317,8 +318,28 @@ def _hashes_problem(field: str, raw: object, out: dict[str, str]) -> str | None:
     return problem
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+_SPECIFIERS: dict[str, bool] = {}
+
+
+def _is_specifier(text: str) -> bool:
+    """``SpecifierSet(text)`` parses (memoised: a page repeats a few values thousands of times)."""
+    known = _SPECIFIERS.get(text)
+    if known is None:
+        try:
+            SpecifierSet(text)
+            known = True
+        except InvalidSpecifier:
+            known = False
+        if len(_SPECIFIERS) < 10_000:
+            _SPECIFIERS[text] = known
+    return known
+
+
 def _url_problem(url: str, parts: Any) -> str | None:
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in url):
+    if _CONTROL.search(url):
         return f"url {_shown(url)} holds control characters"
     if parts.scheme.lower() not in ("http", "https", "file"):
         return f"url {_shown(url)} is not an http(s) or file URL"
@@ -858,9 +879,7 @@ class Finder:
         rp: str | None = None
         if isinstance(rp_raw, str) and rp_raw.strip():
             rp = rp_raw  # (the selection ignores an invalid one, as pip does)
-            try:
-                SpecifierSet(rp_raw)
-            except InvalidSpecifier:
+            if not _is_specifier(rp_raw):
                 problem(f"requires-python {_shown(rp_raw)} is not a version specifier")
         elif rp_raw not in (None, ""):
             problem(f"requires-python is {_shown(rp_raw)}, not a string")
