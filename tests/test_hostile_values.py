@@ -287,3 +287,50 @@ def test_to_file_is_the_one_validation_point() -> None:
     f = Finder._to_file(canonicalize_name("demo"), Source(_PAGE_URL, "index"), entry)
     assert f is not None and f.invalid is not None and "sha256" in f.invalid
     assert f.sha256 is None
+
+
+_FIELD_VALUES: dict[str, Any] = {
+    "hashes": st.one_of(_ANY, st.dictionaries(st.sampled_from(["sha256", "md5", "sha512"]),
+                                              _HEX)),
+    "size": st.one_of(_ANY, st.integers(-3, 10**9)),
+    "yanked": _ANY,
+    "requires-python": st.one_of(_ANY, st.sampled_from([">=3.8", "<3", ">=3.*", ""])),
+    # never a valid time: moving the late file's upload time is not an attack on parsing
+    "upload-time": st.one_of(st.none(), st.booleans(), st.integers(), st.just(""),
+                             st.sampled_from(["yesterday", "2024-13-01T00:00:00Z", "0"])),
+    "core-metadata": st.one_of(_ANY, st.dictionaries(st.just("sha256"), _HEX)),
+    "url": st.sampled_from(["", "%0A", "%2F..%2F", "%5C", "%1B[2K", "%20"]),
+}
+
+
+@pytest.fixture
+def attack_page(scenario, local_index):
+    files = scenario("attack")
+    return files["native"].filename, {files["sdist"].filename, files["pure"].filename}
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(changes=st.dictionaries(st.sampled_from(sorted(_FIELD_VALUES)), st.just(None),
+                               min_size=1, max_size=4), data=st.data())
+def test_malformed_fields_of_a_late_file_never_let_it_pass(
+        attack_page, local_index, clean_pip_env, tmp_path, changes, data) -> None:
+    """The attack scenario's late native wheel with random malformed or missing fields: the
+    run never installs it as if it were fine, and never ends in a traceback (run_cli)."""
+    late, on_time = attack_page
+    page = page_of(local_index, "demo")
+    entry = next(f for f in page["files"] if f["filename"] == late)
+    for key in changes:
+        value = data.draw(st.one_of(st.just("<missing>"), _FIELD_VALUES[key]), label=key)
+        if value == "<missing>":
+            entry.pop(key, None)
+        elif key == "url":
+            stem = late[:-len(".whl")]
+            entry["url"] = f"../../files/{stem}{value}.whl" if value else entry["url"]
+        else:
+            entry[key] = value
+    serve_page(local_index, "demo", page)
+    run = run_cli(_dry(local_index.url, "demo"), clean_pip_env, tmp_path)
+    assert run.code in (0, 1, 2, 3), run.stderr
+    if run.code == 0:
+        assert run.package("demo")["filename"] in on_time, (changes, entry, run.stderr)
