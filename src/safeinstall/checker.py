@@ -123,7 +123,8 @@ class CheckResult:
 
 
 class CheckRefused(PolicyRefusal):
-    """Raised during resolution when an sdist fails its checks before it may be built."""
+    """Raised during resolution when an sdist fails its checks before it may be built, or when
+    the file the resolver takes has invalid index data (nothing may be read from it)."""
 
     def __init__(self, result: PackageResult, stage: str = "it is built") -> None:
         errors = [f.message for f in result.findings if f.severity == "error"]
@@ -782,7 +783,7 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
         per_index = "; ".join(
             f"{url} ({_versions_text([g for g in light if g.source.url == url])})"
             for url in indexes)
-        contents = [{(g.filename, g.sha256) for g in light if g.source.url == url}
+        contents = [{(g.filename, g.sha256) for g in light if g.source.url == url and g.sha256}
                     for url in indexes]
         copies = " (some of them identical copies, which do not show which index is the " \
             "origin)" if any(a & b for i, a in enumerate(contents) for b in contents[i + 1:]) \
