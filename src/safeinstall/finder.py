@@ -285,9 +285,12 @@ def filename_problem(filename: str) -> str | None:
     if is_safe_filename(filename):
         return None
     bad = sorted({c for c in filename if c not in _FILENAME_CHARS})
+    if not bad:
+        return (f"file name {_shown(filename)} "
+                + ("starts with a dot" if filename.startswith(".") else "is too long"))
     what = ", ".join("'/'" if c == "/" else "'\\'" if c == "\\" else repr(c) for c in bad[:4])
     return (f"file name {_shown(filename)} holds characters no distribution file name has "
-            f"({what or 'a leading dot'})")
+            f"({what})")
 
 
 def _hashes_problem(field: str, raw: object, out: dict[str, str]) -> str | None:
@@ -318,9 +321,6 @@ def _hashes_problem(field: str, raw: object, out: dict[str, str]) -> str | None:
     return problem
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
 _SPECIFIERS: dict[str, bool] = {}
 
 
@@ -336,6 +336,9 @@ def _is_specifier(text: str) -> bool:
         if len(_SPECIFIERS) < 10_000:
             _SPECIFIERS[text] = known
     return known
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def _url_problem(url: str, parts: Any) -> str | None:
