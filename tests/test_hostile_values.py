@@ -334,3 +334,29 @@ def test_malformed_fields_of_a_late_file_never_let_it_pass(
     assert run.code in (0, 1, 2, 3), run.stderr
     if run.code == 0:
         assert run.package("demo")["filename"] in on_time, (changes, entry, run.stderr)
+
+
+def test_one_url_listed_with_two_hashes_is_verified_for_each_listing(tmp_path):
+    """Two listings of one URL (say, a second index pointing at the first one's file) with
+    different sha256: a download verified for one listing is never handed to the other."""
+    import dataclasses
+    import hashlib
+
+    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.errors import IntegrityError
+    from support.artifacts import build_wheel
+
+    wheel = build_wheel(tmp_path / "w", "demo", "1.0")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    honest = Finder._to_file(canonicalize_name("demo"), Source("file:///one/", "index"),
+                             {"url": wheel.as_uri(), "hashes": {"sha256": digest}})
+    assert honest is not None and honest.invalid is None
+    other = dataclasses.replace(honest, source=Source("file:///two/", "index"),
+                                sha256="0" * 64, hashes=(("sha256", "0" * 64),))
+    store = ArtifactStore(None, tmp_path / "cache")
+    try:
+        assert store.fetch(honest).read_bytes() == wheel.read_bytes()
+        with pytest.raises(IntegrityError, match="on two downloads"):
+            store.fetch(other)
+    finally:
+        store.close()

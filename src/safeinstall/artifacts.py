@@ -96,8 +96,10 @@ class ArtifactStore:
         self.cache_dir = cache_dir
         self._tmp = Path(tempfile.mkdtemp(prefix="safe-install-"))
         self._lock = threading.Lock()
-        self._downloads: dict[str, Path] = {}
-        self._early: dict[str, Future[Path]] = {}
+        # keyed by URL *and* the sha256 the listing gave: two indexes listing one URL with
+        # different hashes never share a download that was verified against only one of them
+        self._downloads: dict[tuple[str, str | None], Path] = {}
+        self._early: dict[tuple[str, str | None], Future[Path]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
@@ -113,17 +115,17 @@ class ArtifactStore:
         if f.size is None or f.size > EARLY_DOWNLOAD_MAX or f.invalid is not None:
             return
         with self._lock:
-            if f.url in self._early or f.url in self._downloads:
+            if _key(f) in self._early or _key(f) in self._downloads:
                 return
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=4,
                                                 thread_name_prefix="safe-install-download")
-            self._early[f.url] = self._pool.submit(self._fetch, f, frozenset(), None)
+            self._early[_key(f)] = self._pool.submit(self._fetch, f, frozenset(), None)
 
     def downloaded(self, f: IndexFile) -> Path | None:
         """Where ``f`` was stored by this run's :meth:`fetch`, if it was."""
         with self._lock:
-            return self._downloads.get(f.url)
+            return self._downloads.get(_key(f))
 
     def scratch(self, name: str) -> Path:
         """A path in this run's private temp dir (removed by :meth:`close`)."""
@@ -142,7 +144,7 @@ class ArtifactStore:
         """Download ``f`` once, verify its sha256 (index hash and ``expected``), return its path."""
         _require_valid(f)
         with self._lock:
-            early = self._early.get(f.url)
+            early = self._early.get(_key(f))
         if early is not None:
             # its failure (after the retries) is this fetch's: the download is not tried again
             path = early.result()
@@ -155,7 +157,7 @@ class ArtifactStore:
                progress: Callable[[int], None] | None) -> Path:
         _require_valid(f)
         with self._lock:
-            done = self._downloads.get(f.url)
+            done = self._downloads.get(_key(f))
         if done is not None:
             if expected:  # fetched earlier without the trusted hashes: check them now
                 self._check_expected(f, _sha256_file(done), expected)
@@ -165,7 +167,7 @@ class ArtifactStore:
             if cached is not None and cached.is_file() and _sha256_file(cached) == f.sha256:
                 self._check_expected(f, f.sha256, expected)
                 with self._lock:
-                    self._downloads[f.url] = cached
+                    self._downloads[_key(f)] = cached
                 return cached
         dest_dir = Path(tempfile.mkdtemp(dir=self._tmp))
         _check_key(None, f.filename)
@@ -186,7 +188,7 @@ class ArtifactStore:
                 finally:  # an interrupted copy leaves no stray file in the cache
                     tmp.unlink(missing_ok=True)
         with self._lock:
-            self._downloads[f.url] = final
+            self._downloads[_key(f)] = final
         return final
 
     def fetch_url(self, url: str, *, expected: frozenset[str]) -> Path:
@@ -440,6 +442,10 @@ class ArtifactStore:
             return None  # the metadata then comes from the downloaded, verified wheel
         except Exception:
             return None
+
+
+def _key(f: IndexFile) -> tuple[str, str | None]:
+    return f.url, f.sha256
 
 
 def _require_valid(f: IndexFile) -> None:
