@@ -360,3 +360,21 @@ def test_one_url_listed_with_two_hashes_is_verified_for_each_listing(tmp_path):
             store.fetch(other)
     finally:
         store.close()
+
+
+def test_lock_refuses_a_name_on_two_indexes_until_the_config_file_pins_it(
+        local_index, clean_pip_env, tmp_path, t0):
+    work = tmp_path / "proj"
+    work.mkdir()
+    with LocalIndex(tmp_path / "attacker") as attacker:
+        dependency_confusion(local_index, attacker, tmp_path / "build", t0)
+        args = ["lock", "-i", local_index.url, "--extra-index-url", attacker.url, "corp-utils",
+                "--output-requirements", "requirements.txt", "--output-pylock", ""]
+        run = run_tool(args, clean_pip_env, tmp_path, cwd=work)
+        assert run.code == 1, run.stdout + run.stderr
+        assert "multiple-indexes" in run.stdout + run.stderr
+        (work / "safe-install.toml").write_text(f'[index-for]\ncorp-utils = "{local_index.url}"\n')
+        run = run_tool(args, clean_pip_env, tmp_path, cwd=work)
+    assert run.code == 0, run.stdout + run.stderr
+    text = (work / "requirements.txt").read_text()
+    assert "corp-utils==1.0" in text and "99.0" not in text
