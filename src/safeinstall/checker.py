@@ -123,13 +123,14 @@ class CheckResult:
 
 
 class CheckRefused(PolicyRefusal):
-    """Raised during resolution when an sdist fails its checks before it may be built."""
+    """Raised during resolution when an sdist fails its checks before it may be built, or when
+    the file the resolver takes has invalid index data (nothing may be read from it)."""
 
-    def __init__(self, result: PackageResult) -> None:
+    def __init__(self, result: PackageResult, stage: str = "it is built") -> None:
         errors = [f.message for f in result.findings if f.severity == "error"]
         super().__init__(
-            f"{result.name} {result.version} ({result.filename}) is refused before it is "
-            f"built: {'; '.join(errors)}"
+            f"{result.name} {result.version} ({result.filename}) is refused before {stage}: "
+            f"{'; '.join(errors)}"
         )
         self.result = result
 
@@ -563,6 +564,9 @@ def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
             meta = c.metadata
         elif isinstance(c, IndexCandidate):
             f = c.file
+            if f.invalid is not None:  # the resolver takes it: refused, nothing is read
+                raise CheckRefused(evaluate_index_candidate(ctx, c, (), ()),
+                                   "anything is downloaded or read from it")
             ctx.progress(f"reading metadata of {f.filename}")
             if f.is_wheel:
                 meta = ctx.wheel_meta.get(f.url, lambda: ctx.store.wheel_metadata(f))
@@ -629,9 +633,20 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
 
     f = c.file
     listing = ctx.finder.project(c.name)
-    digest, reference = _dating_inputs(ctx, f, listing)
+    # an entry with invalid index data is never downloaded, so not hashed to be dated either
+    digest, reference = (f.sha256, None) if f.invalid is not None else \
+        _dating_inputs(ctx, f, listing)
     tl, borrowed = timeline_for(listing, f, reference or (), digest)
     findings: list[Finding] = []
+    if f.invalid is not None:
+        findings.append(Finding(
+            "invalid-index-data", "error",
+            f"{f.source.url} lists {f.filename!r}, the file pip would select, with invalid "
+            f"index data: {f.invalid}",
+            f.filename, f.sha256,
+            hint="the index is broken or hostile: nothing was downloaded from this entry. "
+            "Pin another version, or report it to the index's operator",
+        ))
     notes: list[str] = [borrowed] if borrowed else []
     findings += _source_findings(ctx, c, listing, reference, digest, notes)
     policy = ctx.policy
@@ -832,38 +847,31 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
             "of this release",
         ))
     if len(listing.index_urls()) > 1:  # (cheap: most projects are on one index)
+        # Identical copies (same names and sha256) never tell which index is the origin: a
+        # private index whose files an attacker re-hosts next to a 99.0 of his own looks like
+        # a mirror of the attacker's. Only the user can say where a name comes from
+        # ([index-for]); until then every index offering it is a source of its own.
         light = listing.light()
         indexes = list(dict.fromkeys(g.source.url for g in light if g.source.kind == "index"))
-        contents = {url: {(g.filename, g.sha256) for g in light if g.source.url == url}
-                    for url in indexes}
-
-        def mirrors_others(url: str) -> bool:
-            """Every file it lists is an identical copy (name and sha256) of another index's."""
-            items = contents[url]
-            if not items or any(sha is None for _, sha in items):
-                return False
-            others = set().union(*(contents[u] for u in indexes if u != url))
-            return items <= others
-
-        originals = [u for u in indexes if not mirrors_others(u)]
         per_index = "; ".join(
             f"{url} ({_versions_text([g for g in light if g.source.url == url])})"
             for url in indexes)
-        if len(originals) <= 1:
-            notes.append(f"{c.name} is on {len(indexes)} indexes, but only as identical copies "
-                         f"(same names and sha256) of one source's files: {', '.join(indexes)}")
-        else:
-            findings.append(Finding(
-                "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
-                f"{c.name} is on {len(indexes)} configured indexes, {len(originals)} of them "
-                f"with files of their own: {per_index}. pip merges them and takes the best "
-                "version from any of them, which is how dependency-confusion attacks work",
-                f.filename, f.sha256,
-                hint=f"if {c.name} must come from one index, pin it there in safe-install.toml:"
-                f"\n    [index-for]\n    {c.name} = \"<one of: {', '.join(indexes)}>\"\n"
-                f"(or --index-for {c.name}=URL); to accept the merge after review: "
-                "--on-multiple-indexes warn",
-            ))
+        contents = [{(g.filename, g.sha256) for g in light if g.source.url == url and g.sha256}
+                    for url in indexes]
+        copies = " (some of them identical copies, which do not show which index is the " \
+            "origin)" if any(a & b for i, a in enumerate(contents) for b in contents[i + 1:]) \
+            else ""
+        findings.append(Finding(
+            "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
+            f"{c.name} is on {len(indexes)} configured indexes{copies}: {per_index}. pip merges "
+            "them and takes the best version from any of them, which is how "
+            "dependency-confusion attacks work",
+            f.filename, f.sha256,
+            hint=f"if {c.name} must come from one index, pin it there in safe-install.toml:"
+            f"\n    [index-for]\n    {c.name} = \"<one of: {', '.join(indexes)}>\"\n"
+            f"(or --index-for {c.name}=URL); to accept the merge after review: "
+            "--on-multiple-indexes warn",
+        ))
     return findings
 
 
@@ -898,6 +906,8 @@ def _passed_over(ctx: CheckContext, c: IndexCandidate,
                 why = "ranks lower by pip's order (build tag or an equal copy pip met earlier)"
             else:
                 why = "ranks higher, but pip never reached it (should not happen)"
+        if g.invalid is not None:
+            why += f"; its index data is invalid ({g.invalid}): it is never downloaded"
         out.append((g.filename, why))
     return tuple(out)
 
@@ -1091,7 +1101,7 @@ def run_check(
         if constraint is not None:
             specifier = specifier & constraint.specifier
         best = next(iter_ranked(finder.project(name), specifier, rules), None)
-        if best is not None and not prefetcher.closed:
+        if best is not None and not prefetcher.closed and best.file.invalid is None:
             f = best.file
             # the resolver reads the metadata even with --no-deps (Requires-Python), as pip's
             if f.is_wheel:
