@@ -204,18 +204,18 @@ def test_an_unwritable_report_is_refused_before_anything_is_installed(
 
 def test_a_report_that_fails_after_the_install_says_it_was_installed(
         scenario, local_index, make_venv, clean_pip_env, tmp_path, monkeypatch):
-    import safeinstall.report
+    import safeinstall.fileio
 
     scenario("ontime")
     venv = make_venv()
-    real_open = open
+    real_write = safeinstall.fileio.write_atomically
 
-    def failing_open(file, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
-        if str(file).endswith("late-failure.json") and "w" in mode:
+    def failing_write(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path).endswith("late-failure.json"):
             raise OSError(28, "No space left on device")
-        return real_open(file, mode, *args, **kwargs)
+        return real_write(path, *args, **kwargs)
 
-    monkeypatch.setattr(safeinstall.report, "open", failing_open, raising=False)
+    monkeypatch.setattr(safeinstall.fileio, "write_atomically", failing_write)
     code, _, err = _plain(["--python", str(venv), "-i", local_index.url, "--report",
                            str(tmp_path / "late-failure.json"), "demo"], clean_pip_env,
                           tmp_path)
@@ -338,16 +338,15 @@ def hostile(local_index, tmp_path, t0):
 
 
 def test_a_hostile_file_name_reaches_no_output_raw(hostile, clean_pip_env, tmp_path, t0):
-    from safeinstall.trust import TrustRecord, open_trust
-
     url, hostile = hostile
-
+    store = tmp_path / "trust.sqlite3"  # the dry run records the release's files there
     outputs: dict[str, str] = {}
-    run = run_cli(["-i", url, "--dry-run", "evil==1.0"], clean_pip_env, tmp_path)
+    run = run_cli(["-i", url, "--dry-run", "evil==1.0"],
+                  {**clean_pip_env, "SAFE_INSTALL_TRUST_STORE": str(store)}, tmp_path)
     assert run.code == 1
     outputs["install"] = run.stdout + run.stderr
     run = run_cli(["-i", url, "--dry-run", "-v", "--on-late", "warn", "evil==1.0"],
-                  clean_pip_env, tmp_path)
+                  {**clean_pip_env, "SAFE_INSTALL_TRUST_STORE": str(store)}, tmp_path)
     outputs["install -v"] = run.stdout + run.stderr
     for name, args in {
         "timeline": ["timeline", "evil==1.0", "-i", url],
@@ -370,21 +369,25 @@ def test_a_hostile_file_name_reaches_no_output_raw(hostile, clean_pip_env, tmp_p
                                  "sarif"], clean_pip_env, tmp_path).stdout)
     messages = [r["message"]["text"] for r in sarif["runs"][0]["results"]]
     assert messages and not _raw_controls("".join(messages))
-    store = tmp_path / "trust.sqlite3"
+    from safeinstall.snapshots import SeenFile
+    from safeinstall.trust import open_trust
+
     trust = open_trust(str(store), environ=clean_pip_env, cwd=str(tmp_path), now=t0,
                        write=True)
     assert trust is not None
-    with trust:
-        trust.put(TrustRecord(url, "evil\x1b[2J", "1.0", "cp3-none-any", HOSTILE,
-                              hostile.sha256, t0, t0), now=t0)
+    with trust:  # a store written by anyone: its names are outside text too
+        trust.observe({(url, "evil\x1b[2J", "1"): [SeenFile(HOSTILE, hostile.sha256)]},
+                      now=t0)
     env = {**clean_pip_env, "SAFE_INSTALL_TRUST_STORE": str(store)}
-    done = run_tool(["trust", "list"], env, tmp_path)
-    outputs["trust list"] = done.stdout + done.stderr
+    for fmt in ("text", "json"):
+        done = run_tool(["trust", "list", "--format", fmt], env, tmp_path)
+        outputs[f"trust list {fmt}"] = done.stdout + done.stderr
+    assert "evil\\x1b[2J 1" in outputs["trust list text"]
 
     for name, text in outputs.items():
         assert not _raw_controls(text), f"{name} printed raw control characters:\n{text!r}"
     shown = "1\\x1b[1A\\x1b[2K"  # seen, escaped
-    for name in ("install", "timeline", "audit text", "trust list", "lock"):
+    for name in ("install", "timeline", "audit text", "lock"):
         assert shown in outputs[name], f"{name}:\n{outputs[name]}"
 
 
