@@ -442,6 +442,22 @@ class LockedRelease:
         return frozenset(f.sha256 for f in self.files)
 
 
+UncheckedKind = Literal["no-hashes", "not-pinned", "no-sha256", "no-files", "direct-url", "vcs",
+                        "path", "editable", "archive", "invalid-version"]
+
+
+@dataclass(frozen=True)
+class UncheckedEntry:
+    """An entry of a lock whose files cannot be dated: what it is and why not."""
+
+    name: NormalizedName | None
+    version: str | None
+    kind: UncheckedKind
+    reason: str  # a sentence naming the entry
+    line: int | None = None
+    text: str = ""  # the entry as written (requirements) or its kind and location
+
+
 @dataclass(frozen=True)
 class ReadLock:
     path: str
@@ -449,11 +465,14 @@ class ReadLock:
     releases: tuple[LockedRelease, ...]
     indexes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    unchecked: tuple[UncheckedEntry, ...] = ()
 
     def by_release(self) -> dict[tuple[NormalizedName, str], LockedRelease]:
+        """The releases by canonical name and canonical version (``1.0`` and ``1.0.0`` are
+        the same release)."""
         out: dict[tuple[NormalizedName, str], LockedRelease] = {}
         for r in self.releases:
-            key = (r.name, _norm_version(r.version))
+            key = (r.name, release_key_version(r.version))
             prev = out.get(key)
             if prev is None:
                 out[key] = r
@@ -470,11 +489,14 @@ class ReadLock:
         return None
 
 
-def _norm_version(v: str) -> str:
+def release_key_version(v: str) -> str:
+    """The version as a key: PEP 440 canonical, trailing zeros stripped (``1.0.0`` -> ``1``)."""
+    from packaging.utils import canonicalize_version
+
     try:
-        return str(Version(v))
+        return canonicalize_version(Version(v))
     except InvalidVersion:
-        return v
+        return v.strip().lower()
 
 
 def detect_format(path: str) -> LockFormat:
@@ -505,12 +527,32 @@ def split_extras(location: str) -> tuple[str, frozenset[str]]:
     return m.group(1), frozenset(canonicalize_name(e.strip()) for e in m.group(2).split(","))
 
 
-def _sha256_of(hashes: Iterable[str]) -> list[str]:
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class _Malformed(Exception):
+    """Raised inside a reader; :func:`read_lock` turns it into a RequirementError naming the
+    file (the message names the entry)."""
+
+
+def _bad(where: str, what: str) -> _Malformed:
+    return _Malformed(f"{where}: {what}")
+
+
+def _sha256_of(hashes: Iterable[Any], where: str = "") -> list[str]:
+    """The sha256 digests among ``algo:hex`` strings (others, such as md5, are ignored); a
+    value that is not a string, or a sha256 that is not 64 hex digits, is malformed."""
     out = []
     for h in hashes:
-        algo, _, value = str(h).partition(":")
-        if algo.lower() == "sha256" and value:
-            out.append(value.lower())
+        if not isinstance(h, str):
+            raise _bad(where, f"a hash must be a string like 'sha256:HEX', not "
+                       f"{type(h).__name__}")
+        algo, _, value = h.partition(":")
+        if algo.strip().lower() == "sha256":
+            digest = value.strip().lower()
+            if not _SHA256.fullmatch(digest):
+                raise _bad(where, f"{h[:80]!r} is not a sha256 digest (64 hex digits)")
+            out.append(digest)
     return out
 
 
@@ -542,9 +584,49 @@ def _slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _bad(where, f"expected a table (object), found {type(value).__name__}")
+    return value
+
+
+def _array(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _bad(where, f"expected an array (list), found {type(value).__name__}")
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _bad(where, f"expected a string, found {type(value).__name__}")
+    return value
+
+
+def _name(value: Any, where: str) -> NormalizedName:
+    text = _string(value, where)
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", text):
+        raise _bad(where, f"{text[:80]!r} is not a valid project name")
+    return canonicalize_name(text)
+
+
+def _version(value: Any, where: str) -> str:
+    text = _string(value, where) if not isinstance(value, (int, float)) or \
+        isinstance(value, bool) else str(value)
+    try:
+        Version(text)
+    except InvalidVersion:
+        raise _bad(where, f"{text[:80]!r} is not a valid version") from None
+    return text
+
+
 def read_lock(path: str, *, text: str | None = None, fmt: LockFormat | None = None,
               environ: Mapping[str, str] | None = None) -> ReadLock:
-    """Read a lock file (``text`` instead of the file's content when given, e.g. from git)."""
+    """Read a lock file (``text`` instead of the file's content when given, e.g. from git).
+
+    A lock that is not what its format says (a table where an array belongs, a hash that is
+    not a string, nesting too deep to read...) is a :class:`RequirementError` naming the file
+    and the entry; entries that are well-formed but cannot be dated (no sha256, no files, VCS,
+    paths, pins without hashes) are listed in :attr:`ReadLock.unchecked`."""
     fmt = fmt or detect_format(path)
     if text is None:
         try:
@@ -553,19 +635,28 @@ def read_lock(path: str, *, text: str | None = None, fmt: LockFormat | None = No
             raise RequirementError(f"cannot read lock file {path}: {exc.strerror}") from None
         except UnicodeDecodeError:
             raise RequirementError(f"lock file {path} is not UTF-8 text") from None
-    if fmt == "requirements":
-        return _read_requirements(path, text, environ or {})
-    if fmt == "pipfile":
-        return _read_pipfile(path, text)
+    hint = "the lock is malformed: regenerate it with the tool that wrote it, and review " \
+        "how it came to be like this"
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RequirementError(f"lock file {path} is not valid TOML: {exc}") from None
-    if fmt == "pylock":
-        return _read_pylock(path, data, text)
-    if fmt == "poetry":
-        return _read_poetry(path, data, text)
-    return _read_uv(path, data, text)
+        if fmt == "requirements":
+            return _read_requirements(path, text, environ or {})
+        if fmt == "pipfile":
+            return _read_pipfile(path, text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RequirementError(f"lock file {path} is not valid TOML: {exc}") from None
+        if fmt == "pylock":
+            return _read_pylock(path, data, text)
+        if fmt == "poetry":
+            return _read_poetry(path, data, text)
+        return _read_uv(path, data, text)
+    except _Malformed as exc:
+        raise RequirementError(f"lock file {path} ({fmt}) is malformed: {exc}",
+                               hint=hint) from None
+    except RecursionError:
+        raise RequirementError(f"lock file {path} ({fmt}) is nested too deeply to be read",
+                               hint=hint) from None
 
 
 def _read_requirements(path: str, text: str, environ: Mapping[str, str]) -> ReadLock:
@@ -583,31 +674,56 @@ def _read_requirements(path: str, text: str, environ: Mapping[str, str]) -> Read
         parsed = parse_requirement_files([target], environ=environ)
     releases: list[LockedRelease] = []
     notes: list[str] = []
+    unchecked: list[UncheckedEntry] = []
     for line in parsed.requirements:
+        lineno = int(line.source.rsplit(":", 1)[1]) if ":" in line.source and \
+            line.source.rsplit(":", 1)[1].isdigit() else None
+        where = f"{path}:{lineno}" if lineno else path
         if line.editable:
-            notes.append(f"{line.source}: editable requirement, nothing to check")
+            unchecked.append(UncheckedEntry(None, None, "editable",
+                                            f"{where}: editable requirement {line.text!r}: "
+                                            "a path or VCS checkout, not checked", lineno,
+                                            line.text))
             continue
         try:
             req = Requirement(line.text)
         except InvalidRequirement:
-            notes.append(f"{line.source}: {line.text!r} is not a named requirement; skipped")
+            unchecked.append(UncheckedEntry(None, None, "path",
+                                            f"{where}: {line.text!r} is not a named requirement "
+                                            "(a path or URL): not checked", lineno, line.text))
+            continue
+        name = canonicalize_name(req.name)
+        if req.url:
+            kind: UncheckedKind = "vcs" if "+" in req.url.split(":", 1)[0] else "direct-url"
+            unchecked.append(UncheckedEntry(name, None, kind,
+                                            f"{where}: {req.name} comes from {req.url!r}, not "
+                                            "from an index: its files cannot be dated", lineno,
+                                            line.text))
             continue
         pins = [s for s in req.specifier if s.operator in ("==", "===")
                 and not s.version.endswith(".*")]
-        if req.url or len(pins) != 1:
-            notes.append(f"{line.source}: {line.text!r} is not pinned to one version; skipped")
+        if len(pins) != 1:
+            unchecked.append(UncheckedEntry(name, None, "not-pinned",
+                                            f"{where}: {line.text!r} is not pinned to one "
+                                            "version: not checked", lineno, line.text))
             continue
-        hashes = _sha256_of(line.hashes)
+        hashes = _sha256_of(line.hashes, where)
         if not hashes:
-            notes.append(f"{line.source}: {req.name} has no sha256 --hash; nothing to check")
+            kind = "no-sha256" if line.hashes else "no-hashes"
+            unchecked.append(UncheckedEntry(
+                name, pins[0].version, kind,
+                f"{where}: {req.name}=={pins[0].version} has no sha256 --hash"
+                + (" (only " + ", ".join(sorted({h.split(':')[0] for h in line.hashes}))
+                   + ")" if line.hashes else "") + ": its files cannot be dated",
+                lineno, line.text))
             continue
-        lineno = int(line.source.rsplit(":", 1)[1]) if ":" in line.source else None
-        releases.append(LockedRelease(canonicalize_name(req.name), pins[0].version,
+        releases.append(LockedRelease(name, pins[0].version,
                                       tuple(LockedFile(h) for h in hashes), None, lineno))
     fo = parsed.options
     indexes = () if fo.no_index else tuple(
         _slash(u) for u in ([fo.index_url] if fo.index_url else []) + list(fo.extra_index_urls))
-    return ReadLock(path, "requirements", tuple(releases), indexes, tuple(notes))
+    return ReadLock(path, "requirements", tuple(releases), indexes, tuple(notes),
+                    tuple(unchecked))
 
 
 def _read_pylock(path: str, data: dict[str, Any], text: str) -> ReadLock:
@@ -620,28 +736,60 @@ def _read_pylock(path: str, data: dict[str, Any], text: str) -> ReadLock:
     find = _line_finder(text)
     releases: list[LockedRelease] = []
     notes: list[str] = []
+    unchecked: list[UncheckedEntry] = []
     indexes: list[str] = []
     for pkg in lock.packages:
-        if pkg.version is None or (pkg.wheels is None and pkg.sdist is None):
-            notes.append(f"{path}: {pkg.name} is not an index package (VCS, directory or "
-                         "archive); nothing to date")
+        line = find(f'name = "{pkg.name}"')
+        where = f"{path}: package {pkg.name}" + (f" {pkg.version}" if pkg.version else "")
+        name = canonicalize_name(pkg.name)
+        version = str(pkg.version) if pkg.version is not None else None
+        if pkg.wheels is None and pkg.sdist is None:
+            if pkg.archive is not None:
+                where_from = pkg.archive.path or pkg.archive.url or "?"
+                unchecked.append(UncheckedEntry(
+                    name, version, "archive", f"{where}: an archive ({where_from}), not an "
+                    "index file: it cannot be dated (its hash is verified on install)", line,
+                    f"archive {where_from}"))
+            elif pkg.vcs is not None:
+                unchecked.append(UncheckedEntry(
+                    name, version, "vcs", f"{where}: a VCS checkout "
+                    f"({pkg.vcs.url or pkg.vcs.path}): not checked", line, "vcs"))
+            elif pkg.directory is not None:
+                unchecked.append(UncheckedEntry(
+                    name, version, "path", f"{where}: a directory ({pkg.directory.path}): "
+                    "not checked", line, "directory"))
+            else:
+                unchecked.append(UncheckedEntry(name, version, "no-files",
+                                                f"{where}: lists no files", line, "no files"))
+            continue
+        if version is None:
+            unchecked.append(UncheckedEntry(name, None, "not-pinned",
+                                            f"{where}: has files but no version", line))
             continue
         files: list[LockedFile] = []
         dists: list[PackageWheel | PackageSdist] = [*(pkg.wheels or [])]
         if pkg.sdist is not None:
             dists.append(pkg.sdist)
+        without: list[str] = []
         for dist in dists:
-            sha = dist.hashes.get("sha256")
-            if not sha:
-                notes.append(f"{path}: {dist.filename} of {pkg.name} has no sha256")
+            shas = _sha256_of([f"{a}:{v}" for a, v in dist.hashes.items()],
+                              f"{where}: {dist.filename}")
+            if not shas:
+                without.append(str(dist.filename))
                 continue
-            files.append(LockedFile(sha.lower(), dist.filename, dist.url, dist.upload_time))
+            files.append(LockedFile(shas[0], dist.filename, dist.url, dist.upload_time))
+        if without:
+            unchecked.append(UncheckedEntry(name, version, "no-sha256",
+                                            f"{where}: no sha256 for {', '.join(without)}",
+                                            line))
+        if not files:
+            continue
         if pkg.index and _slash(pkg.index) not in indexes:
             indexes.append(_slash(pkg.index))
-        releases.append(LockedRelease(pkg.name, str(pkg.version), tuple(files),
-                                      _slash(pkg.index) if pkg.index else None,
-                                      find(f'name = "{pkg.name}"')))
-    return ReadLock(path, "pylock", tuple(releases), tuple(indexes), tuple(notes))
+        releases.append(LockedRelease(name, version, tuple(files),
+                                      _slash(pkg.index) if pkg.index else None, line))
+    return ReadLock(path, "pylock", tuple(releases), tuple(indexes), tuple(notes),
+                    tuple(unchecked))
 
 
 def _read_pipfile(path: str, text: str) -> ReadLock:
@@ -651,87 +799,136 @@ def _read_pipfile(path: str, text: str) -> ReadLock:
         raise RequirementError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise RequirementError(f"{path} is not a Pipfile.lock (no JSON object)")
-    sources = {s.get("name"): _slash(str(s.get("url")))
-               for s in data.get("_meta", {}).get("sources", []) if isinstance(s, dict)}
+    meta = _table(data.get("_meta", {}), "_meta")
+    sources: dict[str, str] = {}
+    for i, s in enumerate(_array(meta.get("sources", []), "_meta.sources")):
+        s = _table(s, f"_meta.sources[{i}]")
+        sources[str(s.get("name"))] = _slash(_string(s.get("url"), f"_meta.sources[{i}].url"))
     default_index = next(iter(sources.values()), PYPI_SIMPLE)
     find = _line_finder(text)
     releases: list[LockedRelease] = []
     notes: list[str] = []
+    unchecked: list[UncheckedEntry] = []
     for section in ("default", "develop"):
-        entries = data.get(section, {})
-        if not isinstance(entries, dict):
-            continue
-        for name, entry in entries.items():
-            if not isinstance(entry, dict):
+        entries = _table(data.get(section, {}), section)
+        for raw_name, raw in entries.items():
+            where = f"{section}.{raw_name}"
+            entry = _table(raw, where)
+            name = _name(raw_name, where)
+            line = find(f'"{raw_name}": {{')
+            if any(k in entry for k in ("git", "hg", "svn", "bzr")):
+                unchecked.append(UncheckedEntry(name, None, "vcs", f"{path}: {where} is a VCS "
+                                                "checkout: not checked", line))
                 continue
-            version = str(entry.get("version", ""))
+            if "path" in entry or "file" in entry:
+                unchecked.append(UncheckedEntry(name, None, "path", f"{path}: {where} is a "
+                                                "path or URL: not checked", line))
+                continue
+            version = _string(entry.get("version", ""), f"{where}.version")
             if not version.startswith("=="):
-                notes.append(f"{path}: {name} ({section}) is not an index package pinned "
-                             "with ==; skipped")
+                unchecked.append(UncheckedEntry(name, None, "not-pinned",
+                                                f"{path}: {where} is not pinned with ==: not "
+                                                "checked", line))
                 continue
-            hashes = _sha256_of(entry.get("hashes", []))
-            index = sources.get(entry.get("index"), default_index)
-            releases.append(LockedRelease(canonicalize_name(name), version[2:],
-                                          tuple(LockedFile(h) for h in hashes), index,
-                                          find(f'"{name}": {{')))
+            version = _version(version[2:], f"{where}.version")
+            hashes = _sha256_of(_array(entry.get("hashes", []), f"{where}.hashes"),
+                                f"{where}.hashes")
+            if not hashes:
+                unchecked.append(UncheckedEntry(name, version, "no-sha256" if entry.get("hashes")
+                                                else "no-hashes", f"{path}: {where} has no "
+                                                "sha256 hash: its files cannot be dated", line))
+                continue
+            index = sources.get(str(entry.get("index")), default_index)
+            releases.append(LockedRelease(name, version, tuple(LockedFile(h) for h in hashes),
+                                          index, line))
     return ReadLock(path, "pipfile", tuple(releases), tuple(dict.fromkeys(sources.values())),
-                    tuple(notes))
+                    tuple(notes), tuple(unchecked))
 
 
 def _read_poetry(path: str, data: dict[str, Any], text: str) -> ReadLock:
     find = _line_finder(text)
     releases: list[LockedRelease] = []
     notes: list[str] = []
+    unchecked: list[UncheckedEntry] = []
     indexes: list[str] = []
-    for pkg in data.get("package", []):
-        name, version = pkg.get("name"), pkg.get("version")
-        if not name or not version:
-            continue
-        source = pkg.get("source") or {}
+    for i, raw in enumerate(_array(data.get("package", []), "package")):
+        pkg = _table(raw, f"package[{i}]")
+        name = _name(pkg.get("name"), f"package[{i}].name")
+        where = f"package {name}"
+        version = _version(pkg.get("version"), f"{where}.version")
+        start = find(f'name = "{pkg.get("name")}"')
+        source = _table(pkg.get("source") or {}, f"{where}.source")
         stype = source.get("type")
         if stype not in (None, "legacy"):
-            notes.append(f"{path}: {name} comes from a {stype} source; nothing to date")
+            kind: UncheckedKind = "vcs" if stype == "git" else "path"
+            unchecked.append(UncheckedEntry(name, version, kind, f"{path}: {where} comes from "
+                                            f"a {stype} source: not checked", start))
             continue
-        index = _slash(source["url"]) if stype == "legacy" and source.get("url") else PYPI_SIMPLE
+        url = source.get("url")
+        index = _slash(_string(url, f"{where}.source.url")) if stype == "legacy" and url \
+            else PYPI_SIMPLE
+        files = []
+        for j, f in enumerate(_array(pkg.get("files", []), f"{where}.files")):
+            f = _table(f, f"{where}.files[{j}]")
+            for sha in _sha256_of([f.get("hash", "")], f"{where}.files[{j}].hash"):
+                files.append(LockedFile(sha, f.get("file") if isinstance(f.get("file"), str)
+                                        else None))
+        if not files:
+            unchecked.append(UncheckedEntry(name, version, "no-files",
+                                            f"{path}: {where} lists no file with a sha256: "
+                                            "nothing can be dated", start))
+            continue
         if index not in indexes:
             indexes.append(index)
-        files = []
-        for f in pkg.get("files", []):
-            for sha in _sha256_of([f.get("hash", "")]):
-                files.append(LockedFile(sha, f.get("file")))
-        start = find(f'name = "{name}"')
-        releases.append(LockedRelease(canonicalize_name(name), str(version), tuple(files), index,
-                                      start))
-    return ReadLock(path, "poetry", tuple(releases), tuple(indexes), tuple(notes))
+        releases.append(LockedRelease(name, version, tuple(files), index, start))
+    return ReadLock(path, "poetry", tuple(releases), tuple(indexes), tuple(notes),
+                    tuple(unchecked))
 
 
 def _read_uv(path: str, data: dict[str, Any], text: str) -> ReadLock:
     find = _line_finder(text)
     releases: list[LockedRelease] = []
     notes: list[str] = []
+    unchecked: list[UncheckedEntry] = []
     indexes: list[str] = []
-    for pkg in data.get("package", []):
-        name, version = pkg.get("name"), pkg.get("version")
-        source = pkg.get("source") or {}
+    for i, raw in enumerate(_array(data.get("package", []), "package")):
+        pkg = _table(raw, f"package[{i}]")
+        name = _name(pkg.get("name"), f"package[{i}].name")
+        where = f"package {name}"
+        start = find(f'name = "{pkg.get("name")}"')
+        source = _table(pkg.get("source") or {}, f"{where}.source")
         registry = source.get("registry")
-        if not name or not version or not registry:
-            if name and not source.get("virtual") and not source.get("editable"):
-                notes.append(f"{path}: {name} does not come from a registry; nothing to date")
+        if not registry:
+            if not source.get("virtual") and not source.get("editable"):
+                kind: UncheckedKind = "vcs" if source.get("git") else \
+                    "direct-url" if source.get("url") else "path"
+                unchecked.append(UncheckedEntry(name, None, kind, f"{path}: {where} does not "
+                                                "come from a registry: not checked", start))
             continue
-        index = _slash(str(registry))
-        if index not in indexes:
-            indexes.append(index)
+        version = _version(pkg.get("version"), f"{where}.version")
+        index = _slash(_string(registry, f"{where}.source.registry"))
         files = []
-        dists = [*([pkg["sdist"]] if isinstance(pkg.get("sdist"), dict) else []),
-                 *(pkg.get("wheels") or [])]
-        for dist in dists:
-            for sha in _sha256_of([dist.get("hash", "")]):
+        dists: list[Any] = []
+        if "sdist" in pkg:
+            dists.append((f"{where}.sdist", _table(pkg["sdist"], f"{where}.sdist")))
+        for j, w in enumerate(_array(pkg.get("wheels", []), f"{where}.wheels")):
+            dists.append((f"{where}.wheels[{j}]", _table(w, f"{where}.wheels[{j}]")))
+        for dwhere, dist in dists:
+            for sha in _sha256_of([dist.get("hash", "")], f"{dwhere}.hash"):
                 url = dist.get("url")
+                url = url if isinstance(url, str) else None
                 filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if url else None
                 files.append(LockedFile(sha, filename, url, _parse_time(dist.get("upload-time"))))
-        releases.append(LockedRelease(canonicalize_name(name), str(version), tuple(files), index,
-                                      find(f'name = "{name}"')))
-    return ReadLock(path, "uv", tuple(releases), tuple(indexes), tuple(notes))
+        if not files:
+            unchecked.append(UncheckedEntry(name, version, "no-files",
+                                            f"{path}: {where} lists no file with a sha256: "
+                                            "nothing can be dated", start))
+            continue
+        if index not in indexes:
+            indexes.append(index)
+        releases.append(LockedRelease(name, version, tuple(files), index, start))
+    return ReadLock(path, "uv", tuple(releases), tuple(indexes), tuple(notes),
+                    tuple(unchecked))
 
 
 # -- installing from pylock.toml ------------------------------------------------------------------
