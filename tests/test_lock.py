@@ -199,21 +199,24 @@ def test_install_from_pylock_checks_every_file(local_index, tmp_path, t0, clean_
     assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
 
 
-def test_install_from_pylock_dates_files_on_the_index_the_lock_names(local_index, tmp_path,
-                                                                     t0, clean_pip_env,
-                                                                     make_venv):
+def test_install_from_pylock_dates_files_on_the_configured_indexes_only(local_index, tmp_path,
+                                                                        t0, clean_pip_env,
+                                                                        make_venv):
+    """An index named by the lock is data, not an authority: it is not searched."""
     _release(local_index, tmp_path, t0)
     work = tmp_path / "w"
     assert _lock(["-i", local_index.url, "demo"], clean_pip_env, tmp_path, work)[0].code == 0
     venv = make_venv()
-    # the configured index has nothing; the lock's own index is searched too
     with LocalIndex(tmp_path / "empty") as empty:
         run = run_cli(["--python", str(venv), "--dry-run", "-i", empty.url, "-r",
                        str(work / "pylock.toml")], clean_pip_env, tmp_path)
+    assert run.code == 2 and "demo is not on any configured index" in run.stderr
+    assert pip_list(venv, clean_pip_env) == {}
+    run = run_cli(["--python", str(venv), "--dry-run", "-i", local_index.url, "-r",
+                   str(work / "pylock.toml")], clean_pip_env, tmp_path)
     assert run.code == 0, run.stderr
-    assert {p["name"] for p in run.report["packages"]} == {"demo", "dep"}
     assert run.package("demo")["index"] == local_index.url
-    assert any("indexes named in the lock" in n for n in run.report["notes"])
+    assert not any("not configured" in n for n in run.report["notes"])
 
 
 def test_invalid_pylock_is_a_requirement_error(tmp_path, clean_pip_env):

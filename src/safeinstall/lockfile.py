@@ -941,19 +941,64 @@ class PylockSelection:
     notes: tuple[str, ...] = field(default=())
 
 
+ALLOW_OUTSIDE_ENV = "SAFE_INSTALL_ALLOW_LOCK_PATHS_OUTSIDE"
+
+
+def _inside(base_dir: str, path: str, *, entry: str, lock: str, allow_outside: bool) -> str:
+    """``path`` (relative to the lock's directory) resolved; outside that directory it is
+    refused unless ``allow_outside``."""
+    full = os.path.realpath(os.path.join(base_dir, path))
+    base = os.path.realpath(base_dir)
+    if not allow_outside and os.path.commonpath([base, full]) != base:
+        raise RequirementError(
+            f"{lock}: {entry} points outside the lock's directory ({path!r})",
+            hint="a lock may only name files in its own directory tree; move the file there, "
+            f"or set {ALLOW_OUTSIDE_ENV}=1 if you wrote this lock and mean it")
+    return full
+
+
+def verify_archive(full: str, hashes: Mapping[str, str], *, entry: str, lock: str) -> None:
+    """Check a local archive named by a lock against the lock's hashes, before anything
+    reads, builds or installs it."""
+    import hashlib
+
+    wanted = {algo.lower(): value.lower() for algo, value in hashes.items()}
+    if "sha256" not in wanted:
+        raise RequirementError(f"{lock}: {entry} has no sha256 hash, so its bytes cannot be "
+                               "verified", hint="add the archive's sha256 to the lock")
+    digest = hashlib.sha256()
+    try:
+        with open(full, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise RequirementError(f"{lock}: cannot read {entry} ({full}): {exc.strerror}") \
+            from None
+    if digest.hexdigest() != wanted["sha256"]:
+        raise RequirementError(
+            f"{lock}: {entry}: the file's sha256 is {digest.hexdigest()}, the lock says "
+            f"{wanted['sha256']}: it is not the file that was locked",
+            hint="nothing was built or installed; find out how the file changed, then "
+            "regenerate the lock")
+
+
 def pylock_requirements(location: str, *, target: TargetPython, cwd: str,
-                        sdist_only: Iterable[str] = ()) -> PylockSelection:
+                        sdist_only: Iterable[str] = (),
+                        allow_outside: bool = False) -> PylockSelection:
     """What ``pip install -r pylock.toml[extras]`` installs for ``target``, as requirements.
 
     As pip 26: packages are selected by their markers and the target's tags
     (:meth:`packaging.pylock.Pylock.select`, default groups, the extras given in brackets), and
     each selected wheel or sdist becomes ``name==version`` pinned by its hashes. Directory,
-    archive and VCS entries become path, URL and VCS requirements. The check then dates every
-    file on its index (the package's ``index`` is added to the indexes searched).
+    archive and VCS entries become path, URL and VCS requirements; their paths must stay in
+    the lock's directory (unless ``allow_outside``), and a local archive's bytes are checked
+    against the lock's sha256 here, before anything builds or installs it. The check then
+    dates every file on the configured indexes; an index the lock names is only reported.
     """
     from packaging.pylock import PackageArchive, PackageDirectory, PackageVcs, Pylock
 
     from safeinstall.checker import UserRequirement
+    from safeinstall.urls import canonical_index_url
 
     path, extras = split_extras(location)
     full = path if os.path.isabs(path) else os.path.join(cwd, path)
@@ -963,6 +1008,8 @@ def pylock_requirements(location: str, *, target: TargetPython, cwd: str,
         raise RequirementError(f"cannot read {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RequirementError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise RequirementError(f"{path} is nested too deeply to be read") from None
     try:
         lock = Pylock.from_dict(data)
     except Exception as exc:
@@ -982,18 +1029,37 @@ def pylock_requirements(location: str, *, target: TargetPython, cwd: str,
     notes: list[str] = [f"{path}: {len(selected)} package(s) selected for {target.describe()}"]
     for pkg, dist in selected:
         source = f"{path} ({pkg.name})"
+        entry = f"package {pkg.name}"
         if isinstance(dist, PackageVcs):
-            url = dist.url or (Path(base_dir, dist.path or "").as_uri())
+            if dist.url:
+                url = dist.url
+            else:
+                url = Path(_inside(base_dir, dist.path or "", entry=f"{entry} (vcs path)",
+                                   lock=path, allow_outside=allow_outside)).as_uri()
             text = f"{pkg.name} @ {dist.type}+{url}@{dist.commit_id}"
             reqs.append(UserRequirement(text, source, base_dir=base_dir))
             continue
         if isinstance(dist, PackageDirectory):
-            reqs.append(UserRequirement(os.path.join(base_dir, dist.path), source,
-                                        editable=bool(dist.editable), base_dir=base_dir))
+            where = _inside(base_dir, dist.path, entry=f"{entry} (directory)", lock=path,
+                            allow_outside=allow_outside)
+            reqs.append(UserRequirement(where, source, editable=bool(dist.editable),
+                                        base_dir=base_dir))
             continue
         hashes = tuple(f"{algo}:{value.lower()}" for algo, value in dist.hashes.items())
         if isinstance(dist, PackageArchive):
-            url = dist.url or Path(base_dir, dist.path or "").as_uri()
+            local: str | None = None
+            if dist.url and dist.url.startswith("file:"):
+                local = unquote(urlsplit(dist.url).path)
+            elif not dist.url:
+                local = dist.path or ""
+            if local is not None:
+                what = f"{entry} (archive {local})"
+                archive = _inside(base_dir, local, entry=what, lock=path,
+                                  allow_outside=allow_outside)
+                verify_archive(archive, dist.hashes, entry=what, lock=path)
+                url = Path(archive).as_uri()
+            else:
+                url = str(dist.url)
             reqs.append(UserRequirement(f"{pkg.name} @ {url}", source, hashes,
                                         base_dir=base_dir))
             continue
@@ -1001,11 +1067,9 @@ def pylock_requirements(location: str, *, target: TargetPython, cwd: str,
         if version is None:
             raise RequirementError(f"{path}: {pkg.name} has files but no version")
         reqs.append(UserRequirement(f"{pkg.name}=={version}", source, hashes, base_dir=base_dir))
-        if pkg.index and _slash(pkg.index) not in indexes:
+        if pkg.index and canonical_index_url(pkg.index) not in \
+                {canonical_index_url(u) for u in indexes}:
             indexes.append(_slash(pkg.index))
-        elif not pkg.index and dist.url:
-            notes.append(f"{path}: {pkg.name} names no index; its file is dated on the "
-                         "configured indexes")
     return PylockSelection(tuple(reqs), tuple(indexes), tuple(notes))
 
 
@@ -1014,5 +1078,6 @@ __all__ = [
     "LockedPackage", "LockedArtifact", "build_lock", "requirements_text", "pylock_text",
     "pylock_dict", "dumps_toml", "read_lock", "ReadLock", "LockedRelease", "LockedFile",
     "detect_format", "is_pylock_name", "split_extras", "pylock_requirements",
-    "PylockSelection", "write_atomically", "LOCK_FORMATS",
+    "PylockSelection", "write_atomically", "LOCK_FORMATS", "UncheckedEntry",
+    "release_key_version", "verify_archive", "ALLOW_OUTSIDE_ENV",
 ]
