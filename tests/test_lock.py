@@ -4,6 +4,8 @@ pylock.toml` checks what it would install."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from datetime import timedelta
@@ -243,3 +245,23 @@ def test_toml_writer_round_trips(data):
 def test_lock_requires_requirements(tmp_path, clean_pip_env):
     run = run_tool(["lock"], clean_pip_env, tmp_path)
     assert run.code == 2 and "no requirements given" in run.stderr
+
+
+def test_locks_are_written_readable_with_paths_relative_to_the_lock(local_index, tmp_path, t0,
+                                                                    clean_pip_env):
+    _release(local_index, tmp_path, t0)
+    work = tmp_path / "w"
+    (work / "in").mkdir(parents=True)
+    (work / "in" / "requirements.in").write_text("demo\n")
+    run = run_tool(["lock", "-i", local_index.url, "-r", "in/requirements.in",
+                    "--output-requirements", "out/requirements.lock", "--output-pylock",
+                    "out/pylock.toml", "-q"], clean_pip_env, tmp_path, cwd=work)
+    assert run.code == 0, run.stderr
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("requirements.lock", "pylock.toml"):
+        mode = stat.S_IMODE((work / "out" / name).stat().st_mode)
+        assert mode == 0o666 & ~umask and mode & 0o044  # not 0600: others can read it
+    text = (work / "out" / "requirements.lock").read_text()
+    assert "# via the user (../in/requirements.in:1)" in text
+    assert str(tmp_path) not in text

@@ -249,8 +249,21 @@ def _iso(t: datetime | None) -> str:
     return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def requirements_text(lock: Lock, *, command: str) -> str:
-    """The lock as a pip requirements file with ``--hash`` options (``--require-hashes``)."""
+def _via(who: str, base_dir: str | None) -> str:
+    """``the user (/abs/requirements.in:3)`` with the path relative to the lock's directory."""
+    m = re.fullmatch(r"the user \((.+):(\d+)\)", who)
+    if base_dir is None or m is None or not os.path.isabs(m.group(1)):
+        return who
+    try:
+        rel = os.path.relpath(m.group(1), base_dir)
+    except ValueError:  # another drive
+        return who
+    return f"the user ({rel}:{m.group(2)})"
+
+
+def requirements_text(lock: Lock, *, command: str, base_dir: str | None = None) -> str:
+    """The lock as a pip requirements file with ``--hash`` options (``--require-hashes``);
+    paths in comments are relative to ``base_dir`` (the lock's directory) when given."""
     from safeinstall import __version__
     from safeinstall.durations import format_duration
 
@@ -280,7 +293,7 @@ def requirements_text(lock: Lock, *, command: str) -> str:
         for lo in late.get((pkg.name, pkg.version), []):
             out.append(f"    # left out {lo.filename}: {lo.reason}")
         if pkg.required_by:
-            out.append(f"    # via {', '.join(pkg.required_by)}")
+            out.append(f"    # via {', '.join(_via(w, base_dir) for w in pkg.required_by)}")
     return "\n".join(out) + "\n"
 
 
@@ -344,6 +357,10 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+        # mkstemp makes the file 0600; a lock is shared and committed like any source file
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -118,7 +118,8 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     written: list[str] = []
     if args.requirements_out:
         path = Path(cwd, args.requirements_out)
-        write_atomically(path, requirements_text(lock, command=command.strip()))
+        write_atomically(path, requirements_text(lock, command=command.strip(),
+                                                 base_dir=str(path.parent)))
         written.append(args.requirements_out)
     if args.pylock_out:
         from safeinstall.lockfile import is_pylock_name
