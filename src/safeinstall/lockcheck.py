@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -101,6 +102,15 @@ def _disagreement(matches: Sequence[IndexFile]) -> str | None:
             f"{_short(latest.upload_time)}; one of them is wrong, so it cannot be dated")
 
 
+def _marker(text: str | None) -> Marker | None:
+    if not text:
+        return None
+    try:
+        return Marker(text)
+    except InvalidMarker:
+        return None
+
+
 def date_release(finder: Finder, release: LockedRelease, hashes: Iterable[str], *,
                  policy: Policy, targets: Sequence[NamedTarget], rules_for: RulesFor,
                  allowed: Iterable[str] | None = None, line_of: Mapping[str, int] | None = None,
@@ -120,7 +130,11 @@ def date_release(finder: Finder, release: LockedRelease, hashes: Iterable[str], 
     lock_hashes = frozenset(allowed if allowed is not None else release.hashes)
     files = [f for f in listing.files if f.version == version]
     chosen: dict[str, str | None] = {}
+    marker = _marker(release.marker)
     for t in targets:
+        if marker is not None and not marker.evaluate({**t.target.environment, "extra": ""}):
+            chosen[t.name] = None  # the entry does not apply to this target
+            continue
         ranked = order_candidates(files, SpecifierSet(f"=={version}"), rules_for(t.target),
                                   {"sha256": lock_hashes})
         top = ranked[0].file if ranked else None

@@ -48,6 +48,7 @@ else:  # pragma: no cover
 
 if TYPE_CHECKING:
     from safeinstall.checker import CheckResult, UserRequirement
+    from safeinstall.releaseview import NamedTarget
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 LockFormat = Literal["requirements", "pylock", "pipfile", "poetry", "uv"]
@@ -146,6 +147,8 @@ class LockedPackage:
     artifacts: tuple[LockedArtifact, ...]
     required_by: tuple[str, ...]
     release_start: datetime | None
+    #: PEP 508 environment marker: the entry applies to some of the lock's targets only
+    marker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,19 +161,113 @@ class Lock:
     notes: tuple[str, ...] = ()
 
 
+#: The marker variables that tell the lock's targets apart, most readable first.
+MARKER_KEYS = ("sys_platform", "python_version", "platform_machine", "implementation_name")
+
+
+def marker_for(labels: Sequence[str], envs: Mapping[str, Mapping[str, str]], *,
+               what: str, versions: Mapping[str, str] | None = None) -> str | None:
+    """A PEP 508 marker true for the targets ``labels`` and false for the lock's other targets
+    (``envs``: every target's marker environment), or None when ``labels`` are all of them.
+
+    One variable whose values split the targets is used when there is one
+    (``sys_platform == "win32"``); else a disjunction of each target's distinguishing values.
+    Targets that no marker can tell apart (same platform, machine and Python, different tags)
+    are an error saying so."""
+    chosen = set(labels)
+    others = [t for t in envs if t not in chosen]
+    if not others:
+        return None
+    for key in MARKER_KEYS:
+        mine = {envs[t].get(key, "") for t in chosen}
+        theirs = {envs[t].get(key, "") for t in others}
+        if not mine & theirs:
+            return " or ".join(f'{key} == "{v}"' for v in sorted(mine))
+    varying = [k for k in MARKER_KEYS if len({envs[t].get(k, "") for t in envs}) > 1]
+
+    def values(t: str) -> tuple[str, ...]:
+        return tuple(envs[t].get(k, "") for k in varying)
+
+    for t in chosen:
+        twin = next((o for o in others if values(o) == values(t)), None)
+        if twin is not None:
+            described = ", ".join(f"{k}={envs[t].get(k, '')!r}" for k in MARKER_KEYS)
+            found = "; ".join(f"{v} for {x}" for x, v in (versions or {}).items())
+            raise ResolutionError(
+                f"{what} is needed for target {t} but not for {twin}, and no environment "
+                f"marker can tell these two apart (both have {described}); "
+                + (f"the targets resolve to: {found}" if found else ""),
+                hint="pin the versions so that these targets agree, or lock them into "
+                "separate files")
+    clauses = sorted({" and ".join(f'{k} == "{envs[t].get(k, "")}"' for k in varying)
+                      for t in chosen})
+    return " or ".join(f"({c})" if len(clauses) > 1 and " and " in c else c for c in clauses)
+
+
+_PLATFORM_ENV = (
+    ("win", {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt"}),
+    ("macos", {"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix"}),
+    ("linux", {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"}),
+)
+_MACHINES = (("amd64", "AMD64"), ("x86_64", "x86_64"), ("aarch64", "aarch64"),
+             ("arm64", "arm64"), ("i686", "i686"), ("win32", "x86"), ("armv7l", "armv7l"),
+             ("ppc64le", "ppc64le"), ("s390x", "s390x"), ("universal2", "arm64"))
+
+
+def lock_environment(python: str, platform_tag: str,
+                     base: Mapping[str, str]) -> dict[str, str]:
+    """The marker environment of CPython ``python`` on a machine of ``platform_tag`` (a wheel
+    platform tag such as ``win_amd64``, ``manylinux_2_28_x86_64``, ``macosx_14_0_arm64``):
+    what its pip evaluates markers with. Values that cannot be known stay ``base``'s."""
+    env = dict(base)
+    tag = platform_tag.lower()
+    for prefix, values in _PLATFORM_ENV:
+        if tag.startswith(prefix) or (prefix == "linux" and "linux" in tag):
+            env.update(values)
+            break
+    for suffix, machine in _MACHINES:
+        if tag.endswith(suffix):
+            env["platform_machine"] = machine
+            break
+    if python and python[0].isdigit():
+        env["python_version"] = ".".join(python.split(".")[:2])
+        env["python_full_version"] = python if python.count(".") >= 2 else f"{python}.0"
+        env["implementation_name"] = "cpython"
+        env["platform_python_implementation"] = "CPython"
+        env["implementation_version"] = env["python_full_version"]
+    return env
+
+
+def for_lock(named: NamedTarget) -> NamedTarget:
+    """``named`` with the marker environment of the machine it describes (``current`` is
+    unchanged): a lock made on Linux for ``3.12:win_amd64`` evaluates ``sys_platform ==
+    "win32"`` as true for that target."""
+    from dataclasses import replace
+
+    if named.platform == "current":
+        return named
+    from safeinstall.releaseview import PLATFORM_FAMILIES
+
+    tags = PLATFORM_FAMILIES.get(named.platform) or tuple(named.platform.split("+"))
+    env = lock_environment(named.python, tags[0] if tags else "", named.target.environment)
+    return replace(named, target=replace(named.target, environment=env))
+
+
 def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder, *,
                policy: Policy, now: datetime) -> Lock:
     """Merge one checked resolution per target (label, result) into a lock.
 
-    Every target must resolve to the same versions (a requirements file has one version per
-    name); different files per target are fine and are all recorded.
+    Different files per target are all recorded. A release that only some targets install
+    (a dependency behind an environment marker, or another version of the same project)
+    carries an environment marker that selects exactly those of the lock's targets
+    (:func:`marker_for`), so the lock is right on every target it names.
     """
     from safeinstall.resolver import IndexCandidate
 
     versions: dict[str, dict[str, str]] = {}
-    chosen: dict[str, dict[str, tuple[IndexFile, list[str]]]] = {}
+    chosen: dict[tuple[str, str], dict[str, tuple[IndexFile, list[str]]]] = {}
     required_by: dict[str, list[str]] = {}
-    starts: dict[str, datetime | None] = {}
+    starts: dict[tuple[str, str], datetime | None] = {}
     allowed: dict[str, str] = {}
     for label, result in results:
         for pkg in result.packages:
@@ -183,34 +280,32 @@ def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder,
                     hint="lock the project's dependencies (list them, or use -r), and install "
                     "the project itself separately")
             versions.setdefault(pkg.name, {})[label] = pkg.version
-            files = chosen.setdefault(pkg.name, {})
+            files = chosen.setdefault((pkg.name, pkg.version), {})
             f = cand.file
             entry = files.setdefault(f.filename, (f, []))
             entry[1].append(label)
             for who in pkg.required_by:
                 if who not in required_by.setdefault(pkg.name, []):
                     required_by[pkg.name].append(who)
-            starts[pkg.name] = pkg.release_start
+            starts[(pkg.name, pkg.version)] = pkg.release_start
             for finding in pkg.findings:
                 if finding.kind == "late" and finding.severity == "info" and \
                         finding.filename == f.filename:
                     allowed[f.filename] = finding.message
-    conflicts = {n: v for n, v in versions.items() if len(set(v.values())) > 1}
-    if conflicts:
-        lines = [f"{n}: " + ", ".join(f"{ver} for {t}" for t, ver in v.items())
-                 for n, v in sorted(conflicts.items())]
-        raise ResolutionError(
-            "the targets resolve to different versions, which one requirements file cannot "
-            "hold:\n  " + "\n  ".join(lines),
-            hint="pin the versions so that every target agrees, or lock each target into its "
-            "own files")
+    envs = {label: dict(result.target.environment) for label, result in results}
+    markers: dict[tuple[str, str], str | None] = {}
+    for name, by_label in versions.items():
+        for version in set(by_label.values()):
+            markers[(name, version)] = marker_for(
+                [t for t, v in by_label.items() if v == version], envs,
+                what=f"{name} {version}", versions=by_label)
     packages: list[LockedPackage] = []
     left_out: list[LeftOut] = []
-    for name in sorted(chosen):
-        version = next(iter(versions[name].values()))
+    for key in sorted(chosen, key=lambda k: (k[0], Version(k[1]))):
+        name, version = key
         arts: list[LockedArtifact] = []
         listing = finder.unfiltered(name)
-        for filename, (f, labels) in sorted(chosen[name].items()):
+        for filename, (f, labels) in sorted(chosen[key].items()):
             tl, _ = timeline_for(listing, f)
             dated = next((g for g in tl.files if g.filename == f.filename), f)
             arts.append(LockedArtifact(
@@ -219,9 +314,10 @@ def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder,
                 is_wheel=f.is_wheel, selected_by=tuple(labels),
                 allowed_late=allowed.get(filename)))
         packages.append(LockedPackage(name, version, tuple(arts),
-                                      tuple(required_by.get(name, ())), starts.get(name)))
+                                      tuple(required_by.get(name, ())), starts.get(key),
+                                      markers.get(key)))
         recorded = {a.filename for a in arts}
-        sources = {f.source for f, _ in chosen[name].values()}
+        sources = {f.source for f, _ in chosen[key].values()}
         for g in listing.files:
             if str(g.version) != version or g.source not in sources or \
                     g.filename in recorded:
@@ -282,7 +378,8 @@ def requirements_text(lock: Lock, *, command: str, base_dir: str | None = None) 
             late.setdefault((lo.name, lo.version), []).append(lo)
     for pkg in lock.packages:
         hashes = sorted({a.sha256 for a in pkg.artifacts})
-        out.append(f"{pkg.name}=={pkg.version} \\")
+        marker = f" ; {pkg.marker}" if pkg.marker else ""
+        out.append(f"{pkg.name}=={pkg.version}{marker} \\")
         cont = " \\"
         out.extend(f"    --hash=sha256:{h}{cont if i < len(hashes) - 1 else ''}"
                    for i, h in enumerate(hashes))
@@ -299,6 +396,7 @@ def requirements_text(lock: Lock, *, command: str, base_dir: str | None = None) 
 
 def pylock_dict(lock: Lock) -> dict[str, Any]:
     """The lock as a PEP 751 document, built and validated with :mod:`packaging.pylock`."""
+    from packaging.markers import Marker
     from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock
 
     from safeinstall import __version__
@@ -317,6 +415,7 @@ def pylock_dict(lock: Lock) -> dict[str, Any]:
         indexes = sorted({a.index for a in pkg.artifacts})
         packages.append(Package(
             name=canonicalize_name(pkg.name), version=Version(pkg.version),
+            marker=Marker(pkg.marker) if pkg.marker else None,
             index=indexes[0] if len(indexes) == 1 else None,
             wheels=wheels or None, sdist=sdist,
             tool={"safe-install": {
@@ -453,6 +552,7 @@ class LockedRelease:
     files: tuple[LockedFile, ...]
     index: str | None = None
     line: int | None = None  # where the entry starts in the lock file (1-based), if known
+    marker: str | None = None  # the entry's environment marker, if any
 
     @property
     def hashes(self) -> frozenset[str]:
@@ -496,7 +596,8 @@ class ReadLock:
             else:  # the same release twice (e.g. Pipfile.lock default and develop)
                 files = {f.sha256: f for f in (*prev.files, *r.files)}
                 out[key] = LockedRelease(r.name, r.version, tuple(files.values()),
-                                         prev.index or r.index, prev.line)
+                                         prev.index or r.index, prev.line,
+                                         prev.marker if prev.marker == r.marker else None)
         return out
 
     def line_of(self, sha256: str) -> int | None:
@@ -735,7 +836,8 @@ def _read_requirements(path: str, text: str, environ: Mapping[str, str]) -> Read
                 lineno, line.text))
             continue
         releases.append(LockedRelease(name, pins[0].version,
-                                      tuple(LockedFile(h) for h in hashes), None, lineno))
+                                      tuple(LockedFile(h) for h in hashes), None, lineno,
+                                      str(req.marker) if req.marker else None))
     fo = parsed.options
     indexes = () if fo.no_index else tuple(
         _slash(u) for u in ([fo.index_url] if fo.index_url else []) + list(fo.extra_index_urls))
@@ -804,7 +906,8 @@ def _read_pylock(path: str, data: dict[str, Any], text: str) -> ReadLock:
         if pkg.index and _slash(pkg.index) not in indexes:
             indexes.append(_slash(pkg.index))
         releases.append(LockedRelease(name, version, tuple(files),
-                                      _slash(pkg.index) if pkg.index else None, line))
+                                      _slash(pkg.index) if pkg.index else None, line,
+                                      str(pkg.marker) if pkg.marker else None))
     return ReadLock(path, "pylock", tuple(releases), tuple(indexes), tuple(notes),
                     tuple(unchecked))
 
@@ -1096,5 +1199,6 @@ __all__ = [
     "pylock_dict", "dumps_toml", "read_lock", "ReadLock", "LockedRelease", "LockedFile",
     "detect_format", "is_pylock_name", "split_extras", "pylock_requirements",
     "PylockSelection", "write_atomically", "LOCK_FORMATS", "UncheckedEntry",
-    "release_key_version", "verify_archive", "ALLOW_OUTSIDE_ENV",
+    "release_key_version", "verify_archive", "ALLOW_OUTSIDE_ENV", "marker_for",
+    "lock_environment", "for_lock",
 ]

@@ -43,6 +43,14 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
 pip_values = _common.pip_values
 
 
+def lock_targets(args: argparse.Namespace, settings: Any) -> tuple[Any, ...]:
+    """``--targets`` (default ``current``), each with the marker environment of the machine it
+    describes (:func:`safeinstall.lockfile.for_lock`)."""
+    from safeinstall.lockfile import for_lock
+
+    return tuple(for_lock(t) for t in _common.targets_of(args, settings, ["current"]))
+
+
 def explicit_indexes(args: argparse.Namespace) -> bool:
     return bool(args.index_url or args.extra_index_url or args.no_index or args.find_links)
 

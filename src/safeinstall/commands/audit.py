@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     ours = _lockopts.load_settings(args, environ, cwd)
     policy = ours.policy
     settings = _common.pip_settings(args, environ, cwd)
-    targets = _common.targets_of(args, settings, ["current"])
+    targets = _lockopts.lock_targets(args, settings)
     rules_for = _common.rules_factory(settings)
     items: list[DatedHash] = []
     notes: list[str] = []

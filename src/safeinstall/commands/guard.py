@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
             pairs.append((f"{f}@{rev}", _abs(f, cwd), git_show(f, rev, cwd), f))
 
     settings = _common.pip_settings(args, environ, cwd)
-    targets = _common.targets_of(args, settings, ["current"])
+    targets = _lockopts.lock_targets(args, settings)
     rules_for = _common.rules_factory(settings)
     configured = settings.index_urls
     all_items: list[DatedHash] = []

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     inputs = replace(inputs, settings=settings)
     if not inputs.user_reqs and not inputs.pylock_files:
         raise UsageError("no requirements given", hint="name packages, or use -r FILE")
-    targets = _common.targets_of(args, settings, ["current"])
+    targets = _lockopts.lock_targets(args, settings)
     per_target = [(t, inputs_for_target(inputs, t.target, cwd)) for t in targets]
     session, finder = _lockopts.open_index(per_target[0][1].settings, OnTimeFinder,
                                            policy=policy)
