@@ -87,3 +87,35 @@ def test_the_pyyaml_upgrade_to_6_0_fails_guard_on_a_cp311_target(clean_pip_env, 
                     clean_pip_env, tmp_path)
     assert text.code == 1 and chosen[0]["filename"] in text.stdout
     assert "[new release; upgrade from 5.4.1]" in text.stdout
+
+
+#: tests/data/corpus's cli-ytdlp set: yt-dlp's requirements.txt at f9fb3ce8 (the last version
+#: before the file was removed), https://github.com/yt-dlp/yt-dlp
+YTDLP = ["mutagen", "pycryptodomex", "brotli; implementation_name=='cpython'",
+         "brotlicffi; implementation_name!='cpython'", "certifi", "requests>=2.31.0,<3",
+         "urllib3>=1.26.17,<3", "websockets>=12.0"]
+
+
+def test_a_lock_for_common_targets_writes_each_version_with_its_marker(clean_pip_env,
+                                                                      tmp_path):
+    """websockets dropped Python 3.10 (16.x there, 17.x on 3.11+): the lock for every common
+    target holds both versions, each with a python_version marker, and pip accepts it."""
+    from lockhelp import run_tool
+    from support.piprun import run_pip
+
+    (tmp_path / "req.txt").write_text("\n".join(YTDLP) + "\n")
+    run = run_tool(["lock", "-r", "req.txt", "--targets", "common", "-q"], clean_pip_env,
+                   tmp_path)
+    assert run.code == 0, run.stderr
+    text = (tmp_path / "requirements.lock").read_text()
+    pins = [line.split(" \\")[0] for line in text.splitlines() if line.startswith("websockets==")]
+    if len(pins) > 1:
+        assert all(" ; " in p and "python_version" in p for p in pins), pins
+    assert "brotlicffi" not in text  # every common target is CPython
+    report = run_pip(["install", "--dry-run", "--ignore-installed", "--require-hashes",
+                      "--quiet", "--report", "-", "-r", str(tmp_path / "requirements.lock")],
+                     clean_pip_env).stdout
+    import json
+
+    names = {canonicalize_name(i["metadata"]["name"]) for i in json.loads(report)["install"]}
+    assert {"websockets", "requests", "brotli", "mutagen"} <= names
