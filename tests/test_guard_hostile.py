@@ -163,6 +163,17 @@ MALFORMED = {
                           '"hashes": ["sha256:abc"]}}}', "default.demo.hashes"),
     "pipfile-deep": ("Pipfile.lock", "[" * DEEP + "]" * DEEP, "Pipfile.lock"),
     "poetry-deep": ("poetry.lock", "x = " + "[" * DEEP + "]" * DEEP + "\n", "poetry.lock"),
+    "pylock-hashes-string": ("pylock.toml", 'lock-version = "1.0"\ncreated-by = "x"\n'
+                             '[[packages]]\nname = "demo"\nversion = "1.0"\n'
+                             '[[packages.wheels]]\nname = "demo-1.0-py3-none-any.whl"\n'
+                             'url = "https://example.invalid/demo-1.0-py3-none-any.whl"\n'
+                             'hashes = "sha256:' + "a" * 64 + '"\n', "pylock.toml"),
+    "uv-hash-number": ("uv.lock", '[[package]]\nname = "demo"\nversion = "1.0"\n'
+                       'source = { registry = "https://pypi.org/simple" }\n'
+                       'wheels = [{ url = "https://x.invalid/demo-1.0-py3-none-any.whl", '
+                       'hash = 1 }]\n', "package demo.wheels[0].hash"),
+    "pylock-no-files": ("pylock.toml", 'lock-version = "1.0"\ncreated-by = "x"\n'
+                        '[[packages]]\nname = "demo"\nversion = "1.0"\n', "packages[0]"),
     "pylock-package-string": ("pylock.toml", 'lock-version = "1.0"\ncreated-by = "x"\n'
                               'packages = "demo"\n', "pylock.toml"),
 }
@@ -260,3 +271,44 @@ def test_a_pylock_path_outside_the_lock_directory_is_refused(path, tmp_path, cle
                   report=False)
     assert run.code == 2 and "points outside" not in run.stderr  # allowed; then verified
     assert "not the file that was locked" in run.stderr or "No such file" in run.stderr
+
+
+def test_a_pylock_naming_a_friendly_mirror_is_dated_on_the_configured_index(
+        local_index, tmp_path, t0, clean_pip_env, make_venv):
+    """The lock's index dates the late native wheel 20 minutes after the release: guard,
+    audit and the checked install date it on the configured index instead."""
+    from support.index import LocalIndex
+    from support.scenarios import native_tag
+
+    pure = publish(local_index, tmp_path, t0, "demo", "1.0")
+    late = publish(local_index, tmp_path, t0, "demo", "1.0", tag=native_tag(), offset=LATE,
+                   payload="malicious")
+    with LocalIndex(tmp_path / "mirror") as mirror:
+        mirror.add(pure.path, upload_time=t0)
+        mirror.add(late.path, upload_time=t0 + timedelta(minutes=20))
+        before, after = tmp_path / "before", tmp_path / "after"
+        before.mkdir()
+        after.mkdir()
+        (before / "pylock.toml").write_text(
+            'lock-version = "1.0"\ncreated-by = "test"\n\n[[packages]]\nname = "demo"\n'
+            f'version = "1.0"\nindex = "{local_index.url}"\n\n[[packages.wheels]]\n'
+            f'name = "{pure.filename}"\nurl = "{pure.url}"\n'
+            f'hashes = {{sha256 = "{pure.sha256}"}}\n')
+        made = run_tool(["lock", "-i", mirror.url, "demo", "--output-requirements", ""],
+                        clean_pip_env, tmp_path, cwd=after)
+        assert made.code == 0, made.stderr
+        assert late.sha256 in (after / "pylock.toml").read_text()  # the mirror let it in
+        run = run_tool(["guard", str(before / "pylock.toml"), str(after / "pylock.toml"), "-i",
+                        local_index.url], clean_pip_env, tmp_path)
+        assert run.code == 1 and f"LATE      demo 1.0 [new file in a locked release]: " \
+            f"{late.filename}" in run.stdout
+        assert f"names index {mirror.url}, which is not a configured index" in run.stdout
+        run = run_tool(["audit", str(after / "pylock.toml"), "-i", local_index.url],
+                       clean_pip_env, tmp_path)
+        assert run.code == 1 and late.filename in run.stdout
+        venv = make_venv()
+        run = run_cli(["--python", str(venv), "-i", local_index.url, "-r",
+                       str(after / "pylock.toml")], clean_pip_env, tmp_path)
+        assert run.code == 1, run.stderr
+        assert ("late", "error") in run.kinds("demo")
+        assert pip_list(venv, clean_pip_env) == {}
