@@ -124,7 +124,7 @@ def test_guard_accepts_a_reviewed_exception(scenario, local_index, tmp_path, cle
     assert item["status"] == "allowed-late" and not item["fails"]
 
 
-def test_guard_ignores_new_releases_and_on_time_hashes(local_index, tmp_path, t0,
+def test_guard_passes_on_time_hashes_and_on_time_upgrades(local_index, tmp_path, t0,
                                                        clean_pip_env):
     a = publish(local_index, tmp_path, t0, "demo", "1.0")
     b = publish(local_index, tmp_path, t0, "demo", "1.0", kind="sdist",

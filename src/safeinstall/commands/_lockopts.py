@@ -51,10 +51,6 @@ def lock_targets(args: argparse.Namespace, settings: Any) -> tuple[Any, ...]:
     return tuple(for_lock(t) for t in _common.targets_of(args, settings, ["current"]))
 
 
-def explicit_indexes(args: argparse.Namespace) -> bool:
-    return bool(args.index_url or args.extra_index_url or args.no_index or args.find_links)
-
-
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                         help="output format (default text)")
