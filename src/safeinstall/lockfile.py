@@ -737,6 +737,11 @@ def _version(value: Any, where: str) -> str:
     return text
 
 
+def _text(value: Any) -> str:
+    """An entry as text, to tell whether it changed between two versions of a lock."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def read_lock(path: str, *, text: str | None = None, fmt: LockFormat | None = None,
               environ: Mapping[str, str] | None = None) -> ReadLock:
     """Read a lock file (``text`` instead of the file's content when given, e.g. from git).
@@ -938,17 +943,17 @@ def _read_pipfile(path: str, text: str) -> ReadLock:
             line = find(f'"{raw_name}": {{')
             if any(k in entry for k in ("git", "hg", "svn", "bzr")):
                 unchecked.append(UncheckedEntry(name, None, "vcs", f"{path}: {where} is a VCS "
-                                                "checkout: not checked", line))
+                                                "checkout: not checked", line, _text(entry)))
                 continue
             if "path" in entry or "file" in entry:
                 unchecked.append(UncheckedEntry(name, None, "path", f"{path}: {where} is a "
-                                                "path or URL: not checked", line))
+                                                "path or URL: not checked", line, _text(entry)))
                 continue
             version = _string(entry.get("version", ""), f"{where}.version")
             if not version.startswith("=="):
                 unchecked.append(UncheckedEntry(name, None, "not-pinned",
                                                 f"{path}: {where} is not pinned with ==: not "
-                                                "checked", line))
+                                                "checked", line, _text(entry)))
                 continue
             version = _version(version[2:], f"{where}.version")
             hashes = _sha256_of(_array(entry.get("hashes", []), f"{where}.hashes"),
@@ -956,7 +961,8 @@ def _read_pipfile(path: str, text: str) -> ReadLock:
             if not hashes:
                 unchecked.append(UncheckedEntry(name, version, "no-sha256" if entry.get("hashes")
                                                 else "no-hashes", f"{path}: {where} has no "
-                                                "sha256 hash: its files cannot be dated", line))
+                                                "sha256 hash: its files cannot be dated", line,
+                                                _text(entry)))
                 continue
             index = sources.get(str(entry.get("index")), default_index)
             releases.append(LockedRelease(name, version, tuple(LockedFile(h) for h in hashes),
@@ -971,18 +977,25 @@ def _read_poetry(path: str, data: dict[str, Any], text: str) -> ReadLock:
     notes: list[str] = []
     unchecked: list[UncheckedEntry] = []
     indexes: list[str] = []
+    # poetry < 1.5 kept the files of every package under [metadata.files]
+    legacy = _table(_table(data.get("metadata", {}), "metadata").get("files", {}),
+                    "metadata.files")
+    legacy_files = {canonicalize_name(str(k)): v for k, v in legacy.items()}
     for i, raw in enumerate(_array(data.get("package", []), "package")):
         pkg = _table(raw, f"package[{i}]")
         name = _name(pkg.get("name"), f"package[{i}].name")
         where = f"package {name}"
         version = _version(pkg.get("version"), f"{where}.version")
         start = find(f'name = "{pkg.get("name")}"')
+        if "files" not in pkg and name in legacy_files:
+            pkg = {**pkg, "files": legacy_files[name]}
         source = _table(pkg.get("source") or {}, f"{where}.source")
         stype = source.get("type")
         if stype not in (None, "legacy"):
             kind: UncheckedKind = "vcs" if stype == "git" else "path"
             unchecked.append(UncheckedEntry(name, version, kind, f"{path}: {where} comes from "
-                                            f"a {stype} source: not checked", start))
+                                            f"a {stype} source: not checked", start,
+                                            _text(source)))
             continue
         url = source.get("url")
         index = _slash(_string(url, f"{where}.source.url")) if stype == "legacy" and url \
@@ -1023,7 +1036,8 @@ def _read_uv(path: str, data: dict[str, Any], text: str) -> ReadLock:
                 kind: UncheckedKind = "vcs" if source.get("git") else \
                     "direct-url" if source.get("url") else "path"
                 unchecked.append(UncheckedEntry(name, None, kind, f"{path}: {where} does not "
-                                                "come from a registry: not checked", start))
+                                                "come from a registry: not checked", start,
+                                                _text(source)))
             continue
         version = _version(pkg.get("version"), f"{where}.version")
         index = _slash(_string(registry, f"{where}.source.registry"))

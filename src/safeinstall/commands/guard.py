@@ -127,13 +127,10 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         # the old lock checked, or are new; unchanged ones are reported
         old_unchecked = {(u.name, u.kind, u.text) for u in old.unchecked}
         for entry in new.unchecked:
-            hashed_before = entry.name is not None and entry.name in old_versions
-            if hashed_before:
-                items.append(unchecked_item(
-                    entry, source=new_label, blocking=True,
-                    lost=f"{old_label} pinned {entry.name} "
-                    f"{', '.join(old_versions[entry.name or ''])} by hash: this change turns "
-                    "hash checking off for it"))
+            if entry.name is not None and entry.name in old_versions:
+                items.append(unchecked_item(entry, source=new_label, blocking=True,
+                                            lost=_lost(entry, old_label,
+                                                       old_versions[entry.name])))
             else:
                 unchanged = (entry.name, entry.kind, entry.text) in old_unchecked
                 items.append(unchecked_item(entry, source=new_label, blocking=not unchanged))
@@ -179,6 +176,15 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     if (args.format != "text" or args.output) and not (args.quiet and not failing):
         stderr.write(summary + "\n")
     return code
+
+
+def _lost(entry: Any, old_label: str, versions: list[str]) -> str:
+    """Why an entry that cannot be checked loses what the old lock had."""
+    before = f"{old_label} pinned {entry.name} {', '.join(versions)} by hash"
+    if entry.kind in ("archive", "path", "vcs", "editable", "direct-url"):
+        return f"{before} to index files: this change replaces them with a source that " \
+            "cannot be dated"
+    return f"{before}: this change turns hash checking off for it"
 
 
 def _counts(items: list[Any], policy: Any) -> dict[str, Any]:
