@@ -149,7 +149,8 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
         if not quiet:
             files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)})"
                               for a in pkg.artifacts)
-            err.write(f"  {pkg.name} {pkg.version}: {files}\n")
+            marker = f" ; {pkg.marker}" if pkg.marker else ""
+            err.write(f"  {pkg.name} {pkg.version}{marker}: {files}\n")
         others = 0
         for lo in lock.left_out:
             if (lo.name, lo.version) != (pkg.name, pkg.version):
@@ -182,7 +183,8 @@ def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
     }
     if lock is not None:
         data["packages"] = [{
-            "name": p.name, "version": p.version, "required_by": list(p.required_by),
+            "name": p.name, "version": p.version, "marker": p.marker,
+            "required_by": list(p.required_by),
             "release_start": iso(p.release_start),
             "files": [{"filename": a.filename, "sha256": a.sha256, "url": a.url,
                        "index": a.index, "size": a.size, "upload_time": iso(a.upload_time),
