@@ -191,7 +191,8 @@ def unchecked_item(entry: UncheckedEntry, *, source: str, blocking: bool,
 
 
 def index_notes(lock: ReadLock, configured: Sequence[str], label: str) -> list[str]:
-    """The indexes the lock names that are not among those the files were dated on."""
+    """Notes on the indexes the lock names that are not among ``configured`` (the indexes
+    and find-links locations the files were dated on)."""
     mine = {canonical_index_url(u) for u in configured}
     others = [u for u in dict.fromkeys((*lock.indexes, *(r.index for r in lock.releases
                                                           if r.index)))

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         path = name if os.path.isabs(name) else os.path.join(cwd, name)
         lock = read_lock(path, fmt=args.lock_format, environ=environ)
         notes.extend(lock.notes)
-        notes.extend(index_notes(lock, settings.index_urls, name))
+        notes.extend(index_notes(lock, (*settings.index_urls, *settings.find_links), name))
         with open(path, encoding="utf-8", errors="replace") as fh:
             text = fh.read()
         mine: list[DatedHash] = [unchecked_item(u, source=name, blocking=args.strict)

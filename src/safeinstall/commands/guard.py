@@ -119,7 +119,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         old_versions: dict[str, list[str]] = {}
         for r in old.releases:
             old_versions.setdefault(r.name, []).append(r.version)
-        notes.extend(index_notes(new, configured, new_label))
+        notes.extend(index_notes(new, (*configured, *settings.find_links), new_label))
         with open(new_path, encoding="utf-8", errors="replace") as fh:
             new_text = fh.read()
         items: list[DatedHash] = []
