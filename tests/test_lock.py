@@ -341,3 +341,34 @@ def test_locks_are_written_readable_with_paths_relative_to_the_lock(local_index,
     text = (work / "out" / "requirements.lock").read_text()
     assert "# via the user (../in/requirements.in:1)" in text
     assert str(tmp_path) not in text
+
+
+def test_markers_name_the_targets_of_an_entry_as_simply_as_they_can():
+    from safeinstall.errors import ResolutionError
+    from safeinstall.lockfile import marker_for
+
+    def env(py, plat="linux", machine="x86_64"):
+        return {"sys_platform": plat, "python_version": py, "platform_machine": machine,
+                "implementation_name": "cpython"}
+
+    pys = {f"cp3{m}": env(f"3.{m}") for m in range(10, 15)}
+    assert marker_for(list(pys), pys, what="x") is None
+    assert marker_for(["cp310"], pys, what="x") == 'python_version == "3.10"'
+    assert marker_for(["cp311", "cp312", "cp313", "cp314"], pys, what="x") == \
+        'python_version >= "3.11"'
+    assert marker_for(["cp310", "cp312"], pys, what="x") == \
+        'python_version == "3.10" or python_version == "3.12"'
+    mixed = {"lin": env("3.12"), "win": env("3.12", "win32", "AMD64"),
+             "lin311": env("3.11"), "arm": env("3.12", machine="aarch64")}
+    assert marker_for(["win"], mixed, what="x") == 'sys_platform == "win32"'
+    assert marker_for(["arm"], mixed, what="x") == 'platform_machine == "aarch64"'
+    assert marker_for(["lin", "lin311"], mixed, what="x") == 'platform_machine == "x86_64"'
+    grid = {"lin": env("3.12"), "lin311": env("3.11"), "win": env("3.12", "win32", "AMD64"),
+            "win311": env("3.11", "win32", "AMD64")}
+    assert marker_for(["lin", "win311"], grid, what="x") == \
+        '(sys_platform == "linux" and python_version == "3.12" and platform_machine == ' \
+        '"x86_64") or (sys_platform == "win32" and python_version == "3.11" and ' \
+        'platform_machine == "AMD64")'
+    twins = {"many": env("3.12"), "musl": env("3.12")}
+    with pytest.raises(ResolutionError, match="no environment marker can tell"):
+        marker_for(["many"], twins, what="demo 1.0", versions={"many": "1.0", "musl": "2.0"})

@@ -182,6 +182,10 @@ def marker_for(labels: Sequence[str], envs: Mapping[str, Mapping[str, str]], *,
         mine = {envs[t].get(key, "") for t in chosen}
         theirs = {envs[t].get(key, "") for t in others}
         if not mine & theirs:
+            if key == "python_version" and len(mine) > 1:
+                ranged = _version_range(mine, theirs)
+                if ranged is not None:
+                    return ranged
             return " or ".join(f'{key} == "{v}"' for v in sorted(mine))
     varying = [k for k in MARKER_KEYS if len({envs[t].get(k, "") for t in envs}) > 1]
 
@@ -202,6 +206,21 @@ def marker_for(labels: Sequence[str], envs: Mapping[str, Mapping[str, str]], *,
     clauses = sorted({" and ".join(f'{k} == "{envs[t].get(k, "")}"' for k in varying)
                       for t in chosen})
     return " or ".join(f"({c})" if len(clauses) > 1 and " and " in c else c for c in clauses)
+
+
+def _version_range(mine: set[str], theirs: set[str]) -> str | None:
+    """``python_version >= "3.11"`` (or ``<``) when ``mine`` are all the lock's Python versions
+    above (or below) ``theirs``."""
+    try:
+        lo, hi = min(map(Version, mine)), max(map(Version, mine))
+        others = [Version(v) for v in theirs]
+    except InvalidVersion:
+        return None
+    if all(v < lo for v in others):
+        return f'python_version >= "{lo}"'
+    if all(v > hi for v in others):
+        return f'python_version <= "{hi}"'
+    return None
 
 
 _PLATFORM_ENV = (
