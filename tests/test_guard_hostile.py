@@ -4,6 +4,7 @@ traceback."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -253,9 +254,30 @@ def test_a_pylock_archive_with_a_wrong_sha256_is_refused_before_anything_is_buil
         assert run.code == 2, run.stderr
         assert "not the file that was locked" in run.stderr and "evil" in run.stderr
         assert pip_list(venv, clean_pip_env) == {}
-    # audit and guard report it as an entry that cannot be dated
+    # audit and guard check it too: not the locked file, whatever --strict says
+    run = run_tool(["audit", str(lock), "--no-index", "--format", "sarif"], clean_pip_env,
+                   tmp_path)
+    assert run.code == 1
+    (result,) = json.loads(run.stdout)["runs"][0]["results"]
+    assert result["ruleId"] == "safe-install/archive-mismatch" and result["level"] == "error"
+    run = run_tool(["audit", str(lock), "--no-index"], clean_pip_env, tmp_path)
+    assert run.code == 1 and "MISMATCH  evil 1.0" in run.stdout
+    assert "not the file that was locked" in run.stdout
+    old = tmp_path / "old" / "pylock.toml"
+    old.parent.mkdir()
+    old.write_text('lock-version = "1.0"\ncreated-by = "test"\npackages = []\n')
+    run = run_tool(["guard", str(old), str(lock), "--no-index"], clean_pip_env, tmp_path)
+    assert run.code == 1 and "MISMATCH  evil 1.0" in run.stdout
+    # the right archive: installed from the lock (hash verified), reported by audit as an
+    # entry that cannot be dated (failing only with --strict)
+    _archive_lock(tmp_path, sdist.name, hashlib.sha256(sdist.read_bytes()).hexdigest())
+    run = run_tool(["audit", str(lock), "--no-index"], clean_pip_env, tmp_path)
+    assert run.code == 0 and "unchecked evil 1.0" in run.stdout, run.stdout
     run = run_tool(["audit", str(lock), "--no-index", "--strict"], clean_pip_env, tmp_path)
-    assert run.code == 1 and "UNCHECKED evil 1.0" in run.stdout and "archive" in run.stdout
+    assert run.code == 1 and "UNCHECKED evil 1.0" in run.stdout
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "--dry-run", "-r",
+                   str(lock)], clean_pip_env, tmp_path, report=False)
+    assert "not the file that was locked" not in run.stderr
 
 
 @pytest.mark.parametrize("path", ["../../../../etc/passwd", "/etc/passwd", "../outside.tar.gz"])
@@ -266,6 +288,8 @@ def test_a_pylock_path_outside_the_lock_directory_is_refused(path, tmp_path, cle
     run = run_cli(["--dry-run", "-i", local_index.url, "-r", str(lock)], clean_pip_env,
                   tmp_path, report=False)
     assert run.code == 2 and "points outside the lock's directory" in run.stderr
+    audit = run_tool(["audit", str(lock), "--no-index"], clean_pip_env, tmp_path)
+    assert audit.code == 1 and "points outside the lock's directory" in audit.stdout
     env = dict(clean_pip_env, SAFE_INSTALL_ALLOW_LOCK_PATHS_OUTSIDE="1")
     run = run_cli(["--dry-run", "-i", local_index.url, "-r", str(lock)], env, tmp_path,
                   report=False)

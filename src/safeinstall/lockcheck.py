@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 from safeinstall.display import printable
 from safeinstall.durations import format_duration
 from safeinstall.finder import Finder, IndexFile
-from safeinstall.lockfile import LockedRelease, ReadLock, UncheckedEntry
+from safeinstall.lockfile import LockedRelease, ReadLock, UncheckedEntry, check_archive
 from safeinstall.policy import Policy
 from safeinstall.releaseview import NamedTarget, RulesFor
 from safeinstall.selection import order_candidates
@@ -37,7 +37,7 @@ from safeinstall.timeline import timeline_for
 from safeinstall.urls import canonical_index_url, redact_url
 
 Status = Literal["on-time", "late", "allowed-late", "unknown-upload-time", "not-found",
-                 "conflicting-times", "unchecked", "hash-checking-lost"]
+                 "conflicting-times", "unchecked", "hash-checking-lost", "bad-archive"]
 #: For guard: why a hash is new. ``added-file``: a file added to a release the old lock already
 #: locked (the "new file in an old release" signal); ``new-release``: an upgrade or a new
 #: dependency.
@@ -74,7 +74,7 @@ class DatedHash:
 
     def fails(self, policy: Policy) -> bool:
         """Whether this item makes guard/audit exit 1 under ``policy``."""
-        if self.status in ("late", "conflicting-times", "hash-checking-lost"):
+        if self.status in ("late", "conflicting-times", "hash-checking-lost", "bad-archive"):
             return True
         if self.status == "unchecked":
             return self.blocking
@@ -181,9 +181,16 @@ def date_release(finder: Finder, release: LockedRelease, hashes: Iterable[str], 
 
 
 def unchecked_item(entry: UncheckedEntry, *, source: str, blocking: bool,
-                   lost: str | None = None) -> DatedHash:
+                   lost: str | None = None, lock_path: str | None = None) -> DatedHash:
     """An entry that cannot be dated; ``lost``: why it is a loss of hash checking (the old
-    lock checked this project by hash)."""
+    lock checked this project by hash). A local archive of a pylock.toml (``lock_path``) is
+    checked against the lock's sha256 here: one that is not the locked file always fails."""
+    if lock_path is not None and entry.archive is not None:
+        problem = check_archive(entry, lock_path)
+        if problem is not None:
+            return DatedHash(entry.name or "?", entry.version, None, "bad-archive",
+                             filename=entry.archive, line=entry.line, note=problem,
+                             source=source, kind=entry.kind)
     return DatedHash(entry.name or entry.text or "?", entry.version, None,
                      "hash-checking-lost" if lost else "unchecked", line=entry.line,
                      note=(f"{entry.reason}; {lost}" if lost else entry.reason), source=source,
@@ -217,7 +224,7 @@ def _short(t: datetime | None) -> str:
 
 
 def describe(d: DatedHash, policy: Policy) -> str:
-    if d.status in ("unchecked", "hash-checking-lost"):
+    if d.status in ("unchecked", "hash-checking-lost", "bad-archive"):
         return printable(d.note or "cannot be checked")
     who = f"{d.filename or 'sha256:' + (d.sha256 or '')[:16] + '...'}"
     if d.status in ("late", "allowed-late"):
@@ -246,7 +253,7 @@ def describe(d: DatedHash, policy: Policy) -> str:
 _LABEL = {"late": "LATE", "allowed-late": "allowed", "on-time": "ok",
           "unknown-upload-time": "UNDATED", "not-found": "UNKNOWN",
           "conflicting-times": "CONFLICT", "unchecked": "UNCHECKED",
-          "hash-checking-lost": "UNHASHED"}
+          "hash-checking-lost": "UNHASHED", "bad-archive": "MISMATCH"}
 
 
 def _change(d: DatedHash) -> str:
@@ -332,6 +339,10 @@ _RULES: dict[str, tuple[str, str, str]] = {
     "unchecked": ("safe-install/unchecked-entry", "A lock entry cannot be checked",
                   "The entry has no sha256 hash, is not pinned to one version, or is a VCS, "
                   "URL or path requirement: its files cannot be dated."),
+    "bad-archive": ("safe-install/archive-mismatch",
+                    "A lock's local archive is not the locked file",
+                    "The archive's sha256 differs from the lock's, it cannot be read, or its "
+                    "path leaves the lock's directory."),
     "hash-checking-lost": ("safe-install/hash-checking-lost",
                            "A lock change removes hash checking for a project",
                            "The old lock pinned this project by hash; the new one does not, so "

@@ -592,6 +592,9 @@ class UncheckedEntry:
     reason: str  # a sentence naming the entry
     line: int | None = None
     text: str = ""  # the entry as written (requirements) or its kind and location
+    #: a local archive of a pylock.toml: its path (relative to the lock) and locked hashes
+    archive: str | None = None
+    archive_hashes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -762,7 +765,19 @@ def _text(value: Any) -> str:
 
 
 def read_lock(path: str, *, text: str | None = None, fmt: LockFormat | None = None,
-              environ: Mapping[str, str] | None = None) -> ReadLock:
+              environ: Mapping[str, str] | None = None, label: str | None = None) -> ReadLock:
+    """Read a lock file; ``label`` names it in errors instead of ``path`` (e.g. ``FILE@REV``
+    when ``text`` is an older version from git)."""
+    try:
+        return _read_lock(path, text=text, fmt=fmt, environ=environ)
+    except RequirementError as exc:
+        if label is None or label == path:
+            raise
+        raise RequirementError(exc.message.replace(path, label), hint=exc.hint) from None
+
+
+def _read_lock(path: str, *, text: str | None = None, fmt: LockFormat | None = None,
+               environ: Mapping[str, str] | None = None) -> ReadLock:
     """Read a lock file (``text`` instead of the file's content when given, e.g. from git).
 
     A lock that is not what its format says (a table where an array belongs, a hash that is
@@ -889,10 +904,13 @@ def _read_pylock(path: str, data: dict[str, Any], text: str) -> ReadLock:
         if pkg.wheels is None and pkg.sdist is None:
             if pkg.archive is not None:
                 where_from = pkg.archive.path or pkg.archive.url or "?"
+                local = pkg.archive.path if not pkg.archive.url else (
+                    unquote(urlsplit(pkg.archive.url).path)
+                    if pkg.archive.url.startswith("file:") else None)
                 unchecked.append(UncheckedEntry(
                     name, version, "archive", f"{where}: an archive ({where_from}), not an "
-                    "index file: it cannot be dated (its hash is verified on install)", line,
-                    f"archive {where_from}"))
+                    "index file: it cannot be dated", line, f"archive {where_from}",
+                    local, tuple(sorted(pkg.archive.hashes.items()))))
             elif pkg.vcs is not None:
                 unchecked.append(UncheckedEntry(
                     name, version, "vcs", f"{where}: a VCS checkout "
@@ -1110,6 +1128,22 @@ def _inside(base_dir: str, path: str, *, entry: str, lock: str, allow_outside: b
     return full
 
 
+def check_archive(entry: UncheckedEntry, lock_path: str) -> str | None:
+    """Why the local archive of a pylock entry is not the locked file (its path leaves the
+    lock's directory, it cannot be read, or its sha256 differs), or None when it is."""
+    if entry.archive is None:
+        return None
+    base_dir = os.path.dirname(os.path.abspath(lock_path))
+    what = f"package {entry.name} (archive {entry.archive})"
+    try:
+        full = _inside(base_dir, entry.archive, entry=what, lock=lock_path,
+                       allow_outside=False)
+        verify_archive(full, dict(entry.archive_hashes), entry=what, lock=lock_path)
+    except RequirementError as exc:
+        return exc.message
+    return None
+
+
 def verify_archive(full: str, hashes: Mapping[str, str], *, entry: str, lock: str) -> None:
     """Check a local archive named by a lock against the lock's hashes, before anything
     reads, builds or installs it."""
@@ -1232,6 +1266,6 @@ __all__ = [
     "pylock_dict", "dumps_toml", "read_lock", "ReadLock", "LockedRelease", "LockedFile",
     "detect_format", "is_pylock_name", "split_extras", "pylock_requirements",
     "PylockSelection", "write_atomically", "LOCK_FORMATS", "UncheckedEntry",
-    "release_key_version", "verify_archive", "ALLOW_OUTSIDE_ENV", "marker_for",
+    "release_key_version", "verify_archive", "check_archive", "ALLOW_OUTSIDE_ENV", "marker_for",
     "lock_environment", "for_lock",
 ]

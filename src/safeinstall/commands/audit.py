@@ -68,8 +68,8 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         notes.extend(index_notes(lock, (*settings.index_urls, *settings.find_links), name))
         with open(path, encoding="utf-8", errors="replace") as fh:
             text = fh.read()
-        mine: list[DatedHash] = [unchecked_item(u, source=name, blocking=args.strict)
-                                 for u in lock.unchecked]
+        mine: list[DatedHash] = [unchecked_item(u, source=name, blocking=args.strict,
+                                                lock_path=path) for u in lock.unchecked]
         session, finder = _lockopts.open_index(settings, times_from=ours.times_from)
         try:
             finder.prefetch(r.name for r in lock.releases)

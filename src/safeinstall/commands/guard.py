@@ -114,7 +114,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
                          "nothing was locked before, so every hash in it is new")
         else:
             old = read_lock(new_path, text=old_text, fmt=args.lock_format or new.format,
-                            environ=environ)
+                            environ=environ, label=old_label)
         old_by, new_by = old.by_release(), new.by_release()
         old_versions: dict[str, list[str]] = {}
         for r in old.releases:
@@ -130,10 +130,12 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
             if entry.name is not None and entry.name in old_versions:
                 items.append(unchecked_item(entry, source=new_label, blocking=True,
                                             lost=_lost(entry, old_label,
-                                                       old_versions[entry.name])))
+                                                       old_versions[entry.name]),
+                                            lock_path=new_path))
             else:
                 unchanged = (entry.name, entry.kind, entry.text) in old_unchecked
-                items.append(unchecked_item(entry, source=new_label, blocking=not unchanged))
+                items.append(unchecked_item(entry, source=new_label, blocking=not unchanged,
+                                            lock_path=new_path))
         session, finder = _lockopts.open_index(settings, times_from=ours.times_from)
         try:
             finder.prefetch(r.name for r in new.releases)
