@@ -89,17 +89,14 @@ def _matches(files: Iterable[IndexFile], sha256: str) -> list[IndexFile]:
 
 def _disagreement(matches: Sequence[IndexFile]) -> str | None:
     """Why the sources listing one file (same sha256) disagree on its upload time, or None."""
-    dated = [m for m in matches if m.upload_time is not None]
-    if not dated:
+    dated = sorted(((m.upload_time, m.source.url) for m in matches
+                    if m.upload_time is not None), key=lambda x: x[0])
+    if not dated or dated[-1][0] - dated[0][0] <= TIME_TOLERANCE:
         return None
-    earliest = min(dated, key=lambda m: m.upload_time)  # type: ignore[arg-type,return-value]
-    latest = max(dated, key=lambda m: m.upload_time)  # type: ignore[arg-type,return-value]
-    assert earliest.upload_time is not None and latest.upload_time is not None
-    if latest.upload_time - earliest.upload_time <= TIME_TOLERANCE:
-        return None
-    return (f"the sources disagree on when it was uploaded: {redact_url(earliest.source.url)} "
-            f"says {_short(earliest.upload_time)}, {redact_url(latest.source.url)} says "
-            f"{_short(latest.upload_time)}; one of them is wrong, so it cannot be dated")
+    (first, where_first), (last, where_last) = dated[0], dated[-1]
+    return (f"the sources disagree on when it was uploaded: {redact_url(where_first)} says "
+            f"{_short(first)}, {redact_url(where_last)} says {_short(last)}; one of them is "
+            "wrong, so it cannot be dated")
 
 
 def _marker(text: str | None) -> Marker | None:
