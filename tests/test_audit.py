@@ -161,3 +161,25 @@ def test_audit_of_a_lock_each_tool_regenerated_after_a_late_upload(tool, local_i
     if tool != "pip-tools":
         run = run_tool(["audit", str(lock), "--no-index"], clean_pip_env, tmp_path)
         assert run.code == 1 and "which is not a configured index" in run.stdout
+
+
+def test_audit_quiet_and_all(local_index, tmp_path, t0, clean_pip_env):
+    ok = publish(local_index, tmp_path, t0, "demo", "1.0")
+    late = publish(local_index, tmp_path, t0, "demo", "1.0", tag="cp312-cp312-win_amd64",
+                   offset=LATE)
+    good = tmp_path / "good.txt"
+    good.write_text(f"demo==1.0 --hash=sha256:{ok.sha256}\n")
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"demo==1.0 --hash=sha256:{ok.sha256} --hash=sha256:{late.sha256}\n"
+                   "other==1.0\n")
+    run = run_tool(["audit", str(good), "-i", local_index.url, "-q"], clean_pip_env, tmp_path)
+    assert (run.code, run.stdout, run.stderr) == (0, "", "")
+    run = run_tool(["audit", str(bad), "-i", local_index.url, "-q"], clean_pip_env, tmp_path)
+    assert run.code == 1
+    lines = run.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"  LATE      demo 1.0: {late.filename}")
+    assert lines[1].startswith("2 hash(es) audited, 1 late")
+    run = run_tool(["audit", str(bad), "-i", local_index.url], clean_pip_env, tmp_path)
+    assert ok.filename not in run.stdout and "unchecked other" in run.stdout
+    run = run_tool(["audit", str(bad), "-i", local_index.url, "-v"], clean_pip_env, tmp_path)
+    assert f"ok        demo 1.0: {ok.filename}" in run.stdout
