@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     inputs = replace(inputs, settings=settings)
     if not inputs.user_reqs and not inputs.pylock_files:
         raise UsageError("no requirements given", hint="name packages, or use -r FILE")
-    targets = _common.targets_of(args, settings, ["current"])
+    targets = _lockopts.lock_targets(args, settings)
     per_target = [(t, inputs_for_target(inputs, t.target, cwd)) for t in targets]
     # [index-for] pins from safe-install.toml / SAFE_INSTALL_INDEX_FOR, as for install: the
     # one way to say where a name on several indexes comes from
@@ -120,7 +120,8 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     written: list[str] = []
     if args.requirements_out:
         path = Path(cwd, args.requirements_out)
-        write_atomically(path, requirements_text(lock, command=command.strip()))
+        write_atomically(path, requirements_text(lock, command=command.strip(),
+                                                 base_dir=str(path.parent)))
         written.append(args.requirements_out)
     if args.pylock_out:
         from safeinstall.lockfile import is_pylock_name
@@ -150,7 +151,8 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
         if not quiet:
             files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)})"
                               for a in pkg.artifacts)
-            err.write(f"  {pkg.name} {pkg.version}: {files}\n")
+            marker = f" ; {pkg.marker}" if pkg.marker else ""
+            err.write(f"  {pkg.name} {pkg.version}{marker}: {files}\n")
         others = 0
         for lo in lock.left_out:
             if (lo.name, lo.version) != (pkg.name, pkg.version):
@@ -183,7 +185,8 @@ def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
     }
     if lock is not None:
         data["packages"] = [{
-            "name": p.name, "version": p.version, "required_by": list(p.required_by),
+            "name": p.name, "version": p.version, "marker": p.marker,
+            "required_by": list(p.required_by),
             "release_start": iso(p.release_start),
             "files": [{"filename": a.filename, "sha256": a.sha256, "url": a.url,
                        "index": a.index, "size": a.size, "upload_time": iso(a.upload_time),
