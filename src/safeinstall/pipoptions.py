@@ -357,6 +357,8 @@ class PipSettings:
     implementation: str | None = None
     abis: tuple[str, ...] = ()
     uploaded_prior_to: datetime | None = None
+    #: pip's --no-build-isolation: builds take their requirements from the target environment
+    no_build_isolation: bool = False
 
     @property
     def foreign(self) -> bool:
@@ -471,6 +473,7 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str, *,
             str(value("uploaded_prior_to", "uploaded-prior-to")),
             now or datetime.now(timezone.utc))
         if value("uploaded_prior_to", "uploaded-prior-to") else None,
+        no_build_isolation=bool(cmd.get("no_build_isolation")),
     )
     for key in ("config-settings", "global-option", "build-constraint", "all-releases",
                 "only-final", "only-deps"):

@@ -1,0 +1,130 @@
+"""Build environments get exactly the checked bytes (issue 14).
+
+Every file a build environment receives (metadata builds during the check, and the final
+build of an sdist) must have passed the checks and come from a local directory of checked
+files: an index that changes its page after the check, or shows pip another page, must not
+get an unchecked file into a build. Requirements a backend adds at build time
+(``get_requires_for_build_wheel``) are checked before the wheel is built.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from clihelp import run_cli
+from support.artifacts import build_sdist, build_wheel
+from support.inbackend import BUILD_MARKER_ENV
+from support.piprun import pip_list
+from support.scenarios import foreign_tag, native_tag
+
+
+def _sentinel_pth(sentinel: Path) -> dict[str, bytes]:
+    """A ``.pth`` file that, once installed on a path Python reads, appends to ``sentinel``."""
+    line = f"import pathlib; pathlib.Path({str(sentinel)!r}).open('a').write('ran\\n')\n"
+    return {"zz_sentinel.pth": line.encode()}
+
+
+@pytest.mark.parametrize("hostility", ["page-changes-after-check", "other-page-for-pip"])
+def test_build_environment_gets_only_the_checked_file(hostility, local_index, make_venv,
+                                                      clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper>=1"]), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    sentinel = tmp_path / "sentinel"
+    # the same version, a better tag for this interpreter, on time: pip would prefer it, but
+    # safe-install never saw it
+    hostile = build_wheel(out / "hostile", "helper", "1.0", tag=native_tag(),
+                          extra_files=_sentinel_pth(sentinel))
+    if hostility == "page-changes-after-check":
+        local_index.add(hostile, upload_time=t0, listed_after_fetches=1)
+    else:
+        local_index.add(hostile, upload_time=t0, only_for_agent="pip/")
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert not sentinel.exists(), "an unchecked build dependency ran in a build environment"
+    assert hostile.name not in local_index.downloaded()
+    assert run.code == 0, run.stderr
+    assert run.package("helper")["filename"] == "helper-1.0-py3-none-any.whl"
+    assert run.package("helper")["build_time"] is True
+    assert "build_wheel" in marker.read_text().split()
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
+
+
+def test_pip_reaches_no_index_for_build_dependencies(local_index, make_venv, clean_pip_env,
+                                                     tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper>=1"]), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], clean_pip_env,
+                  tmp_path)
+    assert run.code == 0, run.stderr
+    # one fetch of each page (safe-install's own), whatever pip built afterwards
+    assert local_index.requests.count("/simple/helper/") == 1
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
+
+
+def test_late_dynamic_build_requirement_is_refused_before_the_wheel_build(
+        local_index, make_venv, clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                dynamic_build_requires=["dynhelper>=1"]), upload_time=t0)
+    # dynhelper 1.0 began with a wheel for another platform; the one for us came 30 days later
+    local_index.add(build_wheel(out, "dynhelper", "1.0", tag=foreign_tag()), upload_time=t0)
+    local_index.add(build_wheel(out, "dynhelper", "1.0"), upload_time=t0 + timedelta(days=30))
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 1, run.stderr
+    assert "dynhelper" in run.stderr and "late" in run.stderr
+    assert "build of demo" in run.stderr
+    hooks = marker.read_text().split()
+    assert hooks == ["get_requires_for_build_wheel"], hooks  # asked, never built
+    assert pip_list(venv, clean_pip_env) == {}
+
+
+def test_dynamic_build_requirement_is_checked_and_given_to_the_build(
+        local_index, make_venv, clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper"],
+                                dynamic_build_requires=["dynhelper>=1"]), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    local_index.add(build_wheel(out, "dynhelper", "1.0"), upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    dyn = run.package("dynhelper")
+    assert dyn["build_time"] is True and dyn["required_by"] == ["build of demo"]
+    assert "build_wheel" in marker.read_text().split()
+    assert local_index.requests.count("/simple/dynhelper/") == 1
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
+
+
+def test_no_build_isolation_installs_nothing_for_the_build(local_index, make_venv,
+                                                           clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    # its build requirement is on no index: with --no-build-isolation, pip takes the build
+    # requirements from the target environment and installs nothing for the build
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper"]), upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "--no-build-isolation",
+                   "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert [p["name"] for p in run.report["packages"]] == ["demo"]
+    assert "/simple/helper/" not in local_index.requests
+    assert "build_wheel" in marker.read_text().split()
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
