@@ -128,3 +128,52 @@ def test_no_build_isolation_installs_nothing_for_the_build(local_index, make_ven
     assert "/simple/helper/" not in local_index.requests
     assert "build_wheel" in marker.read_text().split()
     assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
+
+
+def test_runtime_hash_pins_do_not_apply_to_the_build_resolution(local_index, make_venv,
+                                                               clean_pip_env, tmp_path, t0):
+    """pip's rule (the zxcvbn + setuptools repro): a hashed runtime pin of a project does not
+    constrain the build environment, which takes the newest version that fits; the check
+    follows it, and build files are still checked for lateness."""
+    out = tmp_path / "dists"
+    demo = local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                       build_requires=["helper>=1"]), upload_time=t0)
+    old = local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "2.0"), upload_time=t0 + timedelta(days=40))
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"demo==1.0 --hash=sha256:{demo.sha256}\n"
+                    f"helper==1.0 --hash=sha256:{old.sha256}\n")
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "-r", str(reqs)],
+                  clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    builds = [p for p in run.report["packages"] if p["build_time"]]
+    assert [(p["name"], p["version"]) for p in builds] == [("helper", "2.0")]
+    assert ("untrusted-hash", "warning") in [(f["kind"], f["severity"])
+                                             for f in builds[0]["findings"]]
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "helper": "1.0"}
+
+
+def test_build_constraint_hashes_pin_the_build_files(local_index, make_venv, clean_pip_env,
+                                                     tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper>=1"]), upload_time=t0)
+    old = local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "2.0"), upload_time=t0)
+    bc = tmp_path / "build-constraints.txt"
+    bc.write_text(f"helper==1.0 --hash=sha256:{'0' * 64}\n")
+    venv = make_venv()
+    args = ["--python", str(venv), "-i", local_index.url, "--build-constraint", str(bc), "demo"]
+    run = run_cli(args, clean_pip_env, tmp_path)
+    assert run.code == 1, run.stderr
+    assert "hash-mismatch" in run.stderr and "helper" in run.stderr
+    assert pip_list(venv, clean_pip_env) == {}
+    bc.write_text(f"helper==1.0 --hash=sha256:{old.sha256}\n")
+    run = run_cli(args, clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    helper = run.package("helper")
+    assert helper["version"] == "1.0" and helper["build_time"] is True
+    assert helper["trusted_hashes"] == [old.sha256]
+    assert not [f for f in helper["findings"] if f["kind"] == "untrusted-hash"]
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}

@@ -170,6 +170,7 @@ class CheckContext:
     build_trusted: dict[NormalizedName, set[str]] = field(default_factory=dict)
     #: the user's --build-constraint lines: they constrain every build-time resolution
     build_constraint_pins: dict[NormalizedName, Constraint] = field(default_factory=dict)
+    build_hash_mode: bool = False  # a --build-constraint line has a --hash
     build_results: dict[tuple[str, str], PackageResult] = field(default_factory=dict)
     _envs_by_requires: dict[tuple[str, ...], BuildEnv] = field(default_factory=dict)
     _build_members: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -237,6 +238,12 @@ def build_requirements(ctx: CheckContext, user_reqs: Sequence[UserRequirement],
             reqs.append(ExplicitRequirement(cand, where, i))
             continue
         reqs.extend(named_requirements(req, where, user_order=i, hashes=_hash_map(ur.hashes)))
+    return reqs, constraint_map(constraint_lines, env, ctx.trusted), order
+
+
+def constraint_map(constraint_lines: Sequence[RequirementLine], env: Mapping[str, str],
+                   trusted: dict[NormalizedName, set[str]]) -> dict[NormalizedName, Constraint]:
+    """Constraints by name (pip's rules); their sha256 hashes are added to ``trusted``."""
     constraints: dict[NormalizedName, Constraint] = {}
     for line in constraint_lines:
         try:
@@ -258,11 +265,11 @@ def build_requirements(ctx: CheckContext, user_reqs: Sequence[UserRequirement],
         for algo, values in _hash_map(line.hashes).items():
             hashes[algo] = hashes.get(algo, frozenset()) | values
         if line.hashes:
-            ctx.trusted.setdefault(cname, set()).update(
+            trusted.setdefault(cname, set()).update(
                 h.split(":", 1)[1].lower() for h in line.hashes
                 if h.lower().startswith("sha256:"))
         constraints[cname] = Constraint(spec, hashes, line.source)
-    return reqs, constraints, order
+    return constraints
 
 
 def pip_metadata_report(ctx: CheckContext, spec: str, *, editable: bool = False,
@@ -734,7 +741,9 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
             ))
     else:
         # pip's hash-checking mode does not cover build dependencies either
-        refuse = (ctx.hash_mode and not build_time) or policy.on_untrusted_hash == "refuse"
+        # (pip: a --hash in a --build-constraint file turns it on for build environments)
+        refuse = (ctx.build_hash_mode if build_time else ctx.hash_mode) \
+            or policy.on_untrusted_hash == "refuse"
         findings.append(Finding(
             "untrusted-hash", "error" if refuse else "warning",
             f"no trusted hash for {c.name} {c.version}"
@@ -1132,6 +1141,14 @@ def run_check(
                     and r.name != candidate.name)
         ahead(deps)
 
+    if settings.build_constraint_files:
+        from safeinstall.reqfile import parse_requirement_files
+
+        build_lines = parse_requirement_files(
+            [], [os.path.join(cwd, p) for p in settings.build_constraint_files],
+            environ=environ).constraints
+        ctx.build_constraint_pins = constraint_map(build_lines, marker_env, ctx.build_trusted)
+        ctx.build_hash_mode = any(line.hashes for line in build_lines)
     reqs, constraints, order = build_requirements(ctx, user_requirements, parsed.constraints)
     ahead(reqs)
     provider = Provider(
