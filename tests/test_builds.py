@@ -177,3 +177,63 @@ def test_build_constraint_hashes_pin_the_build_files(local_index, make_venv, cle
     assert helper["trusted_hashes"] == [old.sha256]
     assert not [f for f in helper["findings"] if f["kind"] == "untrusted-hash"]
     assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
+
+
+def test_lock_with_an_sdist_records_its_checked_build_files_apart(local_index, make_venv,
+                                                                 clean_pip_env, tmp_path, t0):
+    import json
+    import sys
+
+    from lockhelp import run_tool
+    from support.piprun import run_pip
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    out = tmp_path / "dists"
+    demo = local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                       requires_dist=["dep"], build_requires=["helper>=1"]),
+                           upload_time=t0)
+    dep = local_index.add(build_wheel(out, "dep", "1.0"), upload_time=t0)
+    helper = local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    work = tmp_path / "work"
+    work.mkdir()
+    run = run_tool(["lock", "-i", local_index.url, "demo", "--report", "report.json"],
+                   clean_pip_env, tmp_path, cwd=work)
+    assert run.code == 0, run.stderr
+    lock_text = (work / "requirements.lock").read_text()
+    assert demo.sha256 in lock_text and dep.sha256 in lock_text
+    assert helper.sha256 not in lock_text  # never installed: not in the requirements lock
+    assert "--build-constraint build-constraints.txt" in lock_text
+    bc = (work / "build-constraints.txt").read_text()
+    assert f"helper==1.0 \\\n    --hash=sha256:{helper.sha256}" in bc
+    pylock = tomllib.loads((work / "pylock.toml").read_text())
+    assert {p["name"] for p in pylock["packages"]} == {"demo", "dep"}
+    builds = pylock["tool"]["safe-install"]["build-packages"]
+    assert [(b["name"], b["version"], b["files"][0]["hashes"]["sha256"]) for b in builds] == \
+        [("helper", "1.0", helper.sha256)]
+    report = json.loads((work / "report.json").read_text())
+    assert [b["name"] for b in report["build_packages"]] == ["helper"]
+
+    # the index now shows pip a better wheel of helper 1.0 that was never checked
+    sentinel = tmp_path / "sentinel"
+    local_index.add(build_wheel(out / "hostile", "helper", "1.0", tag=native_tag(),
+                                extra_files=_sentinel_pth(sentinel)),
+                    upload_time=t0, only_for_agent="pip/")
+    venv = make_venv()
+    run_pip(["install", "--require-hashes", "-i", local_index.url, "-r",
+             str(work / "requirements.lock"), "--build-constraint",
+             str(work / "build-constraints.txt")], clean_pip_env, python=venv)
+    assert not sentinel.exists(), "plain pip built the locked sdist with an unchecked file"
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
+    # safe-install takes the same two files
+    venv2 = make_venv("venv2")
+    run2 = run_cli(["--python", str(venv2), "-i", local_index.url, "-r",
+                    str(work / "requirements.lock"), "--build-constraint",
+                    str(work / "build-constraints.txt")], clean_pip_env, tmp_path)
+    assert run2.code == 0, run2.stderr
+    assert run2.package("helper")["trusted_hashes"] == [helper.sha256]
+    assert not sentinel.exists()
+    assert pip_list(venv2, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
