@@ -237,3 +237,44 @@ def test_lock_with_an_sdist_records_its_checked_build_files_apart(local_index, m
     assert run2.package("helper")["trusted_hashes"] == [helper.sha256]
     assert not sentinel.exists()
     assert pip_list(venv2, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
+
+
+def _unbuildable_sdist(out: Path, name: str, version: str) -> Path:
+    """An sdist whose backend lists no build requirements but cannot build (as PyYAML 6.0
+    on a newer Python)."""
+    from support.inbackend import dist_stem, write_sdist_from_tree
+
+    tree = out / f"tree-{name}"
+    tree.mkdir(parents=True)
+    (tree / "PKG-INFO").write_text(f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\n"
+                                   "Dynamic: Requires-Dist\n\n")
+    (tree / "pyproject.toml").write_text('[build-system]\nrequires = []\n'
+                                         'build-backend = "broken"\nbackend-path = ["."]\n')
+    (tree / "broken.py").write_text(
+        "def get_requires_for_build_wheel(config_settings=None):\n    return []\n"
+        "def prepare_metadata_for_build_wheel(d, config_settings=None):\n"
+        "    import sys\n"
+        "    sys.stderr.write('this project does not build on this Python\\n')\n"
+        "    raise SystemExit(1)\n"
+        "build_wheel = prepare_metadata_for_build_wheel\n")
+    return write_sdist_from_tree(tree, out, dist_stem(name, version))
+
+
+def test_failed_build_after_a_late_wheel_was_left_out_names_that_wheel(local_index, tmp_path,
+                                                                       t0, clean_pip_env):
+    from lockhelp import run_tool
+
+    out = tmp_path / "dists"
+    local_index.add(build_wheel(out, "yamlish", "6.0", tag=foreign_tag()), upload_time=t0)
+    local_index.add(_unbuildable_sdist(out, "yamlish", "6.0"), upload_time=t0)
+    late = local_index.add(build_wheel(out, "yamlish", "6.0"),
+                           upload_time=t0 + timedelta(days=30))
+    work = tmp_path / "work"
+    work.mkdir()
+    run = run_tool(["lock", "-i", local_index.url, "yamlish==6.0"], clean_pip_env, tmp_path,
+                   cwd=work)
+    assert run.code == 2, run.stderr
+    assert "does not build on this Python" in run.stderr
+    assert late.filename in run.stderr and "left out" in run.stderr
+    assert "--allow-late 'yamlish==6.0'" in run.stderr
+    assert not (work / "requirements.lock").exists()

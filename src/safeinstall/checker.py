@@ -548,23 +548,52 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
             try:
                 ready, build_env, path = _checked_sdist(ctx, c, build_time=build_time)
             except BaseException as exc:
-                ctx.sdist_meta.settle(f.url, fut, _raiser(exc))
-                raise
+                failed = _with_left_out(ctx, c, exc)
+                ctx.sdist_meta.settle(f.url, fut, _raiser(failed))
+                raise failed from None
             if ready is not None:
                 ctx.sdist_meta.settle(f.url, fut, lambda: ready)
     if owner and not fut.done():
         def build() -> CoreMetadata:
             with ctx.build_slots:
                 ctx.progress(f"building metadata of {f.filename} (it passed its checks)")
-                meta = _metadata_from_report(
-                    pip_metadata_report(ctx, str(path), build_env=build_env),
-                    f.filename)
+                try:
+                    item = pip_metadata_report(ctx, str(path), build_env=build_env)
+                except UsageError as exc:
+                    raise _with_left_out(ctx, c, exc) from None
+                meta = _metadata_from_report(item, f.filename)
             _check_built_identity(c, meta)
             ctx.store.save_built_metadata(f.sha256, build_key(ctx.target), meta)
             return meta
 
         ctx.sdist_meta.settle(f.url, fut, build)
     return fut.result()
+
+
+def _with_left_out(ctx: CheckContext, c: IndexCandidate, exc: BaseException) -> BaseException:
+    """A failed build of an sdist that was taken because a late wheel of its release was left
+    out (a lock resolves from on-time files only): the error names that wheel and says how
+    to allow it."""
+    hidden = getattr(ctx.finder, "hidden", None)
+    if not isinstance(exc, UsageError) or not isinstance(hidden, dict):
+        return exc
+    left = [lo for lo in hidden.values()
+            if canonicalize_name(str(getattr(lo, "name", ""))) == c.name
+            and str(getattr(lo, "version", "")) == str(c.version)
+            and str(getattr(lo, "filename", "")).endswith(".whl")]
+    if not left:
+        return exc
+    lines = [f"{c.file.filename} was built because the wheel(s) of {c.name} {c.version} for "
+             "this target were left out:"]
+    for lo in left:
+        lines.append(f"  {lo.filename}: {lo.reason}")
+    only = (f" (or the file only: --allow-late sha256:{left[0].sha256})"
+            if len(left) == 1 and left[0].sha256 else "")
+    lines.append(f"after reviewing the late wheel, allow it with --allow-late "
+                 f"'{c.name}=={c.version}'{only}, or pin a version with an on-time wheel")
+    if exc.hint:
+        lines.append(exc.hint)
+    return type(exc)(exc.message, hint="\n".join(lines))
 
 
 def _checked_sdist(ctx: CheckContext, c: IndexCandidate, *, build_time: bool = False) -> \

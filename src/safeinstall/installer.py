@@ -97,11 +97,16 @@ def _build_hint(result: CheckResult, name: str) -> str:
     """What to say when building ``name`` fails: its build may have needed something the
     check did not see, and a lock may have left out a (late) wheel that needed no build."""
     parts = ["the checks passed; the build failed (see pip's message above). The build "
-             "could reach only the checked build dependencies (no index): a requirement it "
-             "names that is not among them was not offered to it"]
-    for note in result.notes:
-        if note.startswith(f"left out for {name} "):
-            parts.append(note)
+             "could reach only the checked build dependencies (no index): a build requirement "
+             "it names that is not among them was not offered to it"]
+    pkg = next((p for p in result.packages if p.name == name and not p.build_time), None)
+    wheels = [(fn, why) for fn, why in (pkg.passed_over if pkg else ()) if fn.endswith(".whl")]
+    if wheels and pkg is not None:
+        parts.append(f"{pkg.filename} was built because these wheels of {name} "
+                     f"{pkg.version} were not taken: "
+                     + "; ".join(f"{fn} ({why})" for fn, why in wheels)
+                     + f". If one was left out as late, review it and allow it with "
+                     f"--allow-late '{name}=={pkg.version}'")
     return "\n".join(parts)
 
 
