@@ -68,3 +68,21 @@ def test_lock_of_a_set_with_an_sdist_installs_with_plain_pip(requirement, clean_
                     clean_pip_env, tmp_path)
     assert again.code == 0, again.stderr
     assert pip_list(venv2, clean_pip_env) == pip_list(venv, clean_pip_env)
+
+
+def test_real_hashed_lock_with_sdists_dry_run_matches_pip(clean_pip_env, tmp_path):
+    """A real pip-compile --generate-hashes --allow-unsafe lock (104 packages, 4 sdists whose
+    builds need setuptools, packaging and wheel, packaging also hash-pinned by the lock):
+    exit 0, and the same files as pip 26.3's dry run."""
+    from pathlib import Path
+
+    lock = Path(__file__).parent / "data" / "locks" / "netbox-hashed.txt"
+    run = run_cli(["--dry-run", "-I", "-r", str(lock)], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    ours = _runtime(run)
+    assert len(ours) == 104
+    assert ours == _pip_selection(pip_dry_run_report(["-r", str(lock)], clean_pip_env))
+    sdists = {p["name"] for p in run.report["packages"]
+              if not p["build_time"] and p["filename"].endswith(".tar.gz")}
+    assert {"django-pglocks", "promise", "psycopg-c", "sgmllib3k"} <= sdists
+    assert any(p["build_time"] and p["name"] == "setuptools" for p in run.report["packages"])

@@ -332,6 +332,10 @@ def build_constraints_text(lock: Lock, *, command: str) -> str:
         # one version: pinned; several (build environments that need different ones): the
         # hashes alone pin the files, and pip takes the best that matches each environment
         head = f"{name}=={pkgs[0].version}" if len(pkgs) == 1 else name
+        if len(pkgs) > 1:
+            out.append(f"# {name}: build environments need different versions ("
+                       f"{', '.join(p.version for p in pkgs)}); pinned by hash only (pip "
+                       "fails closed if it would take another file)")
         out.append(f"{head} \\")
         cont = " \\"
         out.extend(f"    --hash=sha256:{h}{cont if i < len(hashes) - 1 else ''}"
