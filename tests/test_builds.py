@@ -152,6 +152,16 @@ def test_runtime_hash_pins_do_not_apply_to_the_build_resolution(local_index, mak
     assert ("untrusted-hash", "warning") in [(f["kind"], f["severity"])
                                              for f in builds[0]["findings"]]
     assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "helper": "1.0"}
+    # on request, the build takes the pinned (hashed) version, which satisfies its requirement
+    venv2 = make_venv("venv2")
+    run = run_cli(["--python", str(venv2), "-i", local_index.url, "-r", str(reqs),
+                   "--build-with-pins"], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    builds = [p for p in run.report["packages"] if p["build_time"]]
+    assert [(p["name"], p["version"]) for p in builds] == [("helper", "1.0")]
+    assert builds[0]["trusted_hashes"] == [old.sha256]
+    assert not [f for f in builds[0]["findings"] if f["kind"] == "untrusted-hash"]
+    assert pip_list(venv2, clean_pip_env) == {"demo": "1.0", "helper": "1.0"}
 
 
 def test_build_constraint_hashes_pin_the_build_files(local_index, make_venv, clean_pip_env,

@@ -171,6 +171,8 @@ class CheckContext:
     #: the user's --build-constraint lines: they constrain every build-time resolution
     build_constraint_pins: dict[NormalizedName, Constraint] = field(default_factory=dict)
     build_hash_mode: bool = False  # a --build-constraint line has a --hash
+    #: the user's exact pins (``name==version``, with their hashes), for --build-with-pins
+    runtime_pins: dict[NormalizedName, Constraint] = field(default_factory=dict)
     build_results: dict[tuple[str, str], PackageResult] = field(default_factory=dict)
     _envs_by_requires: dict[tuple[str, ...], BuildEnv] = field(default_factory=dict)
     _build_members: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -238,6 +240,11 @@ def build_requirements(ctx: CheckContext, user_reqs: Sequence[UserRequirement],
             reqs.append(ExplicitRequirement(cand, where, i))
             continue
         reqs.extend(named_requirements(req, where, user_order=i, hashes=_hash_map(ur.hashes)))
+        pinned = [s for s in req.specifier if s.operator in ("==", "===")
+                  and "*" not in s.version]
+        if len(pinned) == 1 and len(req.specifier) == 1:
+            ctx.runtime_pins[name] = Constraint(req.specifier, _hash_map(ur.hashes),
+                                                f"{ur.text.strip()} ({ur.source})")
     return reqs, constraint_map(constraint_lines, env, ctx.trusted), order
 
 
@@ -484,11 +491,14 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
                 continue
             order.setdefault(canonicalize_name(req.name), i)
             reqs.extend(named_requirements(req, label, user_order=i))
+        constraints = dict(ctx.build_constraint_pins)
+        if ctx.settings.build_with_pins:
+            constraints.update(_usable_pins(ctx, reqs, constraints))
         assert ctx.rules is not None
         provider = Provider(
             finder=ctx.finder, rules=ctx.rules, target=ctx.target,
             metadata=metadata_function(ctx, build_time=True),
-            constraints=dict(ctx.build_constraint_pins), installed={},
+            constraints=constraints, installed={},
             options=ResolverOptions(ignore_installed=True,
                                     ignore_requires_python=ctx.settings.ignore_requires_python),
             user_requested=order,
@@ -524,6 +534,24 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
         return env
     finally:
         ctx._building.discard(owner)
+
+
+def _usable_pins(ctx: CheckContext, reqs: Sequence[Req],
+                 constraints: Mapping[NormalizedName, Constraint]
+                 ) -> dict[NormalizedName, Constraint]:
+    """--build-with-pins: the user's exact pins that satisfy every build requirement on their
+    project (and every --build-constraint on it), as constraints of the build resolution."""
+    out: dict[NormalizedName, Constraint] = {}
+    for name, pin in ctx.runtime_pins.items():
+        wanted = [r for r in reqs if isinstance(r, NamedRequirement) and r.name == name]
+        version = next(iter(pin.specifier)).version
+        specs = [r.specifier for r in wanted]
+        if name in constraints:
+            specs.append(constraints[name].specifier)
+        if wanted and all(s.contains(version, prereleases=True) for s in specs):
+            out[name] = Constraint(pin.specifier, pin.hashes,
+                                   f"{pin.comes_from}, with --build-with-pins")
+    return out
 
 
 # -- metadata with check-before-build -------------------------------------------------------------
@@ -758,6 +786,10 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
     # runtime hash pins do not apply to a build-time resolution (as in pip); build files are
     # trusted by the user's --build-constraint hashes only
     trusted = (ctx.build_trusted if build_time else ctx.trusted).get(c.name)
+    if build_time and not trusted and ctx.settings.build_with_pins:
+        pin = ctx.runtime_pins.get(c.name)  # the build takes the pinned, hashed version
+        if pin is not None and pin.specifier.contains(c.version, prereleases=True):
+            trusted = set(pin.hashes.get("sha256", ())) or None
     if trusted:
         if digest and digest not in trusted:
             findings.append(Finding(

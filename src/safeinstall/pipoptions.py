@@ -141,6 +141,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _o("on_multiple_indexes", "--on-multiple-indexes", kind="value", group="ours"),
     _o("times_from", "--times-from", kind="value", repeat=True, group="ours"),
     _o("index_for", "--index-for", kind="value", repeat=True, group="ours"),
+    _o("build_with_pins", "--build-with-pins", group="ours"),
     _o("config_file", "--config", kind="value", group="ours"),
     _o("help", "-h", "--help", group="ours"),
     _o("version", "-V", "--version", group="ours"),
@@ -361,6 +362,9 @@ class PipSettings:
     #: pip 26's --build-constraint files: they constrain (and, with --hash, pin) build
     #: dependencies only
     build_constraint_files: tuple[str, ...] = ()
+    #: safe-install's --build-with-pins: a build requirement that a pinned requirement
+    #: (``name==version``) satisfies is built with that pinned version
+    build_with_pins: bool = False
 
     @property
     def foreign(self) -> bool:
@@ -477,6 +481,7 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str, *,
         if value("uploaded_prior_to", "uploaded-prior-to") else None,
         no_build_isolation=bool(cmd.get("no_build_isolation")),
         build_constraint_files=listed("build_constraints", "build-constraint"),
+        build_with_pins=bool(cmd.get("build_with_pins")),
     )
     for key in ("config-settings", "global-option", "all-releases",
                 "only-final", "only-deps"):
