@@ -86,3 +86,34 @@ def test_real_hashed_lock_with_sdists_dry_run_matches_pip(clean_pip_env, tmp_pat
               if not p["build_time"] and p["filename"].endswith(".tar.gz")}
     assert {"django-pglocks", "promise", "psycopg-c", "sgmllib3k"} <= sdists
     assert any(p["build_time"] and p["name"] == "setuptools" for p in run.report["packages"])
+
+
+def test_lock_of_the_django_netbox_set_installs_with_plain_pip(clean_pip_env, tmp_path,
+                                                               make_venv):
+    """The corpus set with four sdists (one, psycopg-c, compiles against libpq): the lock
+    succeeds, its build constraints hold several setuptools versions, and plain pip installs
+    the lock building from those files only."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    corpus = Path(os.environ.get("SAFE_INSTALL_CORPUS",
+                                 Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+    if not (corpus / "django-netbox.txt").is_file():
+        pytest.fail(f"corpus set {corpus / 'django-netbox.txt'} is missing "
+                    "(set SAFE_INSTALL_CORPUS)")
+    if shutil.which("pg_config") is None:
+        pytest.fail("pg_config (libpq development files) is needed to build psycopg-c")
+    work = tmp_path / "work"
+    work.mkdir()
+    run = run_tool(["lock", "-r", str(corpus / "django-netbox.txt")], clean_pip_env, tmp_path,
+                   cwd=work)
+    assert run.code == 0, run.stderr
+    bc = (work / "build-constraints.txt").read_text()
+    assert "setuptools" in bc and "# via build of psycopg-c" in bc
+    venv = make_venv()
+    run_pip(["install", "--require-hashes", "-r", str(work / "requirements.lock"),
+             "--build-constraint", str(work / "build-constraints.txt")], clean_pip_env,
+            python=venv)
+    installed = pip_list(venv, clean_pip_env)
+    assert {"django-pglocks", "promise", "psycopg-c", "sgmllib3k"} <= set(installed)
