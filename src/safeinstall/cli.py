@@ -67,11 +67,15 @@ safe-install options:
                               on this index, e.g. https://pypi.org/simple/ (repeatable)
   --report FILE               write the JSON report ('-' for stdout)
   --config FILE               settings file (default ./safe-install.toml if present)
-  --trust-store URL|off       trust on first use: remember the file installed per release and
-                              target, refuse a different one later (selection-changed); default
+  --trust-store URL|off       trust on first use: remember the files of each release as first
+                              seen, refuse a selected file added later (release-changed); default
                               the state store (SAFE_INSTALL_TRUST_STORE); 'off' disables
   --no-trust-store            same as --trust-store off
   -V, --version               show the version
+
+Target: --python, else the active virtual environment (VIRTUAL_ENV), else the interpreter
+safe-install runs on. An install that would change safe-install's own dependencies in the
+environment it runs from is refused (exit 2): keep it in an environment of its own.
 
 Every `pip install` option is accepted: those that change which file is selected are
 implemented by safe-install, the rest are passed to pip, and the few not supported yet are
@@ -171,11 +175,12 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             if pip_config is not None:
                 pip_config.close()
             pip_config = PendingPipConfig(environ, isolated=bool(cmd.get("isolated")))
-        early = _early_installed(cmd, environ)
-        if cmd.get("python"):  # the target interpreter reports its tags while we start
+        python = _early_python(cmd, environ)
+        early = _early_installed(cmd, environ, python)
+        if python:  # the target interpreter reports its tags while we start
             from safeinstall.target import PendingProbe
 
-            probe = PendingProbe(str(cmd.get("python")))
+            probe = PendingProbe(python)
         from safeinstall.settings import load_settings
 
         ours = load_settings(cmd, environ, Path(cwd))
@@ -218,16 +223,29 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             probe.close()
 
 
-def _early_installed(cmd: CommandLine, environ: Mapping[str, str]) -> InstalledSet | None:
+def _early_python(cmd: CommandLine, environ: Mapping[str, str]) -> str | None:
+    """The target interpreter as far as it is known before pip's configuration is read:
+    ``--python``, else the active virtual environment (checked again with the final
+    settings; an error about it is left to them)."""
+    from safeinstall.target import active_environment
+
+    if cmd.get("python"):
+        return str(cmd.get("python"))
+    try:
+        return active_environment(environ)
+    except SafeInstallError:
+        return None
+
+
+def _early_installed(cmd: CommandLine, environ: Mapping[str, str],
+                     python: str | None) -> InstalledSet | None:
     """What is installed in the target the command line names, listed from before pip's
     configuration is known (checked against the final settings; replaced if they differ)."""
     if cmd.get("ignore_installed") or cmd.get("target"):
         return None
     from safeinstall.checker import InstalledSet
 
-    python = cmd.get("python")
-    return InstalledSet(str(python) if python else None, user=bool(cmd.get("user")),
-                        environ=environ)
+    return InstalledSet(python, user=bool(cmd.get("user")), environ=environ)
 
 
 def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: Any, cwd: str,
@@ -245,7 +263,8 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     early_install: EarlyInstall | None = None
     try:
         if pip_config is not None and pip_config.ready():
-            first = effective_settings(cmd, pip_config.result(), cwd, now=now)
+            first = effective_settings(cmd, pip_config.result(), cwd, now=now,
+                                       environ=environ)
             if not first.dry_run:
                 from safeinstall.installer import start_install
 
@@ -273,6 +292,10 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
     settings = inputs.settings
     check_dist_restriction(settings)
     target = default_target(settings, early_probe)
+    from safeinstall.environments import check_externally_managed, check_user_install
+
+    check_user_install(settings, target)
+    check_externally_managed(settings, target)
     inputs = inputs_for_target(inputs, target, cwd)
     settings, user_reqs = inputs.settings, list(inputs.user_reqs)
     session = open_session(settings, default_tls=tls, urls=ours.times_from)
@@ -334,10 +357,14 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
     user_reqs = list(inputs.user_reqs)
     store = ArtifactStore(session, cache_dir)
     try:
-        trust = open_trust(trust_store, environ=environ, cwd=cwd, now=now,
-                           write=not settings.dry_run)
+        # dry runs record release snapshots too (see safeinstall.trust: recording is safe)
+        trust = open_trust(trust_store, environ=environ, cwd=cwd, now=now, write=True)
     except SafeInstallError as exc:
-        if trust_store:  # a store the user chose must work
+        from safeinstall.store import StoreRowError, StoreSchemaError
+
+        # a store the user chose must work; a store from a newer safe-install (or damaged
+        # rows) is refused rather than silently turning trust on first use off
+        if trust_store or isinstance(exc, (StoreSchemaError, StoreRowError)):
             store.close()
             session.close()
             raise
@@ -380,7 +407,16 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             installed=installed, progress=progress, notes=notes,
         )
         if trust is not None:
-            result = apply_trust(result, trust, ours.policy)
+            try:
+                result = apply_trust(result, trust, ours.policy, finder, now=now)
+            except SafeInstallError as exc:
+                from safeinstall.store import StoreRowError, StoreSchemaError
+
+                if trust_store or isinstance(exc, (StoreSchemaError, StoreRowError)):
+                    raise
+                # like a default store that cannot be opened (e.g. a read-only file)
+                console.print("[yellow]warning[/] trust on first use is off for this run: "
+                              f"{exc}")
         if status is not None:
             status.stop()
             status = None
@@ -394,6 +430,7 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
                 write_report(report_json(result, policy=ours.policy, dry_run=settings.dry_run,
                                          exit_code=code, outcome="refused"), ours.report, out)
             return code
+        _protect_own_environment(result, settings, target, console)
         if settings.dry_run:
             if ours.report:
                 write_report(report_json(result, policy=ours.policy, dry_run=True,
@@ -411,9 +448,6 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
                               " checked artifact(s).")
         elif settings.verbosity >= 0:
             console.print("safe-install: nothing to install; all requirements already satisfied.")
-        if trust is not None:
-            for note in trust.record(result, now=now):
-                console.print(f"[yellow]warning[/] {note}")
         if ours.report:
             write_report(report_json(result, policy=ours.policy, dry_run=False,
                                      exit_code=EXIT_OK, outcome="installed"), ours.report, out)
@@ -431,6 +465,28 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             trust.close()
         shutil.rmtree(workdir, ignore_errors=True)
         session.close()
+
+
+def _protect_own_environment(result: Any, settings: PipSettings, target: TargetPython,
+                             console: Any) -> None:
+    """Refuse (exit 2) an install into the environment safe-install runs from that would
+    change one of its own dependencies; a dry run says that the install would be refused."""
+    from safeinstall.environments import own_changes, refuse_own_changes, targets_own_environment
+
+    if not targets_own_environment(settings, target):
+        return
+    changes = own_changes((p.name, p.version) for p in result.packages
+                          if p.decision == "install" and not p.build_time)
+    if not changes:
+        return
+    if settings.dry_run:
+        console.print("[yellow]warning[/] the install would be refused: it would change "
+                      "safe-install's own environment ("
+                      + ", ".join(c.describe() for c in changes)
+                      + "); install safe-install in an environment of its own and pass "
+                        "--python (see 'Install safe-install itself' in README.md)")
+        return
+    refuse_own_changes(changes, target)
 
 
 # -- the inputs of a checked run, shared with safe-install-tool's lock/guard/audit ---------------
@@ -459,7 +515,7 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
 
     config = pip_config.result() if pip_config is not None else \
         read_pip_config(environ, isolated=bool(cmd.get("isolated")))
-    settings = effective_settings(cmd, config, cwd, now=now)
+    settings = effective_settings(cmd, config, cwd, now=now, environ=environ)
     pylocks: tuple[str, ...] = ()
     if any("pylock" in p for p in settings.requirement_files):  # the lock module is heavy
         from safeinstall.lockfile import is_pylock_name, split_extras
@@ -472,6 +528,9 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
         environ=environ,
     )
     settings, notes = with_file_options(settings, parsed.options)
+    if settings.python and cmd.get("python") is None and config.get("python") is None:
+        notes.insert(0, f"target: the active virtual environment {settings.python} (VIRTUAL_ENV);"
+                        " pass --python to choose another interpreter")
 
     user_reqs = [UserRequirement(text, "command line", base_dir=cwd) for text in cmd.requirements]
     user_reqs += [UserRequirement(e, "command line", editable=True, base_dir=cwd)

@@ -139,7 +139,7 @@ def pip_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str,
     values = pip_values(args, cwd)
     values.update(extra)
     config = read_pip_config(environ, isolated=bool(args.isolated))
-    return effective_settings(CommandLine(values, (), ()), config, cwd)
+    return effective_settings(CommandLine(values, (), ()), config, cwd, environ=environ)
 
 
 @dataclass(frozen=True)
