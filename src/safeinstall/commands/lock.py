@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="requirements.lock", metavar="FILE",
                         help="the hashed requirements file to write (default requirements.lock;"
                         " '' to skip)")
+    parser.add_argument("--output-build-constraints", dest="build_constraints_out",
+                        default="build-constraints.txt", metavar="FILE",
+                        help="the hashed build constraints to write when sdists are locked: "
+                        "their checked build dependencies, for pip's --build-constraint "
+                        "(default build-constraints.txt; '' to skip)")
     parser.add_argument("--output-pylock", dest="pylock_out", default="pylock.toml",
                         metavar="FILE", help="the PEP 751 lock to write (default pylock.toml; "
                         "'' to skip)")
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     from safeinstall.errors import UsageError
     from safeinstall.lockfile import (
         OnTimeFinder,
+        build_constraints_text,
         build_lock,
         pylock_text,
         requirements_text,
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     inputs = replace(inputs, settings=settings)
     if not inputs.user_reqs and not inputs.pylock_files:
         raise UsageError("no requirements given", hint="name packages, or use -r FILE")
-    targets = _common.targets_of(args, settings, ["current"])
+    targets = _lockopts.lock_targets(args, settings)
     per_target = [(t, inputs_for_target(inputs, t.target, cwd)) for t in targets]
     # [index-for] pins from safe-install.toml / SAFE_INSTALL_INDEX_FOR, as for install: the
     # one way to say where a name on several indexes comes from
@@ -92,7 +98,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
                 settings=tin.settings, policy=policy, target=t.target,
                 user_requirements=tin.user_reqs, parsed=tin.parsed, finder=finder,
                 store=store, environ=environ, now=now, cwd=cwd, installed={},
-                notes=tin.notes)
+                notes=tin.notes, ask_backends=True)
             label = target_label(t.target) if t.name == "current" else t.name
             results.append((label, result))
     finally:
@@ -117,10 +123,17 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         [*args.requirements, *(f"-r {f}" for f in args.requirement_files),
          *(f"--targets {t}" for t in args.targets)])
     written: list[str] = []
+    build_out = args.build_constraints_out if lock.build_packages else ""
     if args.requirements_out:
         path = Path(cwd, args.requirements_out)
-        write_atomically(path, requirements_text(lock, command=command.strip()))
+        write_atomically(path, requirements_text(lock, command=command.strip(),
+                                                 base_dir=str(path.parent),
+                                                 build_constraints=build_out or None))
         written.append(args.requirements_out)
+    if build_out:
+        write_atomically(Path(cwd, build_out),
+                         build_constraints_text(lock, command=command.strip()))
+        written.append(build_out)
     if args.pylock_out:
         from safeinstall.lockfile import is_pylock_name
 
@@ -145,11 +158,19 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
         err.write(f"locked {len(lock.packages)} package(s) for {', '.join(lock.targets)} "
                   f"(only files uploaded within {format_duration(lock.late_after)} of their "
                   "release's start)\n")
+    if lock.build_packages and not quiet:
+        err.write(f"and {len(lock.build_packages)} build dependenc(ies) of its sdists, kept "
+                  "apart (pip --build-constraint):\n")
+        for pkg in lock.build_packages:
+            err.write(f"  {pkg.name} {pkg.version}: "
+                      f"{'; '.join(a.filename for a in pkg.artifacts)} "
+                      f"({', '.join(pkg.required_by)})\n")
     for pkg in lock.packages:
         if not quiet:
             files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)})"
                               for a in pkg.artifacts)
-            err.write(f"  {pkg.name} {pkg.version}: {files}\n")
+            marker = f" ; {pkg.marker}" if pkg.marker else ""
+            err.write(f"  {pkg.name} {pkg.version}{marker}: {files}\n")
         others = 0
         for lo in lock.left_out:
             if (lo.name, lo.version) != (pkg.name, pkg.version):
@@ -182,7 +203,8 @@ def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
     }
     if lock is not None:
         data["packages"] = [{
-            "name": p.name, "version": p.version, "required_by": list(p.required_by),
+            "name": p.name, "version": p.version, "marker": p.marker,
+            "required_by": list(p.required_by),
             "release_start": iso(p.release_start),
             "files": [{"filename": a.filename, "sha256": a.sha256, "url": a.url,
                        "index": a.index, "size": a.size, "upload_time": iso(a.upload_time),
@@ -196,4 +218,9 @@ def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
                              "lateness_seconds": lo.lateness.total_seconds()
                              if lo.lateness is not None else None}
                             for lo in lock.left_out]
+        data["build_packages"] = [{
+            "name": p.name, "version": p.version, "required_by": list(p.required_by),
+            "files": [{"filename": a.filename, "sha256": a.sha256, "url": a.url,
+                       "upload_time": iso(a.upload_time)} for a in p.artifacts],
+        } for p in lock.build_packages]
     return data
