@@ -15,7 +15,8 @@ projects, highest version seen, nested random samples of 100, 300 and 1000, capp
 exists), written to ``benchmarks/.work/scale/locks``. Every run uses one cache directory
 (``.work/scale/cache``, primed by the first run: runs after it are warm) and a clean pip
 environment (``bench.clean_env``). Per lock and label: a cProfile run (call counts, written
-to ``.work/scale/<label>/lock-N.prof``), then ``--repeat`` plain runs under ``/usr/bin/time``
+to ``.work/scale/<label>/lock-N.prof``; cProfile sees the main thread only, where the resolver
+runs), then ``--repeat`` plain runs under ``/usr/bin/time``
 (median user+system CPU and peak RSS), and the report of the last run.
 """
 
@@ -45,10 +46,11 @@ REPO_SRC = HERE.parent / "src"
 COUNTED = {
     "get_preference": ("resolver.py", "get_preference"),
     "narrow_requirement_selection": ("resolver.py", "narrow_requirement_selection"),
+    "_preference (cached)": ("resolver.py", "_preference"),
+    "_compute_preference": ("resolver.py", "_compute_preference"),
     "is_satisfied_by": ("resolver.py", "is_satisfied_by"),
     "_is_current_pin_satisfying": ("resolution.py", "_is_current_pin_satisfying"),
     "SpecifierSet.contains": ("specifiers.py", "contains"),
-    "Finder._to_file": ("finder.py", "_to_file"),
 }
 
 WRAPPER = r"""

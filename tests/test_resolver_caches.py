@@ -163,3 +163,26 @@ def test_narrow_returns_resolvelibs_choice_and_preference_follows_changes() -> N
     assert choose() == "alpha"
     criteria[PYTHON_ID] = [RequirementInformation(PythonRequirement(SpecifierSet(">=3")), None)]
     assert choose() == PYTHON_ID
+
+
+def test_preference_keyed_on_resolvelibs_criteria_follows_a_new_criterion() -> None:
+    import operator
+
+    from resolvelib.structs import IteratorMapping
+
+    p = provider({"alpha": 1, "zeta": 0})
+    criteria = {
+        "alpha": _criterion(req("alpha", ">=1")),
+        "zeta": _criterion(req("zeta", ">=1")),
+    }
+
+    def choose() -> str:
+        view = IteratorMapping(criteria, operator.attrgetter("information"))
+        (chosen,) = p.narrow_requirement_selection(list(criteria), {}, {}, view, [])
+        return str(chosen)
+
+    assert choose() == "zeta"  # the user's order
+    assert choose() == "zeta"
+    # resolvelib replaces alpha's criterion when a pin is required of it
+    criteria["alpha"] = _criterion(req("alpha", "==2.0"), base=criteria["alpha"])
+    assert choose() == "alpha"

@@ -242,7 +242,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         # the objects themselves (ids stay unique while cached); each entry is a pure function
         # of its key, so no entry can go stale.
         self._satisfied: dict[tuple[int, int], tuple[Req, Candidate, bool]] = {}
-        self._preferences: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        #: identifier -> (its criterion, or its requirements' information, and preference)
+        self._preferences: dict[str, tuple[Any, Any]] = {}
 
     # identifiers
     def identify(self, requirement_or_candidate: Any) -> str:
@@ -276,12 +277,24 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     def _preference(self, identifier: str, information: Mapping[str, Iterable[Any]]) -> Any:
         """The preference of ``identifier``: a function of its requirements only, cached for
         as long as they are the same objects."""
-        infos = tuple(information[identifier])
+        # resolvelib passes a view of its criteria (immutable objects, a new one for every
+        # change): the criterion itself is the cheapest key, where it can be reached
+        criteria = getattr(information, "_mapping", None)
+        key: Any = None
+        if isinstance(criteria, dict) and not getattr(information, "_appends", True):
+            key = criteria.get(identifier)
         cached = self._preferences.get(identifier)
-        if cached is not None and cached[0] == infos:
-            return cached[1]
+        if key is not None:
+            if cached is not None and cached[0] is key:
+                return cached[1]
+            infos: tuple[Any, ...] = tuple(information[identifier])
+        else:
+            infos = tuple(information[identifier])
+            if cached is not None and cached[0] == infos:
+                return cached[1]
+            key = infos
         preference = self._compute_preference(identifier, infos)
-        self._preferences[identifier] = (infos, preference)
+        self._preferences[identifier] = (key, preference)
         return preference
 
     def _compute_preference(self, identifier: str, infos: Sequence[Any]) -> Any:
@@ -307,7 +320,16 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         bad = set(incompatibilities[identifier])
         if identifier == PYTHON_ID:
             c = self.python_candidate
-            return [c] if c not in bad and all(self.is_satisfied_by(r, c) for r in reqs) else []
+            if c in bad:
+                return []
+            # (one Requires-Python per pinned candidate, all asked again at every pin: the
+            # cache is read inline)
+            known, cid = self._satisfied, id(c)
+            for r in reqs:
+                hit = known.get((id(r), cid))
+                if not (hit[2] if hit is not None else self.is_satisfied_by(r, c)):
+                    return []
+            return [c]
         name = canonicalize_name(identifier.split("[")[0])
         extras = frozenset(identifier[len(name) + 1:-1].split(",")) if "[" in identifier \
             else frozenset()
@@ -524,16 +546,16 @@ class _Resolution(Resolution[Req, Candidate, str]):
         self._pin_checks: dict[Any, tuple[Any, Any, bool]] = {}
 
     def _is_current_pin_satisfying(self, name: Any, criterion: Any) -> bool:
-        try:
-            pin = self.state.mapping[name]
-        except KeyError:
+        # (called for every name in every round: kept to a few dictionary look-ups)
+        pin = self._states[-1].mapping.get(name)  # (self.state; a candidate is never None)
+        if pin is None:
             return False
         checks = self._pin_checks
         last = checks.get(name)
-        satisfied = self._p.is_satisfied_by
         if last is not None and last[1] is pin:
             if last[0] is criterion:
                 return last[2]
+            satisfied = self._p.is_satisfied_by
             old, new = last[0].information, criterion.information
             n = len(old)
             if last[2] and type(old) is list and type(new) is list and len(new) > n \
@@ -541,6 +563,7 @@ class _Resolution(Resolution[Req, Candidate, str]):
                 ok = all(satisfied(requirement=i.requirement, candidate=pin) for i in new[n:])
                 checks[name] = (criterion, pin, ok)
                 return ok
+        satisfied = self._p.is_satisfied_by
         ok = all(satisfied(requirement=r, candidate=pin) for r in criterion.iter_requirement())
         checks[name] = (criterion, pin, ok)
         return ok
