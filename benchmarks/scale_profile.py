@@ -184,13 +184,19 @@ def normalised(path: Path) -> Any:
     return out
 
 
-def compare(before: str, after: str) -> int:
+def compare(before: str, after: str, write: bool = False) -> int:
+    lines: list[str] = []
+
+    def out(text: str) -> None:  # the table goes to stdout and, with --write, to the file
+        lines.append(text)
+        print(text)
+
     a = json.loads((SCALE / before / "results.json").read_text())
     b = json.loads((SCALE / after / "results.json").read_text())
     status = 0
-    print(f"| lock | pins | CPU s ({before} -> {after}) | peak RSS MB | preferences computed | "
+    out(f"| lock | pins | CPU s ({before} -> {after}) | peak RSS MB | preferences computed | "
           "is_satisfied_by computed | SpecifierSet.contains | pin checks | report |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    out("|---|---|---|---|---|---|---|---|---|")
 
     def computed(c: dict[str, int], new: str, old: str) -> int:
         # (the cached code computes in a helper; code without the cache in the method itself)
@@ -216,8 +222,30 @@ def compare(before: str, after: str) -> int:
             f"{c1['_is_current_pin_satisfying']:,} -> {c2['_is_current_pin_satisfying']:,}",
             "identical" if same else "DIFFERENT",
         ]
-        print(f"| {stem} | {x['pins']} | " + " | ".join(cells) + " |")
+        out(f"| {stem} | {x['pins']} | " + " | ".join(cells) + " |")
+    if write:
+        (HERE / "scale_profile.md").write_text(PROFILE_MD.format(
+            before=before, after=after, table="\n".join(lines)))
     return status
+
+
+PROFILE_MD = """## Scale profile: deterministic counts, CPU and memory (`scale_profile.py`)
+
+Written by `scale_profile.py compare {before} {after} --write` (issue 21). Wall-clock times of
+the scale runs above are noisy on this shared machine (2 cores, other sessions' test suites),
+so the resolver work is compared in counts that do not depend on the load: cProfile call counts
+in the main thread, where the resolver runs, over one warm run of `safe-install --dry-run
+--no-deps -I -q --on-late warn --on-unknown-upload-time warn --report R -r LOCK` (the locks of
+`bench.py --scale`, built once by `scale_profile.py locks`); plus the median user+system CPU
+seconds and peak RSS (`/usr/bin/time`) of plain warm runs (one shared cache, primed by a cold
+run; pages are fetched from PyPI each time). "preferences computed": `get_preference` bodies
+run (before) or `_compute_preference` (after; the cached lookups are cheap). "is_satisfied_by
+computed": its body run (after: `_satisfies`, behind the cache). "pin checks": resolvelib's
+`_is_current_pin_satisfying` calls, one per name per round, now a few dictionary look-ups each.
+"report": the JSON reports compared, the notes as a set (selection parity).
+
+{table}
+"""
 
 
 def main() -> int:
@@ -233,6 +261,7 @@ def main() -> int:
     c = sub.add_parser("compare")
     c.add_argument("before")
     c.add_argument("after")
+    c.add_argument("--write", action="store_true", help="also write scale_profile.md")
     args = p.parse_args()
     SCALE.mkdir(parents=True, exist_ok=True)
     if args.what == "locks":
@@ -241,7 +270,7 @@ def main() -> int:
     if args.what == "run":
         run(args.label, Path(args.src).resolve(), args.repeat)
         return 0
-    return compare(args.before, args.after)
+    return compare(args.before, args.after, args.write)
 
 
 if __name__ == "__main__":
