@@ -65,7 +65,7 @@ REPO = HERE.parent
 WORK = HERE / ".work"
 RESULTS = HERE / "results"
 README = HERE / "README.md"
-DEFAULT_CORPUS = Path("/work/shared/corpus")
+DEFAULT_CORPUS = REPO / "tests" / "data" / "corpus" / "pypi"
 EXCLUDED_SETS = {"airflow-constraints-3.11"}  # a constraints file, not a set
 DEFAULT_INSTALL_SETS = "cli-ansible,lib-yfinance"
 INDEX_URL = "https://pypi.org/simple"
@@ -815,7 +815,7 @@ def write_readme() -> None:
         "# Benchmarks",
         "",
         "`bench.py` times safe-install against the `pip install` it replaces and against uv, on the",
-        "real-world requirement sets of `../../shared/corpus/` (issue 6). This README is rewritten",
+        "real-world requirement sets of `../tests/data/corpus/pypi/` (issue 6). This README is rewritten",
         "by `bench.py` after each run from the newest results of each part; the raw data of every",
         "run is in `results/bench-<UTC time>.json` (`results/latest.json` is the last run).",
         "",

@@ -59,8 +59,13 @@ def scenario(
 def clean_pip_env(tmp_path: Path) -> dict[str, str]:
     """``os.environ`` for a hermetic pip: ``PIP_CONFIG_FILE=/dev/null``, no other inherited
     ``PIP_*``, ``PIP_DISABLE_PIP_VERSION_CHECK=1``, ``PIP_NO_INPUT=1`` and a cache of the
-    test's own (``PIP_CACHE_DIR``); ``PIP_NO_CACHE_DIR`` is not set."""
-    return clean_pip_environ(cache_dir=tmp_path / "pip-cache")
+    test's own (``PIP_CACHE_DIR``); ``PIP_NO_CACHE_DIR`` is not set. ``XDG_CONFIG_HOME`` is
+    the test's own too, so no user-level safe-install config file of the machine applies, and
+    ``COLUMNS`` is unset."""
+    env = clean_pip_environ(cache_dir=tmp_path / "pip-cache")
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
+    env.pop("COLUMNS", None)  # output is laid out as piped (no terminal), whatever the shell's
+    return env
 
 
 @pytest.fixture

@@ -52,6 +52,9 @@ def test_vcs_requirement_is_refused_unless_allowed_and_its_deps_checked(
     run = run_cli(["--python", str(venv), "-i", local_index.url, f"vcsproj @ {url}"],
                   clean_pip_env, tmp_path)
     assert run.code == 1 and "VCS" in run.stderr
+    # a hint pip can act on: pip cannot check a --hash of a VCS requirement
+    assert "@<commit hash>" in run.stderr and "--on-unverifiable warn" in run.stderr
+    assert "add --hash" not in run.stderr
     assert pip_list(venv, clean_pip_env) == {}
     run = run_cli(["--python", str(venv), "-i", local_index.url, "--on-unverifiable", "warn",
                    f"vcsproj @ {url}"], clean_pip_env, tmp_path)

@@ -119,6 +119,27 @@ def test_remote_url_requirement_is_refused_before_fetching(local_index, make_ven
     assert pip_list(venv, clean_pip_env) == {}
 
 
+def test_a_sha256_fragment_on_a_direct_url_is_a_trusted_hash_as_in_pip(local_index, make_venv,
+                                                                       clean_pip_env, tmp_path,
+                                                                       t0):
+    out = tmp_path / "dists"
+    f = local_index.add(build_wheel(out, "dep", "1.0"), upload_time=t0)
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url,
+                   f"dep @ {f.url}#sha256={'0' * 64}"], clean_pip_env, tmp_path)
+    assert run.code == 3 and "not among the --hash values" in run.stderr
+    assert pip_list(venv, clean_pip_env) == {}
+    run = run_cli(["--python", str(venv), "-i", local_index.url, f"dep @ {f.url}#sha256=abc"],
+                  clean_pip_env, tmp_path)
+    assert run.code == 2 and "malformed #sha256= fragment" in run.stderr
+    run = run_cli(["--python", str(venv), "-i", local_index.url,
+                   f"dep @ {f.url}#sha256={f.sha256}"], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert ("unverifiable-source", "info") in run.kinds("dep")
+    assert "pinned by the hash you gave" in run.package("dep")["findings"][0]["message"]
+    assert pip_list(venv, clean_pip_env) == {"dep": "1.0"}
+
+
 def test_direct_url_hash_is_verified_before_use(local_index, make_venv, clean_pip_env,
                                                 tmp_path, t0):
     out = tmp_path / "dists"

@@ -359,17 +359,24 @@ def test_same_file_name_with_different_hashes_on_two_indexes_is_refused(
     assert "lists a file of the same name with sha256" in run.stderr
 
 
-def test_identical_mirror_as_extra_index_is_not_dependency_confusion(
+def test_identical_mirror_as_extra_index_is_multiple_indexes_until_pinned(
         scenario, local_index, clean_pip_env, tmp_path):
+    """Identical copies never show which index is the origin (an attacker re-hosting the
+    private files looks the same): the name is on two sources until [index-for] says which."""
     files = scenario("ontime")
     with LocalIndex(tmp_path / "mirror") as mirror:
         for f in files.values():
             mirror.add(f.path, upload_time=f.upload_time)
-        run = run_cli(["-i", local_index.url, "--extra-index-url", mirror.url, "--dry-run",
-                       "--ignore-installed", "demo"], clean_pip_env, tmp_path)
+        base = ["-i", local_index.url, "--extra-index-url", mirror.url, "--dry-run",
+                "--ignore-installed"]
+        run = run_cli([*base, "demo"], clean_pip_env, tmp_path)
+        assert run.code == 1, run.stderr
+        assert ("multiple-indexes", "error") in run.kinds("demo")
+        assert "identical copies, which do not show which index is the origin" in run.stderr
+        run = run_cli([*base, "--index-for", f"demo={local_index.url}", "--index-for",
+                       f"dep={local_index.url}", "demo"], clean_pip_env, tmp_path)
     assert run.code == 0, run.stderr
     assert "multiple-indexes" not in [k for k, _ in run.kinds("demo")]
-    assert any("only as identical copies" in n for n in run.package("demo")["notes"])
 
 
 # -- mirrors without upload times: --times-from -----------------------------------------------
@@ -573,7 +580,8 @@ def test_faults_doc_names_every_test():
     root = Path(__file__).resolve().parent
     doc = (root.parent / "docs" / "faults.md").read_text()
     names: dict[str, set[str]] = {}
-    for module in ("test_faults.py", "test_hostile.py", "test_properties.py"):
+    for module in ("test_faults.py", "test_hostile.py", "test_properties.py",
+                   "test_hostile_timeline.py", "test_hostile_values.py"):
         tree = ast.parse((root / module).read_text())
         names[module] = {n.name for n in tree.body
                          if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
@@ -583,19 +591,20 @@ def test_faults_doc_names_every_test():
         assert name in names.get(module, set()), f"docs/faults.md names {module}::{name}"
 
 
-def test_partial_mirror_of_one_index_is_not_a_second_source(scenario, local_index,
-                                                            clean_pip_env, tmp_path):
+def test_partial_mirror_is_a_second_source_until_pinned(scenario, local_index,
+                                                        clean_pip_env, tmp_path):
     """A mirror holding only some of the files (e.g. a machine's local wheel cache), each an
-    identical copy, adds nothing of its own; a mirror with one file of its own is a source."""
+    identical copy, is still a second source (the dependency-confusion attack looks the same
+    with the roles swapped); pinning the name with --index-for settles it."""
     files = scenario("ontime")
     with LocalIndex(tmp_path / "partial", mode="html-only") as partial:
         partial.add(files["wheel"].path, upload_time=None)
-        run = run_cli(["-i", local_index.url, "--extra-index-url", partial.url, "--dry-run",
-                       "--ignore-installed", "demo"], clean_pip_env, tmp_path)
-        assert run.code == 0, run.stderr
-        assert "multiple-indexes" not in [k for k, _ in run.kinds("demo")]
-        partial.add(build_wheel(tmp_path / "own", "demo", "0.9"), upload_time=None)
-        run = run_cli(["-i", local_index.url, "--extra-index-url", partial.url, "--dry-run",
-                       "--ignore-installed", "demo"], clean_pip_env, tmp_path)
-    assert run.code == 1
-    assert ("multiple-indexes", "error") in run.kinds("demo")
+        base = ["-i", local_index.url, "--extra-index-url", partial.url, "--dry-run",
+                "--ignore-installed"]
+        run = run_cli([*base, "demo"], clean_pip_env, tmp_path)
+        assert run.code == 1, run.stderr
+        assert ("multiple-indexes", "error") in run.kinds("demo")
+        run = run_cli([*base, "--index-for", f"demo={local_index.url}", "demo"],
+                      clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert "multiple-indexes" not in [k for k, _ in run.kinds("demo")]

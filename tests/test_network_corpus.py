@@ -1,4 +1,4 @@
-"""Selection parity with pip on the real-world requirement sets of ../shared/corpus, against
+"""Selection parity with pip on the real-world requirement sets of tests/data/corpus/pypi, against
 the real PyPI (marked ``network``). pip's configuration is neutralised on both sides."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.network
 #: pip's selection changes between releases; parity is measured against this one.
 PIP_VERSION = "26.3"
 CORPUS = Path(os.environ.get("SAFE_INSTALL_CORPUS",
-                             Path(__file__).resolve().parents[2] / "shared" / "corpus"))
+                             Path(__file__).resolve().parent / "data" / "corpus" / "pypi"))
 SETS = sorted(p.stem for p in CORPUS.glob("*.txt") if p.stem != "airflow-constraints-3.11") \
     if CORPUS.is_dir() else []
 FOREIGN = {

@@ -105,8 +105,9 @@ def test_open_migrates_once_and_records_versions(store_url, tmp_path):
         assert [v for v, _, _ in applied] == [m.version for m in MIGRATIONS]
         assert applied[0][2] == format_time(NOW)
         assert store.schema_version() == MIGRATIONS[-1].version
-        with store.transaction() as tx:  # the watch tables exist and are empty
-            assert tx.query("SELECT COUNT(*) FROM watch_files") == [(0,)]
+        with store.transaction() as tx:  # the snapshot and watch tables exist and are empty
+            assert tx.query("SELECT COUNT(*) FROM release_files") == [(0,)]
+            assert tx.query("SELECT COUNT(*) FROM watch_news") == [(0,)]
     later = datetime(2025, 1, 1, tzinfo=timezone.utc)
     with open_store(store_url, cwd=str(tmp_path), now=later) as store:
         assert store.migrate(now=later) == []
@@ -134,7 +135,11 @@ def test_a_store_from_a_newer_safe_install_is_refused(store_url, tmp_path):
     with pytest.raises(StoreError) as info:
         open_store(store_url, cwd=str(tmp_path), now=NOW)
     assert "schema version 999" in str(info.value) and "upgrade safe-install" in str(info.value)
-    assert info.value.exit_code == 3
+    assert info.value.exit_code == 2
+    # also when opened without migrating (reading commands)
+    with pytest.raises(StoreError) as info:
+        open_store(store_url, cwd=str(tmp_path), now=NOW, migrate=False)
+    assert "schema version 999" in str(info.value)
 
 
 def test_a_failed_transaction_rolls_back(store_url, tmp_path):

@@ -160,6 +160,10 @@ def test_svg_html_and_text_exports(months, local_index, clean_pip_env, tmp_path)
     assert "safe-install timeline: demo 2.0" in text
     assert "LATE" in text and "cp312-cp312-manylinux_2_28_x86_64.whl" in text
     assert "#" in text and "fill" in text  # coloured: late files are red
+    # self-contained: renders offline and in viewers that block remote content
+    assert "@font-face" not in text and "cdn" not in text.lower()
+    assert "ui-monospace" in text
+    assert not re.search(r"""(?:url\(|href\s*=|src\s*=)\s*["']?(?:https?:)?//""", text)
     code, out, err = _timeline(local_index, clean_pip_env, tmp_path, "--format", "html")
     assert code == 0, err
     assert "<html" in out.lower() and "cp312-cp312-manylinux_2_28_x86_64.whl" in out
@@ -199,11 +203,36 @@ def test_pip_configuration_supplies_the_index(months, local_index, clean_pip_env
 def test_release_without_upload_times_says_so(scenario, local_index, clean_pip_env, tmp_path):
     scenario("attack")
     local_index.mode = "html-only"  # a mirror: no upload times
-    code, out, err = run_tool(["timeline", "-i", local_index.url, "--targets", "current",
-                               "demo==1.0"], clean_pip_env, tmp_path)
+    args = ["timeline", "-i", local_index.url, "--targets", "current", "demo==1.0"]
+    code, out, err = run_tool(args, dict(clean_pip_env, COLUMNS="120"), tmp_path)
     assert code == 0, err
     assert "no upload times: lateness unknown" in out
     assert "? no upload time" in out
+    code, out, err = run_tool(args, clean_pip_env, tmp_path)  # piped: a record per line
+    assert code == 0 and "no upload times: lateness unknown" in out
+    assert "uploaded=unknown  offset=?" in out
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_text_fits_the_width_and_keeps_every_target_name(months, local_index, clean_pip_env,
+                                                         tmp_path, width):
+    code, out, err = run_tool(["timeline", "-i", local_index.url, "--targets", TARGETS,
+                               "demo==2.0"], dict(clean_pip_env, COLUMNS=str(width)), tmp_path)
+    assert code == 0, err
+    too_wide = [line for line in out.splitlines() if len(line) > width]
+    assert not too_wide, "\n".join(too_wide)
+    assert "selected by" in out  # kept; the size and sha256 columns go first
+    if width <= 80:
+        assert "sha256" not in out and " kB" not in out
+    # names are wrapped in their column, never cut
+    words = set(out.split())
+    code, plain, _ = run_tool(["timeline", "-i", local_index.url, "--targets", TARGETS,
+                               "demo==2.0"], clean_pip_env, tmp_path)
+    for line in plain.splitlines():
+        if "selected-by=" in line:
+            names = line.split("selected-by=", 1)[1].strip('"')
+            if names != "-":
+                assert all(part.strip(",") in words for part in names.split()), names
 
 
 # -- units ----------------------------------------------------------------------------------------

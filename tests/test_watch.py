@@ -224,7 +224,9 @@ class Hook:
 
     def __init__(self):
         self.posts: list[tuple[str, dict[str, str], bytes]] = []
+        self.gets: list[str] = []
         self.status = 204
+        self.location: str | None = None  # with a 3xx status: where it redirects
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -232,6 +234,14 @@ class Hook:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 hook.posts.append((self.path, dict(self.headers), body))
                 self.send_response(hook.status)
+                if hook.location:
+                    self.send_header("Location", hook.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self):  # noqa: N802
+                hook.gets.append(self.path)
+                self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -255,18 +265,71 @@ def hook():
     h.close()
 
 
-def test_webhook_receives_each_finding_as_json(released, store_url, hook):
+def test_webhook_receives_the_run_s_findings_as_json(released, store_url, hook):
     watch = released(store_url)
     assert watch(1, "--webhook", hook.url)[0] == 0
     assert hook.posts == []  # a baseline is not news
     native = watch.publish(tag=native_tag(), offset=timedelta(days=90))
+    foreign = watch.publish(tag=foreign_tag(), offset=timedelta(days=90))
     code, lines, err = watch(91, "--webhook", hook.url)
     assert code == 1, err
-    [(path, headers, body)] = hook.posts
+    [(path, headers, body)] = hook.posts  # one request per run
     assert path == "/hooks/si"
     assert headers["Content-Type"] == "application/json"
     assert headers["User-Agent"].startswith("safe-install/")
-    assert json.loads(body) == lines[0] and lines[0]["filename"] == native.filename
+    sent = json.loads(body)
+    assert sent["watch_set"] == "default" and sent["findings"] == lines
+    assert {x["filename"] for x in lines} == {native.filename, foreign.filename}
+
+
+def test_webhook_headers_from_the_environment_and_slack_format(released, sqlite_store, hook):
+    watch = released(sqlite_store)
+    assert watch(1)[0] == 0
+    native = watch.publish(tag=native_tag(), offset=timedelta(days=90))
+    watch.env = dict(watch.env, WATCH_TOKEN="s3cret")
+    code, lines, err = watch(91, "--webhook", hook.url, "--webhook-format", "slack",
+                             "--webhook-header", "Authorization: Bearer ${WATCH_TOKEN}",
+                             "--webhook-header", "X-Team: infra")
+    assert code == 1, err
+    [(_, headers, body)] = hook.posts
+    assert headers["Authorization"] == "Bearer s3cret" and headers["X-Team"] == "infra"
+    text = json.loads(body)["text"]
+    assert set(json.loads(body)) == {"text"}
+    assert text.startswith("safe-install watch (default): 1 finding(s), 1 error")
+    assert f"*ERROR* demo 1.0 `{native.filename}`" in text
+    assert "s3cret" not in err and "/hooks/si" not in err
+    # a variable that is not set, a malformed header, a header without --webhook
+    for extra, expected in (
+            (["--webhook", hook.url, "--webhook-header", "Authorization: ${NOPE}"], "NOPE"),
+            (["--webhook", hook.url, "--webhook-header", "Bad Name: x"], "Bad Name"),
+            (["--webhook-header", "X-A: b"], "need --webhook")):
+        code, _, err = watch(92, *extra)
+        assert code == 2 and expected in err, err
+    assert len(hook.posts) == 1
+
+
+def test_a_redirect_to_another_origin_is_not_followed(released, sqlite_store, hook):
+    other = Hook()  # another origin: it must see neither the POST nor a GET
+    try:
+        watch = released(sqlite_store)
+        assert watch(1)[0] == 0
+        foreign = watch.publish(tag=foreign_tag(), offset=timedelta(days=90))
+        hook.status, hook.location = 302, other.url
+        code, lines, err = watch(91, "--webhook", hook.url)
+        assert code == 3, err
+        assert "HTTP 302" in err and "not followed" in err
+        assert other.posts == [] and other.gets == []
+        hook.status, hook.location = 308, other.url
+        code, lines, err = watch(92, "--webhook", hook.url)
+        assert code == 3 and other.posts == [] and other.gets == [], err
+        # the findings were kept: delivered when the webhook answers
+        hook.status, hook.location = 200, None
+        code, lines, err = watch(93, "--webhook", hook.url)
+        assert code == 0, err
+        assert [x["filename"] for x in json.loads(hook.posts[-1][2])["findings"]] == \
+            [foreign.filename]
+    finally:
+        other.close()
 
 
 def test_failed_webhook_exits_3_and_the_finding_comes_again(released, sqlite_store, hook):
@@ -277,6 +340,7 @@ def test_failed_webhook_exits_3_and_the_finding_comes_again(released, sqlite_sto
     code, lines, err = watch(91, "--webhook", hook.url)
     assert code == 3, err
     assert "HTTP 500" in err and "reported again on the next run" in err
+    assert "/hooks/si" not in err  # the webhook's path may be its secret
     assert [x["filename"] for x in lines] == [foreign.filename]
     hook.status = 200
     code, lines, err = watch(92, "--webhook", hook.url)
@@ -285,6 +349,30 @@ def test_failed_webhook_exits_3_and_the_finding_comes_again(released, sqlite_sto
     assert len(hook.posts) == 2
     code, lines, _ = watch(93, "--webhook", hook.url)
     assert (code, lines) == (0, []) and len(hook.posts) == 2
+
+
+def test_existing_late_files_are_kept_until_a_webhook_accepts_them(scenario, local_index,
+                                                                   clean_pip_env, tmp_path,
+                                                                   t0, sqlite_store, hook):
+    files = scenario("attack")
+    watch = Watch(local_index, clean_pip_env, tmp_path, t0, sqlite_store)
+    hook.status = 503
+    code, lines, err = watch(100, "--report-existing", "--webhook", hook.url)
+    assert code == 1, err  # an alert: it outranks the failed delivery
+    assert "HTTP 503" in err and "reported again" in err
+    first = [(x["kind"], x["filename"]) for x in lines]
+    assert first == [("existing-late-file", files["native"].filename)]
+    code, lines, err = watch(101, "--webhook", hook.url)  # still failing: kept again
+    assert [(x["kind"], x["filename"]) for x in lines] == first and len(hook.posts) == 2
+    hook.status = 200
+    code, lines, err = watch(102, "--webhook", hook.url)
+    assert code == 1, err
+    delivered = json.loads(hook.posts[-1][2])["findings"]
+    assert [(x["kind"], x["filename"], x["repeat"]) for x in delivered] == \
+        [("existing-late-file", files["native"].filename, True)]
+    # delivered exactly once more: the next runs are quiet
+    code, lines, _ = watch(103, "--webhook", hook.url)
+    assert (code, lines) == (0, []) and len(hook.posts) == 3
 
 
 # -- concurrent runs ------------------------------------------------------------------------------

@@ -30,8 +30,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import IndexAccessError, IntegrityError
-from safeinstall.finder import IndexFile
+from safeinstall.finder import IndexFile, is_safe_filename, is_sha256
 from safeinstall.http import as_client, redact
+from safeinstall.urls import canonical_index_url
 
 MAX_METADATA_BYTES = 16 * 1024 * 1024
 #: The largest artifact downloaded when the index does not give its size (PyPI's largest files
@@ -95,8 +96,10 @@ class ArtifactStore:
         self.cache_dir = cache_dir
         self._tmp = Path(tempfile.mkdtemp(prefix="safe-install-"))
         self._lock = threading.Lock()
-        self._downloads: dict[str, Path] = {}
-        self._early: dict[str, Future[Path]] = {}
+        # keyed by URL *and* the sha256 the listing gave: two indexes listing one URL with
+        # different hashes never share a download that was verified against only one of them
+        self._downloads: dict[tuple[str, str | None], Path] = {}
+        self._early: dict[tuple[str, str | None], Future[Path]] = {}
         self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
@@ -109,20 +112,20 @@ class ArtifactStore:
         probably need it: the bytes are only ever used by :meth:`fetch`, after the checks.
         Only files of known size up to :data:`EARLY_DOWNLOAD_MAX`: a run that is refused or
         interrupted waits for downloads in flight, and must not wait for a huge one."""
-        if f.size is None or f.size > EARLY_DOWNLOAD_MAX:
+        if f.size is None or f.size > EARLY_DOWNLOAD_MAX or f.invalid is not None:
             return
         with self._lock:
-            if f.url in self._early or f.url in self._downloads:
+            if _key(f) in self._early or _key(f) in self._downloads:
                 return
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=4,
                                                 thread_name_prefix="safe-install-download")
-            self._early[f.url] = self._pool.submit(self._fetch, f, frozenset(), None)
+            self._early[_key(f)] = self._pool.submit(self._fetch, f, frozenset(), None)
 
     def downloaded(self, f: IndexFile) -> Path | None:
         """Where ``f`` was stored by this run's :meth:`fetch`, if it was."""
         with self._lock:
-            return self._downloads.get(f.url)
+            return self._downloads.get(_key(f))
 
     def scratch(self, name: str) -> Path:
         """A path in this run's private temp dir (removed by :meth:`close`)."""
@@ -133,13 +136,15 @@ class ArtifactStore:
     def _cached_path(self, sha256: str, filename: str) -> Path | None:
         if self.cache_dir is None:
             return None
+        _check_key(sha256, filename)
         return self.cache_dir / "artifacts" / sha256[:2] / sha256 / filename
 
     def fetch(self, f: IndexFile, *, expected: frozenset[str] = frozenset(),
               progress: Callable[[int], None] | None = None) -> Path:
         """Download ``f`` once, verify its sha256 (index hash and ``expected``), return its path."""
+        _require_valid(f)
         with self._lock:
-            early = self._early.get(f.url)
+            early = self._early.get(_key(f))
         if early is not None:
             # its failure (after the retries) is this fetch's: the download is not tried again
             path = early.result()
@@ -150,8 +155,9 @@ class ArtifactStore:
 
     def _fetch(self, f: IndexFile, expected: frozenset[str],
                progress: Callable[[int], None] | None) -> Path:
+        _require_valid(f)
         with self._lock:
-            done = self._downloads.get(f.url)
+            done = self._downloads.get(_key(f))
         if done is not None:
             if expected:  # fetched earlier without the trusted hashes: check them now
                 self._check_expected(f, _sha256_file(done), expected)
@@ -161,9 +167,10 @@ class ArtifactStore:
             if cached is not None and cached.is_file() and _sha256_file(cached) == f.sha256:
                 self._check_expected(f, f.sha256, expected)
                 with self._lock:
-                    self._downloads[f.url] = cached
+                    self._downloads[_key(f)] = cached
                 return cached
         dest_dir = Path(tempfile.mkdtemp(dir=self._tmp))
+        _check_key(None, f.filename)
         dest = dest_dir / f.filename
         self._download_verified(f, dest, expected, progress)
         final = dest
@@ -181,7 +188,7 @@ class ArtifactStore:
                 finally:  # an interrupted copy leaves no stray file in the cache
                     tmp.unlink(missing_ok=True)
         with self._lock:
-            self._downloads[f.url] = final
+            self._downloads[_key(f)] = final
         return final
 
     def fetch_url(self, url: str, *, expected: frozenset[str]) -> Path:
@@ -276,10 +283,28 @@ class ArtifactStore:
 
     # -- metadata -------------------------------------------------------------------------------
 
-    def metadata_cache(self, sha256: str | None) -> Path | None:
-        if self.cache_dir is None or not sha256:
+    def verified_metadata_cache(self, f: IndexFile) -> Path | None:
+        """Where the metadata read from ``f``'s own bytes, downloaded and verified against its
+        sha256, is cached: keyed by that sha256 alone, since whichever index lists a file with
+        this sha256 lists these very bytes, and so this metadata."""
+        if self.cache_dir is None or not f.sha256:
             return None
-        return self.cache_dir / "metadata" / sha256[:2] / f"{sha256}.METADATA"
+        _check_key(f.sha256, None)
+        return self.cache_dir / "wheel-metadata" / f.sha256[:2] / f"{f.sha256}.METADATA"
+
+    def index_metadata_cache(self, f: IndexFile) -> Path | None:
+        """Where metadata ``f``'s index served (a PEP 658 file, or the wheel's METADATA read
+        with Range requests, neither checked against the wheel's sha256) is cached: keyed by
+        the index (canonical URL), the file's URL and the hashes the index gave for the
+        metadata and the wheel, so that what one index served is only ever read back for the
+        same listing on the same index: another index can never poison it."""
+        if self.cache_dir is None or not (f.sha256 or f.metadata_sha256):
+            return None
+        _check_key(f.sha256, None)
+        key = json.dumps([canonical_index_url(f.source.url), f.source.kind, f.url,
+                          f.metadata_sha256 or "", f.sha256 or ""])
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return self.cache_dir / "index-metadata" / digest[:2] / f"{digest}.METADATA"
 
     def built_metadata(self, sha256: str | None, build_key: str) -> CoreMetadata | None:
         """Metadata an earlier run had pip prepare from the sdist with this sha256 for the same
@@ -323,15 +348,26 @@ class ArtifactStore:
     def _built_path(self, sha256: str | None, build_key: str) -> Path | None:
         if self.cache_dir is None or not sha256:
             return None
+        _check_key(sha256, build_key)
         return self.cache_dir / "built-metadata" / sha256[:2] / f"{sha256}-{build_key}.json"
 
     def wheel_metadata(self, f: IndexFile) -> CoreMetadata:
-        """Core metadata of a wheel without installing or running anything."""
-        cache = self.metadata_cache(f.sha256)
-        if cache is not None and cache.is_file():
-            cached = parse_metadata(cache.read_bytes(), "cache")[0]
-            _check_identity(f, cached, "cache")
-            return cached
+        """Core metadata of a wheel without installing or running anything.
+
+        Cached metadata is reused only for what was verified when it was written: see
+        :meth:`verified_metadata_cache` and :meth:`index_metadata_cache`."""
+        _require_valid(f)
+        verified = self.verified_metadata_cache(f)
+        served = self.index_metadata_cache(f)
+        for cache in (verified, served):
+            if cache is not None and cache.is_file():
+                try:
+                    stored = cache.read_bytes()
+                except OSError:
+                    continue
+                cached = parse_metadata(stored, "cache")[0]
+                _check_identity(f, cached, "cache")
+                return cached
         data: bytes | None = None
         source = ""
         if f.metadata_url:
@@ -354,6 +390,9 @@ class ArtifactStore:
             source = "wheel"
         meta = parse_metadata(data, f"{f.filename} ({source})")[0]
         _check_identity(f, meta, source)
+        # from the wheel's own bytes, verified against f.sha256 by fetch: any index's; else
+        # only this index's listing of this file
+        cache = verified if source == "wheel" else served
         if cache is not None:
             tmp = cache.with_name(cache.name + f".{os.getpid()}.part")
             try:
@@ -403,6 +442,33 @@ class ArtifactStore:
             return None  # the metadata then comes from the downloaded, verified wheel
         except Exception:
             return None
+
+
+def _key(f: IndexFile) -> tuple[str, str | None]:
+    return f.url, f.sha256
+
+
+def _require_valid(f: IndexFile) -> None:
+    """An entry whose index data failed validation is never downloaded, read or cached."""
+    if f.invalid is not None:
+        raise IndexAccessError(
+            f"{redact(f.source.url)} lists {f.filename!r} with invalid index data: {f.invalid}",
+            hint="the index is broken or hostile; nothing was downloaded from this entry. Pin "
+            "another version, or use another index",
+        )
+
+
+def _check_key(sha256: str | None, filename: str | None) -> None:
+    """A cache path is built only from validated values (the finder validates them where the
+    page is parsed; this is the guard that keeps it so)."""
+    if (sha256 is not None and not is_sha256(sha256)) or \
+            (filename is not None and not is_safe_filename(filename)):
+        raise IndexAccessError(
+            f"refusing to build a cache path from unvalidated index data "
+            f"({(sha256 or '')[:80]!r}, {(filename or '')[:80]!r})",
+            hint="this is a bug in safe-install's validation of index data; nothing was "
+            "written. Please report it",
+        )
 
 
 def _check_identity(f: IndexFile, meta: CoreMetadata, source: str) -> None:

@@ -123,13 +123,14 @@ class CheckResult:
 
 
 class CheckRefused(PolicyRefusal):
-    """Raised during resolution when an sdist fails its checks before it may be built."""
+    """Raised during resolution when an sdist fails its checks before it may be built, or when
+    the file the resolver takes has invalid index data (nothing may be read from it)."""
 
-    def __init__(self, result: PackageResult) -> None:
+    def __init__(self, result: PackageResult, stage: str = "it is built") -> None:
         errors = [f.message for f in result.findings if f.severity == "error"]
         super().__init__(
-            f"{result.name} {result.version} ({result.filename}) is refused before it is "
-            f"built: {'; '.join(errors)}"
+            f"{result.name} {result.version} ({result.filename}) is refused before {stage}: "
+            f"{'; '.join(errors)}"
         )
         self.result = result
 
@@ -338,19 +339,26 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
         kind = "url"
     else:
         kind = "editable" if editable else "local"
-    if kind in ("vcs", "url") and ctx.policy.on_unverifiable == "refuse" and not ur.hashes:
+    # the hashes that vouch for a URL: --hash values and, as in pip, a #sha256= fragment; a
+    # VCS checkout has no file to hash (pip refuses --hash on one), so nothing vouches for it
+    hashes = (*ur.hashes, *_fragment_hashes(url, ur)) if kind == "url" else ()
+    if kind in ("vcs", "url") and ctx.policy.on_unverifiable == "refuse" and not hashes:
         raise PolicyRefusal(
             f"{url!r} ({ur.source}) is a {'VCS' if kind == 'vcs' else 'direct URL'} requirement: "
             "its files have no index, no upload time and no trusted hash, so they cannot be "
             "checked, and building it would run its code",
-            hint="install it from an index, add --hash to the requirement, or accept the risk "
-            "with --on-unverifiable warn",
+            hint=("install it from an index; or pin it to a full commit (@<commit hash>), "
+                  "review that commit, and accept the risk with --on-unverifiable warn (pip "
+                  "cannot check a --hash of a VCS requirement)") if kind == "vcs" else
+            ("install it from an index; or pin the file: a #sha256=<hex> fragment on the URL, "
+             "or --hash=sha256:<hex> on its line in a requirements file; or accept the risk "
+             "with --on-unverifiable warn"),
         )
     path: str | None = None
     if kind == "url":
-        # fetch it ourselves and verify the user's --hash before reading or building it
+        # fetch it ourselves and verify the user's hashes before reading or building it
         path = str(ctx.store.fetch_url(
-            url, expected=frozenset(h.split(":", 1)[1].lower() for h in ur.hashes
+            url, expected=frozenset(h.split(":", 1)[1].lower() for h in hashes
                                     if h.lower().startswith("sha256:"))))
     if kind in ("local", "editable") and not url.startswith(VCS_PREFIXES):
         path = url[len("file://"):] if url.startswith("file://") else url
@@ -385,7 +393,20 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
         if key in ctx.build_constraints:
             ctx.build_constraints[name] = ctx.build_constraints.pop(key)
     return DirectCandidate(name, version, url, kind, meta, extras, path,
-                           frozenset(h.split(":", 1)[1] for h in ur.hashes))
+                           frozenset(h.split(":", 1)[1] for h in hashes))
+
+
+def _fragment_hashes(url: str, ur: UserRequirement) -> tuple[str, ...]:
+    """``sha256:HEX`` from a ``#sha256=HEX`` URL fragment (pip's link hash); other hash names
+    are not trust, as for --hash."""
+    import re
+
+    found = re.findall(r"(?:^|&)sha256=([^&]*)", urlsplit(url).fragment)
+    for value in found:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise RequirementError(f"{url!r} ({ur.source}) has a malformed #sha256= fragment",
+                                   hint="a sha256 is 64 hexadecimal digits")
+    return tuple(f"sha256:{v.lower()}" for v in found)
 
 
 def check_build_env(ctx: CheckContext, owner: str, source: Path) -> str:
@@ -543,6 +564,9 @@ def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
             meta = c.metadata
         elif isinstance(c, IndexCandidate):
             f = c.file
+            if f.invalid is not None:  # the resolver takes it: refused, nothing is read
+                raise CheckRefused(evaluate_index_candidate(ctx, c, (), ()),
+                                   "anything is downloaded or read from it")
             ctx.progress(f"reading metadata of {f.filename}")
             if f.is_wheel:
                 meta = ctx.wheel_meta.get(f.url, lambda: ctx.store.wheel_metadata(f))
@@ -562,10 +586,10 @@ def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
 # -- evaluation -----------------------------------------------------------------------------------
 
 
-def _hint_for_late(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline,
-                   lateness: timedelta) -> str:
+def _hint_for_late(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline) -> str:
     assert ctx.rules is not None
-    on_time = [f for f in tl.files if (tl.lateness(f) or timedelta(0)) <= ctx.policy.late_after]
+    on_time = [f for f in tl.files
+               if ctx.policy.judge(c.name, c.version, tl.date(f)).verdict == "on-time"]
     alt = order_candidates(on_time, SpecifierSet(f"=={c.version}"), ctx.rules)
     parts = []
     if alt:
@@ -579,10 +603,20 @@ def _hint_for_late(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline,
     only_file = f" (or this file only: --allow-late sha256:{c.file.sha256})" \
         if c.file.sha256 else ""
     parts.append(f"to accept this release after review: --allow-late '{c.name}=={c.version}'"
-                 f"{only_file}; to keep it, add to "
-                 f"safe-install.toml: [[allow-late]] release = \"{c.name}=={c.version}\" "
-                 "reason = \"...\"")
+                 f"{only_file}")
+    parts.append("to keep it, add to safe-install.toml:")
+    parts += allow_late_toml(f"{c.name}=={c.version}").splitlines()
     return "\n".join(parts)
+
+
+def allow_late_toml(release: str) -> str:
+    """A TOML block (valid as printed, indented or not) that keeps an exception for
+    ``release`` in safe-install.toml."""
+    import json
+
+    return ("[[allow-late]]\n"
+            f"release = {json.dumps(release)}\n"
+            'reason = "reviewed: why this late file is acceptable"')
 
 
 def _fmt(t: datetime | None) -> str:
@@ -590,68 +624,99 @@ def _fmt(t: datetime | None) -> str:
 
 
 def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: Sequence[str],
-                             extras: Sequence[str], *, build_time: bool = False) -> PackageResult:
+                             extras: Sequence[str], *, build_time: bool = False,
+                             specifiers: Sequence[str] = ()) -> PackageResult:
+    """Judge one selected index file. ``specifiers``: the version specifiers of the
+    requirements that selected it (to say when a local variant was taken for a requirement
+    that names none)."""
     from safeinstall.durations import format_duration
 
     f = c.file
     listing = ctx.finder.project(c.name)
-    digest, reference = _dating_inputs(ctx, f, listing)
+    # an entry with invalid index data is never downloaded, so not hashed to be dated either
+    digest, reference = (f.sha256, None) if f.invalid is not None else \
+        _dating_inputs(ctx, f, listing)
     tl, borrowed = timeline_for(listing, f, reference or (), digest)
     findings: list[Finding] = []
+    if f.invalid is not None:
+        findings.append(Finding(
+            "invalid-index-data", "error",
+            f"{f.source.url} lists {f.filename!r}, the file pip would select, with invalid "
+            f"index data: {f.invalid}",
+            f.filename, f.sha256,
+            hint="the index is broken or hostile: nothing was downloaded from this entry. "
+            "Pin another version, or report it to the index's operator",
+        ))
     notes: list[str] = [borrowed] if borrowed else []
     findings += _source_findings(ctx, c, listing, reference, digest, notes)
-    dated = next((g for g in tl.files if g.filename == f.filename), f)
-    start = tl.release_start
-    upload = dated.upload_time
-    lateness = tl.lateness(dated)
     policy = ctx.policy
-    if upload is None or start is None:
-        if dated.upload_time_error:
-            why = (f"{f.source.url} gives an unreadable upload-time for {f.filename} "
-                   f"({dated.upload_time_error})")
-        else:
-            why = f"{f.source.url} gives no upload time for {f.filename}"
+    dated = tl.date(f, digest)
+    judgment = policy.judge(c.name, c.version, dated)
+    start = dated.release_start
+    upload = dated.upload_time
+    lateness = dated.lateness
+    family = (f" (a local variant: dated against the start of {c.version.public} and all "
+              "its local variants)" if dated.local_variant else "")
+    if judgment.kind == "inconsistent-timeline":
+        findings.append(Finding(
+            "inconsistent-timeline", "error",
+            f"{dated.problem}; whether {f.filename} was added late to its release cannot "
+            "be checked",
+            f.filename, dated.sha256,
+            hint="an index that lists one file name twice with different upload times or "
+            "hashes is broken or hostile (PyPI never does): one of the entries is false. "
+            "Report it to the index's operators; this is not overridden by any option",
+        ))
+    elif judgment.kind == "unknown-upload-time":
+        why = dated.problem or f"{f.source.url} gives no upload time for {f.filename}"
         if reference is not None and ctx.finder.times_from:
             why += (f", and no --times-from index ({', '.join(ctx.finder.times_from)}) lists "
                     "the identical file (same name and sha256)")
+        assert judgment.severity is not None
         findings.append(Finding(
-            "unknown-upload-time", severity_for(policy.on_unknown_upload_time),
-            f"{why}, so whether it was added late to its release cannot be checked",
+            "unknown-upload-time", judgment.severity,
+            f"{why}; whether {f.filename} was added late to its release cannot be checked"
+            f"{family}",
             f.filename, f.sha256,
-            hint="use an index that serves PEP 691 JSON with upload-time (e.g. PyPI); for a "
-            "mirror without upload times, date its files by the index it mirrors with "
+            hint="the start of a release is known only when every file of it is dated: a late "
+            "file among undated ones would otherwise pass for the first. Use an index that "
+            "serves PEP 691 JSON with upload-time for every file (e.g. PyPI); for a mirror "
+            "without upload times, date its files by the index it mirrors with "
             "--times-from https://pypi.org/simple/ (the identical file, same name and sha256); "
             "or accept the risk with --on-unknown-upload-time warn",
         ))
-    else:
-        if not tl.has_upload_times:
-            notes.append("some files of this release have no upload time; the release start "
-                         "is the earliest known upload")
-        if lateness is not None and lateness > policy.late_after:
-            exc = policy.exception_for(c.name, c.version, f.sha256)
-            message = (f"{f.filename} was uploaded {format_duration(lateness)} after its release "
-                       f"began ({_fmt(start)}), more than the {format_duration(policy.late_after)}"
-                       " threshold")
-            if exc is not None:
-                findings.append(Finding(
-                    "late", "info",
-                    f"{message}; allowed by exception {exc} ({exc.origin}"
-                    + (f": {exc.reason}" if exc.reason else "") + ")",
-                    f.filename, f.sha256))
-            else:
-                findings.append(Finding("late", severity_for(policy.on_late), message,
-                                        f.filename, f.sha256,
-                                        hint=_hint_for_late(ctx, c, tl, lateness)))
-        for other in tl.late_files(policy.late_after):
+    elif judgment.is_late:
+        assert lateness is not None
+        message = (f"{f.filename} was uploaded {format_duration(lateness)} after its release "
+                   f"began ({_fmt(start)}), more than the {format_duration(policy.late_after)} "
+                   f"threshold{family}")
+        exc = judgment.exception
+        if exc is not None:
+            findings.append(Finding(
+                "late", "info",
+                f"{message}; allowed by exception {exc} ({exc.origin}"
+                + (f": {exc.reason}" if exc.reason else "") + ")",
+                f.filename, f.sha256))
+        else:
+            assert judgment.severity is not None
+            findings.append(Finding("late", judgment.severity, message, f.filename, f.sha256,
+                                    hint=_hint_for_late(ctx, c, tl)))
+    if start is not None:
+        for other in tl.files:
             if other.filename == f.filename:
                 continue
-            late = tl.lateness(other)
+            seen = policy.judge(c.name, c.version, tl.date(other))
+            if not seen.is_late:
+                continue
+            late = seen.dated.lateness
             assert late is not None
             findings.append(Finding(
                 "late-unselected", "info",
                 f"{other.filename} was added {format_duration(late)} after the release began; "
                 "it is not selected for this target",
                 other.filename, other.sha256))
+    if dated.local_variant:
+        findings.append(_local_variant_finding(c, specifiers))
     # trust
     trusted = ctx.trusted.get(c.name)
     if trusted:
@@ -707,6 +772,29 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
     )
 
 
+def _local_variant_finding(c: IndexCandidate, specifiers: Sequence[str]) -> Finding:
+    """A local version (``1.0+evil``) was selected: say so, loudly when no requirement named a
+    local label (``==1.0`` is satisfied by ``1.0+anything``, which anyone who can upload to the
+    index can add to a release)."""
+    named = [s for s in specifiers if "+" in s]
+    public = c.version.public
+    if named:
+        return Finding("local-version", "info",
+                       f"{c.file.filename} is a local variant ({c.version}) of {c.name} "
+                       f"{public}, as the requirement names ({', '.join(named)})",
+                       c.file.filename, c.file.sha256)
+    asked = ", ".join(s for s in specifiers if s) or "any version"
+    return Finding(
+        "local-version", "warning",
+        f"a local variant was chosen for a requirement that did not name one: "
+        f"{c.file.filename} ({c.version}) satisfies {c.name} {asked} in place of {public}; "
+        f"it was dated against the start of {public} and all its local variants",
+        c.file.filename, c.file.sha256,
+        hint=f"if you meant the public release, pin it: {c.name}==={public}; if you meant "
+        f"this variant, name it: {c.name}=={c.version}",
+    )
+
+
 def _dating_inputs(ctx: CheckContext, f: IndexFile, listing: ProjectListing
                    ) -> tuple[str | None, tuple[IndexFile, ...] | None]:
     """The file's sha256 and the ``--times-from`` files of its project, each looked up only
@@ -759,38 +847,31 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
             "of this release",
         ))
     if len(listing.index_urls()) > 1:  # (cheap: most projects are on one index)
+        # Identical copies (same names and sha256) never tell which index is the origin: a
+        # private index whose files an attacker re-hosts next to a 99.0 of his own looks like
+        # a mirror of the attacker's. Only the user can say where a name comes from
+        # ([index-for]); until then every index offering it is a source of its own.
         light = listing.light()
         indexes = list(dict.fromkeys(g.source.url for g in light if g.source.kind == "index"))
-        contents = {url: {(g.filename, g.sha256) for g in light if g.source.url == url}
-                    for url in indexes}
-
-        def mirrors_others(url: str) -> bool:
-            """Every file it lists is an identical copy (name and sha256) of another index's."""
-            items = contents[url]
-            if not items or any(sha is None for _, sha in items):
-                return False
-            others = set().union(*(contents[u] for u in indexes if u != url))
-            return items <= others
-
-        originals = [u for u in indexes if not mirrors_others(u)]
         per_index = "; ".join(
             f"{url} ({_versions_text([g for g in light if g.source.url == url])})"
             for url in indexes)
-        if len(originals) <= 1:
-            notes.append(f"{c.name} is on {len(indexes)} indexes, but only as identical copies "
-                         f"(same names and sha256) of one source's files: {', '.join(indexes)}")
-        else:
-            findings.append(Finding(
-                "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
-                f"{c.name} is on {len(indexes)} configured indexes, {len(originals)} of them "
-                f"with files of their own: {per_index}. pip merges them and takes the best "
-                "version from any of them, which is how dependency-confusion attacks work",
-                f.filename, f.sha256,
-                hint=f"if {c.name} must come from one index, pin it there in safe-install.toml:"
-                f"\n    [index-for]\n    {c.name} = \"<one of: {', '.join(indexes)}>\"\n"
-                f"(or --index-for {c.name}=URL); to accept the merge after review: "
-                "--on-multiple-indexes warn",
-            ))
+        contents = [{(g.filename, g.sha256) for g in light if g.source.url == url and g.sha256}
+                    for url in indexes]
+        copies = " (some of them identical copies, which do not show which index is the " \
+            "origin)" if any(a & b for i, a in enumerate(contents) for b in contents[i + 1:]) \
+            else ""
+        findings.append(Finding(
+            "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
+            f"{c.name} is on {len(indexes)} configured indexes{copies}: {per_index}. pip merges "
+            "them and takes the best version from any of them, which is how "
+            "dependency-confusion attacks work",
+            f.filename, f.sha256,
+            hint=f"if {c.name} must come from one index, pin it there in safe-install.toml:"
+            f"\n    [index-for]\n    {c.name} = \"<one of: {', '.join(indexes)}>\"\n"
+            f"(or --index-for {c.name}=URL); to accept the merge after review: "
+            "--on-multiple-indexes warn",
+        ))
     return findings
 
 
@@ -825,6 +906,8 @@ def _passed_over(ctx: CheckContext, c: IndexCandidate,
                 why = "ranks lower by pip's order (build tag or an equal copy pip met earlier)"
             else:
                 why = "ranks higher, but pip never reached it (should not happen)"
+        if g.invalid is not None:
+            why += f"; its index data is invalid ({g.invalid}): it is never downloaded"
         out.append((g.filename, why))
     return tuple(out)
 
@@ -834,7 +917,7 @@ def evaluate(ctx: CheckContext, pkg: ResolvedPackage, *, build_time: bool = Fals
     c = pkg.candidate
     if isinstance(c, IndexCandidate):
         result = evaluate_index_candidate(ctx, c, pkg.required_by, sorted(pkg.extras),
-                                          build_time=build_time)
+                                          build_time=build_time, specifiers=pkg.specifiers)
         meta = ctx._metadata.get(c)
         if meta is not None:
             result = replace(result, metadata_source=meta.source)
@@ -858,7 +941,7 @@ def evaluate(ctx: CheckContext, pkg: ResolvedPackage, *, build_time: bool = Fals
         finding = Finding("unverifiable-source", severity,
                           f"{c.url} is a {'VCS' if c.kind == 'vcs' else 'direct URL'} "
                           "requirement with no index, upload time or timeline"
-                          + ("; pinned by the --hash you gave" if c.hashes else ""),
+                          + ("; pinned by the hash you gave" if c.hashes else ""),
                           None, None)
     return PackageResult(
         name=c.name, version=str(c.version), kind=c.kind,  # type: ignore[arg-type]
@@ -1018,7 +1101,7 @@ def run_check(
         if constraint is not None:
             specifier = specifier & constraint.specifier
         best = next(iter_ranked(finder.project(name), specifier, rules), None)
-        if best is not None and not prefetcher.closed:
+        if best is not None and not prefetcher.closed and best.file.invalid is None:
             f = best.file
             # the resolver reads the metadata even with --no-deps (Requires-Python), as pip's
             if f.is_wheel:

@@ -64,12 +64,18 @@ safe-install options:
   --times-from URL            date a mirror's files by the identical file (name and sha256)
                               on this index, e.g. https://pypi.org/simple/ (repeatable)
   --report FILE               write the JSON report ('-' for stdout)
-  --config FILE               settings file (default ./safe-install.toml if present)
-  --trust-store URL|off       trust on first use: remember the file installed per release and
-                              target, refuse a different one later (selection-changed); default
+  --config FILE               the one settings file to read (default: safe-install.toml or
+                              [tool.safe-install] in pyproject.toml, from here up to the
+                              repository root, then the user's config.toml; /dev/null: none)
+  --trust-store URL|off       trust on first use: remember the files of each release as first
+                              seen, refuse a selected file added later (release-changed); default
                               the state store (SAFE_INSTALL_TRUST_STORE); 'off' disables
   --no-trust-store            same as --trust-store off
   -V, --version               show the version
+
+Target: --python, else the active virtual environment (VIRTUAL_ENV), else the interpreter
+safe-install runs on. An install that would change safe-install's own dependencies in the
+environment it runs from is refused (exit 2): keep it in an environment of its own.
 
 Every `pip install` option is accepted: those that change which file is selected are
 implemented by safe-install, the rest are passed to pip, and the few not supported yet are
@@ -77,15 +83,36 @@ refused with a message. pip's configuration (files and PIP_* variables) is honou
 
 Exit codes: 0 installed (or would install), also with warnings; 1 refused by policy;
 2 usage, requirement or resolution error; 3 index or network error; 4 pip failed installing.
-Documentation: docs/reference.md
 """
 
 
-def _console(stream: IO[str]) -> Any:
+def docs_location() -> str:
+    """Where the documentation is on this machine: installed with safe-install (the wheel puts
+    it in ``<prefix>/share/doc/safe-install``), or the ``docs`` directory of the checkout it
+    runs from; else where to find it."""
+    import sysconfig
+
+    here = Path(__file__).resolve()
+    for directory in (Path(sysconfig.get_path("data")) / "share" / "doc" / "safe-install",
+                      Path(sys.prefix) / "share" / "doc" / "safe-install",
+                      here.parents[2] / "docs"):
+        if (directory / "reference.md").is_file():
+            return str(directory)
+    return "docs/ in safe-install's source distribution (safe-install-VERSION.tar.gz)"
+
+
+def help_text() -> str:
+    return HELP + ("Documentation (reference.md: every option, setting, finding and report "
+                   f"field; usage.md; threat-model.md):\n  {docs_location()}\n")
+
+
+def _console(stream: IO[str], width: int | None) -> Any:
+    """A rich Console on ``stream`` laid out for ``width`` columns; None (no terminal, no
+    COLUMNS): lines are not wrapped (see :mod:`safeinstall.layout`)."""
     from rich.console import Console
 
-    return Console(file=stream, highlight=False, soft_wrap=False,
-                   width=None if stream.isatty() else 200)
+    return Console(file=stream, highlight=False, soft_wrap=width is None,
+                   width=width or 10_000)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -100,15 +127,27 @@ class _LazyConsole:
     quiet run (``-q``) that passes prints nothing. :meth:`prepare` makes it in a thread, to
     overlap with a wait for the network."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], environ: Mapping[str, str]) -> None:
+        from safeinstall.layout import output_width
+
         self._stream = stream
         self._real: Any = None
         self._lock = threading.Lock()
+        #: the width output is laid out for; None: one record per line (no terminal/COLUMNS)
+        self.layout_width = output_width(stream, environ)
+
+    @property
+    def stream(self) -> IO[str]:
+        return self._stream
+
+    def real(self) -> Any:
+        """The rich Console itself (for rich's own renderables, such as a progress display)."""
+        return self._get()
 
     def _get(self) -> Any:
         with self._lock:
             if self._real is None:
-                self._real = _console(self._stream)
+                self._real = _console(self._stream, self.layout_width)
                 import rich.table  # noqa: F401 - the summary's table, imported with the rest
             return self._real
 
@@ -160,7 +199,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         argv, trust_store = take_trust_options(argv, environ)
         cmd = parse_command_line(argv)
         if cmd.get("help"):
-            out.write(HELP)
+            out.write(help_text())
             return EXIT_OK
         if cmd.get("version"):
             out.write(f"safe-install {__version__}\n")
@@ -169,17 +208,18 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             if pip_config is not None:
                 pip_config.close()
             pip_config = PendingPipConfig(environ, isolated=bool(cmd.get("isolated")))
-        early = _early_installed(cmd, environ)
-        if cmd.get("python"):  # the target interpreter reports its tags while we start
+        python = _early_python(cmd, environ)
+        early = _early_installed(cmd, environ, python)
+        if python:  # the target interpreter reports its tags while we start
             from safeinstall.target import PendingProbe
 
-            probe = PendingProbe(str(cmd.get("python")))
+            probe = PendingProbe(python)
         from safeinstall.settings import load_settings
 
         ours = load_settings(cmd, environ, Path(cwd))
         policy = ours.policy
         report_dest = ours.report
-        return _run(cmd, ours, environ, out, _LazyConsole(err), cwd, now, trust_store,
+        return _run(cmd, ours, environ, out, _LazyConsole(err, environ), cwd, now, trust_store,
                     pip_config, early, probe, tls)
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
@@ -216,16 +256,29 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             probe.close()
 
 
-def _early_installed(cmd: CommandLine, environ: Mapping[str, str]) -> InstalledSet | None:
+def _early_python(cmd: CommandLine, environ: Mapping[str, str]) -> str | None:
+    """The target interpreter as far as it is known before pip's configuration is read:
+    ``--python``, else the active virtual environment (checked again with the final
+    settings; an error about it is left to them)."""
+    from safeinstall.target import active_environment
+
+    if cmd.get("python"):
+        return str(cmd.get("python"))
+    try:
+        return active_environment(environ)
+    except SafeInstallError:
+        return None
+
+
+def _early_installed(cmd: CommandLine, environ: Mapping[str, str],
+                     python: str | None) -> InstalledSet | None:
     """What is installed in the target the command line names, listed from before pip's
     configuration is known (checked against the final settings; replaced if they differ)."""
     if cmd.get("ignore_installed") or cmd.get("target"):
         return None
     from safeinstall.checker import InstalledSet
 
-    python = cmd.get("python")
-    return InstalledSet(str(python) if python else None, user=bool(cmd.get("user")),
-                        environ=environ)
+    return InstalledSet(python, user=bool(cmd.get("user")), environ=environ)
 
 
 def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: Any, cwd: str,
@@ -243,7 +296,8 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
     early_install: EarlyInstall | None = None
     try:
         if pip_config is not None and pip_config.ready():
-            first = effective_settings(cmd, pip_config.result(), cwd, now=now)
+            first = effective_settings(cmd, pip_config.result(), cwd, now=now,
+                                       environ=environ)
             if not first.dry_run:
                 from safeinstall.installer import start_install
 
@@ -271,6 +325,10 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
     settings = inputs.settings
     check_dist_restriction(settings)
     target = default_target(settings, early_probe)
+    from safeinstall.environments import check_externally_managed, check_user_install
+
+    check_user_install(settings, target)
+    check_externally_managed(settings, target)
     inputs = inputs_for_target(inputs, target, cwd)
     settings, user_reqs = inputs.settings, list(inputs.user_reqs)
     session = open_session(settings, default_tls=tls, urls=ours.times_from)
@@ -325,6 +383,7 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
              cache_dir: Path | None) -> int:
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import installed_dists, run_check
+    from safeinstall.progress import format_size
     from safeinstall.report import render_summary, report_json, write_report
     from safeinstall.trust import apply_trust, open_trust
 
@@ -332,10 +391,14 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
     user_reqs = list(inputs.user_reqs)
     store = ArtifactStore(session, cache_dir)
     try:
-        trust = open_trust(trust_store, environ=environ, cwd=cwd, now=now,
-                           write=not settings.dry_run)
+        # dry runs record release snapshots too (see safeinstall.trust: recording is safe)
+        trust = open_trust(trust_store, environ=environ, cwd=cwd, now=now, write=True)
     except SafeInstallError as exc:
-        if trust_store:  # a store the user chose must work
+        from safeinstall.store import StoreRowError, StoreSchemaError
+
+        # a store the user chose must work; a store from a newer safe-install (or damaged
+        # rows) is refused rather than silently turning trust on first use off
+        if trust_store or isinstance(exc, (StoreSchemaError, StoreRowError)):
             store.close()
             session.close()
             raise
@@ -344,7 +407,7 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
         trust = None
     workdir = Path(tempfile.mkdtemp(prefix="safe-install-run-"))
     interactive = settings.verbosity >= 0 and console.is_terminal
-    status = console.status("checking...") if interactive else None
+    status = _progress_for(settings.verbosity, interactive, console)
     old_term = signal.getsignal(signal.SIGTERM)
     installed: InstalledSet | None = None
     late_install: EarlyInstall | None = None  # started here: the caller did not start one
@@ -354,16 +417,15 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
 
     signal.signal(signal.SIGTERM, _term)
     try:
-        if status is not None:
-            status.start()
+        status.start()
+        status.stage("resolving", detail=f"and checking {len(user_reqs)} requirement(s)")
 
         def progress(msg: str) -> None:
-            if status is not None:
-                status.update(msg)
-            elif settings.verbosity > 0:
-                console.print(f"[dim]{msg}[/]")
+            if msg.startswith("resolved "):
+                status.advance()
+            status.message(msg)
 
-        if settings.verbosity >= 0 and status is None:
+        if settings.verbosity >= 0 and not interactive:
             console.prepare()  # the summary's console, made while the check waits for pages
         installed = installed_dists(settings, environ, early_installed)
         if early_install is None and not settings.dry_run:
@@ -378,13 +440,21 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             installed=installed, progress=progress, notes=notes,
         )
         if trust is not None:
-            result = apply_trust(result, trust, ours.policy)
-        if status is not None:
-            status.stop()
-            status = None
-        if settings.verbosity >= 0 or result.refused:
+            try:
+                result = apply_trust(result, trust, ours.policy, finder, now=now)
+            except SafeInstallError as exc:
+                from safeinstall.store import StoreRowError, StoreSchemaError
+
+                if trust_store or isinstance(exc, (StoreSchemaError, StoreRowError)):
+                    raise
+                # like a default store that cannot be opened (e.g. a read-only file)
+                console.print("[yellow]warning[/] trust on first use is off for this run: "
+                              f"{exc}")
+        status.stop()
+        if settings.verbosity >= 0 or result.relaxations or any(
+                f.severity != "info" for _p, f in result.findings):
             render_summary(result, dry_run=settings.dry_run, console=console,
-                           verbose=settings.verbosity)
+                           verbose=settings.verbosity, width=console.layout_width)
         if result.refused:
             code = EXIT_REFUSED
             console.print("[bold red]safe-install: refused by policy; nothing was installed.[/]")
@@ -392,6 +462,7 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
                 write_report(report_json(result, policy=ours.policy, dry_run=settings.dry_run,
                                          exit_code=code, outcome="refused"), ours.report, out)
             return code
+        _protect_own_environment(result, settings, target, console)
         if settings.dry_run:
             if ours.report:
                 write_report(report_json(result, policy=ours.policy, dry_run=True,
@@ -400,18 +471,30 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             return EXIT_OK
         from safeinstall.installer import install, prepare
 
-        plan = prepare(result, store, settings, environ, workdir, progress)
+        status = _progress_for(settings.verbosity, interactive, console)
+        status.start()
+        files = [f for f in (getattr(result.plan.get(p.name), "file", None)
+                             for p in result.packages
+                             if p.decision == "install" and not p.build_time) if f is not None]
+        sizes = [f.size for f in files]
+        total = sum(s for s in sizes if s) if files and None not in sizes else None
+        if files:
+            status.stage("downloading", total=total, detail=f"{len(files)} file(s)" + (
+                f", {format_size(total)}" if total else ""))
+        plan = prepare(result, store, settings, environ, workdir, progress,
+                       on_bytes=status.advance)
         if plan.wheels or plan.editables:
+            count = len(plan.wheels) + len(plan.editables)
+            status.stage("installing", detail=f"{count} checked artifact(s)")
             install(plan, result, settings, environ, workdir, cmd.passthrough,
                     stdout_to_stderr=ours.report == "-", early=early_install)
+        status.stop()
+        if plan.wheels or plan.editables:
             if settings.verbosity >= 0:
                 console.print(f"safe-install: installed {len(plan.wheels) + len(plan.editables)}"
                               " checked artifact(s).")
         elif settings.verbosity >= 0:
             console.print("safe-install: nothing to install; all requirements already satisfied.")
-        if trust is not None:
-            for note in trust.record(result, now=now):
-                console.print(f"[yellow]warning[/] {note}")
         if ours.report:
             write_report(report_json(result, policy=ours.policy, dry_run=False,
                                      exit_code=EXIT_OK, outcome="installed"), ours.report, out)
@@ -421,14 +504,47 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
             late_install.cancel()
         if installed is not None:
             installed.close()
-        if status is not None:
-            status.stop()
+        status.stop()
         signal.signal(signal.SIGTERM, old_term)
         store.close()
         if trust is not None:
             trust.close()
         shutil.rmtree(workdir, ignore_errors=True)
         session.close()
+
+
+def _protect_own_environment(result: Any, settings: PipSettings, target: TargetPython,
+                             console: Any) -> None:
+    """Refuse (exit 2) an install into the environment safe-install runs from that would
+    change one of its own dependencies; a dry run says that the install would be refused."""
+    from safeinstall.environments import own_changes, refuse_own_changes, targets_own_environment
+
+    if not targets_own_environment(settings, target):
+        return
+    changes = own_changes((p.name, p.version) for p in result.packages
+                          if p.decision == "install" and not p.build_time)
+    if not changes:
+        return
+    if settings.dry_run:
+        console.print("[yellow]warning[/] the install would be refused: it would change "
+                      "safe-install's own environment ("
+                      + ", ".join(c.describe() for c in changes)
+                      + "); install safe-install in an environment of its own and pass "
+                        "--python (see 'Install safe-install itself' in README.md)")
+        return
+    refuse_own_changes(changes, target)
+
+
+def _progress_for(verbosity: int, interactive: bool, console: Any) -> Any:
+    """Progress by stage (:mod:`safeinstall.progress`): a rich display on a terminal, one line
+    per stage without one, nothing with -q."""
+    from safeinstall.progress import Lines, Silent, Terminal
+
+    if verbosity < 0:
+        return Silent()
+    if interactive:
+        return Terminal(console.real())
+    return Lines(console.stream, verbose=verbosity > 0, width=console.layout_width)
 
 
 # -- the inputs of a checked run, shared with safe-install-tool's lock/guard/audit ---------------
@@ -457,7 +573,7 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
 
     config = pip_config.result() if pip_config is not None else \
         read_pip_config(environ, isolated=bool(cmd.get("isolated")))
-    settings = effective_settings(cmd, config, cwd, now=now)
+    settings = effective_settings(cmd, config, cwd, now=now, environ=environ)
     pylocks: tuple[str, ...] = ()
     if any("pylock" in p for p in settings.requirement_files):  # the lock module is heavy
         from safeinstall.lockfile import is_pylock_name, split_extras
@@ -470,6 +586,9 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
         environ=environ,
     )
     settings, notes = with_file_options(settings, parsed.options)
+    if settings.python and cmd.get("python") is None and config.get("python") is None:
+        notes.insert(0, f"target: the active virtual environment {settings.python} (VIRTUAL_ENV);"
+                        " pass --python to choose another interpreter")
 
     user_reqs = [UserRequirement(text, "command line", base_dir=cwd) for text in cmd.requirements]
     user_reqs += [UserRequirement(e, "command line", editable=True, base_dir=cwd)

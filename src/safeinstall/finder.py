@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import (
     InvalidSdistFilename,
@@ -73,6 +74,11 @@ class IndexFile:
     metadata_sha256: str | None
     #: the index's ``upload-time`` value when it is there but cannot be read as a moment
     upload_time_error: str | None = None
+    #: why this entry's index data is invalid (the field and the problem), or None. An invalid
+    #: entry stays a candidate, so that the selection is pip's, but is never downloaded, cached
+    #: or installed: selected, it is refused (``invalid-index-data``). Its hashes, size and
+    #: metadata fields hold only the values that passed validation.
+    invalid: str | None = None
 
     @property
     def is_yanked(self) -> bool:
@@ -224,12 +230,124 @@ class ProjectListing:
 
 
 def _entry_sha256(entry: Mapping[str, Any]) -> str | None:
+    """The entry's sha256 when it is a valid one (64 hex digits), else None (the full parse,
+    :meth:`Finder._to_file`, says what is wrong with it)."""
     hashes = entry.get("hashes")
-    if isinstance(hashes, dict) and isinstance(hashes.get("sha256"), str):
-        return str(hashes["sha256"]).lower()
-    url = str(entry.get("url", ""))
-    if "#sha256=" in url:
-        return url.rpartition("#sha256=")[2].lower()
+    value: object = None
+    if isinstance(hashes, dict) and "sha256" in hashes:
+        value = hashes["sha256"]
+    else:
+        url = str(entry.get("url", ""))
+        if "#sha256=" in url:
+            value = url.rpartition("#sha256=")[2]
+    if isinstance(value, str) and is_sha256(value.lower()):
+        return value.lower()
+    return None
+
+
+# -- validation of index data: once, where a page entry is parsed --------------------------------
+
+#: Hex digits of each hash algorithm's digest (PEP 691 names are hashlib's).
+HASH_HEX_LENGTHS = {
+    "md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128,
+    "sha3_224": 56, "sha3_256": 64, "sha3_384": 96, "sha3_512": 128,
+    "blake2b": 128, "blake2s": 64,
+}
+_HEX_DIGITS = frozenset("0123456789abcdef")
+#: What a distribution file name may hold: the characters of project names, versions (with
+#: epochs and local labels), build tags and wheel tags. Nothing that is a path separator,
+#: whitespace, a control character or a requirements-file metacharacter.
+_FILENAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                            "0123456789._+!~-")
+_HASH_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def is_sha256(value: object) -> bool:
+    """``value`` is a sha256 as safe-install keeps it: exactly 64 lower-case hex digits."""
+    return isinstance(value, str) and len(value) == 64 and _HEX_DIGITS.issuperset(value)
+
+
+def is_safe_filename(value: object) -> bool:
+    """``value`` can be a file name in a path or a line of a requirements file: only the
+    characters distribution file names are made of, not starting with a dot."""
+    return isinstance(value, str) and bool(value) and not value.startswith(".") \
+        and _FILENAME_CHARS.issuperset(value) and len(value) <= 255
+
+
+def _shown(value: object) -> str:
+    """A hostile value, shortened and quoted for a message (escapes are added on output)."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return repr(text[:80] + ("..." if len(text) > 80 else ""))
+
+
+def filename_problem(filename: str) -> str | None:
+    """Why ``filename`` (from an index) cannot be used as a file name, or None."""
+    if is_safe_filename(filename):
+        return None
+    bad = sorted({c for c in filename if c not in _FILENAME_CHARS})
+    if not bad:
+        return (f"file name {_shown(filename)} "
+                + ("starts with a dot" if filename.startswith(".") else "is too long"))
+    what = ", ".join("'/'" if c == "/" else "'\\'" if c == "\\" else repr(c) for c in bad[:4])
+    return (f"file name {_shown(filename)} holds characters no distribution file name has "
+            f"({what})")
+
+
+def _hashes_problem(field: str, raw: object, out: dict[str, str]) -> str | None:
+    """Validate a PEP 691 hashes object into ``out`` (valid values only); the first problem."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        return f"{field} is {_shown(raw)}, not an object of hash names to hex digests"
+    problem: str | None = None
+    for key, value in raw.items():
+        algo = str(key).lower()
+        expected = HASH_HEX_LENGTHS.get(algo)
+        text = value.lower() if isinstance(value, str) else None
+        if text is None:
+            why = f"{_shown(value)} is not a string"
+        elif not _HASH_NAME_CHARS.issuperset(algo) or not algo or len(algo) > 32:
+            why = f"{_shown(str(key))} is not a hash name"
+        elif not text or not _HEX_DIGITS.issuperset(text):
+            why = f"{_shown(value)} is not hex digits"
+        elif expected is not None and len(text) != expected:
+            why = f"{_shown(value)} is not {expected} hex digits"
+        elif expected is None and (len(text) % 2 or len(text) > 256):
+            why = f"{_shown(value)} is not a digest"
+        else:
+            out.setdefault(algo, text)
+            continue
+        problem = problem or f"{field} {algo}: {why}"
+    return problem
+
+
+_SPECIFIERS: dict[str, bool] = {}
+
+
+def _is_specifier(text: str) -> bool:
+    """``SpecifierSet(text)`` parses (memoised: a page repeats a few values thousands of times)."""
+    known = _SPECIFIERS.get(text)
+    if known is None:
+        try:
+            SpecifierSet(text)
+            known = True
+        except InvalidSpecifier:
+            known = False
+        if len(_SPECIFIERS) < 10_000:
+            _SPECIFIERS[text] = known
+    return known
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _url_problem(url: str, parts: Any) -> str | None:
+    if _CONTROL.search(url):
+        return f"url {_shown(url)} holds control characters"
+    if parts.scheme.lower() not in ("http", "https", "file"):
+        return f"url {_shown(url)} is not an http(s) or file URL"
+    if parts.scheme.lower() != "file" and not parts.netloc:
+        return f"url {_shown(url)} has no host"
     return None
 
 
@@ -488,7 +606,7 @@ class Finder:
             page_url = index.rstrip("/") + "/" + key + "/"
             for entry in self._read_page(page_url, source, key):
                 parsed = self._to_file(key, source, entry)
-                if parsed is not None:
+                if parsed is not None and parsed.invalid is None:  # never dates anything
                     files.append(parsed)
         with self._lock:
             self._reference[key] = tuple(files)
@@ -544,11 +662,14 @@ class Finder:
                          for entry in self._read_page(page_url, source, name, notes))
         raw: list[tuple[Source, dict[str, Any], str, Version | None]] = []
         skipped: dict[str, list[str]] = {}
+        unsafe: dict[str, list[str]] = {}
         for source, entry in links:
             filename = _fast_filename(entry)
             plausible, version = _guess_version(name, filename)
             if plausible:
                 raw.append((source, entry, filename, version))
+                if not is_safe_filename(filename):  # (the cheap check: its name)
+                    unsafe.setdefault(source.url, []).append(filename)
                 continue
             # find-links pages list every project's files; only a project page is expected
             # to list nothing but this project's distributions
@@ -560,6 +681,12 @@ class Finder:
             notes.append(f"{redact(src)} lists {len(names)} file(s) on the page of {name} whose "
                          f"names are not valid distributions of {name} (wrong project, or an "
                          f"unparseable name or version): {shown}; ignored, as pip does")
+        for src, names in unsafe.items():
+            shown = ", ".join(repr(n) for n in names[:3]) + (
+                f" and {len(names) - 3} more" if len(names) > 3 else "")
+            notes.append(f"{redact(src)} lists {len(names)} file(s) of {name} with invalid "
+                         f"index data (a file name no distribution has: {shown}); never "
+                         "downloaded, and refused if selected")
         return ProjectListing(name, None, tuple(dict.fromkeys(notes)), raw=raw)
 
     def _find_links_entries(self) -> tuple[list[tuple[Source, str]], list[tuple[Source, str]]]:
@@ -692,25 +819,37 @@ class Finder:
 
     @staticmethod
     def _to_file(name: NormalizedName, source: Source, entry: dict[str, Any]) -> IndexFile | None:
+        """The one place an index entry's values are validated (JSON, HTML, find-links and
+        ``--times-from`` pages all come through here). An entry that is not a distribution
+        of ``name`` is None (ignored, as pip does); one that is, with any invalid value, is
+        an IndexFile with ``invalid`` set, holding only the values that passed."""
         url: str = entry["url"]
-        parts = urlsplit(url)
-        filename = os.path.basename(parts.path)
-        from urllib.parse import unquote
-
-        filename = unquote(filename)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None
+        filename = unquote(os.path.basename(parts.path))
         parsed = _parse_filename(name, filename)
         if parsed is None:
             return None
         version, is_wheel, tags, build = parsed
+        problems: list[str] = []
+
+        def problem(text: str | None) -> None:
+            if text is not None:
+                problems.append(text)
+
+        problem(filename_problem(filename))
+        problem(_url_problem(url, parts))
         hashes: dict[str, str] = {}
-        raw_hashes = entry.get("hashes")
-        if isinstance(raw_hashes, dict):
-            hashes.update({str(k).lower(): str(v).lower() for k, v in raw_hashes.items()
-                           if isinstance(v, str)})
+        problem(_hashes_problem("hashes", entry.get("hashes"), hashes))
         if parts.fragment:
             algo, eq, value = parts.fragment.partition("=")
             if eq and algo in ("sha256", "sha384", "sha512", "sha224", "sha1", "md5"):
-                hashes.setdefault(algo, value.lower())
+                from_url: dict[str, str] = {}
+                problem(_hashes_problem("url #fragment", {algo: value}, from_url))
+                for key, text in from_url.items():
+                    hashes.setdefault(key, text)
         # as pip's Link.from_json: a reason string or true means yanked; "" and false do not
         yanked_raw = entry.get("yanked", False)
         yanked: str | None
@@ -720,17 +859,33 @@ class Finder:
             yanked = ""
         else:
             yanked = None
+        if yanked_raw is not None and not isinstance(yanked_raw, (bool, str)):
+            problem(f"yanked is {_shown(yanked_raw)}, not true, false or a reason")
         meta = entry.get("core-metadata", entry.get("dist-info-metadata"))
         metadata_url = None
         metadata_sha256 = None
         if meta:
             metadata_url = parts._replace(fragment="").geturl() + ".metadata"
-            if isinstance(meta, dict) and isinstance(meta.get("sha256"), str):
-                metadata_sha256 = meta["sha256"].lower()
-        size = entry.get("size")
-        if isinstance(size, bool) or (isinstance(size, int) and size < 0):
-            size = None
-        rp = entry.get("requires-python")
+            if isinstance(meta, dict):
+                meta_hashes: dict[str, str] = {}
+                problem(_hashes_problem("core-metadata", meta, meta_hashes))
+                metadata_sha256 = meta_hashes.get("sha256")
+            elif meta is not True:
+                problem(f"core-metadata is {_shown(meta)}, not true, false or hashes")
+        size_raw = entry.get("size")
+        size: int | None = None
+        if type(size_raw) is int and size_raw >= 0:
+            size = size_raw
+        elif size_raw is not None:
+            problem(f"size is {_shown(size_raw)}, not a non-negative integer")
+        rp_raw = entry.get("requires-python")
+        rp: str | None = None
+        if isinstance(rp_raw, str) and rp_raw.strip():
+            rp = rp_raw  # (the selection ignores an invalid one, as pip does)
+            if not _is_specifier(rp_raw):
+                problem(f"requires-python {_shown(rp_raw)} is not a version specifier")
+        elif rp_raw not in (None, ""):
+            problem(f"requires-python is {_shown(rp_raw)}, not a string")
         upload_time, upload_time_error = parse_upload_time(entry.get("upload-time"))
         return IndexFile(
             project=name,
@@ -745,11 +900,12 @@ class Finder:
             hashes=tuple(sorted(hashes.items())),
             upload_time=upload_time,
             yanked=yanked,
-            requires_python=rp if isinstance(rp, str) and rp.strip() else None,
-            size=size if isinstance(size, int) else None,
+            requires_python=rp,
+            size=size,
             metadata_url=metadata_url,
             metadata_sha256=metadata_sha256,
             upload_time_error=upload_time_error,
+            invalid="; ".join(problems) if problems else None,
         )
 
 

@@ -30,6 +30,7 @@ from safeinstall.artifacts import (
 )
 from safeinstall.checker import CheckResult, PackageResult, index_args
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
+from safeinstall.finder import IndexFile
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.resolver import DirectCandidate, IndexCandidate
@@ -186,8 +187,10 @@ def start_install(python: str | None, settings: PipSettings, environ: Mapping[st
 
 def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
             environ: Mapping[str, str], workdir: Path,
-            progress: Callable[[str], None] = lambda _m: None) -> InstallPlan:
-    """Download and verify every artifact; build sdists/local projects into wheels."""
+            progress: Callable[[str], None] = lambda _m: None, *,
+            on_bytes: Callable[[int], None] | None = None) -> InstallPlan:
+    """Download and verify every artifact; build sdists/local projects into wheels.
+    ``on_bytes``: called with each amount of bytes downloaded (or found already there)."""
     env = environ_without_pip(environ)
     target_python = result.target.executable if settings.python else None
     wanted = [pkg for pkg in result.packages if pkg.decision == "install" and not pkg.build_time]
@@ -200,12 +203,34 @@ def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
             cand = result.plan[pkg.name]
             if isinstance(cand, IndexCandidate):
                 progress(f"downloading {cand.file.filename}")
-                downloads[pkg.name] = pool.submit(store.fetch, cand.file,
-                                                  expected=frozenset(pkg.trusted_hashes))
+                downloads[pkg.name] = pool.submit(_fetch_counted, store, cand.file,
+                                                  frozenset(pkg.trusted_hashes), on_bytes)
         return _assemble(result, settings, env, workdir, progress, target_python, wanted,
                          downloads)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fetch_counted(store: ArtifactStore, f: IndexFile, expected: frozenset[str],
+                   on_bytes: Callable[[int], None] | None) -> Path:
+    """``store.fetch``, reporting bytes as they arrive; a file downloaded earlier in the run
+    (or cached) counts once it is there. A retry starts from 0 again: counted only past the
+    most reached before."""
+    if on_bytes is None:
+        return store.fetch(f, expected=expected)
+    seen = 0
+
+    def step(done: int) -> None:
+        nonlocal seen
+        if done > seen:
+            on_bytes(done - seen)
+            seen = done
+
+    path = store.fetch(f, expected=expected, progress=step)
+    size = f.size if f.size is not None else path.stat().st_size
+    if size > seen:
+        on_bytes(size - seen)
+    return path
 
 
 def _assemble(result: CheckResult, settings: PipSettings, env: dict[str, str], workdir: Path,

@@ -19,7 +19,6 @@ Nothing here prints or exits; errors are ``SafeInstallError`` subclasses that na
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -36,6 +35,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import RequirementError, ResolutionError, UsageError
+from safeinstall.fileio import write_atomically  # re-exported: the lock writers use it
 from safeinstall.finder import Finder, IndexFile, ProjectListing
 from safeinstall.policy import Policy
 from safeinstall.target import TargetPython
@@ -81,9 +81,9 @@ class LeftOut:
 class OnTimeFinder(Finder):
     """A finder that does not show late files to the resolver.
 
-    Files whose lateness exceeds the policy's threshold are hidden (and remembered in
-    :attr:`hidden`) unless an ``--allow-late`` exception covers them. Files without an upload
-    time stay visible, so the check still refuses them.
+    Files the policy judges late are hidden (and remembered in :attr:`hidden`) unless an
+    ``--allow-late`` exception covers them. Files whose lateness is unknown (an undated or
+    inconsistent timeline) stay visible, so the check still refuses them.
     """
 
     def __init__(self, *, policy: Policy, **kwargs: Any) -> None:
@@ -103,15 +103,15 @@ class OnTimeFinder(Finder):
         kept: list[IndexFile] = []
         for f in listing.files:
             tl, _ = timeline_for(listing, f)
-            dated = next((g for g in tl.files if g.filename == f.filename), f)
-            late = tl.lateness(dated)
-            if late is not None and late > self.policy.late_after and \
-                    self.policy.exception_for(f.project, f.version, f.sha256) is None:
+            judgment = self.policy.judge(f.project, f.version, tl.date(f))
+            if judgment.verdict == "late":
+                late = judgment.dated.lateness
+                assert late is not None
                 self.hidden[f.filename] = LeftOut(
                     str(f.project), str(f.version), f.filename, f.sha256, "late",
                     f"late: uploaded {format_duration(late)} after its release began "
                     f"(threshold {format_duration(self.policy.late_after)})",
-                    dated.upload_time, late)
+                    judgment.dated.upload_time, late)
                 continue
             kept.append(f)
         filtered = ProjectListing(listing.name, tuple(kept), listing.notes)
@@ -212,10 +212,10 @@ def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder,
         listing = finder.unfiltered(name)
         for filename, (f, labels) in sorted(chosen[name].items()):
             tl, _ = timeline_for(listing, f)
-            dated = next((g for g in tl.files if g.filename == f.filename), f)
+            dated = tl.date(f)
             arts.append(LockedArtifact(
                 filename=f.filename, url=f.url, index=f.source.url, sha256=f.sha256 or "",
-                size=f.size, upload_time=dated.upload_time, lateness=tl.lateness(dated),
+                size=f.size, upload_time=dated.upload_time, lateness=dated.lateness,
                 is_wheel=f.is_wheel, selected_by=tuple(labels),
                 allowed_late=allowed.get(filename)))
         packages.append(LockedPackage(name, version, tuple(arts),
@@ -336,19 +336,6 @@ def pylock_text(lock: Lock) -> str:
 
     Pylock.from_dict(tomllib.loads(text))  # what we wrote reads back as a valid lock
     return text
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # -- a minimal TOML writer (PEP 751 documents only need tables, arrays and scalars) ---------------

@@ -345,6 +345,7 @@ class PipSettings:
     prefix: str | None = None
     user: bool = False
     root: str | None = None
+    break_system_packages: bool = False
     cert: str | None = None
     client_cert: str | None = None
     timeout: float = 15.0
@@ -392,8 +393,15 @@ def parse_uploaded_prior_to(value: str, now: datetime) -> datetime:
 
 
 def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str, *,
-                       now: datetime | None = None) -> PipSettings:
-    """Merge the command line over pip's configuration, as pip's option parser does."""
+                       now: datetime | None = None,
+                       environ: Mapping[str, str] | None = None) -> PipSettings:
+    """Merge the command line over pip's configuration, as pip's option parser does.
+
+    The target interpreter is ``--python`` (or pip's configuration), else the virtual
+    environment ``VIRTUAL_ENV`` in ``environ`` names (unless safe-install runs in it), else
+    the interpreter safe-install runs on (``python`` None). Option combinations that pip
+    refuses before doing anything are refused here, with pip's words."""
+    from safeinstall.target import active_environment
 
     def flag(dest: str, key: str) -> bool:
         if cmd.get(dest):
@@ -451,11 +459,13 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str, *,
         require_hashes=flag("require_hashes", "require-hashes")
         and not cmd.get("no_require_hashes"),
         dry_run=bool(cmd.get("dry_run")),
-        python=value("python", "python"),
+        python=value("python", "python")
+        or (active_environment(environ) if environ is not None else None),
         target_dir=value("target", "target"),
         prefix=value("prefix", "prefix"),
         user=flag("user", "user"),
         root=value("root", "root"),
+        break_system_packages=flag("break_system_packages", "break-system-packages"),
         cert=value("cert", "cert"),
         client_cert=value("client_cert", "client-cert"),
         timeout=number("timeout", "timeout" if config.get("timeout") else "default-timeout", 15.0),
@@ -481,7 +491,16 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str, *,
             )
     if settings.target_dir and settings.user:
         raise UsageError("cannot combine --user and --target", hint="choose one install location")
-    del cwd
+    if settings.prefix and settings.user:
+        raise UsageError("cannot combine --user and --prefix: they imply different "
+                         "installation locations (pip refuses it too)",
+                         hint="choose one install location")
+    if settings.target_dir:
+        target_dir = os.path.join(cwd, os.path.expanduser(settings.target_dir))
+        if os.path.exists(target_dir) and not os.path.isdir(target_dir):
+            raise UsageError(f"--target {settings.target_dir!r} exists but is not a directory "
+                             "(pip refuses it too)",
+                             hint="name a directory, or a path that does not exist yet")
     return settings
 
 

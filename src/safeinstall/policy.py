@@ -84,9 +84,16 @@ class DatedFile:
     release_start: datetime | None
     lateness: timedelta | None
     problem: str | None = None  # why the lateness is unknown, naming the files
+    #: the problem is a contradiction (one file name listed with different times or hashes),
+    #: not a gap: always refused, whatever ``--on-unknown-upload-time`` says
+    inconsistent: bool = False
+    #: a local version (``1.0+x``), dated against its public release's start as well
+    local_variant: bool = False
 
 
 Verdict = Literal["on-time", "late", "allowed-late", "unknown"]
+#: the finding a judgment gives, if any (``late`` also for allowed-late, as an info finding)
+JudgmentKind = Literal["late", "unknown-upload-time", "inconsistent-timeline"]
 
 
 @dataclass(frozen=True)
@@ -98,11 +105,24 @@ class Judgment:
     dated: DatedFile
     late_after: timedelta
     exception: LateException | None = None
+    severity: Severity | None = None  # of the finding (None: on time, no finding)
 
     @property
     def is_late(self) -> bool:
         """Later than the threshold, whether or not an exception allows it."""
         return self.verdict in ("late", "allowed-late")
+
+    @property
+    def kind(self) -> JudgmentKind | None:
+        """The finding kind this judgment gives: None when the file is on time."""
+        if self.verdict == "unknown":
+            return "inconsistent-timeline" if self.dated.inconsistent else "unknown-upload-time"
+        return "late" if self.is_late else None
+
+    @property
+    def refused(self) -> bool:
+        """The policy refuses the file (an error finding)."""
+        return self.severity == "error"
 
 
 @dataclass(frozen=True)
@@ -123,15 +143,19 @@ class Policy:
         return None
 
     def judge(self, name: str, version: Version, dated: DatedFile) -> Judgment:
-        """Compare a dated file with the threshold and apply the exceptions."""
+        """Compare a dated file with the threshold and apply the exceptions: the one place
+        where lateness meets ``late_after``. A file whose lateness is unknown (an undated or
+        inconsistent timeline) is never on time; an inconsistent timeline is always refused."""
         if dated.lateness is None:
-            return Judgment("unknown", dated, self.late_after)
+            severity: Severity = "error" if dated.inconsistent \
+                else severity_for(self.on_unknown_upload_time)
+            return Judgment("unknown", dated, self.late_after, severity=severity)
         if dated.lateness <= self.late_after:
             return Judgment("on-time", dated, self.late_after)
         exc = self.exception_for(name, version, dated.sha256)
         if exc is not None:
-            return Judgment("allowed-late", dated, self.late_after, exc)
-        return Judgment("late", dated, self.late_after)
+            return Judgment("allowed-late", dated, self.late_after, exc, severity="info")
+        return Judgment("late", dated, self.late_after, severity=severity_for(self.on_late))
 
     def relaxations(self) -> list[str]:
         """Human-readable list of settings weaker than the defaults (logged in every report)."""

@@ -20,6 +20,7 @@ from packaging.version import Version
 
 from safeinstall.errors import UsageError
 from safeinstall.finder import IndexFile, ProjectListing, Source
+from safeinstall.policy import Policy, Verdict
 from safeinstall.selection import SelectionRules, order_candidates
 from safeinstall.target import TargetPython, foreign_target
 from safeinstall.timeline import ReleaseTimeline, release_timeline
@@ -204,9 +205,10 @@ def selections(listing: ProjectListing, version: Version, targets: Sequence[Name
 @dataclass(frozen=True)
 class FileRow:
     file: IndexFile
-    offset: timedelta | None  # from the release start; None without an upload time
-    late: bool
+    offset: timedelta | None  # from the release start; None when that or its time is unknown
+    late: bool  # the policy judges it late (allowed by an exception or not)
     selected_by: tuple[str, ...]  # target names, in target order
+    verdict: Verdict = "on-time"
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,13 @@ class ReleaseView:
 
     @property
     def start(self) -> datetime | None:
+        """The release start, None when it is unknown (see :attr:`problem`)."""
         return self.timeline.release_start
+
+    @property
+    def problem(self) -> str | None:
+        """Why the release start (so every file's lateness) is unknown, or None."""
+        return self.timeline.start_problem
 
     @property
     def end(self) -> datetime | None:
@@ -242,8 +250,9 @@ class ReleaseView:
 
 
 def release_views(listing: ProjectListing, version: Version, targets: Sequence[NamedTarget],
-                  rules_for: RulesFor, late_after: timedelta) -> list[ReleaseView]:
-    """One view per source that lists files of ``version`` (pip's source order)."""
+                  rules_for: RulesFor, policy: Policy) -> list[ReleaseView]:
+    """One view per source that lists files of ``version`` (pip's source order), each file
+    dated and judged by the policy (:meth:`ReleaseTimeline.date`, :meth:`Policy.judge`)."""
     chosen = selections(listing, version, targets, rules_for)
     sources: list[Source] = []
     for f in listing.files:
@@ -254,13 +263,13 @@ def release_views(listing: ProjectListing, version: Version, targets: Sequence[N
         tl = release_timeline(listing, version, source)
         rows = []
         for f in tl.files:
-            offset = tl.lateness(f)
+            judgment = policy.judge(listing.name, version, tl.date(f))
             selected = tuple(name for name, g in chosen.items()
                              if g is not None and g.url == f.url and g.source == f.source)
-            rows.append(FileRow(f, offset, offset is not None and offset > late_after,
-                                selected))
-        views.append(ReleaseView(listing.name, version, source, tl, late_after, tuple(rows),
-                                 tuple(targets), tuple(chosen.items())))
+            rows.append(FileRow(f, judgment.dated.lateness, judgment.is_late, selected,
+                                judgment.verdict))
+        views.append(ReleaseView(listing.name, version, source, tl, policy.late_after,
+                                 tuple(rows), tuple(targets), tuple(chosen.items())))
     return views
 
 

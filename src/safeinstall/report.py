@@ -11,6 +11,7 @@ from safeinstall import __version__
 from safeinstall.checker import CheckResult, PackageResult
 from safeinstall.durations import format_duration
 from safeinstall.http import redact
+from safeinstall.layout import Column, fit_table, middle_ellipsis, plain_record
 from safeinstall.policy import Finding, Policy
 
 SCHEMA_VERSION = 1
@@ -109,70 +110,151 @@ def write_report(data: dict[str, Any], dest: str, stdout: IO[str]) -> None:
     if dest == "-":
         stdout.write(text)
         stdout.flush()
-    else:
-        with open(dest, "w", encoding="utf-8") as fh:
-            fh.write(text)
+    else:  # whole or not at all: an interrupted run never leaves half a report
+        from pathlib import Path
+
+        from safeinstall.fileio import write_atomically
+
+        write_atomically(Path(dest), text)
 
 
-def render_summary(result: CheckResult, *, dry_run: bool, console: Any, verbose: int = 0) -> None:
-    """Findings first, then one line per package. ``console`` is a rich Console on stderr."""
+#: one line for several warnings of a kind (default output): "N packages ..."
+_KIND_SUMMARY = {
+    "untrusted-hash": "have no trusted hash (no --hash vouches for the file)",
+    "late": "have a file added late to its release (allowed by --on-late warn)",
+    "unknown-upload-time": "have a file whose upload time the index does not give",
+    "unverifiable-source": "come from a direct URL or VCS reference that cannot be dated",
+    "multiple-indexes": "are on several indexes with different files",
+    "selection-changed": "now select another file than the one installed before",
+    "weak-hash": "are vouched for only by a weak hash",
+    "mirror-mismatch": "differ from the file the --times-from index lists",
+}
+#: the summary table's columns, dropped in this order when it does not fit (docs/reference.md)
+SUMMARY_COLUMNS = ("package", "version", "selected file", "uploaded", "release start",
+                   "lateness", "verdict")
+SUMMARY_DROP_ORDER = ("release start", "uploaded", "version", "lateness")
+
+
+def render_summary(result: CheckResult, *, dry_run: bool, console: Any, verbose: int = 0,
+                   width: int | None = None) -> None:
+    """What a run found, on ``console`` (a rich Console on stderr) laid out for ``width``
+    columns (None: no terminal and no COLUMNS, one record per line).
+
+    ``verbose`` < 0 (``-q``): refusals, warnings and policy relaxations only. 0: warnings
+    of a kind summed up in one line when there are several, information, the table and the
+    target. > 0 (``-v``): every warning with its hint, and the notes (only then)."""
     from rich.markup import escape
-    from rich.table import Table
+
+    def show(markup: str) -> None:
+        console.print(markup)
 
     problems = [(p, f) for p, f in result.findings if f.severity in ("error", "warning")]
     problems.sort(key=lambda pf: (_SEVERITY_ORDER[pf[1].severity], pf[0].name))
-    untrusted = [p.name for p, f in problems
-                 if f.kind == "untrusted-hash" and f.severity == "warning"]
-    if len(untrusted) > 1 and verbose <= 0:
-        problems = [(p, f) for p, f in problems
-                    if not (f.kind == "untrusted-hash" and f.severity == "warning")]
-    for relax in result.relaxations:
-        console.print(f"[yellow]policy relaxed:[/] {escape(relax)}")
+    problems = list(dict.fromkeys(problems))
+    for relax in dict.fromkeys(result.relaxations):
+        show(f"[yellow]policy relaxed:[/] {escape(relax)}")
+    by_kind: dict[str, list[tuple[PackageResult, Finding]]] = {}
     for p, f in problems:
+        if f.severity == "warning" and verbose <= 0:
+            by_kind.setdefault(f.kind, []).append((p, f))
+    summed = {k for k, items in by_kind.items()
+              if len(dict.fromkeys(p.name for p, _ in items)) > 1}
+    done: set[str] = set()
+    for p, f in problems:
+        if f.severity == "warning" and f.kind in summed:
+            if f.kind not in done:
+                done.add(f.kind)
+                names = list(dict.fromkeys(q.name for q, _ in by_kind[f.kind]))
+                what = _KIND_SUMMARY.get(f.kind, f"have {f.kind} warnings")
+                show(f"[yellow]warning[/] [dim]({f.kind})[/]: {len(names)} packages {what}; "
+                     "see which with -v or --report FILE")
+            continue
         style = "bold red" if f.severity == "error" else "yellow"
         label = "REFUSED" if f.severity == "error" else "warning"
-        console.print(f"[{style}]{label}[/] [bold]{escape(p.name)} {escape(p.version)}[/] "
-                      f"[dim]({f.kind})[/]: {escape(f.message)}")
+        show(f"[{style}]{label}[/] [bold]{escape(p.name)} {escape(p.version)}[/] "
+             f"[dim]({f.kind})[/]: {escape(f.message)}")
         if f.hint and (f.severity == "error" or verbose > 0 or f.kind == "late"):
             for line in f.hint.splitlines():
-                console.print(f"    {escape(line)}")
-    if len(untrusted) > 1 and verbose <= 0:
-        console.print(f"[yellow]warning[/] [dim](untrusted-hash)[/]: {len(untrusted)} packages "
-                      "have no trusted hash (no --hash vouches for the file): "
-                      f"{escape(', '.join(untrusted))}")
+                show(f"    {escape(line)}")
+    if verbose < 0:
+        return
     info = [(p, f) for p, f in result.findings if f.severity == "info"]
     late_other = [x for x in info if x[1].kind == "late-unselected"]
     if late_other:
         names = sorted({p.name for p, _ in late_other})
-        console.print(f"[cyan]info[/] {len(late_other)} late file(s) in the selected releases "
-                      f"of {', '.join(names)} are not selected for this target "
-                      "(see --report for each)")
-    for p, f in info:
-        if f.kind != "late-unselected":
-            console.print(f"[cyan]info[/] {escape(p.name)} {escape(p.version)}: "
-                          f"{escape(f.message)}")
-    for note in result.notes:
-        console.print(f"[dim]note: {escape(note)}[/]")
+        show(f"[cyan]info[/] {len(late_other)} late file(s) in the selected releases "
+             f"of {escape(', '.join(names))} are not selected for this target "
+             "(see --report for each)")
+    for line in dict.fromkeys(f"{p.name} {p.version}: {f.message}" for p, f in info
+                              if f.kind != "late-unselected"):
+        show(f"[cyan]info[/] {escape(line)}")
+    if verbose > 0:  # notes (ignored requirements, index changes, ...) are in --report too
+        for note in dict.fromkeys(result.notes):
+            show(f"[dim]note: {escape(note)}[/]")
 
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for col in ("package", "version", "selected file", "uploaded", "release start", "lateness",
-                "verdict"):
-        table.add_column(col, overflow="fold")
-    for p in result.packages:
-        verdict = {"install": "would install" if dry_run else "install",
-                   "refuse": "[bold red]REFUSED[/]",
-                   "already-satisfied": "already installed"}[p.decision]
-        if p.decision == "install" and any(f.severity == "warning" and f.kind != "untrusted-hash"
-                                           for f in p.findings):
-            verdict += " [yellow](warnings)[/]"
-        table.add_row(
-            escape(p.name), escape(p.version), escape(p.filename or p.url or "-"),
+    rows = [_summary_row(p, dry_run) for p in result.packages]
+    if width is None:
+        for p, row in zip(result.packages, rows, strict=True):
+            text = plain_record([
+                ("release", f"{p.name}=={p.version}"), ("file", row[2]),
+                ("uploaded", _seconds_iso(p.upload_time)),
+                ("release-start", _seconds_iso(p.release_start)), ("lateness", row[5]),
+                ("verdict", row[6])])
+            show(escape(text).replace("verdict=REFUSED", "verdict=[bold red]REFUSED[/]"))
+    else:
+        _summary_table(rows, console, width)
+    target = result.target
+    head = f"target: {target.describe()} (Python {target.version_string}, "
+    where = target.executable if width is None else \
+        middle_ellipsis(target.executable, max(width - len(head) - 1, 12))
+    show(f"[dim]{escape(head + where)})[/]")
+    if verbose > 0:
+        room = (width or 10_000) - len("interpreter: ")
+        show(f"[dim]interpreter: {escape(middle_ellipsis(target.executable, room))}[/]")
+
+
+def _summary_row(p: PackageResult, dry_run: bool) -> tuple[str, ...]:
+    verdict = {"install": "would install" if dry_run else "install",
+               "refuse": "REFUSED",
+               "already-satisfied": "already installed"}[p.decision]
+    if p.decision == "install" and any(f.severity == "warning" and f.kind != "untrusted-hash"
+                                       for f in p.findings):
+        verdict += " (warnings)"
+    return (p.name, p.version, p.filename or (redact(p.url) if p.url else "-"),
             _short(p.upload_time), _short(p.release_start),
-            format_duration(p.lateness) if p.lateness is not None else "-", verdict,
-        )
+            format_duration(p.lateness) if p.lateness is not None else "-", verdict)
+
+
+def _summary_table(rows: Sequence[tuple[str, ...]], console: Any, width: int) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    columns = [Column(h, drop_rank=SUMMARY_DROP_ORDER.index(h) + 1
+                      if h in SUMMARY_DROP_ORDER else None,
+                      shrink=h in ("selected file", "package"),
+                      min_width=20 if h == "package" else 30 if h == "selected file" else 12)
+               for h in SUMMARY_COLUMNS]
+    fitted = fit_table(columns, rows, width)
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold",
+                  padding=(0, 1))
+    for pos, i in enumerate(fitted.keep):
+        table.add_column(SUMMARY_COLUMNS[i], no_wrap=True, width=fitted.widths[pos])
+    for row in rows:
+        cells = []
+        for pos, i in enumerate(fitted.keep):
+            text = Text(fitted.cell(pos, row[i]))
+            if SUMMARY_COLUMNS[i] == "verdict":
+                if row[i] == "REFUSED":
+                    text.stylize("bold red")
+                elif row[i].endswith("(warnings)"):
+                    text.stylize("yellow", len(row[i]) - len("(warnings)"))
+            cells.append(text)
+        table.add_row(*cells)
     console.print(table)
-    console.print(f"[dim]target: {escape(result.target.describe())} "
-                  f"(Python {result.target.version_string}, {escape(result.target.executable)})[/]")
+
+
+def _seconds_iso(t: datetime | None) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ") if t else "-"
 
 
 def _short(t: datetime | None) -> str:

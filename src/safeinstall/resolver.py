@@ -456,6 +456,8 @@ class ResolvedPackage:
     candidate: Candidate  # base candidate (no extras)
     extras: frozenset[str]
     required_by: tuple[str, ...]  # "the user (file:line)" or "parent 1.0"
+    #: the version specifiers of the named requirements on it (``==1.0``), as written
+    specifiers: tuple[str, ...] = ()
 
     @property
     def already_installed(self) -> bool:
@@ -484,10 +486,15 @@ def resolve(provider: Provider, requirements: Sequence[Req], *,
                               hint="pin some dependencies to narrow the search") from None
     required_by: dict[str, list[str]] = {}
     extras_of: dict[str, set[str]] = {}
+    specifiers: dict[str, list[str]] = {}
     for identifier, criterion in result.criteria.items():
         base = identifier.split("[")[0]
         for info in criterion.information:
             parent = info.parent
+            if isinstance(info.requirement, NamedRequirement):
+                spec = str(info.requirement.specifier)
+                if spec not in specifiers.setdefault(base, []):
+                    specifiers[base].append(spec)
             if parent is None:
                 label = info.requirement.comes_from or "the user"
             elif isinstance(parent, PythonCandidate):
@@ -511,6 +518,7 @@ def resolve(provider: Provider, requirements: Sequence[Req], *,
             candidate=base_of(cand),
             extras=frozenset(extras_of.get(identifier, set())),
             required_by=tuple(required_by.get(identifier, [])),
+            specifiers=tuple(specifiers.get(identifier, [])),
         ))
     out.sort(key=lambda p: p.name)
     return out

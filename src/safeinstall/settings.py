@@ -1,8 +1,18 @@
-"""safe-install's own settings: command line > SAFE_INSTALL_* environment > config file > defaults.
+"""safe-install's own settings: command line > SAFE_INSTALL_* environment > config files > defaults.
 
-The config file (``safe-install.toml`` in the working directory, or ``--config FILE``, or
-``SAFE_INSTALL_CONFIG``) is meant to be committed next to the requirements, so exceptions are
-reviewed like code and carry a reason::
+Config files (see docs/reference.md, "Configuration files"), highest first:
+
+1. ``--config FILE`` or ``SAFE_INSTALL_CONFIG=FILE``: that file only (no discovery); the null
+   device (``/dev/null``, ``NUL``) means no config file at all;
+2. otherwise the nearest project file, looked for from the working directory up to the
+   repository root (the first directory with ``.git``, ``.hg`` or ``.svn``; without a
+   repository, the working directory only): in each directory ``safe-install.toml``, else the
+   ``[tool.safe-install]`` table of ``pyproject.toml``;
+3. below it, the user's file: ``$XDG_CONFIG_HOME/safe-install/config.toml`` (platformdirs'
+   user config directory elsewhere).
+
+Project files are meant to be committed, so exceptions are reviewed like code and carry a
+reason::
 
     late-after = "36h"
     on-late = "refuse"
@@ -23,16 +33,19 @@ mirror without upload times (matched by file name and sha256)::
     mycorp-utils = "https://pypi.mycorp.example/simple/"
 
 ``--index-for`` pins from every layer are combined (the highest layer wins per name);
-``times-from`` takes the highest layer that sets it.
+``times-from`` takes the highest layer that sets it. Every value is checked for its type; a
+wrong one is a usage error (exit 2) naming the key and where it was set.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from safeinstall.durations import parse_duration
 from safeinstall.errors import UsageError
@@ -40,9 +53,23 @@ from safeinstall.pipoptions import CommandLine
 from safeinstall.policy import LateException, Policy, parse_action
 
 DEFAULT_CONFIG_NAME = "safe-install.toml"
+PYPROJECT_NAME = "pyproject.toml"
+USER_CONFIG_NAME = "config.toml"
+_REPOSITORY_MARKERS = (".git", ".hg", ".svn")
+_NULL_DEVICES = frozenset({os.devnull, "/dev/null", "nul"})
 _SCALARS = ("late-after", "on-late", "on-unknown-upload-time", "on-untrusted-hash",
             "on-unverifiable", "on-multiple-indexes", "report", "cache-dir")
 _LISTS = ("allow-late", "times-from", "index-for")
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """One config file that was read: its path, the table that holds our settings (the whole
+    file, or ``[tool.safe-install]`` of a pyproject.toml) and a label for messages."""
+
+    path: Path
+    data: Mapping[str, Any]
+    label: str
 
 
 @dataclass(frozen=True)
@@ -50,43 +77,187 @@ class Settings:
     policy: Policy
     report: str | None
     cache_dir: str | None
-    config_path: str | None
+    config_path: str | None  # the highest config file read, if any
     sources: Mapping[str, str]  # setting -> where its value came from
     times_from: tuple[str, ...] = ()  # indexes used only to date identical files
     index_for: Mapping[str, str] = field(default_factory=dict)  # normalized name -> location
+    config_files: tuple[str, ...] = ()  # every config file read, highest first
 
 
-def _load_file(path: Path) -> dict[str, Any]:
+def _toml() -> Any:
     if sys.version_info >= (3, 11):  # imported only when there is a file to read
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
+    return tomllib
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    tomllib = _toml()
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
     except OSError as exc:
         raise UsageError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
-    unknown = set(data) - set(_SCALARS) - set(_LISTS)
-    if unknown:
-        raise UsageError(
-            f"config file {str(path)!r} has unknown keys: {', '.join(sorted(unknown))}",
-            hint=f"known keys: {', '.join(_SCALARS + _LISTS)}",
-        )
     return data
 
 
-def load_settings(cmd: CommandLine, environ: Mapping[str, str], cwd: Path) -> Settings:
-    config_path: Path | None = None
+def _check_keys(data: Mapping[str, Any], label: str) -> None:
+    unknown = set(data) - set(_SCALARS) - set(_LISTS)
+    if unknown:
+        raise UsageError(
+            f"config file {label} has unknown keys: {', '.join(sorted(unknown))}",
+            hint=f"known keys: {', '.join(_SCALARS + _LISTS)}",
+        )
+
+
+def _load_file(path: Path) -> ConfigFile:
+    data = _read_toml(path)
+    label = repr(str(path))
+    _check_keys(data, label)
+    return ConfigFile(path, data, str(path))
+
+
+def _load_pyproject(path: Path) -> ConfigFile | None:
+    """The ``[tool.safe-install]`` table of ``path``, or None when it has none."""
+    data = _read_toml(path)
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict) or "safe-install" not in tool:
+        return None
+    table = tool["safe-install"]
+    label = f"{str(path)!r} [tool.safe-install]"
+    if not isinstance(table, dict):
+        raise UsageError(f"config file {label} must be a table")
+    _check_keys(table, label)
+    return ConfigFile(path, table, f"{path} [tool.safe-install]")
+
+
+def is_null_device(value: str) -> bool:
+    return value.strip().lower() in _NULL_DEVICES or value.strip() == os.devnull
+
+
+def user_config_path(environ: Mapping[str, str]) -> Path:
+    """The user-level config file: ``$XDG_CONFIG_HOME/safe-install/config.toml``, else
+    platformdirs' user config directory for safe-install."""
+    if environ.get("XDG_CONFIG_HOME"):
+        return Path(environ["XDG_CONFIG_HOME"]) / "safe-install" / USER_CONFIG_NAME
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("safe-install", appauthor=False)) / USER_CONFIG_NAME
+
+
+def project_config(cwd: Path) -> ConfigFile | None:
+    """The nearest project config file from ``cwd`` up to the repository root (see the module
+    docstring): ``safe-install.toml``, else ``[tool.safe-install]`` in ``pyproject.toml``."""
+    start = cwd.resolve() if cwd.is_absolute() else Path(os.path.abspath(cwd))
+    chain = [start, *start.parents]
+    root = next((i for i, d in enumerate(chain)
+                 if any((d / m).exists() for m in _REPOSITORY_MARKERS)), None)
+    # without a repository only the working directory: a parent such as /tmp may hold a
+    # file that someone else wrote, and config can relax the policy
+    for directory in chain[:1 if root is None else root + 1]:
+        if (directory / DEFAULT_CONFIG_NAME).is_file():
+            return _load_file(directory / DEFAULT_CONFIG_NAME)
+        if (directory / PYPROJECT_NAME).is_file():
+            found = _load_pyproject(directory / PYPROJECT_NAME)
+            if found is not None:
+                return found
+    return None
+
+
+def config_files(cmd: CommandLine, environ: Mapping[str, str], cwd: Path) -> list[ConfigFile]:
+    """The config files that apply, highest first."""
     explicit = cmd.get("config_file") or environ.get("SAFE_INSTALL_CONFIG")
     if explicit:
-        config_path = (cwd / str(explicit)).resolve()
-        if not config_path.is_file():
-            raise UsageError(f"config file {str(explicit)!r} does not exist")
-    elif (cwd / DEFAULT_CONFIG_NAME).is_file():
-        config_path = cwd / DEFAULT_CONFIG_NAME
-    file_data = _load_file(config_path) if config_path else {}
+        text = str(explicit)
+        if is_null_device(text):
+            return []
+        where = "--config" if cmd.get("config_file") else "SAFE_INSTALL_CONFIG"
+        path = (cwd / text).resolve()
+        if not path.is_file():
+            raise UsageError(f"config file {text!r} ({where}) does not exist",
+                             hint=f"give an existing file, or {os.devnull} for no config file")
+        if path.name == PYPROJECT_NAME:
+            found = _load_pyproject(path)
+            if found is None:
+                raise UsageError(f"config file {text!r} ({where}) has no [tool.safe-install] "
+                                 "table")
+            return [found]
+        return [_load_file(path)]
+    files: list[ConfigFile] = []
+    project = project_config(cwd)
+    if project is not None:
+        files.append(project)
+    user = user_config_path(environ)
+    if user.is_file() and (project is None or user.resolve() != project.path.resolve()):
+        files.append(_load_file(user))
+    return files
+
+
+# -- value checks: each names the key and where it was set ----------------------------------------
+
+
+def _string(value: object, key: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise UsageError(f"{where}: {key} must be a non-empty string, got {value!r}",
+                         hint=f'e.g. {key} = "{_EXAMPLES.get(key, "...")}"')
+    return value
+
+
+_EXAMPLES = {"late-after": "36h", "on-late": "refuse", "on-unknown-upload-time": "refuse",
+             "on-untrusted-hash": "warn", "on-unverifiable": "refuse",
+             "on-multiple-indexes": "refuse", "report": "safe-install-report.json",
+             "cache-dir": "/var/cache/safe-install",
+             "times-from": "https://pypi.org/simple/"}
+
+
+def _duration(value: str, option: str) -> Any:
+    try:
+        return parse_duration(value)
+    except UsageError as exc:
+        raise UsageError(f"{option}: {exc.message}", hint=exc.hint) from None
+
+
+def _check_scalar(key: str, value: str, label: str) -> None:
+    try:
+        if key == "late-after":
+            parse_duration(value)
+        elif key.startswith("on-"):
+            parse_action(value, key)
+    except UsageError as exc:
+        raise UsageError(f"config file {label}: {key}: {exc.message}", hint=exc.hint) from None
+
+
+def _url_value(value: object, where: str, option: str) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise UsageError(f"{where}: {option} needs an index URL (or find-links location), got "
+                         f"{value!r}", hint=f"e.g. {option} = \"{_EXAMPLES['times-from']}\"")
+    return text
+
+
+def _index_url(value: object, where: str, option: str) -> str:
+    """An index URL: http(s)://HOST/... or file://..."""
+    text = _url_value(value, where, option)
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https", "file") or (
+            parts.scheme.lower() != "file" and not parts.netloc):
+        raise UsageError(f"{where}: {option} value {text!r} is not an index URL",
+                         hint="write an http(s):// or file:// URL, e.g. "
+                         f"{_EXAMPLES['times-from']}")
+    return text
+
+
+def load_settings(cmd: CommandLine, environ: Mapping[str, str], cwd: Path) -> Settings:
+    files = config_files(cmd, environ, cwd)
+
+    for cf in files:  # every value of every file is checked, also one a higher layer overrides
+        for key in _SCALARS:
+            if key in cf.data:
+                _check_scalar(key, _string(cf.data[key], key, f"config file {cf.label}"),
+                              cf.label)
 
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -95,11 +266,25 @@ def load_settings(cmd: CommandLine, environ: Mapping[str, str], cwd: Path) -> Se
         env_key = "SAFE_INSTALL_" + dest.upper()
         cli = cmd.get(dest) if key != "cache-dir" else None  # --cache-dir is pip's
         if cli is not None:
-            values[key], sources[key] = str(cli), "command line"
+            values[key], sources[key] = str(cli), "--" + key
         elif environ.get(env_key):
             values[key], sources[key] = environ[env_key], env_key
-        elif key in file_data:
-            values[key], sources[key] = str(file_data[key]), str(config_path)
+        else:
+            for cf in files:
+                if key in cf.data:
+                    values[key] = _string(cf.data[key], key, f"config file {cf.label}")
+                    sources[key] = cf.label
+                    break
+
+    def parsed(key: str, parse: Callable[[str, str], Any]) -> Any:
+        """The value of ``key`` parsed, with an error naming the key and where it was set."""
+        source = sources[key]
+        if source.startswith(("--", "SAFE_INSTALL_")):
+            return parse(values[key], source)
+        try:
+            return parse(values[key], key)
+        except UsageError as exc:
+            raise UsageError(f"config file {source}: {exc.message}", hint=exc.hint) from None
 
     exceptions: list[LateException] = []
     raw_cli = cmd.get("allow_late") or []
@@ -108,86 +293,101 @@ def load_settings(cmd: CommandLine, environ: Mapping[str, str], cwd: Path) -> Se
         exceptions.append(LateException.parse(str(item), origin="--allow-late"))
     for item in environ.get("SAFE_INSTALL_ALLOW_LATE", "").replace(",", " ").split():
         exceptions.append(LateException.parse(item, origin="SAFE_INSTALL_ALLOW_LATE"))
-    entries = file_data.get("allow-late", [])
-    if not isinstance(entries, list):
-        raise UsageError(f"{config_path}: allow-late must be an array of tables")
-    for i, entry in enumerate(entries, 1):
-        where = f"{config_path} allow-late #{i}"
-        if not isinstance(entry, dict):
-            raise UsageError(f"{where}: expected a table with release/sha256 and reason")
-        reason = str(entry.get("reason", "")).strip()
-        if not reason:
-            raise UsageError(f"{where}: every exception needs a reason",
-                             hint='add reason = "why this late file is acceptable"')
-        if ("release" in entry) == ("sha256" in entry):
-            raise UsageError(f"{where}: give exactly one of release = 'NAME==VERSION' or "
-                             "sha256 = 'HEX'")
-        text = str(entry["release"]) if "release" in entry else f"sha256:{entry['sha256']}"
-        exceptions.append(LateException.parse(text, reason=reason, origin=where))
+    for cf in files:
+        exceptions += _file_exceptions(cf)
 
-    late_after = parse_duration(values["late-after"]) if "late-after" in values \
+    def action(key: str, default: str) -> Any:
+        return parsed(key, parse_action) if key in values else parse_action(default, key)
+
+    late_after = parsed("late-after", _duration) if "late-after" in values \
         else Policy().late_after
     policy = Policy(
         late_after=late_after,
-        on_late=parse_action(values.get("on-late", "refuse"), "--on-late"),
-        on_unknown_upload_time=parse_action(values.get("on-unknown-upload-time", "refuse"),
-                                            "--on-unknown-upload-time"),
-        on_untrusted_hash=parse_action(values.get("on-untrusted-hash", "warn"),
-                                       "--on-untrusted-hash"),
-        on_unverifiable=parse_action(values.get("on-unverifiable", "refuse"),
-                                     "--on-unverifiable"),
-        on_multiple_indexes=parse_action(values.get("on-multiple-indexes", "refuse"),
-                                         "--on-multiple-indexes"),
+        on_late=action("on-late", "refuse"),
+        on_unknown_upload_time=action("on-unknown-upload-time", "refuse"),
+        on_untrusted_hash=action("on-untrusted-hash", "warn"),
+        on_unverifiable=action("on-unverifiable", "refuse"),
+        on_multiple_indexes=action("on-multiple-indexes", "refuse"),
         allow_late=tuple(exceptions),
     )
     return Settings(
         policy=policy,
         report=values.get("report"),
         cache_dir=values.get("cache-dir"),
-        config_path=str(config_path) if config_path else None,
+        config_path=str(files[0].path) if files else None,
         sources=sources,
-        times_from=_times_from(cmd, environ, file_data, config_path),
-        index_for=_index_for(cmd, environ, file_data, config_path),
+        times_from=_times_from(cmd, environ, files),
+        index_for=_index_for(cmd, environ, files),
+        config_files=tuple(cf.label for cf in files),
     )
 
 
-def _url_value(value: object, where: str, option: str) -> str:
-    text = str(value).strip() if isinstance(value, str) else ""
-    if not text:
-        raise UsageError(f"{where}: {option} needs an index URL (or find-links location), got "
-                         f"{value!r}")
-    return text
+def _file_exceptions(cf: ConfigFile) -> list[LateException]:
+    entries = cf.data.get("allow-late", [])
+    if not isinstance(entries, list):
+        raise UsageError(f"config file {cf.label}: allow-late must be an array of tables",
+                         hint='write [[allow-late]], then release = "NAME==VERSION" and '
+                         'reason = "..." on their own lines')
+    out: list[LateException] = []
+    for i, entry in enumerate(entries, 1):
+        where = f"{cf.label} allow-late #{i}"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where}: expected a table with release/sha256 and reason")
+        unknown = set(entry) - {"release", "sha256", "reason"}
+        if unknown:
+            raise UsageError(f"{where}: unknown keys {', '.join(sorted(unknown))}",
+                             hint="an exception has release (or sha256) and reason")
+        reason = entry.get("reason", "")
+        if not isinstance(reason, str) or not reason.strip():
+            raise UsageError(f"{where}: every exception needs a reason",
+                             hint='add reason = "why this late file is acceptable"')
+        if ("release" in entry) == ("sha256" in entry):
+            raise UsageError(f"{where}: give exactly one of release = 'NAME==VERSION' or "
+                             "sha256 = 'HEX'")
+        key = "release" if "release" in entry else "sha256"
+        if not isinstance(entry[key], str):
+            raise UsageError(f"{where}: {key} must be a string, got {entry[key]!r}")
+        text = entry["release"] if key == "release" else f"sha256:{entry['sha256']}"
+        out.append(LateException.parse(text, reason=reason.strip(), origin=where))
+    return out
 
 
-def _times_from(cmd: CommandLine, environ: Mapping[str, str], file_data: Mapping[str, Any],
-                config_path: Path | None) -> tuple[str, ...]:
+def _times_from(cmd: CommandLine, environ: Mapping[str, str],
+                files: Sequence[ConfigFile]) -> tuple[str, ...]:
     raw_cli = cmd.get("times_from") or []
     assert isinstance(raw_cli, list)
     if raw_cli:
-        return tuple(_url_value(v, "the command line", "--times-from") for v in raw_cli)
+        return tuple(_index_url(v, "the command line", "--times-from") for v in raw_cli)
     if environ.get("SAFE_INSTALL_TIMES_FROM", "").strip():
-        return tuple(environ["SAFE_INSTALL_TIMES_FROM"].replace(",", " ").split())
-    if "times-from" in file_data:
-        value = file_data["times-from"]
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list):
-            raise UsageError(f"{config_path}: times-from must be a URL or a list of URLs")
-        return tuple(_url_value(v, str(config_path), "times-from") for v in items)
+        return tuple(_index_url(v, "SAFE_INSTALL_TIMES_FROM", "times-from")
+                     for v in environ["SAFE_INSTALL_TIMES_FROM"].replace(",", " ").split())
+    for cf in files:
+        if "times-from" in cf.data:
+            value = cf.data["times-from"]
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list):
+                raise UsageError(f"config file {cf.label}: times-from must be a URL or a list "
+                                 f"of URLs, got {value!r}",
+                                 hint=f'e.g. times-from = ["{_EXAMPLES["times-from"]}"]')
+            return tuple(_index_url(v, f"config file {cf.label}", "times-from") for v in items)
     return ()
 
 
-def _index_for(cmd: CommandLine, environ: Mapping[str, str], file_data: Mapping[str, Any],
-               config_path: Path | None) -> dict[str, str]:
+def _index_for(cmd: CommandLine, environ: Mapping[str, str],
+               files: Sequence[ConfigFile]) -> dict[str, str]:
     from packaging.utils import canonicalize_name
 
     pins: dict[str, str] = {}
-    table = file_data.get("index-for", {})
-    if not isinstance(table, dict):
-        raise UsageError(f"{config_path}: index-for must be a table of name = \"index URL\"",
-                         hint='e.g. [index-for] then mycorp-utils = "https://pypi.mycorp/simple/"')
-    for name, url in table.items():
-        pins[canonicalize_name(name)] = _url_value(url, f"{config_path} [index-for] {name}",
-                                                   "a pin")
+    for cf in reversed(files):  # lowest layer first: higher ones override per name
+        table = cf.data.get("index-for", {})
+        if not isinstance(table, dict):
+            raise UsageError(f"config file {cf.label}: index-for must be a table of "
+                             'name = "index URL"',
+                             hint='e.g. [index-for] then mycorp-utils = '
+                             '"https://pypi.mycorp/simple/"')
+        for name, url in table.items():
+            pins[canonicalize_name(name)] = _url_value(url, f"{cf.label} [index-for] {name}",
+                                                       "a pin")
 
     def parse(item: str, where: str) -> None:
         name, eq, url = item.partition("=")
@@ -214,4 +414,5 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
     return Path(user_cache_dir("safe-install", appauthor=False))
 
 
-__all__ = ["Settings", "load_settings", "default_cache_dir"]
+__all__ = ["ConfigFile", "Settings", "config_files", "default_cache_dir", "load_settings",
+           "project_config", "user_config_path"]

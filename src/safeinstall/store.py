@@ -8,7 +8,7 @@ A store is chosen by URL:
   up front (``BEGIN IMMEDIATE``), waiting up to :data:`BUSY_TIMEOUT` for it.
 * ``postgresql://USER:PASSWORD@HOST:PORT/DB?...`` (or ``postgres://``; any libpq URL, e.g.
   ``postgresql:///db?host=/run/postgresql``): a PostgreSQL database shared by many runners,
-  for teams whose CI machines are ephemeral. Needs ``pip install 'safe-install[postgres]'``.
+  for teams whose CI machines are ephemeral. Needs ``pip install 'late-artifact-guard[postgres]'``.
 
 The schema is created and upgraded by :mod:`safeinstall.store_migrations`, recorded in a
 ``safe_install_migrations`` table; opening a store applies the missing migrations under a
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from safeinstall.errors import EXIT_INDEX, SafeInstallError, UsageError
+from safeinstall.errors import EXIT_INDEX, EXIT_USAGE, SafeInstallError, UsageError
 from safeinstall.store_migrations import MIGRATIONS, Dialect, Migration
 
 #: How long a SQLite transaction waits for another process's write lock, in seconds.
@@ -48,6 +48,50 @@ class StoreError(SafeInstallError):
     """The state store cannot be opened, migrated or written (exit 3, like an index error)."""
 
     exit_code = EXIT_INDEX
+
+
+class StoreSchemaError(StoreError):
+    """The store was migrated by a newer safe-install: refused by every command (exit 2), since
+    reading it with an older schema would misread it (e.g. as holding no records)."""
+
+    exit_code = EXIT_USAGE
+
+
+class StoreRowError(StoreError):
+    """A row of the store holds values of unexpected types (written by something else)."""
+
+    exit_code = EXIT_USAGE
+
+
+def text_of(value: Any, *, location: StoreLocation, table: str, optional: bool = False
+            ) -> str | None:
+    """A TEXT value read from ``table``, checked: SQLite keeps whatever was written."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise StoreRowError(
+            f"the state store {location.display} has a row in {table} with a value of "
+            f"unexpected type {type(value).__name__} ({str(value)[:40]!r}) where text belongs",
+            hint="the store was changed by something other than safe-install; forget the "
+            "release (safe-install-tool trust forget NAME==VERSION), or use another store")
+    return value
+
+
+def time_of(value: Any, *, location: StoreLocation, table: str) -> datetime | None:
+    """A time read from ``table`` (fixed-width UTC text), checked."""
+    text = text_of(value, location=location, table=table, optional=True)
+    try:
+        moment = parse_time(text)
+    except ValueError:
+        moment = None
+        text = f"unreadable {text!r}"
+    if text and (moment is None or moment.tzinfo is None):
+        raise StoreRowError(
+            f"the state store {location.display} has a row in {table} with a time that is "
+            f"not a UTC time ({text[:60]})",
+            hint="the store was changed by something other than safe-install; forget the "
+            "release (safe-install-tool trust forget NAME==VERSION), or use another store")
+    return moment
 
 
 def format_time(moment: datetime) -> str:
@@ -271,6 +315,16 @@ class Store:
                     continue
                 for statement in migration.for_dialect(self.dialect):
                     tx.execute(statement)
+                if migration.python is not None:
+                    try:
+                        migration.python(tx)
+                    except (TypeError, ValueError, AttributeError) as exc:
+                        raise StoreRowError(
+                            f"cannot migrate the state store {self.location.display} to "
+                            f"schema version {migration.version}: a row has unexpected "
+                            f"values ({exc})",
+                            hint="the store was changed by something other than "
+                            "safe-install; repair it or use another store") from None
                 tx.execute(f"INSERT INTO {MIGRATIONS_TABLE} (version, name, applied_at) "
                            "VALUES (?, ?, ?)",
                            (migration.version, migration.name, format_time(now)))
@@ -297,7 +351,7 @@ def _applied_version(tx: Transaction) -> int:
 
 def _check_not_newer(current: int, known: int, location: StoreLocation) -> None:
     if current > known:
-        raise StoreError(
+        raise StoreSchemaError(
             f"the state store {location.display} has schema version {current}, newer than "
             f"this safe-install knows ({known})",
             hint="upgrade safe-install on this machine, or use another --store",
@@ -344,7 +398,7 @@ def _connect_postgresql(location: StoreLocation) -> Any:
     except ImportError:
         raise UsageError(
             f"the state store {location.display} needs the PostgreSQL driver psycopg",
-            hint="pip install 'safe-install[postgres]'",
+            hint="pip install 'late-artifact-guard[postgres]' (safe-install's distribution)",
         ) from None
     try:
         return psycopg.connect(location.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
@@ -362,18 +416,21 @@ def open_store(url: str, *, cwd: str, now: datetime, migrate: bool = True) -> St
     conn = _connect_sqlite(location) if location.dialect == "sqlite" \
         else _connect_postgresql(location)
     store = Store(location, conn)
-    if migrate:
-        try:
+    try:
+        if migrate:
             store.migrate(now=now)
-        except sqlite3.Error as exc:
-            store.close()
-            raise StoreError(f"cannot migrate the state store {location.display}: {exc}") \
-                from None
-        except BaseException:
-            store.close()
-            raise
+        else:  # read as is, but never a schema this safe-install does not know
+            _check_not_newer(store.schema_version(), MIGRATIONS[-1].version, location)
+    except sqlite3.Error as exc:
+        store.close()
+        raise StoreError(f"cannot migrate the state store {location.display}: {exc}") \
+            from None
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
-__all__ = ["Store", "StoreError", "StoreLocation", "Transaction", "default_store_url",
+__all__ = ["Store", "StoreError", "StoreLocation", "StoreRowError", "StoreSchemaError",
+           "text_of", "time_of", "Transaction", "default_store_url",
            "format_time", "open_store", "parse_store_url", "parse_time", "redact_url"]

@@ -30,6 +30,13 @@ class TargetPython:
     implementation: str  # interpreter short name as in tags: "cp", "pp", ...
     tags: tuple[Tag, ...]  # most preferred first, exactly pip's order
     environment: Mapping[str, str] = field(hash=False, compare=False)
+    #: the interpreter's ``sys.prefix`` (its environment); "" where unknown
+    prefix: str = field(default="", hash=False, compare=False)
+    #: why pip refuses ``--user`` for this interpreter (pip's words), "" if it does not
+    user_site_refusal: str = field(default="", hash=False, compare=False)
+    #: the PEP 668 ``EXTERNALLY-MANAGED`` file that makes pip refuse to install into this
+    #: interpreter's environment, "" if there is none (or it is a virtual environment)
+    externally_managed: str = field(default="", hash=False, compare=False)
 
     @property
     def version_string(self) -> str:
@@ -44,7 +51,44 @@ class TargetPython:
         return f"{self.implementation}{self.version[0]}{self.version[1]} on {self.platform_tag}"
 
 
-_PROBE = r"""
+#: pip's ``decide_user_install`` checks (pip/_internal/commands/install.py, utils/virtualenv.py),
+#: and its PEP 668 check (``check_externally_managed``, pip/_internal/utils/misc.py),
+#: run by the target interpreter itself: a virtual environment without the global site-packages
+#: cannot see the user site, and a Python may have the user site disabled. ``-I`` (with which
+#: the probe runs) turns the user site off, so ``PYTHONNOUSERSITE`` and the uid are read as
+#: ``site.check_enableusersite`` reads them for the pip that installs.
+_USER_SITE = r"""
+def user_site_refusal():
+    import os, re, site, sys
+    hidden = "User site-packages are not visible in this virtualenv."
+    if sys.prefix != getattr(sys, "base_prefix", sys.prefix):
+        try:
+            with open(os.path.join(sys.prefix, "pyvenv.cfg"), encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return hidden
+        for line in lines:
+            m = re.match(r"include-system-site-packages\s*=\s*(?P<value>true|false)", line)
+            if m is not None and m.group("value") == "false":
+                return hidden
+    elif hasattr(sys, "real_prefix"):
+        marker = os.path.join(os.path.dirname(site.__file__), "no-global-site-packages.txt")
+        if os.path.exists(marker):
+            return hidden
+    disabled = os.environ.get("PYTHONNOUSERSITE") or (
+        hasattr(os, "getuid") and (os.getuid() != os.geteuid() or os.getgid() != os.getegid()))
+    return "User site-packages are disabled for this Python." if disabled else ""
+
+
+def externally_managed():
+    import os, sys, sysconfig
+    if sys.prefix != getattr(sys, "base_prefix", sys.prefix) or hasattr(sys, "real_prefix"):
+        return ""
+    marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+    return marker if os.path.isfile(marker) else ""
+"""
+
+_PROBE = _USER_SITE + r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from packaging.markers import default_environment
@@ -55,21 +99,69 @@ print(json.dumps({
     "implementation": interpreter_name(),
     "tags": [str(t) for t in sys_tags()],
     "environment": default_environment(),
+    "prefix": sys.prefix,
+    "user_site_refusal": user_site_refusal(),
+    "externally_managed": externally_managed(),
 }))
 """
+
+
+def _own_checks() -> tuple[str, str]:
+    """``user_site_refusal()`` and ``externally_managed()`` of :data:`_USER_SITE`, here."""
+    namespace: dict[str, object] = {}
+    exec(_USER_SITE, namespace)  # noqa: S102 - our own constant, shared with the probe
+    user, managed = namespace["user_site_refusal"], namespace["externally_managed"]
+    assert callable(user) and callable(managed)
+    return str(user()), str(managed())
 
 
 def current_target() -> TargetPython:
     """The interpreter safe-install itself runs on."""
     from packaging.tags import interpreter_name
 
+    user_site_refusal, externally_managed = _own_checks()
     return TargetPython(
         executable=sys.executable,
         version=(sys.version_info[0], sys.version_info[1], sys.version_info[2]),
         implementation=interpreter_name(),
         tags=tuple(sys_tags()),
         environment={k: str(v) for k, v in default_environment().items()},
+        prefix=sys.prefix,
+        user_site_refusal=user_site_refusal,
+        externally_managed=externally_managed,
     )
+
+
+def same_environment(prefix: str, other: str) -> bool:
+    """Whether two ``sys.prefix`` values (or environment directories) are one environment."""
+    if not prefix or not other:
+        return False
+    try:
+        return os.path.samefile(prefix, other)
+    except OSError:
+        return os.path.realpath(prefix) == os.path.realpath(other)
+
+
+def active_environment(environ: Mapping[str, str]) -> str | None:
+    """The virtual environment ``VIRTUAL_ENV`` names (set by ``activate``, ``uv``, ``poetry
+    shell`` ...), when it is not the one safe-install runs in: the target when no ``--python``
+    is given, so that a tool installed once (pipx, ``uv tool``, a venv of its own) installs
+    into the project's environment, as that environment's own ``pip`` would."""
+    venv = environ.get("VIRTUAL_ENV", "")
+    if not venv.strip():
+        return None
+    if same_environment(venv, sys.prefix):
+        return None
+    from safeinstall.installed import interpreter_path
+
+    if not os.path.isdir(venv) or interpreter_path(venv) == venv:
+        raise UsageError(
+            f"VIRTUAL_ENV names {venv!r}, which is not a virtual environment (no bin/python "
+            "in it)",
+            hint="activate an existing environment, unset VIRTUAL_ENV (deactivate), or pass "
+                 "--python the interpreter to install into",
+        )
+    return venv
 
 
 def probe_interpreter(executable: str) -> TargetPython:
@@ -140,6 +232,9 @@ class PendingProbe:
             implementation=data["implementation"],
             tags=tuple(tags),
             environment=dict(data["environment"]),
+            prefix=str(data.get("prefix", "")),
+            user_site_refusal=str(data.get("user_site_refusal", "")),
+            externally_managed=str(data.get("externally_managed", "")),
         )
         return self._result
 
@@ -256,6 +351,9 @@ def foreign_target(*, python_version: str | None, platforms: Sequence[str] | Non
         implementation=impl,
         tags=tuple(tags),
         environment=dict(base.environment),
+        prefix=base.prefix,
+        user_site_refusal=base.user_site_refusal,
+        externally_managed=base.externally_managed,
     )
 
 
@@ -273,4 +371,5 @@ def build_key(target: TargetPython) -> str:
 
 
 __all__ = ["TargetPython", "current_target", "probe_interpreter", "foreign_target",
+           "active_environment", "same_environment",
            "marker_environment", "default_environment", "parse_python_version", "build_key"]

@@ -11,6 +11,7 @@ from packaging.version import Version
 
 from safeinstall.finder import IndexFile, ProjectListing, Source
 from safeinstall.policy import DatedFile
+from safeinstall.urls import redact_url
 
 # CPython feature releases (x.y.0), used only to explain a late wheel, never to excuse it.
 CPYTHON_RELEASES: dict[tuple[int, int], date] = {
@@ -23,82 +24,143 @@ CPYTHON_RELEASES: dict[tuple[int, int], date] = {
 
 @dataclass(frozen=True)
 class ReleaseTimeline:
-    """All files of one version on one source, with upload times."""
+    """All files of one version on one source, with upload times.
+
+    ``related``: for a local version (``1.0+cpu``), the files of its public version and of the
+    other local variants of it on the same source. A local variant is dated against the
+    earliest start of that whole family, so that ``1.0+evil`` uploaded a month after ``1.0``
+    is late, not a release of its own (a requirement ``==1.0`` is satisfied by either).
+    """
 
     project: str
     version: Version
     source: Source
     files: tuple[IndexFile, ...]  # ordered by upload time, files without one last
+    related: tuple[IndexFile, ...] = ()
+
+    @property
+    def family(self) -> tuple[IndexFile, ...]:
+        """Every file that decides the start: this version's and ``related``."""
+        return self.files + self.related
+
+    @cached_property
+    def first_upload(self) -> datetime | None:
+        """The earliest upload time given for any file of the family (display only: it is the
+        release start only when :attr:`start_problem` is None)."""
+        times = [f.upload_time for f in self.family if f.upload_time is not None]
+        return min(times) if times else None
 
     @cached_property
     def release_start(self) -> datetime | None:
-        times = [f.upload_time for f in self.files if f.upload_time is not None]
-        return min(times) if times else None
+        """When the release began, or None when that is not known (:attr:`start_problem`)."""
+        return None if self.start_problem is not None else self.first_upload
 
     @property
     def has_upload_times(self) -> bool:
-        return bool(self.files) and all(f.upload_time is not None for f in self.files)
+        return bool(self.files) and all(f.upload_time is not None for f in self.family)
+
+    @cached_property
+    def start_inconsistent(self) -> bool:
+        """A file name is listed more than once with different upload times or hashes."""
+        return self._conflict() is not None
+
+    def _conflict(self) -> tuple[IndexFile, IndexFile] | None:
+        seen: dict[str, IndexFile] = {}
+        for f in self.family:
+            prev = seen.setdefault(f.filename, f)
+            if prev is f:
+                continue
+            same_bytes = prev.sha256 == f.sha256 and (prev.sha256 is not None
+                                                      or prev.url == f.url)
+            if prev.upload_time != f.upload_time or not same_bytes:
+                return prev, f
+        return None
 
     @cached_property
     def start_problem(self) -> str | None:
         """Why this release's start is not known, or None when it is: every file must be dated
         (a late file among undated ones would otherwise become the start), and a filename listed
         more than once must agree on its upload time and sha256."""
+        where = redact_url(self.source.url)
+        what = f"{self.project} {self.version}"
         if not self.files:
-            return f"{self.project} {self.version} lists no files on {self.source.url}"
-        undated = [f.filename for f in self.files if f.upload_time is None]
+            return f"{where} lists no files of {what}"
+        conflict = self._conflict()
+        if conflict is not None:
+            a, b = conflict
+            differ = []
+            if a.upload_time != b.upload_time:
+                differ.append(f"upload times {_when(a)} and {_when(b)}")
+            if a.sha256 != b.sha256 or (a.sha256 is None and a.url != b.url):
+                differ.append(f"sha256 {a.sha256 or 'none'} and {b.sha256 or 'none'}")
+            return (f"{where} lists {a.filename} more than once, with different "
+                    f"{' and '.join(differ)}: the timeline of {what} is inconsistent")
+        undated = [f for f in self.family if f.upload_time is None]
         if undated:
-            shown = ", ".join(undated[:3]) + (f" and {len(undated) - 3} more"
-                                              if len(undated) > 3 else "")
-            return (f"{self.source.url} gives no readable upload time for {shown}, so the "
-                    f"start of {self.project} {self.version} is unknown")
-        seen: dict[str, IndexFile] = {}
-        for f in self.files:
-            prev = seen.setdefault(f.filename, f)
-            if prev is not f and (prev.upload_time != f.upload_time or
-                                  (prev.sha256 and f.sha256 and prev.sha256 != f.sha256)):
-                return (f"{self.source.url} lists {f.filename} more than once with different "
-                        "upload times or hashes: the timeline of "
-                        f"{self.project} {self.version} is inconsistent")
+            parts = [f"an unreadable upload-time for {f.filename} ({f.upload_time_error})"
+                     if f.upload_time_error else f"no upload time for {f.filename}"
+                     for f in undated[:3]]
+            more = f" and for {len(undated) - 3} more file(s)" if len(undated) > 3 else ""
+            family = (f" (with its public release and local variants: "
+                      f"{self.version.public}, {self.version.public}+...)"
+                      if self.related else "")
+            return (f"{where} gives {'; '.join(parts)}{more}, so the start of {what}"
+                    f"{family} is unknown")
         return None
 
-    def date(self, f: IndexFile) -> DatedFile:
-        """``f`` placed in this timeline (the one place where a file is dated)."""
-        dated = next((g for g in self.files if g.filename == f.filename), f)
+    def date(self, f: IndexFile, sha256: str | None = None) -> DatedFile:
+        """``f`` placed in this timeline (the one place where a file is dated). ``sha256``:
+        the file's digest when its listing has none (computed on download).
+
+        The lateness is known only when the release start is (:attr:`start_problem`) and
+        ``f`` is one of this timeline's files (same name, and same sha256 when both are
+        known); otherwise ``problem`` says why and the lateness is None."""
+        digest = f.sha256 or sha256
+        listed = next((g for g in self.files if g.filename == f.filename
+                       and (digest is None or g.sha256 is None or g.sha256 == digest)), None)
         problem = self.start_problem
-        if problem is None and dated.upload_time is None:
-            problem = f"{self.source.url} gives no upload time for {f.filename}"
+        if problem is None and listed is None:
+            problem = (f"{f.filename} is not among the files of {self.project} "
+                       f"{self.version} on {redact_url(self.source.url)}")
+        dated = listed or f
         start = None if problem else self.release_start
         lateness = None
         if start is not None and dated.upload_time is not None:
             lateness = dated.upload_time - start
-        return DatedFile(f.filename, f.sha256 or dated.sha256, dated.upload_time, start,
-                         lateness, problem)
+        return DatedFile(f.filename, digest or dated.sha256, dated.upload_time, start,
+                         lateness, problem,
+                         inconsistent=problem is not None and self.start_inconsistent,
+                         local_variant=self.version.local is not None)
 
     def lateness(self, f: IndexFile) -> timedelta | None:
-        start = self.release_start
-        if start is None or f.upload_time is None:
-            return None
-        return f.upload_time - start
+        """``date(f).lateness``: None unless the release start is known."""
+        return self.date(f).lateness
 
-    def late_files(self, threshold: timedelta) -> list[IndexFile]:
-        out = []
-        for f in self.files:
-            late = self.lateness(f)
-            if late is not None and late > threshold:
-                out.append(f)
-        return out
+
+def _when(f: IndexFile) -> str:
+    if f.upload_time is not None:
+        return f.upload_time.isoformat().replace("+00:00", "Z")
+    return "none" if f.upload_time_error is None else "unreadable"
 
 
 def release_timeline(listing: ProjectListing, version: Version, source: Source) -> ReleaseTimeline:
     files = listing.release(version, source)
+    related: tuple[IndexFile, ...] = ()
+    if version.local is not None:
+        public = Version(version.public)
+        related = tuple(g for v in listing.versions()
+                        if v != version and Version(v.public) == public
+                        for g in listing.release(v, source))
+    return ReleaseTimeline(listing.name, version, source, _by_time(files), _by_time(related))
+
+
+def _by_time(files: Sequence[IndexFile]) -> tuple[IndexFile, ...]:
     far = datetime.max.replace(tzinfo=None)
-    ordered = sorted(
+    return tuple(sorted(
         files,
         key=lambda f: (f.upload_time is None,
                        f.upload_time.replace(tzinfo=None) if f.upload_time else far, f.filename),
-    )
-    return ReleaseTimeline(listing.name, version, source, tuple(ordered))
+    ))
 
 
 def timeline_for(listing: ProjectListing, f: IndexFile, reference: Sequence[IndexFile] = (),

@@ -1,80 +1,56 @@
-"""Trust on first use: remember which file was installed for each release and target.
+"""Trust on first use: remember the files of each release as first seen, and report changes.
 
-For people without a lock. The first time safe-install installs a release for a target, it
-records the artifact (filename and sha256) per ``(index, project, version, target)`` in the
-state store (:mod:`safeinstall.store`, table ``trust_selections``). A later check that would
-select a *different* file for the same release and target (because a file was added to the
-release, or removed) gets a ``selection-changed`` finding naming both files, with the policy
-of late files: refused by default, a warning with ``--on-late warn``, information when an
-``--allow-late`` exception covers the release or the new file.
+For people without a lock. Every checked run (install or dry run) records the files of each
+release it selects from, per canonical index URL, project and version, in the state store's
+release snapshots (:mod:`safeinstall.snapshots`, shared with ``safe-install-tool watch``). A
+later run that sees a file that was not in the release when the store first saw it gets a
+``release-changed`` finding naming the new files:
 
-Only real installs write; dry runs read. A changed selection that the policy let through
-replaces the record (the old file is kept as ``replaced_*``). Concurrent runs are safe: the
-store serialises writers, and when two first uses race, the first record wins.
+* when a new file is the one selected for this target: under the late-file policy (refused by
+  default, a warning with ``--on-late warn``, information when an ``--allow-late`` exception
+  covers the release or the file), whatever its upload time says: this catches a file added
+  within the ``--late-after`` threshold, after this store had already seen the release;
+* otherwise: information.
+
+A known file name whose sha256 changed is ``replaced-file``, always an error. A selection that
+differs only because of options (``--no-binary``, ``--only-binary``, hashes, another target)
+is never a finding: the snapshot is of the release, not of one run's choice.
+
+Dry runs read *and* record snapshots: the earliest sighting is the most useful one (a CI dry
+run before any install makes the later install checkable), and recording is safe in any run,
+because a file added to a snapshot after its first sighting stays marked as added.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from safeinstall import snapshots
+from safeinstall.display import printable
 from safeinstall.policy import Finding, Policy, is_refused, severity_for
+from safeinstall.snapshots import SeenFile, Snapshot, SnapshotFile
+from safeinstall.urls import redact_url
 
 if TYPE_CHECKING:
-    from safeinstall.checker import CheckResult
+    from safeinstall.checker import CheckResult, PackageResult
+    from safeinstall.finder import Finder, IndexFile
     from safeinstall.store import Store
-    from safeinstall.target import TargetPython
 
-TABLE = "trust_selections"
-MIN_SCHEMA = 2  # store_migrations: the migration that creates the table
+MIN_SCHEMA = 3  # store_migrations: the migration that creates the snapshot tables
 
 
-@dataclass(frozen=True)
-class TrustRecord:
-    index_url: str
-    project: str
-    version: str
-    target: str
-    filename: str
-    sha256: str
-    first_seen: datetime | None
-    last_seen: datetime | None
-    replaced_filename: str | None = None
-    replaced_sha256: str | None = None
-
-
-def target_key(target: TargetPython) -> str:
-    """The target a record is for: its most specific tag (interpreter, ABI and platform)."""
-    return str(target.tags[0]) if target.tags else target.describe()
-
-
-_COLUMNS = ("index_url, project, version, target, filename, sha256, first_seen, last_seen, "
-            "replaced_filename, replaced_sha256")
-
-
-def _record(row: tuple[Any, ...]) -> TrustRecord:
-    from safeinstall.store import parse_time
-
-    return TrustRecord(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]),
-                       str(row[5]), parse_time(row[6]), parse_time(row[7]),
-                       row[8] if row[8] else None, row[9] if row[9] else None)
-
-
-def _norm_version(version: str) -> str:
-    try:
-        return str(Version(version))
-    except InvalidVersion:
-        return version
+def seen_file(f: IndexFile) -> SeenFile:
+    return SeenFile(f.filename, f.sha256 or "", f.size, f.upload_time, f.yanked)
 
 
 class TrustStore:
-    """Trust records on an open state store (``store`` None: nothing recorded yet)."""
+    """Release snapshots on an open state store (``store`` None: nothing recorded yet)."""
 
     def __init__(self, store: Store | None, *, write: bool, display: str) -> None:
         self._store = store
@@ -92,113 +68,51 @@ class TrustStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- reading ------------------------------------------------------------------------------
+    @property
+    def store(self) -> Store | None:
+        return self._store
 
-    def lookup(self, index_url: str, project: str, version: str,
-               target: str) -> TrustRecord | None:
-        if self._store is None:
-            return None
-        with self._store.transaction() as tx:
-            row = tx.query_one(
-                f"SELECT {_COLUMNS} FROM {TABLE} WHERE index_url = ? AND project = ? AND "
-                "version = ? AND target = ?",
-                (index_url, canonicalize_name(project), _norm_version(version), target))
-        return _record(row) if row else None
-
-    def records(self, project: str | None = None,
-                version: str | None = None) -> list[TrustRecord]:
+    def list_snapshots(self, project: str | None = None, version: str | None = None, *,
+                  index_url: str | None = None) -> list[Snapshot]:
         if self._store is None:
             return []
-        sql = f"SELECT {_COLUMNS} FROM {TABLE}"
-        params: list[str] = []
-        if project is not None:
-            sql += " WHERE project = ?"
-            params.append(canonicalize_name(project))
-            if version is not None:
-                sql += " AND version = ?"
-                params.append(_norm_version(version))
-        sql += " ORDER BY project, version, target, index_url"
         with self._store.transaction() as tx:
-            rows = tx.query(sql, params)
-        return [_record(r) for r in rows]
-
-    # -- writing ------------------------------------------------------------------------------
+            return snapshots.list_snapshots(tx, self._store.location, project=project,
+                                            version=version, index_url=index_url)
 
     def forget(self, project: str | None, version: str | None = None, *,
-               target: str | None = None, index_url: str | None = None) -> int:
-        """Delete records (all of them when ``project`` is None); returns how many."""
+               index_url: str | None = None) -> int:
+        """Delete snapshots (all of them when nothing is named); returns how many."""
         if self._store is None:
             return 0
-        where: list[str] = []
-        params: list[str] = []
-        for column, value in (("project", canonicalize_name(project) if project else None),
-                              ("version", _norm_version(version) if version else None),
-                              ("target", target), ("index_url", index_url)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = f"DELETE FROM {TABLE}" + (" WHERE " + " AND ".join(where) if where else "")
-        with self._store.transaction(lock="safe-install:trust") as tx:
-            return max(tx.execute(sql, params), 0)
+        with self._store.transaction(lock=snapshots.LOCK) as tx:
+            return snapshots.forget(tx, project=project, version=version, index_url=index_url)
 
-    def put(self, rec: TrustRecord, *, now: datetime, accept_change: bool = False) -> str | None:
-        """Record ``rec`` (first use) or refresh it. A different file for the same key
-        replaces the record only with ``accept_change``; otherwise the existing record is
-        kept and a note says so."""
-        from safeinstall.store import format_time
-
-        if self._store is None or not self.write:
-            return None
-        when = format_time(now)
-        key = (rec.index_url, canonicalize_name(rec.project), _norm_version(rec.version),
-               rec.target)
-        with self._store.transaction(lock="safe-install:trust") as tx:
-            row = tx.query_one(
-                f"SELECT filename, sha256 FROM {TABLE} WHERE index_url = ? AND project = ? "
-                "AND version = ? AND target = ?", key)
-            if row is None:
-                tx.execute(
-                    f"INSERT INTO {TABLE} (index_url, project, version, target, filename, "
-                    "sha256, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*key, rec.filename, rec.sha256, when, when))
-                return None
-            if str(row[1]) == rec.sha256:
-                tx.execute(f"UPDATE {TABLE} SET last_seen = ? WHERE index_url = ? AND "
-                           "project = ? AND version = ? AND target = ?", (when, *key))
-                return None
-            if accept_change:
-                tx.execute(
-                    f"UPDATE {TABLE} SET filename = ?, sha256 = ?, first_seen = ?, "
-                    "last_seen = ?, replaced_filename = ?, replaced_sha256 = ? WHERE "
-                    "index_url = ? AND project = ? AND version = ? AND target = ?",
-                    (rec.filename, rec.sha256, when, when, row[0], row[1], *key))
-                return None
-        return (f"{rec.project} {rec.version}: the trust store {self.display} already records "
-                f"{row[0]} for {rec.target}, not the installed {rec.filename} (another run "
-                "recorded it meanwhile); the first record is kept")
-
-    def record(self, result: CheckResult, *, now: datetime) -> list[str]:
-        """Record every index artifact a successful install installed; returns notes."""
-        notes: list[str] = []
-        key = target_key(result.target)
-        for p in result.packages:
-            if p.decision != "install" or p.kind != "index" or not p.sha256 or not p.index \
-                    or not p.filename:
-                continue
-            accepted = any(f.kind == "selection-changed" for f in p.findings)
-            note = self.put(TrustRecord(p.index, p.name, p.version, key, p.filename, p.sha256,
-                                        now, now), now=now, accept_change=accepted)
-            if note:
-                notes.append(note)
-        return notes
+    def observe(self, releases: Mapping[snapshots.Key, list[SeenFile]], *, now: datetime
+                ) -> dict[snapshots.Key, snapshots.Observation]:
+        """Record what a run saw of each release (one transaction); without a store or
+        ``write``, only read what is recorded."""
+        out: dict[snapshots.Key, snapshots.Observation] = {}
+        if self._store is None or not releases:
+            return out
+        loc = self._store.location
+        with self._store.transaction(lock=snapshots.LOCK if self.write else None) as tx:
+            for key in sorted(releases):
+                if self.write:
+                    out[key] = snapshots.observe(tx, key, releases[key], now, loc)
+                else:
+                    before = snapshots.read(tx, key, loc)
+                    if before is not None:
+                        out[key] = snapshots.Observation(before, before, frozenset())
+        return out
 
 
 def open_trust(url: str | None, *, environ: Mapping[str, str], cwd: str, now: datetime,
                write: bool) -> TrustStore | None:
     """The trust store at ``url`` (``""``: the default state store; ``None``: off).
 
-    Without ``write`` (dry runs) nothing is created or migrated: a store that does not exist
-    yet, or predates trust records, reads as empty.
+    Without ``write`` (``trust list``) a SQLite store that does not exist yet is not created,
+    and reads as empty. A store migrated by a newer safe-install is refused either way.
     """
     if url is None:
         return None
@@ -212,51 +126,112 @@ def open_trust(url: str | None, *, environ: Mapping[str, str], cwd: str, now: da
     store = open_store(url, cwd=cwd, now=now, migrate=write)
     if not write and store.schema_version() < MIN_SCHEMA:
         store.close()
-        return TrustStore(None, write=False, display=location.display)
+        store = open_store(url, cwd=cwd, now=now, migrate=True)  # an older store: bring it up
     return TrustStore(store, write=write, display=location.display)
 
 
-def apply_trust(result: CheckResult, trust: TrustStore, policy: Policy) -> CheckResult:
-    """Add ``selection-changed`` findings where the selected file differs from the recorded
-    one for the same index, release and target; decisions follow the policy."""
+def _files_text(files: list[SnapshotFile | SeenFile]) -> str:
+    return ", ".join(printable(f.filename) for f in files)
+
+
+def _release_files(finder: Finder, p: PackageResult) -> list[IndexFile] | None:
+    from safeinstall.errors import SafeInstallError
+
+    try:
+        listing = finder.project(p.name)
+        version = Version(p.version)
+    except (SafeInstallError, InvalidVersion):
+        return None
+    return [f for f in listing.files_of(version) if f.source.url == p.index]
+
+
+def apply_trust(result: CheckResult, trust: TrustStore, policy: Policy, finder: Finder, *,
+                now: datetime) -> CheckResult:
+    """Record the releases the check selected from, and add ``release-changed`` and
+    ``replaced-file`` findings where a release differs from its first sighting."""
+    from safeinstall.durations import format_duration
     from safeinstall.store import format_time
 
-    key = target_key(result.target)
+    wanted: dict[snapshots.Key, list[SeenFile]] = {}
+    keys: dict[int, snapshots.Key] = {}
+    for i, p in enumerate(result.packages):
+        if p.kind != "index" or p.decision == "already-satisfied" or not p.index:
+            continue
+        files = _release_files(finder, p)
+        if not files:
+            continue
+        key = snapshots.snapshot_key(p.index, p.name, p.version)
+        keys[i] = key
+        seen = [seen_file(f) for f in files]
+        if p.sha256:  # the selected file's sha256, computed on download if the index gave none
+            seen = [replace(s, sha256=p.sha256) if s.filename == p.filename and not s.sha256
+                    else s for s in seen]
+        wanted[key] = seen
+    observed = trust.observe(wanted, now=now)
     changed = False
     packages = []
-    for p in result.packages:
-        if p.kind != "index" or p.decision == "already-satisfied" or not p.index or \
-                not p.sha256:
+    for i, p in enumerate(result.packages):
+        pkey = keys.get(i)
+        obs = observed.get(pkey) if pkey is not None else None
+        change = obs.change(wanted[pkey]) if obs is not None and pkey is not None else None
+        if not change or obs is None or obs.before is None:
             packages.append(p)
             continue
-        rec = trust.lookup(p.index, p.name, p.version, key)
-        if rec is None or rec.sha256 == p.sha256:
-            packages.append(p)
-            continue
-        try:
-            exc = policy.exception_for(p.name, Version(p.version), p.sha256)
-        except InvalidVersion:
-            exc = None
-        since = format_time(rec.first_seen) if rec.first_seen else "an earlier run"
-        message = (f"{p.filename} (sha256 {p.sha256}) would be installed, but {rec.filename} "
-                   f"(sha256 {rec.sha256}) was installed for this release and target "
-                   f"({key}) from {p.index} since {since}: the file pip selects changed")
-        if exc is not None:
-            finding = Finding("selection-changed", "info",
-                              f"{message}; allowed by exception {exc} ({exc.origin}"
-                              + (f": {exc.reason}" if exc.reason else "") + ")",
-                              p.filename, p.sha256)
-        else:
-            finding = Finding(
-                "selection-changed", severity_for(policy.on_late), message, p.filename,
-                p.sha256,
-                hint=(f"a file was added to (or removed from) {p.name} {p.version} after you "
-                      f"first installed it; compare {p.filename} with {rec.filename}. To accept "
-                      f"it after review: --allow-late '{p.name}=={p.version}' (or "
-                      f"--allow-late sha256:{p.sha256}), or forget the record: "
-                      f"safe-install-tool trust forget '{p.name}=={p.version}'"))
-        findings = (*p.findings, finding)
-        packages.append(replace(p, findings=findings,
+        since = format_time(obs.before.first_seen)
+        index = redact_url(p.index or "")
+        where = f"{p.name} {p.version} on {index}"
+        findings = list(p.findings)
+        for r in change.replaced:
+            findings.append(Finding(
+                "replaced-file", "error",
+                f"{printable(r.filename)} on {index} now has sha256 {r.new_sha256}, but "
+                f"{trust.display} recorded it with sha256 {r.old_sha256} (first seen "
+                f"{format_time(r.old_first_seen)}): a file of {p.name} {p.version} was "
+                "replaced under the same name",
+                r.filename, r.new_sha256,
+                hint="an index that serves other bytes under a file name it already served "
+                "was altered (PyPI never reuses a file name): find out why before installing "
+                "anything of this release. After review: safe-install-tool trust forget "
+                f"'{p.name}=={p.version}'"))
+        if change.added:
+            added = list(change.added)
+            selected = next((f for f in added if f.filename == p.filename), None)
+            names = _files_text(added)
+            message = (f"{where} gained {len(added)} file(s) since this store first saw the "
+                       f"release ({since}): {names}")
+            if selected is None:
+                findings.append(Finding(
+                    "release-changed", "info",
+                    f"{message}; none of them is selected for this target", None, None))
+            else:
+                late = ""
+                if p.lateness is not None:
+                    late = (f"; the index says it was uploaded {format_duration(p.lateness)} "
+                            "after the release began")
+                message = (f"{message}; {printable(p.filename or '')} (sha256 {p.sha256}), the "
+                           f"file selected for this target, is one of them{late}")
+                try:
+                    exc = policy.exception_for(p.name, Version(p.version), p.sha256)
+                except InvalidVersion:
+                    exc = None
+                if exc is not None:
+                    findings.append(Finding(
+                        "release-changed", "info",
+                        f"{message}; allowed by exception {exc} ({exc.origin}"
+                        + (f": {exc.reason}" if exc.reason else "") + ")",
+                        p.filename, p.sha256))
+                else:
+                    findings.append(Finding(
+                        "release-changed", severity_for(policy.on_late), message, p.filename,
+                        p.sha256,
+                        hint=(f"a file was added to {p.name} {p.version} after this store "
+                              "(or your team's shared store) had seen the release, which is "
+                              "how a late file gets under the upload-time threshold; compare "
+                              "it with the release's other files. To accept it after review: "
+                              f"--allow-late '{p.name}=={p.version}' (or --allow-late "
+                              f"sha256:{p.sha256}), or forget the snapshot: "
+                              f"safe-install-tool trust forget '{p.name}=={p.version}'")))
+        packages.append(replace(p, findings=tuple(findings),
                                 decision="refuse" if is_refused(findings) else p.decision))
         changed = True
     if not changed:
@@ -264,4 +239,4 @@ def apply_trust(result: CheckResult, trust: TrustStore, policy: Policy) -> Check
     return replace(result, packages=tuple(packages))
 
 
-__all__ = ["TrustStore", "TrustRecord", "open_trust", "apply_trust", "target_key"]
+__all__ = ["MIN_SCHEMA", "TrustStore", "apply_trust", "open_trust", "seen_file"]

@@ -1,11 +1,16 @@
 """Watch pinned releases for files added to them later (``safe-install-tool watch``).
 
 Every run lists the files of each pinned release on the configured indexes and records them in
-the state store (:mod:`safeinstall.store`, tables ``watch_releases`` and ``watch_files``, per
-*watch set* so one shared database can serve several projects). A file the store had not seen
-in a release it already watched is *news*: a finding with its lateness relative to the release
-and the targets that pip would now select it for. The first record of a release is its
-*baseline* and is not news (``report_existing`` reports its late files once).
+the state store's release snapshots (:mod:`safeinstall.snapshots`, shared with trust on first
+use: one snapshot per canonical index URL and release, whoever saw it first). Per *watch set*
+(so one shared database can serve several projects) the store keeps the releases watched
+(``watch_releases``) and the delivery of news (``watch_news``). A file is *news* to a watch set
+when it was added to the release after the release's first sighting and after the set began
+watching it: seen first by this run, or recorded since by an install or another watch set. It
+is a finding with its lateness relative to the release and the targets that pip would now
+select it for. The first run of a set is its *baseline* and reports nothing new
+(``report_existing`` reports the release's late files: news like new files, kept in
+``watch_news`` until a webhook accepts them).
 
 Findings are delivered at least once and, between concurrent runs, by one run only: a run
 *claims* the news it reports (a lease of :data:`LEASE`) inside the same locked transaction that
@@ -21,19 +26,21 @@ target, or selected but on time; ``info`` otherwise, and for files covered by an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from safeinstall import snapshots
 from safeinstall.durations import format_duration
 from safeinstall.finder import Finder, IndexFile, ProjectListing
 from safeinstall.policy import Policy, Severity
 from safeinstall.releaseview import NamedTarget, RulesFor, selections
-from safeinstall.store import Store, Transaction, format_time, parse_time
+from safeinstall.store import Store, StoreLocation, Transaction, format_time, text_of
 from safeinstall.timeline import timeline_for
+from safeinstall.trust import seen_file
 
 #: How long a run's claim on the news it delivers keeps other runs from delivering it too.
 LEASE = timedelta(minutes=15)
@@ -69,11 +76,13 @@ class WatchFinding:
     allowed_by: str | None = None  # the --allow-late exception that covers it
     repeat: bool = False  # reported before (inside --since, or a failed delivery)
     claimed: bool = False  # this run claimed it: mark it delivered, or release it
+    stored_sha256: str = ""  # the sha256 of its row in the store ('' when none is known)
 
     @property
     def key(self) -> tuple[str, str, str, str, str]:
-        return (self.index, self.file.project, str(self.file.version), self.file.filename,
-                self.file.sha256 or "")
+        """The file's key in the store: canonical index, project, version, name, sha256."""
+        return (*snapshots.snapshot_key(self.index, self.file.project, str(self.file.version)),
+                self.file.filename, self.stored_sha256)
 
     def to_json(self, *, late_after: timedelta, watch_set: str) -> dict[str, Any]:
         f = self.file
@@ -150,12 +159,13 @@ def severity(*, late: bool | None, selected: bool, replaced: bool,
 def _message(kind: Kind, f: IndexFile, index: str, lateness: timedelta | None,
              late: bool | None, late_after: timedelta, selected_by: Sequence[str],
              elsewhere: Sequence[str], replaces: str | None, allowed_by: str | None,
-             pin: Pin) -> str:
+             pin: Pin, problem: str | None = None) -> str:
     what = {"new-file": "was added to", "replaced-file": "was replaced in",
             "existing-late-file": "is in"}[kind]
     parts = [f"{f.filename} {what} {f.project} {f.version} on {index}"]
     if lateness is None:
-        parts.append("the index gives no upload time, so its lateness is unknown")
+        parts.append(f"its lateness is unknown: {problem}" if problem else
+                     "the index gives no upload time, so its lateness is unknown")
     else:
         parts.append(f"uploaded {format_duration(lateness)} after the release began"
                      + (f" (later than the {format_duration(late_after)} threshold)" if late
@@ -217,46 +227,63 @@ def watch_releases(
     expired = format_time(now - LEASE)
     findings: list[WatchFinding] = []
     baselined: list[str] = []
-    with store.transaction(lock=f"safe-install:watch:{watch_set}") as tx:
+    loc = store.location
+    with store.transaction(lock=snapshots.LOCK) as tx:
         for pin, index, files, (listing, chosen) in groups:
-            version = str(pin.version)
-            key = (watch_set, index, pin.project, version)
+            key = snapshots.snapshot_key(index, pin.project, str(pin.version))
+            set_key = (watch_set, *key)
             new_release = tx.execute(
                 "INSERT INTO watch_releases (watch_set, index_url, project, version, "
                 "first_seen, last_checked) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (*key, now_text, now_text)) == 1
+                (*set_key, now_text, now_text)) == 1
             if new_release:
-                baselined.append(f"{pin.project} {version} on {index}")
+                baselined.append(f"{pin.project} {pin.version} on {index}")
+                set_since = now_text
             else:
+                set_row = tx.query_one("SELECT first_seen FROM watch_releases WHERE "
+                                       "watch_set = ? AND index_url = ? AND project = ? AND "
+                                       "version = ?", set_key)
+                set_since = text_of(set_row[0] if set_row else None, location=loc,
+                                    table="watch_releases") or now_text
                 tx.execute("UPDATE watch_releases SET last_checked = ? WHERE watch_set = ? AND "
-                           "index_url = ? AND project = ? AND version = ?", (now_text, *key))
-            rows = _file_rows(tx, key)
-            for f in files:
-                fkey = (f.filename, f.sha256 or "")
-                if fkey not in rows:
-                    tx.execute(
-                        "INSERT INTO watch_files (watch_set, index_url, project, version, "
-                        "filename, sha256, size, upload_time, first_seen, baseline) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        (*key, *fkey, f.size, format_time(f.upload_time)
-                         if f.upload_time else None, now_text, int(new_release)))
-                    rows[fkey] = (int(new_release), None, None, now_text)
-            for f in files:
-                fkey = (f.filename, f.sha256 or "")
-                baseline, alerted, claimed_at, first_seen_text = rows[fkey]
-                first_seen = parse_time(first_seen_text) or now
+                           "index_url = ? AND project = ? AND version = ?",
+                           (now_text, *set_key))
+            seen = [seen_file(f) for f in files]
+            obs = snapshots.observe(tx, key, seen, now, loc)
+            news = _news_rows(tx, set_key, loc)
+            for f, sf in zip(files, seen, strict=True):
+                row = obs.after.match(sf)
+                assert row is not None
+                fkey = (row.filename, row.sha256)
+                first_seen = row.first_seen
+                first_seen_text = format_time(first_seen)
+                # news to this watch set: added to the release after its first sighting, and
+                # after this set began watching it (recorded by this run, or by an install or
+                # another watch set since)
+                is_news = not row.baseline and (fkey in obs.inserted
+                                                or first_seen_text > set_since)
                 appeared = f.upload_time or first_seen
-                older = [sha for (name, sha), row in rows.items()
-                         if name == f.filename and sha != fkey[1]
-                         and str(row[3]) < str(first_seen_text)]
+                older = [r.sha256 for r in obs.after.named(f.filename)
+                         if r.sha256 != row.sha256 and r.first_seen < first_seen]
                 kind: Kind = "replaced-file" if older else "new-file"
+                state = news.get(fkey)
+                alerted, claimed_at = state if state is not None else (None, None)
                 claim = repeat = False
-                if not baseline and alerted is None and (claimed_at is None
-                                                          or claimed_at < expired):
-                    tx.execute("UPDATE watch_files SET claimed_at = ? WHERE watch_set = ? AND "
-                               "index_url = ? AND project = ? AND version = ? AND "
-                               "filename = ? AND sha256 = ?", (now_text, *key, *fkey))
-                    claim, repeat = True, first_seen_text != now_text
+                # news, or an existing late file kept until delivered (--report-existing)
+                if (is_news or state is not None) and alerted is None and (
+                        claimed_at is None or claimed_at < expired):
+                    if state is None:
+                        tx.execute("INSERT INTO watch_news (watch_set, index_url, project, "
+                                   "version, filename, sha256, alerted_at, claimed_at) VALUES "
+                                   "(?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT DO NOTHING",
+                                   (*set_key, *fkey, now_text))
+                    else:
+                        tx.execute("UPDATE watch_news SET claimed_at = ? WHERE watch_set = ? "
+                                   "AND index_url = ? AND project = ? AND version = ? AND "
+                                   "filename = ? AND sha256 = ?", (now_text, *set_key, *fkey))
+                    claim, repeat = True, state is not None
+                    if not is_news:
+                        kind = "existing-late-file"  # kept by a --report-existing run
                 elif since is not None and appeared >= now - since:
                     repeat = alerted is not None or claimed_at is not None
                 elif new_release and report_existing:
@@ -266,19 +293,31 @@ def watch_releases(
                 finding = _finding(kind, pin, index, f, listing, chosen, watched_names,
                                    policy, first_seen, older[0] if older else None,
                                    repeat=repeat, claimed=claim)
-                if kind == "existing-late-file" and not finding.late:
-                    continue
-                findings.append(finding)
+                if kind == "existing-late-file" and not claim:
+                    if not finding.late:
+                        continue
+                    # news like a new file: kept (claimed) until it is delivered
+                    tx.execute("INSERT INTO watch_news (watch_set, index_url, project, "
+                               "version, filename, sha256, alerted_at, claimed_at) VALUES "
+                               "(?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT DO NOTHING",
+                               (*set_key, *fkey, now_text))
+                    finding = replace(finding, claimed=True)
+                findings.append(replace(finding, stored_sha256=row.sha256))
     return WatchRun(tuple(findings), len(groups), tuple(baselined), tuple(missing),
                     tuple(notes))
 
 
-def _file_rows(tx: Transaction, key: tuple[str, str, str, str]
-               ) -> dict[tuple[str, str], tuple[int, str | None, str | None, str]]:
-    rows = tx.query("SELECT filename, sha256, baseline, alerted_at, claimed_at, first_seen "
-                    "FROM watch_files WHERE watch_set = ? AND index_url = ? AND project = ? "
-                    "AND version = ?", key)
-    return {(str(r[0]), str(r[1])): (int(r[2]), r[3], r[4], str(r[5])) for r in rows}
+def _news_rows(tx: Transaction, key: tuple[str, str, str, str], loc: StoreLocation
+               ) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    rows = tx.query("SELECT filename, sha256, alerted_at, claimed_at FROM watch_news WHERE "
+                    "watch_set = ? AND index_url = ? AND project = ? AND version = ?", key)
+    out: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    for r in rows:
+        name, sha = (text_of(v, location=loc, table="watch_news") or "" for v in r[:2])
+        alerted, claimed = (text_of(v, location=loc, table="watch_news", optional=True)
+                            for v in r[2:])
+        out[(name, sha)] = (alerted, claimed)
+    return out
 
 
 def _finding(kind: Kind, pin: Pin, index: str, f: IndexFile, listing: ProjectListing,
@@ -286,20 +325,23 @@ def _finding(kind: Kind, pin: Pin, index: str, f: IndexFile, listing: ProjectLis
              first_seen: datetime, replaces: str | None, *, repeat: bool,
              claimed: bool) -> WatchFinding:
     tl, _borrowed = timeline_for(listing, f)
-    dated = next((g for g in tl.files if g.filename == f.filename), f)
-    lateness = tl.lateness(dated)
-    late = None if lateness is None else lateness > policy.late_after
+    judgment = policy.judge(f.project, f.version, tl.date(f))
+    lateness = judgment.dated.lateness
+    late = None if judgment.verdict == "unknown" else judgment.is_late
     selected_by = tuple(n for n, g in chosen.items()
                         if n in watched and g is not None and g.url == f.url)
     elsewhere = tuple(n for n, g in chosen.items()
                       if n not in watched and g is not None and g.url == f.url)
-    exc = policy.exception_for(f.project, f.version, f.sha256)
+    # an exception covers lateness, never a timeline whose start is unknown
+    exc = None if judgment.verdict == "unknown" else \
+        judgment.exception or policy.exception_for(f.project, f.version, f.sha256)
     allowed = str(exc) if exc is not None else None
     sev = severity(late=late, selected=bool(selected_by), replaced=replaces is not None,
                    allowed=allowed is not None)
     message = _message(kind, f, index, lateness, late, policy.late_after, selected_by,
-                       elsewhere, replaces, allowed, pin)
-    return WatchFinding(kind, sev, pin, index, f, first_seen, tl.release_start, lateness, late,
+                       elsewhere, replaces, allowed, pin, judgment.dated.problem)
+    return WatchFinding(kind, sev, pin, index, f, first_seen, judgment.dated.release_start,
+                        lateness, late,
                         selected_by, elsewhere, message, replaces, allowed, repeat, claimed)
 
 
@@ -308,7 +350,7 @@ def _update_claimed(store: Store, watch_set: str, findings: Sequence[WatchFindin
     claimed = [f for f in findings if f.claimed]
     if not claimed:
         return
-    with store.transaction(lock=f"safe-install:watch:{watch_set}") as tx:
+    with store.transaction(lock=snapshots.LOCK) as tx:
         for f in claimed:
             tx.execute(sql + " WHERE watch_set = ? AND index_url = ? AND project = ? AND "
                        "version = ? AND filename = ? AND sha256 = ?",
@@ -319,12 +361,12 @@ def mark_delivered(store: Store, watch_set: str, findings: Sequence[WatchFinding
                    now: datetime) -> None:
     """The news in ``findings`` reached its readers: never report it again (outside --since)."""
     _update_claimed(store, watch_set, findings,
-                    "UPDATE watch_files SET alerted_at = ?, claimed_at = NULL", (format_time(now),))
+                    "UPDATE watch_news SET alerted_at = ?, claimed_at = NULL", (format_time(now),))
 
 
 def release_claims(store: Store, watch_set: str, findings: Sequence[WatchFinding]) -> None:
     """Delivery failed: let the next run report this news again."""
-    _update_claimed(store, watch_set, findings, "UPDATE watch_files SET claimed_at = NULL", ())
+    _update_claimed(store, watch_set, findings, "UPDATE watch_news SET claimed_at = NULL", ())
 
 
 __all__ = ["LEASE", "Pin", "WatchFinding", "WatchRun", "mark_delivered", "merge_pins",

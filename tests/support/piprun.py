@@ -55,7 +55,7 @@ def clean_pip_environ(
 ) -> dict[str, str]:
     """Return a copy of ``base`` (default ``os.environ``) fit for a hermetic pip.
 
-    Every ``PIP_*`` variable is dropped, then ``PIP_CONFIG_FILE=/dev/null``,
+    Every ``PIP_*`` variable (and ``VIRTUAL_ENV``) is dropped, then ``PIP_CONFIG_FILE=/dev/null``,
     ``PIP_DISABLE_PIP_VERSION_CHECK=1`` and ``PIP_NO_INPUT=1`` are set. ``PIP_NO_CACHE_DIR``
     is deliberately not set; ``cache_dir`` sets ``PIP_CACHE_DIR`` (the fixture gives each test
     its own, so no HTTP or wheel cache is shared between tests or with the user).
@@ -65,6 +65,8 @@ def clean_pip_environ(
     env = dict(os.environ if base is None else base)
     for key in [k for k in env if k.upper().startswith("PIP_")]:
         del env[key]
+    # safe-install targets the active virtual environment: a test names its target itself
+    env.pop("VIRTUAL_ENV", None)
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["PIP_NO_INPUT"] = "1"

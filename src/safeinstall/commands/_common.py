@@ -70,7 +70,8 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lateness threshold relative to the release start (default: "
                         "SAFE_INSTALL_LATE_AFTER, safe-install.toml, else 24h)")
     parser.add_argument("--config", metavar="FILE",
-                        help="safe-install settings file (default ./safe-install.toml)")
+                        help="the one safe-install settings file to read (default: found as for "
+                        "safe-install; /dev/null: none)")
     parser.add_argument("--now", metavar="TIME", help=argparse.SUPPRESS)
 
 
@@ -139,7 +140,7 @@ def pip_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str,
     values = pip_values(args, cwd)
     values.update(extra)
     config = read_pip_config(environ, isolated=bool(args.isolated))
-    return effective_settings(CommandLine(values, (), ()), config, cwd)
+    return effective_settings(CommandLine(values, (), ()), config, cwd, environ=environ)
 
 
 @dataclass(frozen=True)

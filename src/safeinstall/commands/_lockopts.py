@@ -27,7 +27,7 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str) -> Settings:
-    """Our policy: command line > SAFE_INSTALL_* > safe-install.toml > defaults."""
+    """Our policy: command line > SAFE_INSTALL_* > config files > defaults."""
     from safeinstall.settings import load_settings as load
 
     values: dict[str, object] = {"allow_late": list(args.allow_late)}

@@ -79,8 +79,10 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         raise UsageError("no requirements given", hint="name packages, or use -r FILE")
     targets = _common.targets_of(args, settings, ["current"])
     per_target = [(t, inputs_for_target(inputs, t.target, cwd)) for t in targets]
+    # [index-for] pins from safe-install.toml / SAFE_INSTALL_INDEX_FOR, as for install: the
+    # one way to say where a name on several indexes comes from
     session, finder = _lockopts.open_index(per_target[0][1].settings, OnTimeFinder,
-                                           policy=policy)
+                                           policy=policy, index_for=ours.index_for)
     cache_dir = None if args.no_cache_dir else Path(ours.cache_dir) if ours.cache_dir \
         else default_cache_dir(environ)
     store = ArtifactStore(session, cache_dir)

@@ -16,6 +16,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import IO, Any
 
 from safeinstall.commands._common import (
@@ -52,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write to FILE instead of standard output")
     parser.add_argument("--width", type=int, metavar="COLUMNS",
-                        help="width of the drawing (default: the terminal's, else 200)")
+                        help="width of the drawing (default: the terminal's, else COLUMNS; "
+                        "text without either is one record per line; svg/html: 200)")
     add_policy_arguments(parser)
     add_target_arguments(parser, default=",".join(DEFAULT_TARGETS))
     add_index_arguments(parser)
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         for name, version in pins:
             listing = index.finder.project(name)
             notes.extend(n for n in listing.notes if n not in notes)
-            found = release_views(listing, version, targets, rules_for, policy.late_after)
+            found = release_views(listing, version, targets, rules_for, policy)
             if not found:
                 where = ", ".join(settings.index_urls + settings.find_links) or "no index"
                 raise ResolutionError(
@@ -90,13 +92,19 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     if args.format == "json":
         text = json.dumps(timeline_json(views, targets, now=now), indent=2) + "\n"
     else:
-        text = draw(views, targets, fmt=args.format, width=args.width,
+        width = args.width
+        if width is None and args.format == "text":
+            from safeinstall.layout import output_width
+
+            width = output_width(stdout, {} if output else environ)
+        text = draw(views, targets, fmt=args.format, width=width,
                     stream=None if output else stdout)
     if output:
+        from safeinstall.fileio import write_atomically
+
         path = os.path.join(cwd, output)
         try:
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            write_atomically(Path(path), text)
         except OSError as exc:
             raise UsageError(f"cannot write --output {output!r}: {exc.strerror}") from None
     elif text:
@@ -143,6 +151,7 @@ def timeline_json(views: Sequence[ReleaseView], targets: Sequence[NamedTarget], 
             "index": v.source.url,
             "source_kind": v.source.kind,
             "release_start": _time(v.start),
+            "start_problem": v.problem,
             "last_upload": _time(v.end),
             "spread_seconds": _seconds(v.spread),
             "late_after_seconds": v.late_after.total_seconds(),
@@ -151,6 +160,7 @@ def timeline_json(views: Sequence[ReleaseView], targets: Sequence[NamedTarget], 
                 **file_json(r.file),
                 "offset_seconds": _seconds(r.offset),
                 "late": r.late,
+                "verdict": r.verdict,
                 "selected_by": list(r.selected_by),
             } for r in v.rows],
             "selection": {name: (f.filename if f is not None else None)
@@ -248,12 +258,14 @@ def _prefix(view: ReleaseView) -> str:
     return stem + "-"
 
 
-def _bar(axis: Axis, offset: timedelta | None, late: bool, threshold: timedelta) -> Any:
+def _bar(axis: Axis, offset: timedelta | None, late: bool, threshold: timedelta,
+         dated: bool = False) -> Any:
     from rich.text import Text
 
     text = Text(no_wrap=True)
     if offset is None:
-        return Text("? no upload time", style="yellow")
+        return Text("? release start unknown" if dated else "? no upload time",
+                    style="yellow")
     mark = axis.position(offset)
     cut = axis.position(threshold) if threshold.total_seconds() < axis.spread else None
     for i in range(axis.width):
@@ -268,9 +280,17 @@ def _bar(axis: Axis, offset: timedelta | None, late: bool, threshold: timedelta)
     return text
 
 
-def render_view(view: ReleaseView, targets: Sequence[NamedTarget], console: Any) -> None:
+#: the table's columns, dropped in this order when it does not fit (docs/reference.md)
+TIMELINE_DROP_ORDER = ("size", "sha256", "uploaded (UTC)", "axis")
+
+
+def render_view(view: ReleaseView, targets: Sequence[NamedTarget], console: Any, *,
+                width: int | None = 200) -> None:
+    """One release; ``width`` None: one record per line (no terminal and no COLUMNS)."""
     from rich.table import Table
     from rich.text import Text
+
+    from safeinstall.layout import Column, fit_table, plain_record
 
     rows = view.rows
     wheels = sum(1 for r in rows if r.file.is_wheel)
@@ -289,47 +309,96 @@ def render_view(view: ReleaseView, targets: Sequence[NamedTarget], console: Any)
     if late:
         summary.append(f"{len(late)} late file{'s' if len(late) != 1 else ''}",
                        style="bold red")
-    elif view.start is None:
+    elif view.timeline.first_upload is None:
         summary.append("no upload times: lateness unknown", style="yellow")
+    elif view.problem is not None:
+        summary.append("release start unknown: lateness unknown", style="yellow")
     else:
         summary.append("no late file", style="green")
     console.print(summary)
-    width = console.width or 200
-    axis = Axis(spread, 48 if width >= 240 else 32 if width >= 160 else 20)
-    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold",
-                  padding=(0, 1))
+    if view.problem is not None and view.timeline.first_upload is not None:
+        from safeinstall.display import printable
+
+        console.print(Text(printable(view.problem), style="yellow"))
+    if width is None:
+        for r in rows:
+            f = r.file
+            console.print(Text(plain_record([
+                ("file", f.filename),
+                ("uploaded", f.upload_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+                 if f.upload_time else "unknown"),
+                ("offset", "?" if r.offset is None else "+" + format_duration(r.offset)),
+                ("late", "yes" if r.late else "no"), ("size", _size(f.size)),
+                ("sha256", f.sha256 or "?"),
+                ("selected-by", compress_names(r.selected_by, targets) or "-")]),
+                style="red" if r.late else ""))
+        _selection_lines(view, targets, console)
+        return
+    axis = Axis(spread, 48 if width >= 240 else 32 if width >= 160 else 20 if width >= 100 else 16)
     prefix = _prefix(view)
-    table.add_column("uploaded (UTC)", no_wrap=True)
-    table.add_column("offset", justify="right", no_wrap=True)
-    table.add_column(axis.labels(), no_wrap=True, width=axis.width)
-    table.add_column(f"file (wheels: {prefix}…)" if prefix else "file", overflow="fold",
-                     min_width=30)
-    table.add_column("size", justify="right", no_wrap=True)
-    table.add_column("sha256", no_wrap=True)
-    table.add_column("selected by", overflow="fold")
+    headers = ("uploaded (UTC)", "offset", "axis", "file", "size", "sha256", "selected by")
+    cells: list[tuple[str, ...]] = []
+    gaps: dict[int, str] = {}  # row index -> the gap drawn before it
     previous: datetime | None = None
-    for r in rows:
+    for n, r in enumerate(rows):
         f = r.file
         if (previous is not None and f.upload_time is not None
                 and f.upload_time - previous > view.late_after):
-            gap = format_duration(f.upload_time - previous)
-            table.add_row("", Text(f"⋮ {gap}", style="dim"), "", "", "", "", "")
+            gaps[n] = format_duration(f.upload_time - previous)
         if f.upload_time is not None:
             previous = f.upload_time
+        offset = "?" if r.offset is None else "+" + format_duration(r.offset)
+        cells.append((
+            f.upload_time.strftime("%Y-%m-%d %H:%M") if f.upload_time else "unknown",
+            offset + (" LATE" if r.late else ""), " " * axis.width, _file_cell(f, prefix),
+            _size(f.size), (f.sha256 or "?")[:12], compress_names(r.selected_by, targets)))
+    file_header = f"file (wheels: {prefix}…)" if prefix else "file"
+    # the names a row is selected by wrap at spaces, never inside a name
+    longest_name = max([len("selected by"), *(len(w) for c in cells for w in c[6].split())])
+    columns = [Column(h if h != "axis" else axis.labels(),
+                      drop_rank=TIMELINE_DROP_ORDER.index(h) + 1
+                      if h in TIMELINE_DROP_ORDER else None,
+                      shrink=h in ("file", "selected by"),
+                      min_width={"file": 24, "selected by": longest_name}.get(h, 12))
+               for h in headers]
+    columns[3] = Column(file_header if len(file_header) <= 40 else "file", shrink=True,
+                        min_width=24)
+    gap_rows: list[tuple[str, ...]] = [("", f"⋮ {g}", "", "", "", "", "") for g in gaps.values()]
+    fitted = fit_table(columns, cells + gap_rows, width)
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold",
+                  padding=(0, 1))
+    for pos, i in enumerate(fitted.keep):
+        wraps = headers[i] == "selected by"  # wrapped, never cut: every name stays readable
+        table.add_column(columns[i].header, no_wrap=not wraps, width=fitted.widths[pos],
+                         justify="right" if headers[i] in ("offset", "size") else "left",
+                         overflow="fold" if wraps else "ellipsis")
+    for n, (r, cell) in enumerate(zip(rows, cells, strict=True)):
+        if n in gaps:
+            table.add_row(*(Text(f"⋮ {gaps[n]}", style="dim") if headers[i] == "offset"
+                            else Text("") for i in fitted.keep))
         style = "red" if r.late else ""
-        offset = Text("?" if r.offset is None else "+" + format_duration(r.offset), style=style)
-        if r.late:
-            offset.append(" LATE", style="bold red")
-        table.add_row(
-            Text(f.upload_time.strftime("%Y-%m-%d %H:%M") if f.upload_time else "unknown"),
-            offset,
-            _bar(axis, r.offset, r.late, view.late_after),
-            Text(_file_cell(f, prefix), style=style),
-            Text(_size(f.size)),
-            Text((f.sha256 or "?")[:12], style="dim"),
-            Text(compress_names(r.selected_by, targets),
-                 style="bold red" if r.late and r.selected_by else "cyan"),
-        )
+        out: list[Any] = []
+        for pos, i in enumerate(fitted.keep):
+            name = headers[i]
+            if name == "axis":
+                out.append(_bar(axis, r.offset, r.late, view.late_after,
+                                r.file.upload_time is not None))
+            elif name == "offset":
+                text = Text("?" if r.offset is None else "+" + format_duration(r.offset),
+                            style=style)
+                if r.late:
+                    text.append(" LATE", style="bold red")
+                out.append(text)
+            elif name == "selected by":
+                out.append(Text(cell[i], style="bold red" if r.late and r.selected_by
+                                else "cyan"))
+            elif name == "file":
+                out.append(Text(fitted.cell(pos, cell[i]), style=style))
+            elif name == "sha256":
+                out.append(Text(cell[i], style="dim"))
+            else:
+                out.append(Text(cell[i]))
+        table.add_row(*out)
     console.print(table)
     legend = Text("time axis: logarithmic from the first upload (0) to the last "
                   f"(+{format_duration(spread)})", style="dim")
@@ -337,6 +406,13 @@ def render_view(view: ReleaseView, targets: Sequence[NamedTarget], console: Any)
         legend.append(f"; ┆ marks the {format_duration(view.late_after)} threshold, ◆ a late "
                       "file", style="dim")
     console.print(legend)
+    _selection_lines(view, targets, console)
+
+
+def _selection_lines(view: ReleaseView, targets: Sequence[NamedTarget], console: Any) -> None:
+    from rich.text import Text
+
+    rows = view.rows
     here = {r.file.url for r in rows}
     elsewhere = [(n, f) for n, f in view.selection if f is not None and f.url not in here]
     none = [n for n, f in view.selection if f is None]
@@ -350,29 +426,51 @@ def render_view(view: ReleaseView, targets: Sequence[NamedTarget], console: Any)
                            style="yellow"))
 
 
+#: fonts the SVG asks for: the system's own monospace and sans-serif faces
+SVG_MONOSPACE = ('ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", '
+                 '"Liberation Mono", monospace')
+SVG_SANS = "system-ui, -apple-system, \"Segoe UI\", Roboto, \"DejaVu Sans\", sans-serif"
+
+
+def svg_template() -> str:
+    """rich's SVG template, self-contained: without the @font-face rules that load Fira Code
+    from a CDN (an SVG must render offline and in viewers that block remote content), with
+    the system font stacks instead."""
+    import re
+
+    from rich._export_format import CONSOLE_SVG_FORMAT
+
+    template = re.sub(r"\s*@font-face \{\{.*?\}\}", "", CONSOLE_SVG_FORMAT, flags=re.S)
+    template = template.replace("font-family: Fira Code, monospace;",
+                                f"font-family: {SVG_MONOSPACE};")
+    return template.replace("font-family: arial;", f"font-family: {SVG_SANS};")
+
+
 def draw(views: Sequence[ReleaseView], targets: Sequence[NamedTarget], *, fmt: str,
          width: int | None, stream: IO[str] | None) -> str:
     """Draw to ``stream`` (text to a terminal/pipe) or return text/SVG/HTML."""
     from rich.console import Console
 
     record = fmt in ("svg", "html") or stream is None
+    if fmt in ("svg", "html"):
+        width = width or 200
     if record:
-        console = Console(record=True, file=io.StringIO(), width=width or 200,
+        console = Console(record=True, file=io.StringIO(), width=width or 10_000,
                           force_terminal=fmt in ("svg", "html"), color_system="truecolor",
-                          highlight=False, soft_wrap=False)
+                          highlight=False, soft_wrap=width is None)
     else:
         assert stream is not None
-        console = Console(file=stream, highlight=False, soft_wrap=False,
-                          width=width or (None if stream.isatty() else 200))
+        console = Console(file=stream, highlight=False, soft_wrap=width is None,
+                          width=width or 10_000)
     for i, view in enumerate(views):
         if i:
             console.print()
-        render_view(view, targets, console)
+        render_view(view, targets, console, width=width)
     if not record:
         return ""
     title = "safe-install timeline: " + ", ".join(f"{v.project} {v.version}" for v in views)
     if fmt == "svg":
-        return str(console.export_svg(title=title))
+        return str(console.export_svg(title=title, code_format=svg_template()))
     if fmt == "html":
         return str(console.export_html(inline_styles=True))
     return str(console.export_text(styles=False))

@@ -1,9 +1,9 @@
-"""``safe-install-tool trust list|forget``: the trust-on-first-use records.
+"""``safe-install-tool trust list|forget``: the release snapshots of trust on first use.
 
-``safe-install`` records, per (index, release, target), the file it installed; a later install
-that would select another file for the same release and target is a ``selection-changed``
-finding. ``list`` shows the records, ``forget`` deletes some (after you reviewed a changed
-file, or to start over).
+Every checked run records, per (canonical index URL, project, version), the files of the
+release as first seen (shared with ``safe-install-tool watch``); a later run that sees a file
+added since is a ``release-changed`` finding. ``list`` shows the snapshots, ``forget`` deletes
+some (after you reviewed a changed release, or to start over).
 """
 
 from __future__ import annotations
@@ -12,21 +12,22 @@ import argparse
 import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import IO
+from typing import IO, Any
 
+from safeinstall.display import printable
 from safeinstall.errors import EXIT_OK, UsageError
+from safeinstall.urls import redact_url
 
-HELP = "list or forget the trust-on-first-use records of installed files"
+HELP = "list or forget the release snapshots of trust on first use (shared with watch)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("list", "forget"))
     parser.add_argument("release", nargs="?", metavar="NAME[==VERSION]",
                         help="only this project (and version)")
-    parser.add_argument("--all", action="store_true", help="forget: every record")
-    parser.add_argument("--target", metavar="TAG",
-                        help="only records for this target (its most specific tag, as listed)")
-    parser.add_argument("--index", metavar="URL", help="only records for this index")
+    parser.add_argument("--all", action="store_true", help="forget: every snapshot")
+    parser.add_argument("--index", metavar="URL",
+                        help="only snapshots of this index (any spelling of its URL)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--store", metavar="URL",
                         help="the store (default: SAFE_INSTALL_TRUST_STORE, else the state "
@@ -56,33 +57,42 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     assert trust is not None
     with trust:
         if args.action == "forget":
-            if project is None and not args.all and not (args.target or args.index):
+            if project is None and not args.all and not args.index:
                 raise UsageError("forget what?",
                                  hint="name NAME or NAME==VERSION, or pass --all")
-            count = trust.forget(project, version, target=args.target, index_url=args.index)
-            stderr.write(f"forgot {count} record(s) in {trust.display}\n")
+            count = trust.forget(project, version, index_url=args.index)
+            stderr.write(f"forgot {count} release snapshot(s) in {trust.display}\n")
             return EXIT_OK
-        records = [r for r in trust.records(project, version)
-                   if (args.target is None or r.target == args.target)
-                   and (args.index is None or r.index_url == args.index)]
+        snaps = trust.list_snapshots(project, version, index_url=args.index)
     if args.format == "json":
         stdout.write(json.dumps([{
-            "index": r.index_url, "name": r.project, "version": r.version,
-            "target": r.target, "filename": r.filename, "sha256": r.sha256,
-            "first_seen": _iso(r.first_seen), "last_seen": _iso(r.last_seen),
-            "replaced_filename": r.replaced_filename, "replaced_sha256": r.replaced_sha256,
-        } for r in records], indent=2) + "\n")
+            "index": redact_url(s.index_url), "name": s.project, "version": s.version,
+            "first_seen": _iso(s.first_seen), "last_seen": _iso(s.last_seen),
+            "complete": s.complete,
+            "files": [_file_json(f) for f in s.files],
+        } for s in snaps], indent=2) + "\n")
         return EXIT_OK
-    if not records:
-        stderr.write(f"no trust records in {trust.display}\n")
+    if not snaps:
+        stderr.write(f"no release snapshots in {trust.display}\n")
         return EXIT_OK
-    for r in records:
-        line = (f"{r.project} {r.version}  {r.filename}  sha256:{r.sha256[:16]}...  "
-                f"for {r.target}  from {r.index_url}  since {_iso(r.first_seen)}")
-        if r.replaced_filename:
-            line += f"  (replaced {r.replaced_filename})"
+    for s in snaps:
+        added = [f for f in s.files if not f.baseline]
+        line = (f"{printable(s.project)} {printable(s.version)}  {len(s.files)} file(s)  "
+                f"from {printable(redact_url(s.index_url))}  first seen {_iso(s.first_seen)}")
+        if not s.complete:
+            line += "  (from a trust record of one file; completed by the next run)"
         stdout.write(line + "\n")
+        for f in added:
+            stdout.write(f"  added {_iso(f.first_seen)}: {printable(f.filename)}  "
+                         f"sha256:{printable(f.sha256[:16])}...\n")
     return EXIT_OK
+
+
+def _file_json(f: Any) -> dict[str, Any]:
+    return {"filename": f.filename, "sha256": f.sha256, "size": f.size,
+            "upload_time": _iso(f.upload_time), "yanked": f.yanked is not None,
+            "yanked_reason": f.yanked, "first_seen": _iso(f.first_seen),
+            "last_seen": _iso(f.last_seen), "added": not f.baseline}
 
 
 def _iso(t: datetime | None) -> str | None:

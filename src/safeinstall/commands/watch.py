@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from typing import IO
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -71,8 +73,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="on a release's first run, report its files that were already "
                         "late (default: record a silent baseline)")
     parser.add_argument("--webhook", metavar="URL",
-                        help="POST every finding as JSON to URL (a failed delivery exits 3 and "
-                        "the finding is reported again next run)")
+                        help="POST the run's findings to URL, in one request per run (a "
+                        "failed delivery exits 3 and the findings are reported again next "
+                        "run, until a delivery succeeds); redirects to another origin are "
+                        "not followed")
+    parser.add_argument("--webhook-format", choices=("json", "slack"), default="json",
+                        help="json: {watch_set, findings: [...]} (default); slack: a "
+                        "{\"text\": ...} message for Slack-compatible incoming webhooks")
+    parser.add_argument("--webhook-header", action="append", default=[],
+                        metavar="'NAME: VALUE'",
+                        help="an HTTP header for the webhook (repeatable); ${VARIABLE} in "
+                        "VALUE is read from the environment, e.g. 'Authorization: Bearer "
+                        "${WATCH_TOKEN}' (single-quoted, so the secret is not on the "
+                        "command line)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no summary on standard error")
     add_policy_arguments(parser)
@@ -146,20 +159,114 @@ def _pin_of(text: str, origin: str, hashes: Sequence[str], notes: list[str]) -> 
     return Pin(canonicalize_name(req.name), version, origin, sha)
 
 
-def post_webhook(url: str, payload: dict[str, object], *, timeout: float) -> str | None:
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_RESERVED_HEADERS = frozenset({"content-length", "host", "transfer-encoding", "connection"})
+
+
+def webhook_headers(values: Sequence[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``--webhook-header 'NAME: VALUE'`` values, with ``${VARIABLE}`` read from ``environ``."""
+    headers: dict[str, str] = {}
+    for text in values:
+        name, colon, value = text.partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or not _TOKEN.fullmatch(name):
+            raise UsageError(f"invalid --webhook-header {name or text!r}",
+                             hint="write 'NAME: VALUE', e.g. 'Authorization: Bearer "
+                             "${WATCH_TOKEN}'")
+        if name.lower() in _RESERVED_HEADERS:
+            raise UsageError(f"--webhook-header {name}: this header is set by the HTTP client")
+
+        def expand(match: re.Match[str], header: str = name) -> str:
+            variable = match.group(1)
+            if not environ.get(variable):
+                raise UsageError(f"--webhook-header {header}: the environment variable "
+                                 f"{variable} is not set (or empty)",
+                                 hint=f"export {variable}=... before running watch")
+            return environ[variable]
+
+        value = _VARIABLE.sub(expand, value)
+        if any(c in value for c in "\r\n\0"):
+            raise UsageError(f"--webhook-header {name}: the value contains a line break "
+                             "or NUL character")  # never printed: it may be a secret
+        headers[name] = value
+    return headers
+
+
+def webhook_display(url: str) -> str:
+    """The webhook's origin only: the path of a chat webhook URL is its secret."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/..." if parts.path.strip("/") or parts.query \
+        else f"{parts.scheme}://{host}{port}"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows only a 307/308 to the same origin (the POST is repeated with its body); any
+    other redirect is a failed delivery: urllib would turn the POST into a GET to wherever it
+    points, and count that answer as delivered."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int,
+                         msg: str, headers: Any, newurl: str) -> urllib.request.Request:
+        if code in (307, 308) and _origin(newurl) == _origin(req.full_url):
+            return urllib.request.Request(newurl, data=req.data, method=req.get_method(),
+                                          headers=dict(req.headers))
+        where = webhook_display(newurl) if _origin(newurl) != _origin(req.full_url) \
+            else "the same host with another method"
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {where} not followed",
+                                     headers, fp)
+
+
+def post_webhook(url: str, payload: Mapping[str, object], *, timeout: float,
+                 headers: Mapping[str, str] | None = None) -> str | None:
     """POST ``payload`` as JSON; None on success (2xx), else what went wrong."""
     data = json.dumps(payload).encode()
     request = urllib.request.Request(url, data=data, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": f"safe-install/{__version__}"})
+        "Content-Type": "application/json", "User-Agent": f"safe-install/{__version__}",
+        **(headers or {})})
+    opener = urllib.request.build_opener(_SameOriginRedirects())
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+        with opener.open(request, timeout=timeout) as resp:
             status = int(resp.status)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            return f"HTTP {exc.code}: {exc.reason}"
         return f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return f"{exc.__class__.__name__}: {reason}"
     return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def _slack_escape(text: str) -> str:
+    """Outside text (names, filenames, messages) for Slack mrkdwn: no links, mentions or
+    control characters."""
+    from safeinstall.display import printable
+
+    return printable(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def webhook_payload(items: Sequence[dict[str, Any]], *, fmt: str,
+                    watch_set: str) -> dict[str, object]:
+    """One message for the run's findings (``items``: their JSON forms)."""
+    if fmt == "slack":
+        counts = {s: sum(1 for i in items if i["severity"] == s)
+                  for s in ("error", "warning", "info")}
+        head = (f"safe-install watch ({_slack_escape(watch_set)}): {len(items)} finding(s), "
+                f"{counts['error']} error, {counts['warning']} warning, {counts['info']} info")
+        lines = [f"• *{i['severity'].upper()}* {_slack_escape(i['project'])} "
+                 f"{_slack_escape(i['version'])} `{_slack_escape(i['filename'])}`: "
+                 f"{_slack_escape(i['message'])}" for i in items]
+        return {"text": "\n".join([head, *lines])}
+    return {"tool": {"name": "safe-install", "version": __version__}, "watch_set": watch_set,
+            "findings": list(items)}
 
 
 def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str],
@@ -170,7 +277,11 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     policy = load_policy(args, environ, cwd)
     since = parse_duration(args.since) if args.since else None
     if args.webhook and not args.webhook.startswith(("http://", "https://")):
-        raise UsageError(f"invalid --webhook {args.webhook!r}", hint="give an http(s) URL")
+        raise UsageError(f"invalid --webhook {webhook_display(args.webhook)!r}",
+                         hint="give an http(s) URL")
+    if (args.webhook_header or args.webhook_format != "json") and not args.webhook:
+        raise UsageError("--webhook-header and --webhook-format need --webhook URL")
+    headers = webhook_headers(args.webhook_header, environ)
     settings = pip_settings(args, environ, cwd)
     pins, settings, notes = collect_pins(args, environ, cwd, settings)
     if not pins:
@@ -191,15 +302,20 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
             index.close()
         failed: list[WatchFinding] = []
         problems: list[str] = []
+        items = []
         for finding in result.findings:
             payload = finding.to_json(late_after=policy.late_after, watch_set=args.watch_set)
+            items.append(payload)
             stdout.write(json.dumps(payload, sort_keys=False) + "\n")
             stdout.flush()
-            if args.webhook:
-                problem = post_webhook(args.webhook, payload, timeout=WEBHOOK_TIMEOUT)
-                if problem is not None:
-                    failed.append(finding)
-                    problems.append(f"{finding.file.filename}: {problem}")
+        if args.webhook and items:
+            problem = post_webhook(args.webhook,
+                                   webhook_payload(items, fmt=args.webhook_format,
+                                                   watch_set=args.watch_set),
+                                   timeout=WEBHOOK_TIMEOUT, headers=headers)
+            if problem is not None:
+                failed = list(result.findings)
+                problems.append(f"{len(items)} finding(s): {problem}")
         delivered = [f for f in result.findings if f not in failed]
         mark_delivered(store, args.watch_set, delivered, now)
         release_claims(store, args.watch_set, failed)
@@ -221,8 +337,8 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
             f"finding(s): {counts['error']} error, {counts['warning']} warning, "
             f"{counts['info']} info\n")
     for problem in problems:
-        stderr.write(f"safe-install-tool watch: webhook {args.webhook} failed for {problem}; "
-                     "it will be reported again on the next run\n")
+        stderr.write(f"safe-install-tool watch: webhook {webhook_display(args.webhook)} "
+                     f"failed for {problem}; they will be reported again on the next run\n")
     if result.alerts:
         return EXIT_REFUSED
     if problems:
@@ -230,4 +346,5 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     return EXIT_OK
 
 
-__all__ = ["HELP", "add_arguments", "collect_pins", "post_webhook", "run"]
+__all__ = ["HELP", "add_arguments", "collect_pins", "post_webhook", "run", "webhook_headers",
+           "webhook_payload"]
