@@ -11,6 +11,11 @@ hash-checked file); nothing from either archive is executed or extracted to disk
   Requires-Dist and entry points equal to the sdist's *static* metadata.
 * :func:`verify_identical_wheel` - any late wheel against an on-time wheel's RECORD: every file's
   sha256 equals the reference's, and both install the same set of files.
+  :func:`verify_against_wheel` does it against a downloaded on-time wheel's *content* (its
+  members hashed here, not its RECORD's claims); that is what the check uses.
+
+Both also refuse a late wheel whose own RECORD names a path that is not in the wheel (pip keeps
+that list and removes those paths on uninstall).
 
 Each returns a :class:`Proof` or a :class:`Mismatch` that explains the first difference found.
 What is proven and what is not is written down in docs/threat-model.md.
@@ -64,7 +69,7 @@ class Proof:
     def describe(self) -> str:
         how = ("every installed file is byte-identical to the on-time sdist's"
                if self.kind == "sdist-content"
-               else "every file's sha256 equals the on-time wheel's RECORD")
+               else "every file's sha256 equals the on-time wheel's")
         extra = f"; normalised: {', '.join(self.normalisations)}" if self.normalisations else ""
         return f"{how} ({self.files_compared} file(s) compared against {self.reference}{extra})"
 
@@ -325,6 +330,37 @@ def _dist_info(wheel: Mapping[str, bytes], name: str) -> str:
     return dirs.pop()
 
 
+def _check_own_record(wheel: Mapping[str, bytes], info: str, name: str) -> None:
+    """The late wheel's RECORD (kept by pip as the list of files to remove on uninstall) may
+    name only files of the wheel: a RECORD that lists another path (``../../.bashrc``) is
+    not bookkeeping, and is not verified."""
+    record = wheel.get(f"{info}/RECORD")
+    if record is None:
+        raise _NotVerifiable(f"{name} has no {info}/RECORD")
+    try:
+        rows = list(csv.reader(io.StringIO(record.decode("utf-8"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise _NotVerifiable(f"the RECORD of {name} cannot be read: {exc}") from None
+    for row in rows:
+        if row and row[0] not in wheel:
+            raise _NotVerifiable(f"the RECORD of {name} lists {row[0]!r}, which is not a file "
+                                 "of the wheel")
+
+
+def is_pure_wheel(path: Path) -> bool:
+    """Whether a wheel says ``Root-Is-Purelib: true`` (False for anything unreadable)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.count("/") == 1
+                     and n.endswith(".dist-info/WHEEL")]
+            if len(names) != 1:
+                return False
+            meta = _parse_email(archive.read(names[0]))
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError):
+        return False
+    return (meta.get("Root-Is-Purelib") or "").strip().lower() == "true"
+
+
 def _installed_path(path: str, data_dir: str) -> tuple[str, str]:
     """(scheme, path relative to that scheme) of a wheel member."""
     if path.startswith(data_dir + "/"):
@@ -362,6 +398,7 @@ def _verify_pure(wheel_path: Path, sdist_path: Path, sdist_sha256: str | None) -
     wheel = read_wheel(wheel_path)
     sdist = read_sdist(sdist_path)
     info = _dist_info(wheel, wheel_path.name)
+    _check_own_record(wheel, info, wheel_path.name)
     data_dir = info[:-len(".dist-info")] + ".data"
     wheel_meta = _parse_email(wheel.get(f"{info}/WHEEL", b""))
     if (wheel_meta.get("Root-Is-Purelib") or "").strip().lower() != "true":
@@ -508,6 +545,7 @@ def verify_identical_wheel(wheel_path: Path, reference_name: str, reference_reco
         wheel = read_wheel(wheel_path)
         record = parse_record(reference_record, reference_name)
         info = _dist_info(wheel, wheel_path.name)
+        _check_own_record(wheel, info, wheel_path.name)
         expected = {p: d for p, d in record.items()
                     if not (p.startswith(info + "/") and p.split("/", 1)[1] in _BOOKKEEPING)}
         compared = 0
@@ -529,3 +567,27 @@ def verify_identical_wheel(wheel_path: Path, reference_name: str, reference_reco
         return Mismatch(reference_name, str(exc))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         return Mismatch(reference_name, f"an archive cannot be read: {exc}")
+
+
+def content_record(wheel_path: Path) -> bytes:
+    """A RECORD of what a wheel really holds (every member's sha256, computed here), so that
+    a proof compares with the on-time wheel's content, not with what its RECORD claims."""
+    wheel = read_wheel(wheel_path)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for path, data in sorted(wheel.items()):
+        writer.writerow([path, _record_digest(data), str(len(data))])
+    return out.getvalue().encode("utf-8")
+
+
+def verify_against_wheel(wheel_path: Path, reference_path: Path, *,
+                         reference_sha256: str | None = None) -> Outcome:
+    """:func:`verify_identical_wheel` against the content of a downloaded on-time wheel."""
+    try:
+        record = content_record(reference_path)
+    except _NotVerifiable as exc:
+        return Mismatch(reference_path.name, str(exc))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return Mismatch(reference_path.name, f"an archive cannot be read: {exc}")
+    return verify_identical_wheel(wheel_path, reference_path.name, record,
+                                  reference_sha256=reference_sha256)
