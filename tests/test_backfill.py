@@ -20,9 +20,13 @@ import pytest
 from safeinstall.backfill import (
     Mismatch,
     Proof,
+    is_pure_wheel,
+    verify_against_wheel,
     verify_identical_wheel,
     verify_pure_wheel,
 )
+from safeinstall.backfillcheck import os_and_arch, references
+from safeinstall.finder import IndexFile
 
 NAME, VERSION = "demo", "1.0"
 INFO = f"{NAME}-{VERSION}.dist-info"
@@ -273,3 +277,143 @@ def test_binary_wheel_with_other_files_stays_late(tmp_path: Path, change: str) -
                     **kw)  # type: ignore[arg-type]
     out = verify_identical_wheel(late_path, ref.name, _record_of(ref))
     assert isinstance(out, Mismatch), change
+
+
+# -- the late wheel's own RECORD, and proofs against a downloaded wheel's content --------------
+
+
+def _with_record_line(wheel: Path, line: str) -> Path:
+    """A copy of ``wheel`` whose RECORD has one more line."""
+    out = wheel.with_name("tampered-" + wheel.name)
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/RECORD"):
+                data += line.encode() + b"\n"
+            dst.writestr(info, data)
+    return out
+
+
+def test_a_record_naming_a_path_outside_the_wheel_is_not_verified(tmp_path: Path,
+                                                                  sdist: Path) -> None:
+    """pip keeps the wheel's RECORD rows as the files to remove on uninstall: a late wheel
+    whose RECORD names ``../../.bashrc`` carries something the on-time files did not."""
+    wheel = _with_record_line(_wheel(tmp_path), "../../../.bashrc,,")
+    out = verify_pure_wheel(wheel, sdist)
+    assert isinstance(out, Mismatch) and "'../../../.bashrc', which is not a file" in out.reason
+    ref = _binary(tmp_path, "demo-1.0-cp311-cp311-manylinux1_x86_64.whl", BINARY,
+                  "cp311-cp311-manylinux1_x86_64")
+    late = _with_record_line(_binary(tmp_path, "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+                                     BINARY, "cp311-cp311-manylinux_2_28_x86_64"),
+                             "../../../.bashrc,,")
+    out = verify_against_wheel(late, ref)
+    assert isinstance(out, Mismatch) and ".bashrc" in out.reason
+
+
+def test_against_a_wheel_its_content_counts_not_its_record(tmp_path: Path) -> None:
+    """An on-time wheel whose RECORD lies about a file proves nothing about that file."""
+    ref = _binary(tmp_path, "demo-1.0-cp311-cp311-manylinux1_x86_64.whl", BINARY,
+                  "cp311-cp311-manylinux1_x86_64")
+    so = "demo/_speedups.cpython-311-x86_64-linux-gnu.so"
+    evil = bytearray(BINARY[so])
+    evil[0] ^= 1
+    late = _binary(tmp_path, "demo-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+                   dict(BINARY, **{so: bytes(evil)}), "cp311-cp311-manylinux_2_28_x86_64")
+    # a reference that has the original .so, but whose RECORD gives the late .so's digest
+    liar = tmp_path / "liar" / ref.name
+    liar.parent.mkdir()
+    late_digest = base64.urlsafe_b64encode(hashlib.sha256(bytes(evil)).digest()).rstrip(b"=")
+    with zipfile.ZipFile(ref) as src, zipfile.ZipFile(liar, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/RECORD"):
+                data = b"\n".join(
+                    (line.split(b",")[0] + b",sha256=" + late_digest + b"," +
+                     str(len(evil)).encode()) if line.startswith(so.encode()) else line
+                    for line in data.split(b"\n"))
+            dst.writestr(info, data)
+    assert isinstance(verify_identical_wheel(late, liar.name, _record_of(liar)), Proof)
+    out = verify_against_wheel(late, liar, reference_sha256="ab" * 32)
+    assert isinstance(out, Mismatch) and "_speedups" in out.reason
+    same = _binary(tmp_path, "same.whl", BINARY, "cp311-cp311-manylinux_2_28_x86_64")
+    ok = verify_against_wheel(same, ref, reference_sha256="ab" * 32)
+    assert isinstance(ok, Proof) and (ok.reference, ok.reference_sha256) == (ref.name, "ab" * 32)
+
+
+def test_is_pure_wheel(tmp_path: Path) -> None:
+    assert is_pure_wheel(_wheel(tmp_path))
+    assert not is_pure_wheel(_binary(tmp_path, "b.whl", BINARY, "cp311-cp311-manylinux1_x86_64"))
+    broken = tmp_path / "broken.whl"
+    broken.write_bytes(b"PK not a zip")
+    assert not is_pure_wheel(broken)
+
+
+# -- which on-time files a late wheel is compared with ------------------------------------------
+
+
+def _listed(filename: str) -> IndexFile:
+    from datetime import datetime, timezone
+
+    from packaging.utils import parse_sdist_filename, parse_wheel_filename
+
+    from safeinstall.finder import Source
+
+    if filename.endswith(".whl"):
+        name, version, build, tags = parse_wheel_filename(filename)
+    else:
+        (name, version), build, tags = parse_sdist_filename(filename), (), frozenset()
+    digest = hashlib.sha256(filename.encode()).hexdigest()
+    return IndexFile(
+        project=name, filename=filename, url=f"https://files.example/{filename}",
+        source=Source("https://index.example/simple/", "index"), version=version,
+        is_wheel=filename.endswith(".whl"), tags=tags, build_tag=build, sha256=digest,
+        hashes=(("sha256", digest),), upload_time=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        yanked=None, requires_python=None, size=None, metadata_url=None,
+        metadata_sha256=None)
+
+
+@pytest.mark.parametrize("platform, system", [
+    ("manylinux2014_x86_64", ("linux", "x86_64")),
+    ("manylinux_2_17_x86_64", ("linux", "x86_64")),
+    ("manylinux1_i686", ("linux", "i686")),
+    ("linux_aarch64", ("linux", "aarch64")),
+    ("musllinux_1_1_x86_64", ("musllinux", "x86_64")),
+    ("macosx_10_9_x86_64", ("macosx", "x86_64")),
+    ("macosx_11_0_arm64", ("macosx", "arm64")),
+    ("win_amd64", ("win", "amd64")),
+    ("win32", ("win", "x86")),
+    ("any", ("any", "any")),
+])
+def test_os_and_arch(platform: str, system: tuple[str, str]) -> None:
+    assert os_and_arch(platform) == system
+
+
+def test_references_rank_same_platform_then_python_and_stop_at_two() -> None:
+    late = _listed("demo-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
+    on_time = [_listed(n) for n in (
+        "demo-1.0.tar.gz",
+        "demo-1.0-cp312-cp312-win_amd64.whl",
+        "demo-1.0-cp311-cp311-macosx_11_0_arm64.whl",
+        "demo-1.0-cp311-cp311-manylinux2014_x86_64.whl",
+        "demo-1.0-cp312-cp312-manylinux2014_aarch64.whl",
+        "demo-1.0-cp312-cp312-manylinux2014_x86_64.whl",
+    )]
+    assert [g.filename for g in references(late, on_time, pure=False)] == [
+        "demo-1.0-cp312-cp312-manylinux2014_x86_64.whl",
+        "demo-1.0-cp311-cp311-manylinux2014_x86_64.whl",
+    ]
+    # a pure wheel is compared with the sdist first
+    pure = _listed("demo-1.0-py3-none-any.whl")
+    assert [g.filename for g in references(pure, on_time, pure=True)][:1] == ["demo-1.0.tar.gz"]
+
+
+def test_references_skip_files_that_cannot_be_tied_to_the_index() -> None:
+    from dataclasses import replace
+
+    late = _listed("demo-1.0-py3-none-any.whl")
+    unhashed = replace(_listed("demo-1.0.tar.gz"), sha256=None, hashes=())
+    yanked = replace(_listed("demo-1.0-py2.py3-none-any.whl"), yanked="broken")
+    assert references(late, [unhashed, yanked], pure=True) == []
+    # a yanked late file (a pinned, yanked release) may be compared with yanked files
+    assert references(replace(late, yanked=""), [yanked], pure=True) == [yanked]
+    assert references(late, [late], pure=True) == []
