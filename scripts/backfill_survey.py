@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import zipfile
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -197,12 +196,9 @@ def independent_diff(late: Path, ref: Path, proof: Proof) -> int:
                     continue
                 path = rel
             theirs = sdist.get(prefix + path)
-            if theirs is None:
-                differing += 1
-            elif theirs != data and not (path.endswith((".py", ".pyi")) and
-                                         theirs.replace(b"\r\n", b"\n") ==
-                                         data.replace(b"\r\n", b"\n")):
-                differing += 1
+            crlf_only = theirs is not None and path.endswith((".py", ".pyi")) and \
+                theirs.replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n")
+            differing += theirs is None or (theirs != data and not crlf_only)
         if differing == 0:
             return 0
     return differing

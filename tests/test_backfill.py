@@ -417,3 +417,11 @@ def test_references_skip_files_that_cannot_be_tied_to_the_index() -> None:
     # a yanked late file (a pinned, yanked release) may be compared with yanked files
     assert references(replace(late, yanked=""), [yanked], pure=True) == [yanked]
     assert references(late, [late], pure=True) == []
+
+
+def test_the_first_difference_is_told_in_the_layout_the_wheel_follows(tmp_path: Path) -> None:
+    sdist = write_sdist(tmp_path / "demo-1.0.tar.gz", SOURCES, prefix="src/")
+    out = verify_pure_wheel(_wheel(tmp_path, dict(SOURCES, **{"demo/core.py": b"evil\n"})),
+                            sdist)
+    assert isinstance(out, Mismatch)
+    assert out.reason == "demo/core.py differs from the sdist's src/demo/core.py"

@@ -460,9 +460,10 @@ def _verify_pure(wheel_path: Path, sdist_path: Path, sdist_sha256: str | None) -
 
 def _match_prefix(installed: Mapping[str, bytes], sdist: Mapping[str, bytes],
                   normalised: set[str]) -> tuple[str | None, int, str | None]:
-    first: str | None = None
+    best: tuple[int, str] | None = None  # (files found under the prefix, first difference)
     for prefix in _PREFIXES:
         crlf = False
+        found = sum(prefix + path in sdist for path in installed)
         for path, data in sorted(installed.items()):
             theirs = sdist.get(prefix + path)
             if theirs is None:
@@ -479,9 +480,9 @@ def _match_prefix(installed: Mapping[str, bytes], sdist: Mapping[str, bytes],
             if crlf:
                 normalised.add("CRLF/CR line ends in .py/.pyi files read as LF")
             return prefix, len(installed), None
-        if first is None:
-            first = why
-    return None, 0, first
+        if best is None or found > best[0]:  # the layout the wheel follows best explains it
+            best = (found, why)
+    return None, 0, best[1] if best is not None else None
 
 
 def _compare_metadata(wheel: Mapping[str, bytes], info: str, sdist: Mapping[str, bytes],
