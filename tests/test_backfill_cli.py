@@ -4,15 +4,24 @@ with real wheels and sdists built here. Without the option nothing changes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from clihelp import run_cli
+from lockhelp import run_tool
+from safeinstall.lockfile import read_lock
 from support.artifacts import build_sdist, build_wheel
 from support.index import LocalIndex
 from support.piprun import pip_list
 from support.scenarios import native_tag
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 LATE = timedelta(days=90)
 
@@ -202,3 +211,64 @@ def test_a_pure_wheel_without_an_on_time_sdist_is_compared_with_the_on_time_whee
     assert run.code == 1, run.stderr
     assert f"compared with the on-time {first.name}: demo/__init__.py differs" in \
         _finding(run, "late")["hint"]
+
+
+# -- safe-install-tool lock --on-late verify ----------------------------------------------------
+
+
+def _lock(args, env, tmp_path, work):  # type: ignore[no-untyped-def]
+    work.mkdir(exist_ok=True)
+    run = run_tool(["lock", *args, "--report", "report.json"], env, tmp_path, cwd=work)
+    report = json.loads((work / "report.json").read_text()) \
+        if (work / "report.json").exists() else None
+    return run, report
+
+
+def test_lock_with_verify_records_a_late_verified_file_with_its_proof(local_index,
+                                                                     clean_pip_env, tmp_path,
+                                                                     t0):
+    names = _publish(local_index, tmp_path, t0, late_payload="benign")
+    late_sha = next(f.sha256 for f in local_index.files() if f.filename == names["late"])
+    sdist_sha = next(f.sha256 for f in local_index.files() if f.filename == names["sdist"])
+    # without verify the late wheel is left out and the sdist locked
+    run, _ = _lock(["-i", local_index.url, "demo==1.0"], clean_pip_env, tmp_path,
+                   tmp_path / "plain")
+    assert run.code == 0, run.stderr
+    assert {r.name: set(r.hashes) for r in read_lock(
+        str(tmp_path / "plain" / "requirements.lock")).releases}["demo"] == {sdist_sha}
+    work = tmp_path / "verify"
+    run, report = _lock(["-i", local_index.url, "--on-late", "verify", "demo==1.0"],
+                        clean_pip_env, tmp_path, work)
+    assert run.code == 0, run.stderr
+    assert "1 late-verified file(s)" in run.stderr
+    text = (work / "requirements.lock").read_text()
+    assert f"--hash=sha256:{late_sha}" in text
+    assert f"(late-verified, 90d late: every installed file is byte-identical to the on-time " \
+        f"sdist's (1 file(s) compared against {names['sdist']}); {names['sdist']} has " \
+        f"sha256 {sdist_sha})" in text
+    pylock = tomllib.loads((work / "pylock.toml").read_text())
+    table = pylock["packages"][0]["tool"]["safe-install"]["late-verified"]
+    assert table == {names["late"]: {"kind": "sdist-content", "reference": names["sdist"],
+                                     "reference-sha256": sdist_sha, "files-compared": 1,
+                                     "normalisations": []}}
+    (locked,) = report["packages"][0]["files"]
+    assert locked["filename"] == names["late"] and locked["proof"]["reference"] == names["sdist"]
+
+
+def test_lock_with_verify_leaves_out_an_unproven_late_file_and_says_why(local_index,
+                                                                        clean_pip_env,
+                                                                        tmp_path, t0):
+    names = _publish(local_index, tmp_path, t0, late_payload="malicious", late_tag=native_tag(),
+                     on_time_wheel=True)
+    pure_sha = next(f.sha256 for f in local_index.files() if f.filename == names["pure"])
+    work = tmp_path / "verify"
+    run, report = _lock(["-i", local_index.url, "--on-late", "verify", "demo==1.0"],
+                        clean_pip_env, tmp_path, work)
+    assert run.code == 0, run.stderr
+    assert {r.name: set(r.hashes) for r in read_lock(
+        str(work / "requirements.lock")).releases}["demo"] == {pure_sha}
+    (left,) = [lo for lo in report["left_out"] if lo["filename"] == names["late"]]
+    assert left["kind"] == "late"
+    assert "not proven a benign backfill (--on-late verify): compared with the on-time " \
+        f"{names['pure']}: demo/__init__.py differs" in left["reason"]
+    assert f"left out {names['late']}" in run.stderr and "not proven" in run.stderr

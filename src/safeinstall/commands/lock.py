@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_index_arguments(parser)
     _common.add_target_arguments(parser, default="current")
     _lockopts.add_policy_arguments(parser)
+    parser.add_argument("--on-late", choices=("refuse", "verify"),
+                        help="refuse: lock on-time files only (default); verify: also lock a "
+                        "late wheel proven a benign backfill of an on-time file of its "
+                        "release (late-verified, with its proof in the lock)")
 
 
 def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str],
@@ -66,6 +70,8 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     now = _common.parse_now(args.now)
     ours = _lockopts.load_settings(args, environ, cwd)
     policy = ours.policy
+    if args.on_late is not None:
+        policy = replace(policy, on_late=args.on_late)
     values = _lockopts.pip_values(args, cwd)
     values["requirements"] = list(args.requirement_files)
     values["constraints"] = list(args.constraint_files)
@@ -87,15 +93,20 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         else default_cache_dir(environ)
     store = ArtifactStore(session, cache_dir)
     try:
-        results = []
-        for t, tin in per_target:
-            result = run_check(
-                settings=tin.settings, policy=policy, target=t.target,
-                user_requirements=tin.user_reqs, parsed=tin.parsed, finder=finder,
-                store=store, environ=environ, now=now, cwd=cwd, installed={},
-                notes=tin.notes)
-            label = target_label(t.target) if t.name == "current" else t.name
-            results.append((label, result))
+        # with --on-late verify, late wheels stay visible to be proven; one the check could
+        # not prove is hidden and the lock resolved again, from on-time files for it
+        for _round in range(MAX_VERIFY_ROUNDS):
+            results = []
+            for t, tin in per_target:
+                result = run_check(
+                    settings=tin.settings, policy=policy, target=t.target,
+                    user_requirements=tin.user_reqs, parsed=tin.parsed, finder=finder,
+                    store=store, environ=environ, now=now, cwd=cwd, installed={},
+                    notes=tin.notes)
+                label = target_label(t.target) if t.name == "current" else t.name
+                results.append((label, result))
+            if policy.on_late != "verify" or not finder.unprove(_unproven(results)):
+                break
     finally:
         store.close()
         session.close()
@@ -139,16 +150,38 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     return EXIT_OK
 
 
+#: resolutions of one lock with --on-late verify (each hides the late files it failed to prove)
+MAX_VERIFY_ROUNDS = 10
+
+
+def _unproven(results: list[Any]) -> dict[str, str]:
+    """Late selected files the check refused under ``--on-late verify``: filename -> the first
+    line of the refusal's hint (why the proof failed)."""
+    out: dict[str, str] = {}
+    for _label, r in results:
+        for p in r.packages:
+            for f in p.findings:
+                if f.kind == "late" and f.severity == "error" and f.filename == p.filename \
+                        and p.filename:
+                    out[p.filename] = (f.hint or "").splitlines()[0] if f.hint else \
+                        "not proven a benign backfill"
+    return out
+
+
 def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
     from safeinstall.durations import format_duration
 
     if not quiet:
+        verified = sum(a.proof is not None for p in lock.packages for a in p.artifacts)
         err.write(f"locked {len(lock.packages)} package(s) for {', '.join(lock.targets)} "
                   f"(only files uploaded within {format_duration(lock.late_after)} of their "
-                  "release's start)\n")
+                  "release's start"
+                  + (f", and {verified} late-verified file(s)" if verified else "") + ")\n")
     for pkg in lock.packages:
         if not quiet:
-            files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)})"
+            files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)}"
+                              + (f"; late-verified against {a.proof.reference}"
+                                 if a.proof is not None else "") + ")"
                               for a in pkg.artifacts)
             err.write(f"  {pkg.name} {pkg.version}: {files}\n")
         others = 0
@@ -167,7 +200,7 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
 def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
             written: list[str]) -> dict[str, Any]:
     from safeinstall import __version__
-    from safeinstall.report import package_json
+    from safeinstall.report import package_json, proof_json
 
     def iso(t: Any) -> str | None:
         return t.isoformat().replace("+00:00", "Z") if t is not None else None
@@ -189,7 +222,8 @@ def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
                        "index": a.index, "size": a.size, "upload_time": iso(a.upload_time),
                        "lateness_seconds": a.lateness.total_seconds()
                        if a.lateness is not None else None,
-                       "selected_by": list(a.selected_by), "allowed_late": a.allowed_late}
+                       "selected_by": list(a.selected_by), "allowed_late": a.allowed_late,
+                       "proof": proof_json(a.proof) if a.proof is not None else None}
                       for a in p.artifacts],
         } for p in lock.packages]
         data["left_out"] = [{"name": lo.name, "version": lo.version, "filename": lo.filename,
