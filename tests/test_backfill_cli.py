@@ -272,3 +272,20 @@ def test_lock_with_verify_leaves_out_an_unproven_late_file_and_says_why(local_in
     assert "not proven a benign backfill (--on-late verify): compared with the on-time " \
         f"{names['pure']}: demo/__init__.py differs" in left["reason"]
     assert f"left out {names['late']}" in run.stderr and "not proven" in run.stderr
+
+
+def test_a_reference_altered_on_the_index_proves_nothing(local_index, clean_pip_env, tmp_path,
+                                                         t0):
+    """The on-time sdist is served with other bytes than the index lists: it is no reference
+    (the download fails its sha256, twice), and the late wheel stays refused with that said."""
+    names = _publish(local_index, tmp_path, t0, late_payload="benign")
+    served = local_index.files_dir / names["sdist"]
+    data = bytearray(served.read_bytes())
+    data[len(data) // 2] ^= 1
+    served.write_bytes(bytes(data))
+    run = run_cli(["--dry-run", "-i", local_index.url, "--on-late", "verify", "demo==1.0"],
+                  clean_pip_env, tmp_path)
+    assert run.code == 1, run.stderr
+    hint = _finding(run, "late")["hint"]
+    assert f"the on-time {names['sdist']} could not be downloaded to compare with: " in hint
+    assert "sha256" in hint and run.package("demo")["proof"] is None
