@@ -289,3 +289,64 @@ def test_a_reference_altered_on_the_index_proves_nothing(local_index, clean_pip_
     hint = _finding(run, "late")["hint"]
     assert f"the on-time {names['sdist']} could not be downloaded to compare with: " in hint
     assert "sha256" in hint and run.package("demo")["proof"] is None
+
+
+# -- guard and audit --on-late verify -----------------------------------------------------------
+
+
+def _sha(local_index: LocalIndex, filename: str) -> str:
+    return next(f.sha256 for f in local_index.files() if f.filename == filename)
+
+
+def _requirements_lock(path: Path, *hashes: str) -> Path:
+    path.write_text("demo==1.0 \\\n" + " \\\n".join(f"    --hash=sha256:{h}" for h in hashes)
+                    + "\n")
+    return path
+
+
+def test_audit_and_guard_report_a_late_verified_hash_as_such(local_index, clean_pip_env,
+                                                             tmp_path, t0):
+    names = _publish(local_index, tmp_path, t0, late_payload="benign")
+    sdist, late = _sha(local_index, names["sdist"]), _sha(local_index, names["late"])
+    old = _requirements_lock(tmp_path / "old.txt", sdist)
+    new = _requirements_lock(tmp_path / "new.txt", sdist, late)
+    base = ["-i", local_index.url]
+    refused = run_tool(["audit", str(new), *base], clean_pip_env, tmp_path)
+    assert refused.code == 1 and "LATE" in refused.stdout
+    run = run_tool(["audit", str(new), *base, "--on-late", "verify"], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stdout + run.stderr
+    assert f"verified  demo 1.0: {names['late']} was uploaded" in run.stdout
+    assert f"late-verified against the on-time {names['sdist']} (--on-late verify)" in run.stdout
+    assert "0 late, 1 late-verified" in run.stdout
+    doc = run_tool(["audit", str(new), *base, "--on-late", "verify", "--format", "json"],
+                   clean_pip_env, tmp_path).json()
+    (item,) = [h for h in doc["hashes"] if h["sha256"] == late]
+    assert (item["status"], item["fails"]) == ("late-verified", False)
+    assert item["proof"]["reference"] == names["sdist"]
+    assert item["proof"]["reference_sha256"] == sdist
+    sarif = run_tool(["audit", str(new), *base, "--on-late", "verify", "--format", "sarif"],
+                     clean_pip_env, tmp_path).json()
+    (result,) = sarif["runs"][0]["results"]
+    assert (result["ruleId"], result["level"]) == ("safe-install/late-verified-artifact", "note")
+    # guard: the hash added to a locked release is late-verified, the change passes
+    run = run_tool(["guard", str(old), str(new), *base], clean_pip_env, tmp_path)
+    assert run.code == 1
+    run = run_tool(["guard", str(old), str(new), *base, "--on-late", "verify"], clean_pip_env,
+                   tmp_path)
+    assert run.code == 0, run.stdout + run.stderr
+    assert "1 hash(es) added to already-locked releases, 0 late (1 more late-verified)" in \
+        run.stdout
+
+
+def test_audit_with_verify_still_fails_an_unproven_late_hash_and_says_why(local_index,
+                                                                          clean_pip_env,
+                                                                          tmp_path, t0):
+    names = _publish(local_index, tmp_path, t0, late_payload="malicious")
+    new = _requirements_lock(tmp_path / "new.txt", _sha(local_index, names["sdist"]),
+                             _sha(local_index, names["late"]))
+    run = run_tool(["audit", str(new), "-i", local_index.url, "--on-late", "verify"],
+                   clean_pip_env, tmp_path)
+    assert run.code == 1
+    assert f"LATE      demo 1.0: {names['late']}" in run.stdout
+    assert "not proven a benign backfill (--on-late verify): compared with the on-time " \
+        f"{names['sdist']}: demo/__init__.py differs" in run.stdout

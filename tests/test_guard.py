@@ -1,4 +1,4 @@
-"""Issue 4: `safe-install-tool guard` catches a lock change that trusts a late file."""
+"""Issues 4 and 15: `safe-install-tool guard` catches a lock change that trusts a late file."""
 
 from __future__ import annotations
 
@@ -66,7 +66,11 @@ def test_guard_flags_the_late_hash_pip_compile_added(scenario, local_index, tmp_
     assert result["ruleId"] == "safe-install/late-artifact" == rules[result["ruleIndex"]]["id"]
     assert result["level"] == "error"
     loc = result["locations"][0]["physicalLocation"]
-    assert loc["artifactLocation"]["uri"] == str(new)
+    # relative to the repository root, whatever path was typed
+    assert loc["artifactLocation"] == {"uri": "tests/data/locks/after/requirements.txt",
+                                       "uriBaseId": "SRCROOT"}
+    root = doc["runs"][0]["originalUriBaseIds"]["SRCROOT"]["uri"]
+    assert root.startswith("file:///") and root.endswith("/")
     assert loc["region"]["startLine"] == hash_line
     assert "1 late" in sarif.stderr
 
@@ -120,7 +124,7 @@ def test_guard_accepts_a_reviewed_exception(scenario, local_index, tmp_path, cle
     assert item["status"] == "allowed-late" and not item["fails"]
 
 
-def test_guard_ignores_new_releases_and_on_time_hashes(local_index, tmp_path, t0,
+def test_guard_passes_on_time_hashes_and_on_time_upgrades(local_index, tmp_path, t0,
                                                        clean_pip_env):
     a = publish(local_index, tmp_path, t0, "demo", "1.0")
     b = publish(local_index, tmp_path, t0, "demo", "1.0", kind="sdist",
@@ -133,11 +137,23 @@ def test_guard_ignores_new_releases_and_on_time_hashes(local_index, tmp_path, t0
     run = run_tool(["guard", str(old), str(new), "-i", local_index.url], clean_pip_env,
                    tmp_path)
     assert run.code == 0, run.stdout
-    assert f"ok       demo 1.0: {b.filename}" in run.stdout and "3h after" in run.stdout
-    new.write_text(f"demo==2.0 --hash=sha256:{c.sha256}\n")
-    run = run_tool(["guard", str(old), str(new), "-i", local_index.url], clean_pip_env,
+    assert b.filename not in run.stdout  # on time: only in the summary by default
+    assert "1 hash(es) added to already-locked releases, 0 late" in run.stdout
+    for flag in ("--all", "-v"):
+        run = run_tool(["guard", str(old), str(new), "-i", local_index.url, flag],
+                       clean_pip_env, tmp_path)
+        assert f"ok        demo 1.0 [new file in a locked release]: {b.filename}" in \
+            run.stdout and "3h after" in run.stdout
+    run = run_tool(["guard", str(old), str(new), "-i", local_index.url, "-q"], clean_pip_env,
                    tmp_path)
-    assert run.code == 0 and "1 newly locked release(s) not compared" in run.stdout
+    assert run.code == 0 and run.stdout == ""
+    # an upgrade to an on-time release passes, and is dated
+    new.write_text(f"demo==2.0 --hash=sha256:{c.sha256}\n")
+    run = run_tool(["guard", str(old), str(new), "-i", local_index.url, "--all"],
+                   clean_pip_env, tmp_path)
+    assert run.code == 0, run.stdout
+    assert "1 hash(es) of 1 newly locked release(s)" in run.stdout
+    assert f"ok        demo 2.0 [new release; upgrade from 1.0]: {c.filename}" in run.stdout
 
 
 def test_guard_fails_closed_on_a_hash_the_index_does_not_have(local_index, tmp_path, t0,

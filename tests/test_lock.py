@@ -4,6 +4,8 @@ pylock.toml` checks what it would install."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from datetime import timedelta
@@ -141,17 +143,93 @@ def test_lock_for_several_targets_records_each_targets_file(local_index, tmp_pat
     assert win_ok.sha256 in text and mac_late.sha256 not in text
 
 
-def test_targets_that_resolve_to_different_versions_are_an_error(local_index, tmp_path, t0,
-                                                                 clean_pip_env):
-    publish(local_index, tmp_path, t0, "demo", "1.0")
-    publish(local_index, tmp_path, t0, "demo", "2.0", requires_python=">=3.99")
+def test_targets_that_resolve_to_different_versions_get_one_entry_each_with_a_marker(
+        local_index, tmp_path, t0, clean_pip_env):
+    one = publish(local_index, tmp_path, t0, "demo", "1.0")
+    two = publish(local_index, tmp_path, t0, "demo", "2.0", requires_python=">=3.99")
     work = tmp_path / "w"
-    run, _ = _lock(["-i", local_index.url, "demo", "--targets", "current,3.99:win_amd64"],
-                   clean_pip_env, tmp_path, work)
+    run, report = _lock(["-i", local_index.url, "demo", "--targets", "current,3.99:win_amd64"],
+                        clean_pip_env, tmp_path, work)
+    assert run.code == 0, run.stderr
+    text = (work / "requirements.lock").read_text()
+    assert f'demo==1.0 ; sys_platform == "{sys.platform}"' in text and one.sha256 in text
+    assert 'demo==2.0 ; sys_platform == "win32"' in text and two.sha256 in text
+    lock = Pylock.from_dict(tomllib.loads((work / "pylock.toml").read_text()))
+    assert {(str(p.version), str(p.marker)) for p in lock.packages} == \
+        {("1.0", f'sys_platform == "{sys.platform}"'), ("2.0", 'sys_platform == "win32"')}
+    # guard and audit read both entries, and each is installed by its own target only
+    audit = run_tool(["audit", str(work / "requirements.lock"), "-i", local_index.url,
+                      "--targets", "current,3.99:win_amd64", "--format", "json"],
+                     clean_pip_env, tmp_path)
+    assert audit.code == 0, audit.stdout
+    by_file = {h["filename"]: h["selected_by"] for h in audit.json()["hashes"]}
+    assert by_file == {one.filename: ["current"], two.filename: ["cp399-win_amd64"]}
+
+
+def test_targets_no_marker_can_tell_apart_are_an_error_that_says_why(local_index, tmp_path,
+                                                                      t0, clean_pip_env):
+    publish(local_index, tmp_path, t0, "demo", "1.0")
+    publish(local_index, tmp_path, t0, "demo", "2.0", tag="cp312-cp312-musllinux_1_2_x86_64")
+    work = tmp_path / "w"
+    run, _ = _lock(["-i", local_index.url, "demo", "--targets",
+                    "3.12:manylinux_x86_64,3.12:musllinux_x86_64"], clean_pip_env, tmp_path,
+                   work)
     assert run.code == 2
-    assert "resolve to different versions" in run.stderr
-    assert "demo: 1.0 for" in run.stderr and "2.0 for cp399-win_amd64" in run.stderr
+    assert "no environment marker can tell these two apart" in run.stderr
+    assert "1.0 for cp312-manylinux_x86_64" in run.stderr
+    assert "2.0 for cp312-musllinux_x86_64" in run.stderr
     assert not (work / "requirements.lock").exists()
+
+
+def test_a_lock_for_two_targets_is_right_on_both(local_index, tmp_path, t0, clean_pip_env):
+    """click 8.1.7 needs colorama on Windows only: the lock for current + 3.12:win_amd64 holds
+    colorama with a marker, and pip accepts it (hash-checking mode) on both targets."""
+    publish(local_index, tmp_path, t0, "click", "8.1.7",
+            requires_dist=('colorama; platform_system == "Windows"',))
+    colorama = publish(local_index, tmp_path, t0, "colorama", "0.4.6")
+    work = tmp_path / "w"
+    run, report = _lock(["-i", local_index.url, "click==8.1.7", "--targets",
+                         "current,3.12:win_amd64"], clean_pip_env, tmp_path, work)
+    assert run.code == 0, run.stderr
+    text = (work / "requirements.lock").read_text()
+    assert 'colorama==0.4.6 ; sys_platform == "win32" \\' in text
+    assert "click==8.1.7 \\" in text  # every target: no marker
+    lock = Pylock.from_dict(tomllib.loads((work / "pylock.toml").read_text()))
+    assert {p.name: str(p.marker) if p.marker else None for p in lock.packages} == \
+        {"click": None, "colorama": 'sys_platform == "win32"'}
+    common = ["install", "--dry-run", "--ignore-installed", "--require-hashes", "--quiet",
+              "--report", "-", "-i", local_index.url, "-r", str(work / "requirements.lock")]
+    here = json.loads(run_pip(common, clean_pip_env).stdout)
+    assert {i["metadata"]["name"] for i in here["install"]} == {"click"}
+    # pip evaluates markers for the interpreter it runs on, even with --platform: on Linux the
+    # Windows-only line is skipped, on Windows it is installed (the selection below proves
+    # the files exist for that target and the hashes match)
+    win = json.loads(run_pip([*common, "--platform", "win_amd64", "--python-version", "3.12",
+                              "--only-binary", ":all:", "--target", str(tmp_path / "t")],
+                             clean_pip_env).stdout)
+    assert "click" in {i["metadata"]["name"] for i in win["install"]}
+    windows = tmp_path / "win.lock"
+    windows.write_text(text.replace('; sys_platform == "win32"', ""))
+    win = json.loads(run_pip([*common[:-1], str(windows), "--platform", "win_amd64",
+                              "--python-version", "3.12", "--only-binary", ":all:",
+                              "--target", str(tmp_path / "t")], clean_pip_env).stdout)
+    assert {i["metadata"]["name"] for i in win["install"]} == {"click", "colorama"}
+    assert win["install"][0]["download_info"]["archive_info"]["hashes"]["sha256"] in text
+    assert colorama.sha256 in text
+    # from the pylock.toml, as pip 26 selects: colorama on Windows only
+    from packaging.markers import default_environment
+    from packaging.tags import compatible_tags, cpython_tags, sys_tags
+
+    windows_env = {**default_environment(), "sys_platform": "win32", "os_name": "nt",
+                   "platform_system": "Windows", "platform_machine": "AMD64",
+                   "python_version": "3.12", "python_full_version": "3.12.0"}
+    picked = {p.name for p, _ in lock.select(
+        environment=windows_env,
+        tags=[*cpython_tags((3, 12), platforms=["win_amd64"]),
+              *compatible_tags((3, 12), platforms=["win_amd64"])])}
+    assert picked == {"click", "colorama"}
+    picked = {p.name for p, _ in lock.select(tags=list(sys_tags()))}
+    assert picked == {"click"}
 
 
 def test_lock_refuses_files_it_cannot_date(local_index, tmp_path, t0, clean_pip_env):
@@ -199,21 +277,24 @@ def test_install_from_pylock_checks_every_file(local_index, tmp_path, t0, clean_
     assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
 
 
-def test_install_from_pylock_dates_files_on_the_index_the_lock_names(local_index, tmp_path,
-                                                                     t0, clean_pip_env,
-                                                                     make_venv):
+def test_install_from_pylock_dates_files_on_the_configured_indexes_only(local_index, tmp_path,
+                                                                        t0, clean_pip_env,
+                                                                        make_venv):
+    """An index named by the lock is data, not an authority: it is not searched."""
     _release(local_index, tmp_path, t0)
     work = tmp_path / "w"
     assert _lock(["-i", local_index.url, "demo"], clean_pip_env, tmp_path, work)[0].code == 0
     venv = make_venv()
-    # the configured index has nothing; the lock's own index is searched too
     with LocalIndex(tmp_path / "empty") as empty:
         run = run_cli(["--python", str(venv), "--dry-run", "-i", empty.url, "-r",
                        str(work / "pylock.toml")], clean_pip_env, tmp_path)
+    assert run.code == 2 and "demo is not on any configured index" in run.stderr
+    assert pip_list(venv, clean_pip_env) == {}
+    run = run_cli(["--python", str(venv), "--dry-run", "-i", local_index.url, "-r",
+                   str(work / "pylock.toml")], clean_pip_env, tmp_path)
     assert run.code == 0, run.stderr
-    assert {p["name"] for p in run.report["packages"]} == {"demo", "dep"}
     assert run.package("demo")["index"] == local_index.url
-    assert any("indexes named in the lock" in n for n in run.report["notes"])
+    assert not any("not configured" in n for n in run.report["notes"])
 
 
 def test_invalid_pylock_is_a_requirement_error(tmp_path, clean_pip_env):
@@ -240,3 +321,54 @@ def test_toml_writer_round_trips(data):
 def test_lock_requires_requirements(tmp_path, clean_pip_env):
     run = run_tool(["lock"], clean_pip_env, tmp_path)
     assert run.code == 2 and "no requirements given" in run.stderr
+
+
+def test_locks_are_written_readable_with_paths_relative_to_the_lock(local_index, tmp_path, t0,
+                                                                    clean_pip_env):
+    _release(local_index, tmp_path, t0)
+    work = tmp_path / "w"
+    (work / "in").mkdir(parents=True)
+    (work / "in" / "requirements.in").write_text("demo\n")
+    run = run_tool(["lock", "-i", local_index.url, "-r", "in/requirements.in",
+                    "--output-requirements", "out/requirements.lock", "--output-pylock",
+                    "out/pylock.toml", "-q"], clean_pip_env, tmp_path, cwd=work)
+    assert run.code == 0, run.stderr
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("requirements.lock", "pylock.toml"):
+        mode = stat.S_IMODE((work / "out" / name).stat().st_mode)
+        assert mode == 0o666 & ~umask and mode & 0o044  # not 0600: others can read it
+    text = (work / "out" / "requirements.lock").read_text()
+    assert "# via the user (../in/requirements.in:1)" in text
+    assert str(tmp_path) not in text
+
+
+def test_markers_name_the_targets_of_an_entry_as_simply_as_they_can():
+    from safeinstall.errors import ResolutionError
+    from safeinstall.lockfile import marker_for
+
+    def env(py, plat="linux", machine="x86_64"):
+        return {"sys_platform": plat, "python_version": py, "platform_machine": machine,
+                "implementation_name": "cpython"}
+
+    pys = {f"cp3{m}": env(f"3.{m}") for m in range(10, 15)}
+    assert marker_for(list(pys), pys, what="x") is None
+    assert marker_for(["cp310"], pys, what="x") == 'python_version == "3.10"'
+    assert marker_for(["cp311", "cp312", "cp313", "cp314"], pys, what="x") == \
+        'python_version >= "3.11"'
+    assert marker_for(["cp310", "cp312"], pys, what="x") == \
+        'python_version == "3.10" or python_version == "3.12"'
+    mixed = {"lin": env("3.12"), "win": env("3.12", "win32", "AMD64"),
+             "lin311": env("3.11"), "arm": env("3.12", machine="aarch64")}
+    assert marker_for(["win"], mixed, what="x") == 'sys_platform == "win32"'
+    assert marker_for(["arm"], mixed, what="x") == 'platform_machine == "aarch64"'
+    assert marker_for(["lin", "lin311"], mixed, what="x") == 'platform_machine == "x86_64"'
+    grid = {"lin": env("3.12"), "lin311": env("3.11"), "win": env("3.12", "win32", "AMD64"),
+            "win311": env("3.11", "win32", "AMD64")}
+    assert marker_for(["lin", "win311"], grid, what="x") == \
+        '(sys_platform == "linux" and python_version == "3.12" and platform_machine == ' \
+        '"x86_64") or (sys_platform == "win32" and python_version == "3.11" and ' \
+        'platform_machine == "AMD64")'
+    twins = {"many": env("3.12"), "musl": env("3.12")}
+    with pytest.raises(ResolutionError, match="no environment marker can tell"):
+        marker_for(["many"], twins, what="demo 1.0", versions={"many": "1.0", "musl": "2.0"})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from safeinstall.artifacts import ArtifactStore
@@ -28,6 +29,8 @@ from safeinstall.backfill import (
 )
 from safeinstall.errors import SafeInstallError
 from safeinstall.finder import IndexFile
+from safeinstall.policy import Policy
+from safeinstall.timeline import ReleaseTimeline
 from safeinstall.urls import redact_url
 
 MAX_SDIST_REFERENCES = 1
@@ -105,3 +108,28 @@ def prove_late_wheel(store: ArtifactStore, late: IndexFile, late_path: Path,
             first = outcome
     assert first is not None
     return first, len(refs)
+
+
+def prove_dated(store: ArtifactStore, policy: Policy, late: IndexFile, timeline: ReleaseTimeline,
+                release_files: Sequence[IndexFile]) -> tuple[Outcome, int]:
+    """``--on-late verify`` for one late file of a release: ``release_files`` are the files of
+    the release on the late file's index, each dated in ``timeline`` (the one that dates the
+    late file) and judged by ``policy``; the on-time ones, oldest first, are the candidates.
+    The late file is fetched (verified by sha256): the very bytes an install then uses."""
+    if not late.is_wheel:
+        return Mismatch("", "a late sdist is never verified: what it installs is decided by "
+                        "running its build"), 0
+    on_time: list[tuple[datetime, str, IndexFile]] = []
+    for g in release_files:
+        judged = policy.judge(late.project, late.version, timeline.date(g))
+        if judged.verdict == "on-time" and judged.dated.upload_time is not None:
+            on_time.append((judged.dated.upload_time, g.filename, g))
+    return prove_late_wheel(store, late, store.fetch(late),
+                            [g for _t, _n, g in sorted(on_time, key=lambda x: x[:2])])
+
+
+def unproven_hint(mismatch: Mismatch, tried: int) -> str:
+    """Why a late file is not late-verified (the first difference found), for a hint."""
+    where = f"compared with the on-time {mismatch.reference}: " if mismatch.reference else ""
+    others = f" (and {tried - 1} other on-time file(s))" if tried > 1 else ""
+    return f"not proven a benign backfill (--on-late verify){others}: {where}{mismatch.reason}"

@@ -720,7 +720,9 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
             assert judgment.severity is not None
             hint = _hint_for_late(ctx, c, tl)
             if unproven is not None:
-                hint = _unproven_hint(*unproven) + "\n" + hint
+                from safeinstall.backfillcheck import unproven_hint
+
+                hint = unproven_hint(*unproven) + "\n" + hint
             findings.append(Finding("late", judgment.severity, message, f.filename, f.sha256,
                                     hint=hint))
     if start is not None:
@@ -800,32 +802,16 @@ def _prove_backfill(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline,
     """``--on-late verify``: prove the late file a benign backfill of the on-time files of its
     release on its index (safeinstall.backfillcheck), on the downloaded, hash-checked bytes
     that the install will use. Once per file and run."""
-    from safeinstall.backfillcheck import prove_late_wheel
+    from safeinstall.backfillcheck import prove_dated
 
     f = c.file
-    if not f.is_wheel:
-        return Mismatch("", "a late sdist is never verified: what it installs is decided by "
-                        "running its build"), 0
 
     def compute() -> tuple[Outcome, int]:
-        on_time: list[tuple[datetime, str, IndexFile]] = []
-        for g in listing.release(c.version, f.source):
-            judged = ctx.policy.judge(c.name, c.version, tl.date(g))
-            if judged.verdict == "on-time" and judged.dated.upload_time is not None:
-                on_time.append((judged.dated.upload_time, g.filename, g))
-        ctx.progress(f"comparing {f.filename} with the on-time files of its release")
-        return prove_late_wheel(ctx.store, f, ctx.store.fetch(f),
-                                [g for _t, _n, g in sorted(on_time, key=lambda x: x[:2])])
+        if f.is_wheel:
+            ctx.progress(f"comparing {f.filename} with the on-time files of its release")
+        return prove_dated(ctx.store, ctx.policy, f, tl, listing.release(c.version, f.source))
 
     return ctx.proofs.get((f.url, f.sha256), compute)
-
-
-def _unproven_hint(mismatch: Mismatch, tried: int) -> str:
-    """The first line of a late refusal's hint under ``--on-late verify``: why the content
-    proof failed (the first difference found)."""
-    where = f"compared with the on-time {mismatch.reference}: " if mismatch.reference else ""
-    others = f" (and {tried - 1} other on-time file(s))" if tried > 1 else ""
-    return f"not proven a benign backfill (--on-late verify){others}: {where}{mismatch.reason}"
 
 
 def _local_variant_finding(c: IndexCandidate, specifiers: Sequence[str]) -> Finding:

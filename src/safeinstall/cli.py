@@ -564,6 +564,8 @@ class RunInputs:
     user_reqs: tuple[UserRequirement, ...]
     notes: tuple[str, ...]
     pylock_files: tuple[str, ...] = ()
+    #: paths in a pylock.toml may leave its directory (SAFE_INSTALL_ALLOW_LOCK_PATHS_OUTSIDE)
+    allow_lock_paths_outside: bool = False
 
 
 def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
@@ -598,7 +600,9 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
                   for e in settings.editables]
     user_reqs += [UserRequirement(line.text, line.source, tuple(line.hashes), line.editable,
                                   line.base_dir) for line in parsed.requirements]
-    return RunInputs(settings, parsed, tuple(user_reqs), tuple(notes), pylocks)
+    allow_outside = environ.get("SAFE_INSTALL_ALLOW_LOCK_PATHS_OUTSIDE", "").strip().lower() \
+        in ("1", "true", "yes", "on")
+    return RunInputs(settings, parsed, tuple(user_reqs), tuple(notes), pylocks, allow_outside)
 
 
 def inputs_for_target(inputs: RunInputs, target: TargetPython, cwd: str) -> RunInputs:
@@ -615,22 +619,23 @@ def inputs_for_target(inputs: RunInputs, target: TargetPython, cwd: str) -> RunI
     reqs = list(inputs.user_reqs)
     notes = list(inputs.notes)
     extra: list[str] = []
+    from safeinstall.urls import canonical_index_url, redact_url
+
+    configured = {canonical_index_url(u) for u in settings.index_urls}
     for location in inputs.pylock_files:
         selection = pylock_requirements(location, target=target, cwd=cwd,
-                                        sdist_only=_sdist_only(fc, location, cwd))
+                                        sdist_only=_sdist_only(fc, location, cwd),
+                                        allow_outside=inputs.allow_lock_paths_outside)
         reqs += selection.requirements
         notes += selection.notes
         for url in selection.indexes:
-            if url not in settings.index_urls and url not in extra:
+            if canonical_index_url(url) not in configured and url not in extra:
                 extra.append(url)
-    if extra and settings.no_index:
-        notes.append("--no-index: the indexes named in the lock are not searched, so its "
-                     "files cannot be dated")
-    elif extra:
-        settings = settings.with_file_options(
-            extra_index_urls=settings.extra_index_urls + tuple(extra))
-        notes.append("searching the indexes named in the lock file to date its files: "
-                     + ", ".join(extra))
+    if extra:
+        # an index named by a lock is data, not an authority: it is not searched
+        notes.append("the lock names indexes that are not configured: "
+                     + ", ".join(redact_url(u) for u in extra) + "; its files are dated on "
+                     "the configured indexes only (add one with --extra-index-url to use it)")
     return RunInputs(settings, inputs.parsed, tuple(reqs), tuple(notes), ())
 
 

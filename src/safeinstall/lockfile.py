@@ -50,6 +50,7 @@ else:  # pragma: no cover
 
 if TYPE_CHECKING:
     from safeinstall.checker import CheckResult, UserRequirement
+    from safeinstall.releaseview import NamedTarget
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 LockFormat = Literal["requirements", "pylock", "pipfile", "poetry", "uv"]
@@ -169,6 +170,8 @@ class LockedPackage:
     artifacts: tuple[LockedArtifact, ...]
     required_by: tuple[str, ...]
     release_start: datetime | None
+    #: PEP 508 environment marker: the entry applies to some of the lock's targets only
+    marker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,19 +184,132 @@ class Lock:
     notes: tuple[str, ...] = ()
 
 
+#: The marker variables that tell the lock's targets apart, most readable first.
+MARKER_KEYS = ("sys_platform", "python_version", "platform_machine", "implementation_name")
+
+
+def marker_for(labels: Sequence[str], envs: Mapping[str, Mapping[str, str]], *,
+               what: str, versions: Mapping[str, str] | None = None) -> str | None:
+    """A PEP 508 marker true for the targets ``labels`` and false for the lock's other targets
+    (``envs``: every target's marker environment), or None when ``labels`` are all of them.
+
+    One variable whose values split the targets is used when there is one
+    (``sys_platform == "win32"``); else a disjunction of each target's distinguishing values.
+    Targets that no marker can tell apart (same platform, machine and Python, different tags)
+    are an error saying so."""
+    chosen = set(labels)
+    others = [t for t in envs if t not in chosen]
+    if not others:
+        return None
+    for key in MARKER_KEYS:
+        mine = {envs[t].get(key, "") for t in chosen}
+        theirs = {envs[t].get(key, "") for t in others}
+        if not mine & theirs:
+            if key == "python_version" and len(mine) > 1:
+                ranged = _version_range(mine, theirs)
+                if ranged is not None:
+                    return ranged
+            return " or ".join(f'{key} == "{v}"' for v in sorted(mine))
+    varying = [k for k in MARKER_KEYS if len({envs[t].get(k, "") for t in envs}) > 1]
+
+    def values(t: str) -> tuple[str, ...]:
+        return tuple(envs[t].get(k, "") for k in varying)
+
+    for t in chosen:
+        twin = next((o for o in others if values(o) == values(t)), None)
+        if twin is not None:
+            described = ", ".join(f"{k}={envs[t].get(k, '')!r}" for k in MARKER_KEYS)
+            found = "; ".join(f"{v} for {x}" for x, v in (versions or {}).items())
+            raise ResolutionError(
+                f"{what} is needed for target {t} but not for {twin}, and no environment "
+                f"marker can tell these two apart (both have {described}); "
+                + (f"the targets resolve to: {found}" if found else ""),
+                hint="pin the versions so that these targets agree, or lock them into "
+                "separate files")
+    clauses = sorted({" and ".join(f'{k} == "{envs[t].get(k, "")}"' for k in varying)
+                      for t in chosen})
+    return " or ".join(f"({c})" if len(clauses) > 1 and " and " in c else c for c in clauses)
+
+
+def _version_range(mine: set[str], theirs: set[str]) -> str | None:
+    """``python_version >= "3.11"`` (or ``<``) when ``mine`` are all the lock's Python versions
+    above (or below) ``theirs``."""
+    try:
+        lo, hi = min(map(Version, mine)), max(map(Version, mine))
+        others = [Version(v) for v in theirs]
+    except InvalidVersion:
+        return None
+    if all(v < lo for v in others):
+        return f'python_version >= "{lo}"'
+    if all(v > hi for v in others):
+        return f'python_version <= "{hi}"'
+    return None
+
+
+_PLATFORM_ENV = (
+    ("win", {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt"}),
+    ("macos", {"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix"}),
+    ("linux", {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"}),
+)
+_MACHINES = (("amd64", "AMD64"), ("x86_64", "x86_64"), ("aarch64", "aarch64"),
+             ("arm64", "arm64"), ("i686", "i686"), ("win32", "x86"), ("armv7l", "armv7l"),
+             ("ppc64le", "ppc64le"), ("s390x", "s390x"), ("universal2", "arm64"))
+
+
+def lock_environment(python: str, platform_tag: str,
+                     base: Mapping[str, str]) -> dict[str, str]:
+    """The marker environment of CPython ``python`` on a machine of ``platform_tag`` (a wheel
+    platform tag such as ``win_amd64``, ``manylinux_2_28_x86_64``, ``macosx_14_0_arm64``):
+    what its pip evaluates markers with. Values that cannot be known stay ``base``'s."""
+    env = dict(base)
+    tag = platform_tag.lower()
+    for prefix, values in _PLATFORM_ENV:
+        if tag.startswith(prefix) or (prefix == "linux" and "linux" in tag):
+            env.update(values)
+            break
+    for suffix, machine in _MACHINES:
+        if tag.endswith(suffix):
+            env["platform_machine"] = machine
+            break
+    if python and python[0].isdigit():
+        env["python_version"] = ".".join(python.split(".")[:2])
+        env["python_full_version"] = python if python.count(".") >= 2 else f"{python}.0"
+        env["implementation_name"] = "cpython"
+        env["platform_python_implementation"] = "CPython"
+        env["implementation_version"] = env["python_full_version"]
+    return env
+
+
+def for_lock(named: NamedTarget) -> NamedTarget:
+    """``named`` with the marker environment of the machine it describes (``current`` is
+    unchanged): a lock made on Linux for ``3.12:win_amd64`` evaluates ``sys_platform ==
+    "win32"`` as true for that target."""
+    from dataclasses import replace
+
+    if named.platform == "current":
+        return named
+    from safeinstall.releaseview import PLATFORM_FAMILIES
+
+    tags = PLATFORM_FAMILIES.get(named.platform) or tuple(named.platform.split("+"))
+    env = lock_environment(named.python, tags[0] if tags else "", named.target.environment)
+    return replace(named, target=replace(named.target, environment=env))
+
+
 def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder, *,
                policy: Policy, now: datetime) -> Lock:
     """Merge one checked resolution per target (label, result) into a lock.
 
-    Every target must resolve to the same versions (a requirements file has one version per
-    name); different files per target are fine and are all recorded.
+    Different files per target are all recorded. A release that only some targets install
+    (a dependency behind an environment marker, or another version of the same project)
+    carries an environment marker that selects exactly those of the lock's targets
+    (:func:`marker_for`), so the lock is right on every target it names.
     """
     from safeinstall.resolver import IndexCandidate
 
     versions: dict[str, dict[str, str]] = {}
-    chosen: dict[str, dict[str, tuple[IndexFile, list[str]]]] = {}
+    chosen: dict[tuple[str, str], dict[str, tuple[IndexFile, list[str]]]] = {}
     required_by: dict[str, list[str]] = {}
-    starts: dict[str, datetime | None] = {}
+    starts: dict[tuple[str, str], datetime | None] = {}
     allowed: dict[str, str] = {}
     proofs: dict[str, Proof] = {}
     for label, result in results:
@@ -207,36 +323,34 @@ def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder,
                     hint="lock the project's dependencies (list them, or use -r), and install "
                     "the project itself separately")
             versions.setdefault(pkg.name, {})[label] = pkg.version
-            files = chosen.setdefault(pkg.name, {})
+            files = chosen.setdefault((pkg.name, pkg.version), {})
             f = cand.file
             entry = files.setdefault(f.filename, (f, []))
             entry[1].append(label)
             for who in pkg.required_by:
                 if who not in required_by.setdefault(pkg.name, []):
                     required_by[pkg.name].append(who)
-            starts[pkg.name] = pkg.release_start
+            starts[(pkg.name, pkg.version)] = pkg.release_start
             for finding in pkg.findings:
                 if finding.kind == "late" and finding.severity == "info" and \
                         finding.filename == f.filename:
                     allowed[f.filename] = finding.message
             if pkg.proof is not None and pkg.filename == f.filename:
                 proofs[f.filename] = pkg.proof
-    conflicts = {n: v for n, v in versions.items() if len(set(v.values())) > 1}
-    if conflicts:
-        lines = [f"{n}: " + ", ".join(f"{ver} for {t}" for t, ver in v.items())
-                 for n, v in sorted(conflicts.items())]
-        raise ResolutionError(
-            "the targets resolve to different versions, which one requirements file cannot "
-            "hold:\n  " + "\n  ".join(lines),
-            hint="pin the versions so that every target agrees, or lock each target into its "
-            "own files")
+    envs = {label: dict(result.target.environment) for label, result in results}
+    markers: dict[tuple[str, str], str | None] = {}
+    for name, by_label in versions.items():
+        for version in set(by_label.values()):
+            markers[(name, version)] = marker_for(
+                [t for t, v in by_label.items() if v == version], envs,
+                what=f"{name} {version}", versions=by_label)
     packages: list[LockedPackage] = []
     left_out: list[LeftOut] = []
-    for name in sorted(chosen):
-        version = next(iter(versions[name].values()))
+    for key in sorted(chosen, key=lambda k: (k[0], Version(k[1]))):
+        name, version = key
         arts: list[LockedArtifact] = []
         listing = finder.unfiltered(name)
-        for filename, (f, labels) in sorted(chosen[name].items()):
+        for filename, (f, labels) in sorted(chosen[key].items()):
             tl, _ = timeline_for(listing, f)
             dated = tl.date(f)
             arts.append(LockedArtifact(
@@ -245,9 +359,10 @@ def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder,
                 is_wheel=f.is_wheel, selected_by=tuple(labels),
                 allowed_late=allowed.get(filename), proof=proofs.get(filename)))
         packages.append(LockedPackage(name, version, tuple(arts),
-                                      tuple(required_by.get(name, ())), starts.get(name)))
+                                      tuple(required_by.get(name, ())), starts.get(key),
+                                      markers.get(key)))
         recorded = {a.filename for a in arts}
-        sources = {f.source for f, _ in chosen[name].values()}
+        sources = {f.source for f, _ in chosen[key].values()}
         for g in listing.files:
             if str(g.version) != version or g.source not in sources or \
                     g.filename in recorded:
@@ -275,8 +390,21 @@ def _iso(t: datetime | None) -> str:
     return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def requirements_text(lock: Lock, *, command: str) -> str:
-    """The lock as a pip requirements file with ``--hash`` options (``--require-hashes``)."""
+def _via(who: str, base_dir: str | None) -> str:
+    """``the user (/abs/requirements.in:3)`` with the path relative to the lock's directory."""
+    m = re.fullmatch(r"the user \((.+):(\d+)\)", who)
+    if base_dir is None or m is None or not os.path.isabs(m.group(1)):
+        return who
+    try:
+        rel = os.path.relpath(m.group(1), base_dir)
+    except ValueError:  # another drive
+        return who
+    return f"the user ({rel}:{m.group(2)})"
+
+
+def requirements_text(lock: Lock, *, command: str, base_dir: str | None = None) -> str:
+    """The lock as a pip requirements file with ``--hash`` options (``--require-hashes``);
+    paths in comments are relative to ``base_dir`` (the lock's directory) when given."""
     from safeinstall import __version__
     from safeinstall.durations import format_duration
 
@@ -297,7 +425,8 @@ def requirements_text(lock: Lock, *, command: str) -> str:
             late.setdefault((lo.name, lo.version), []).append(lo)
     for pkg in lock.packages:
         hashes = sorted({a.sha256 for a in pkg.artifacts})
-        out.append(f"{pkg.name}=={pkg.version} \\")
+        marker = f" ; {pkg.marker}" if pkg.marker else ""
+        out.append(f"{pkg.name}=={pkg.version}{marker} \\")
         cont = " \\"
         out.extend(f"    --hash=sha256:{h}{cont if i < len(hashes) - 1 else ''}"
                    for i, h in enumerate(hashes))
@@ -313,12 +442,13 @@ def requirements_text(lock: Lock, *, command: str) -> str:
         for lo in late.get((pkg.name, pkg.version), []):
             out.append(f"    # left out {lo.filename}: {lo.reason}")
         if pkg.required_by:
-            out.append(f"    # via {', '.join(pkg.required_by)}")
+            out.append(f"    # via {', '.join(_via(w, base_dir) for w in pkg.required_by)}")
     return "\n".join(out) + "\n"
 
 
 def pylock_dict(lock: Lock) -> dict[str, Any]:
     """The lock as a PEP 751 document, built and validated with :mod:`packaging.pylock`."""
+    from packaging.markers import Marker
     from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock
 
     from safeinstall import __version__
@@ -337,6 +467,7 @@ def pylock_dict(lock: Lock) -> dict[str, Any]:
         indexes = sorted({a.index for a in pkg.artifacts})
         packages.append(Package(
             name=canonicalize_name(pkg.name), version=Version(pkg.version),
+            marker=Marker(pkg.marker) if pkg.marker else None,
             index=indexes[0] if len(indexes) == 1 else None,
             wheels=wheels or None, sdist=sdist,
             tool={"safe-install": {
@@ -467,10 +598,30 @@ class LockedRelease:
     files: tuple[LockedFile, ...]
     index: str | None = None
     line: int | None = None  # where the entry starts in the lock file (1-based), if known
+    marker: str | None = None  # the entry's environment marker, if any
 
     @property
     def hashes(self) -> frozenset[str]:
         return frozenset(f.sha256 for f in self.files)
+
+
+UncheckedKind = Literal["no-hashes", "not-pinned", "no-sha256", "no-files", "direct-url", "vcs",
+                        "path", "editable", "archive", "invalid-version"]
+
+
+@dataclass(frozen=True)
+class UncheckedEntry:
+    """An entry of a lock whose files cannot be dated: what it is and why not."""
+
+    name: NormalizedName | None
+    version: str | None
+    kind: UncheckedKind
+    reason: str  # a sentence naming the entry
+    line: int | None = None
+    text: str = ""  # the entry as written (requirements) or its kind and location
+    #: a local archive of a pylock.toml: its path (relative to the lock) and locked hashes
+    archive: str | None = None
+    archive_hashes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -480,18 +631,22 @@ class ReadLock:
     releases: tuple[LockedRelease, ...]
     indexes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    unchecked: tuple[UncheckedEntry, ...] = ()
 
     def by_release(self) -> dict[tuple[NormalizedName, str], LockedRelease]:
+        """The releases by canonical name and canonical version (``1.0`` and ``1.0.0`` are
+        the same release)."""
         out: dict[tuple[NormalizedName, str], LockedRelease] = {}
         for r in self.releases:
-            key = (r.name, _norm_version(r.version))
+            key = (r.name, release_key_version(r.version))
             prev = out.get(key)
             if prev is None:
                 out[key] = r
             else:  # the same release twice (e.g. Pipfile.lock default and develop)
                 files = {f.sha256: f for f in (*prev.files, *r.files)}
                 out[key] = LockedRelease(r.name, r.version, tuple(files.values()),
-                                         prev.index or r.index, prev.line)
+                                         prev.index or r.index, prev.line,
+                                         prev.marker if prev.marker == r.marker else None)
         return out
 
     def line_of(self, sha256: str) -> int | None:
@@ -501,11 +656,14 @@ class ReadLock:
         return None
 
 
-def _norm_version(v: str) -> str:
+def release_key_version(v: str) -> str:
+    """The version as a key: PEP 440 canonical, trailing zeros stripped (``1.0.0`` -> ``1``)."""
+    from packaging.utils import canonicalize_version
+
     try:
-        return str(Version(v))
+        return canonicalize_version(Version(v))
     except InvalidVersion:
-        return v
+        return v.strip().lower()
 
 
 def detect_format(path: str) -> LockFormat:
@@ -536,12 +694,32 @@ def split_extras(location: str) -> tuple[str, frozenset[str]]:
     return m.group(1), frozenset(canonicalize_name(e.strip()) for e in m.group(2).split(","))
 
 
-def _sha256_of(hashes: Iterable[str]) -> list[str]:
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class _Malformed(Exception):
+    """Raised inside a reader; :func:`read_lock` turns it into a RequirementError naming the
+    file (the message names the entry)."""
+
+
+def _bad(where: str, what: str) -> _Malformed:
+    return _Malformed(f"{where}: {what}")
+
+
+def _sha256_of(hashes: Iterable[Any], where: str = "") -> list[str]:
+    """The sha256 digests among ``algo:hex`` strings (others, such as md5, are ignored); a
+    value that is not a string, or a sha256 that is not 64 hex digits, is malformed."""
     out = []
     for h in hashes:
-        algo, _, value = str(h).partition(":")
-        if algo.lower() == "sha256" and value:
-            out.append(value.lower())
+        if not isinstance(h, str):
+            raise _bad(where, f"a hash must be a string like 'sha256:HEX', not "
+                       f"{type(h).__name__}")
+        algo, _, value = h.partition(":")
+        if algo.strip().lower() == "sha256":
+            digest = value.strip().lower()
+            if not _SHA256.fullmatch(digest):
+                raise _bad(where, f"{h[:80]!r} is not a sha256 digest (64 hex digits)")
+            out.append(digest)
     return out
 
 
@@ -573,9 +751,66 @@ def _slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _bad(where, f"expected a table (object), found {type(value).__name__}")
+    return value
+
+
+def _array(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise _bad(where, f"expected an array (list), found {type(value).__name__}")
+    return value
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise _bad(where, f"expected a string, found {type(value).__name__}")
+    return value
+
+
+def _name(value: Any, where: str) -> NormalizedName:
+    text = _string(value, where)
+    if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", text):
+        raise _bad(where, f"{text[:80]!r} is not a valid project name")
+    return canonicalize_name(text)
+
+
+def _version(value: Any, where: str) -> str:
+    text = _string(value, where) if not isinstance(value, (int, float)) or \
+        isinstance(value, bool) else str(value)
+    try:
+        Version(text)
+    except InvalidVersion:
+        raise _bad(where, f"{text[:80]!r} is not a valid version") from None
+    return text
+
+
+def _text(value: Any) -> str:
+    """An entry as text, to tell whether it changed between two versions of a lock."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def read_lock(path: str, *, text: str | None = None, fmt: LockFormat | None = None,
-              environ: Mapping[str, str] | None = None) -> ReadLock:
-    """Read a lock file (``text`` instead of the file's content when given, e.g. from git)."""
+              environ: Mapping[str, str] | None = None, label: str | None = None) -> ReadLock:
+    """Read a lock file; ``label`` names it in errors instead of ``path`` (e.g. ``FILE@REV``
+    when ``text`` is an older version from git)."""
+    try:
+        return _read_lock(path, text=text, fmt=fmt, environ=environ)
+    except RequirementError as exc:
+        if label is None or label == path:
+            raise
+        raise RequirementError(exc.message.replace(path, label), hint=exc.hint) from None
+
+
+def _read_lock(path: str, *, text: str | None = None, fmt: LockFormat | None = None,
+               environ: Mapping[str, str] | None = None) -> ReadLock:
+    """Read a lock file (``text`` instead of the file's content when given, e.g. from git).
+
+    A lock that is not what its format says (a table where an array belongs, a hash that is
+    not a string, nesting too deep to read...) is a :class:`RequirementError` naming the file
+    and the entry; entries that are well-formed but cannot be dated (no sha256, no files, VCS,
+    paths, pins without hashes) are listed in :attr:`ReadLock.unchecked`."""
     fmt = fmt or detect_format(path)
     if text is None:
         try:
@@ -584,19 +819,28 @@ def read_lock(path: str, *, text: str | None = None, fmt: LockFormat | None = No
             raise RequirementError(f"cannot read lock file {path}: {exc.strerror}") from None
         except UnicodeDecodeError:
             raise RequirementError(f"lock file {path} is not UTF-8 text") from None
-    if fmt == "requirements":
-        return _read_requirements(path, text, environ or {})
-    if fmt == "pipfile":
-        return _read_pipfile(path, text)
+    hint = "the lock is malformed: regenerate it with the tool that wrote it, and review " \
+        "how it came to be like this"
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise RequirementError(f"lock file {path} is not valid TOML: {exc}") from None
-    if fmt == "pylock":
-        return _read_pylock(path, data, text)
-    if fmt == "poetry":
-        return _read_poetry(path, data, text)
-    return _read_uv(path, data, text)
+        if fmt == "requirements":
+            return _read_requirements(path, text, environ or {})
+        if fmt == "pipfile":
+            return _read_pipfile(path, text)
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise RequirementError(f"lock file {path} is not valid TOML: {exc}") from None
+        if fmt == "pylock":
+            return _read_pylock(path, data, text)
+        if fmt == "poetry":
+            return _read_poetry(path, data, text)
+        return _read_uv(path, data, text)
+    except _Malformed as exc:
+        raise RequirementError(f"lock file {path} ({fmt}) is malformed: {exc}",
+                               hint=hint) from None
+    except RecursionError:
+        raise RequirementError(f"lock file {path} ({fmt}) is nested too deeply to be read",
+                               hint=hint) from None
 
 
 def _read_requirements(path: str, text: str, environ: Mapping[str, str]) -> ReadLock:
@@ -614,31 +858,57 @@ def _read_requirements(path: str, text: str, environ: Mapping[str, str]) -> Read
         parsed = parse_requirement_files([target], environ=environ)
     releases: list[LockedRelease] = []
     notes: list[str] = []
+    unchecked: list[UncheckedEntry] = []
     for line in parsed.requirements:
+        lineno = int(line.source.rsplit(":", 1)[1]) if ":" in line.source and \
+            line.source.rsplit(":", 1)[1].isdigit() else None
+        where = f"{path}:{lineno}" if lineno else path
         if line.editable:
-            notes.append(f"{line.source}: editable requirement, nothing to check")
+            unchecked.append(UncheckedEntry(None, None, "editable",
+                                            f"{where}: editable requirement {line.text!r}: "
+                                            "a path or VCS checkout, not checked", lineno,
+                                            line.text))
             continue
         try:
             req = Requirement(line.text)
         except InvalidRequirement:
-            notes.append(f"{line.source}: {line.text!r} is not a named requirement; skipped")
+            unchecked.append(UncheckedEntry(None, None, "path",
+                                            f"{where}: {line.text!r} is not a named requirement "
+                                            "(a path or URL): not checked", lineno, line.text))
+            continue
+        name = canonicalize_name(req.name)
+        if req.url:
+            kind: UncheckedKind = "vcs" if "+" in req.url.split(":", 1)[0] else "direct-url"
+            unchecked.append(UncheckedEntry(name, None, kind,
+                                            f"{where}: {req.name} comes from {req.url!r}, not "
+                                            "from an index: its files cannot be dated", lineno,
+                                            line.text))
             continue
         pins = [s for s in req.specifier if s.operator in ("==", "===")
                 and not s.version.endswith(".*")]
-        if req.url or len(pins) != 1:
-            notes.append(f"{line.source}: {line.text!r} is not pinned to one version; skipped")
+        if len(pins) != 1:
+            unchecked.append(UncheckedEntry(name, None, "not-pinned",
+                                            f"{where}: {line.text!r} is not pinned to one "
+                                            "version: not checked", lineno, line.text))
             continue
-        hashes = _sha256_of(line.hashes)
+        hashes = _sha256_of(line.hashes, where)
         if not hashes:
-            notes.append(f"{line.source}: {req.name} has no sha256 --hash; nothing to check")
+            kind = "no-sha256" if line.hashes else "no-hashes"
+            unchecked.append(UncheckedEntry(
+                name, pins[0].version, kind,
+                f"{where}: {req.name}=={pins[0].version} has no sha256 --hash"
+                + (" (only " + ", ".join(sorted({h.split(':')[0] for h in line.hashes}))
+                   + ")" if line.hashes else "") + ": its files cannot be dated",
+                lineno, line.text))
             continue
-        lineno = int(line.source.rsplit(":", 1)[1]) if ":" in line.source else None
-        releases.append(LockedRelease(canonicalize_name(req.name), pins[0].version,
-                                      tuple(LockedFile(h) for h in hashes), None, lineno))
+        releases.append(LockedRelease(name, pins[0].version,
+                                      tuple(LockedFile(h) for h in hashes), None, lineno,
+                                      str(req.marker) if req.marker else None))
     fo = parsed.options
     indexes = () if fo.no_index else tuple(
         _slash(u) for u in ([fo.index_url] if fo.index_url else []) + list(fo.extra_index_urls))
-    return ReadLock(path, "requirements", tuple(releases), indexes, tuple(notes))
+    return ReadLock(path, "requirements", tuple(releases), indexes, tuple(notes),
+                    tuple(unchecked))
 
 
 def _read_pylock(path: str, data: dict[str, Any], text: str) -> ReadLock:
@@ -651,28 +921,64 @@ def _read_pylock(path: str, data: dict[str, Any], text: str) -> ReadLock:
     find = _line_finder(text)
     releases: list[LockedRelease] = []
     notes: list[str] = []
+    unchecked: list[UncheckedEntry] = []
     indexes: list[str] = []
     for pkg in lock.packages:
-        if pkg.version is None or (pkg.wheels is None and pkg.sdist is None):
-            notes.append(f"{path}: {pkg.name} is not an index package (VCS, directory or "
-                         "archive); nothing to date")
+        line = find(f'name = "{pkg.name}"')
+        where = f"{path}: package {pkg.name}" + (f" {pkg.version}" if pkg.version else "")
+        name = canonicalize_name(pkg.name)
+        version = str(pkg.version) if pkg.version is not None else None
+        if pkg.wheels is None and pkg.sdist is None:
+            if pkg.archive is not None:
+                where_from = pkg.archive.path or pkg.archive.url or "?"
+                local = pkg.archive.path if not pkg.archive.url else (
+                    unquote(urlsplit(pkg.archive.url).path)
+                    if pkg.archive.url.startswith("file:") else None)
+                unchecked.append(UncheckedEntry(
+                    name, version, "archive", f"{where}: an archive ({where_from}), not an "
+                    "index file: it cannot be dated", line, f"archive {where_from}",
+                    local, tuple(sorted(pkg.archive.hashes.items()))))
+            elif pkg.vcs is not None:
+                unchecked.append(UncheckedEntry(
+                    name, version, "vcs", f"{where}: a VCS checkout "
+                    f"({pkg.vcs.url or pkg.vcs.path}): not checked", line, "vcs"))
+            elif pkg.directory is not None:
+                unchecked.append(UncheckedEntry(
+                    name, version, "path", f"{where}: a directory ({pkg.directory.path}): "
+                    "not checked", line, "directory"))
+            else:
+                unchecked.append(UncheckedEntry(name, version, "no-files",
+                                                f"{where}: lists no files", line, "no files"))
+            continue
+        if version is None:
+            unchecked.append(UncheckedEntry(name, None, "not-pinned",
+                                            f"{where}: has files but no version", line))
             continue
         files: list[LockedFile] = []
         dists: list[PackageWheel | PackageSdist] = [*(pkg.wheels or [])]
         if pkg.sdist is not None:
             dists.append(pkg.sdist)
+        without: list[str] = []
         for dist in dists:
-            sha = dist.hashes.get("sha256")
-            if not sha:
-                notes.append(f"{path}: {dist.filename} of {pkg.name} has no sha256")
+            shas = _sha256_of([f"{a}:{v}" for a, v in dist.hashes.items()],
+                              f"{where}: {dist.filename}")
+            if not shas:
+                without.append(str(dist.filename))
                 continue
-            files.append(LockedFile(sha.lower(), dist.filename, dist.url, dist.upload_time))
+            files.append(LockedFile(shas[0], dist.filename, dist.url, dist.upload_time))
+        if without:
+            unchecked.append(UncheckedEntry(name, version, "no-sha256",
+                                            f"{where}: no sha256 for {', '.join(without)}",
+                                            line))
+        if not files:
+            continue
         if pkg.index and _slash(pkg.index) not in indexes:
             indexes.append(_slash(pkg.index))
-        releases.append(LockedRelease(pkg.name, str(pkg.version), tuple(files),
-                                      _slash(pkg.index) if pkg.index else None,
-                                      find(f'name = "{pkg.name}"')))
-    return ReadLock(path, "pylock", tuple(releases), tuple(indexes), tuple(notes))
+        releases.append(LockedRelease(name, version, tuple(files),
+                                      _slash(pkg.index) if pkg.index else None, line,
+                                      str(pkg.marker) if pkg.marker else None))
+    return ReadLock(path, "pylock", tuple(releases), tuple(indexes), tuple(notes),
+                    tuple(unchecked))
 
 
 def _read_pipfile(path: str, text: str) -> ReadLock:
@@ -682,87 +988,145 @@ def _read_pipfile(path: str, text: str) -> ReadLock:
         raise RequirementError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise RequirementError(f"{path} is not a Pipfile.lock (no JSON object)")
-    sources = {s.get("name"): _slash(str(s.get("url")))
-               for s in data.get("_meta", {}).get("sources", []) if isinstance(s, dict)}
+    meta = _table(data.get("_meta", {}), "_meta")
+    sources: dict[str, str] = {}
+    for i, s in enumerate(_array(meta.get("sources", []), "_meta.sources")):
+        s = _table(s, f"_meta.sources[{i}]")
+        sources[str(s.get("name"))] = _slash(_string(s.get("url"), f"_meta.sources[{i}].url"))
     default_index = next(iter(sources.values()), PYPI_SIMPLE)
     find = _line_finder(text)
     releases: list[LockedRelease] = []
     notes: list[str] = []
+    unchecked: list[UncheckedEntry] = []
     for section in ("default", "develop"):
-        entries = data.get(section, {})
-        if not isinstance(entries, dict):
-            continue
-        for name, entry in entries.items():
-            if not isinstance(entry, dict):
+        entries = _table(data.get(section, {}), section)
+        for raw_name, raw in entries.items():
+            where = f"{section}.{raw_name}"
+            entry = _table(raw, where)
+            name = _name(raw_name, where)
+            line = find(f'"{raw_name}": {{')
+            if any(k in entry for k in ("git", "hg", "svn", "bzr")):
+                unchecked.append(UncheckedEntry(name, None, "vcs", f"{path}: {where} is a VCS "
+                                                "checkout: not checked", line, _text(entry)))
                 continue
-            version = str(entry.get("version", ""))
+            if "path" in entry or "file" in entry:
+                unchecked.append(UncheckedEntry(name, None, "path", f"{path}: {where} is a "
+                                                "path or URL: not checked", line, _text(entry)))
+                continue
+            version = _string(entry.get("version", ""), f"{where}.version")
             if not version.startswith("=="):
-                notes.append(f"{path}: {name} ({section}) is not an index package pinned "
-                             "with ==; skipped")
+                unchecked.append(UncheckedEntry(name, None, "not-pinned",
+                                                f"{path}: {where} is not pinned with ==: not "
+                                                "checked", line, _text(entry)))
                 continue
-            hashes = _sha256_of(entry.get("hashes", []))
-            index = sources.get(entry.get("index"), default_index)
-            releases.append(LockedRelease(canonicalize_name(name), version[2:],
-                                          tuple(LockedFile(h) for h in hashes), index,
-                                          find(f'"{name}": {{')))
+            version = _version(version[2:], f"{where}.version")
+            hashes = _sha256_of(_array(entry.get("hashes", []), f"{where}.hashes"),
+                                f"{where}.hashes")
+            if not hashes:
+                unchecked.append(UncheckedEntry(name, version, "no-sha256" if entry.get("hashes")
+                                                else "no-hashes", f"{path}: {where} has no "
+                                                "sha256 hash: its files cannot be dated", line,
+                                                _text(entry)))
+                continue
+            index = sources.get(str(entry.get("index")), default_index)
+            releases.append(LockedRelease(name, version, tuple(LockedFile(h) for h in hashes),
+                                          index, line))
     return ReadLock(path, "pipfile", tuple(releases), tuple(dict.fromkeys(sources.values())),
-                    tuple(notes))
+                    tuple(notes), tuple(unchecked))
 
 
 def _read_poetry(path: str, data: dict[str, Any], text: str) -> ReadLock:
     find = _line_finder(text)
     releases: list[LockedRelease] = []
     notes: list[str] = []
+    unchecked: list[UncheckedEntry] = []
     indexes: list[str] = []
-    for pkg in data.get("package", []):
-        name, version = pkg.get("name"), pkg.get("version")
-        if not name or not version:
-            continue
-        source = pkg.get("source") or {}
+    # poetry < 1.5 kept the files of every package under [metadata.files]
+    legacy = _table(_table(data.get("metadata", {}), "metadata").get("files", {}),
+                    "metadata.files")
+    legacy_files = {canonicalize_name(str(k)): v for k, v in legacy.items()}
+    for i, raw in enumerate(_array(data.get("package", []), "package")):
+        pkg = _table(raw, f"package[{i}]")
+        name = _name(pkg.get("name"), f"package[{i}].name")
+        where = f"package {name}"
+        version = _version(pkg.get("version"), f"{where}.version")
+        start = find(f'name = "{pkg.get("name")}"')
+        if "files" not in pkg and name in legacy_files:
+            pkg = {**pkg, "files": legacy_files[name]}
+        source = _table(pkg.get("source") or {}, f"{where}.source")
         stype = source.get("type")
         if stype not in (None, "legacy"):
-            notes.append(f"{path}: {name} comes from a {stype} source; nothing to date")
+            kind: UncheckedKind = "vcs" if stype == "git" else "path"
+            unchecked.append(UncheckedEntry(name, version, kind, f"{path}: {where} comes from "
+                                            f"a {stype} source: not checked", start,
+                                            _text(source)))
             continue
-        index = _slash(source["url"]) if stype == "legacy" and source.get("url") else PYPI_SIMPLE
+        url = source.get("url")
+        index = _slash(_string(url, f"{where}.source.url")) if stype == "legacy" and url \
+            else PYPI_SIMPLE
+        files = []
+        for j, f in enumerate(_array(pkg.get("files", []), f"{where}.files")):
+            f = _table(f, f"{where}.files[{j}]")
+            for sha in _sha256_of([f.get("hash", "")], f"{where}.files[{j}].hash"):
+                files.append(LockedFile(sha, f.get("file") if isinstance(f.get("file"), str)
+                                        else None))
+        if not files:
+            unchecked.append(UncheckedEntry(name, version, "no-files",
+                                            f"{path}: {where} lists no file with a sha256: "
+                                            "nothing can be dated", start))
+            continue
         if index not in indexes:
             indexes.append(index)
-        files = []
-        for f in pkg.get("files", []):
-            for sha in _sha256_of([f.get("hash", "")]):
-                files.append(LockedFile(sha, f.get("file")))
-        start = find(f'name = "{name}"')
-        releases.append(LockedRelease(canonicalize_name(name), str(version), tuple(files), index,
-                                      start))
-    return ReadLock(path, "poetry", tuple(releases), tuple(indexes), tuple(notes))
+        releases.append(LockedRelease(name, version, tuple(files), index, start))
+    return ReadLock(path, "poetry", tuple(releases), tuple(indexes), tuple(notes),
+                    tuple(unchecked))
 
 
 def _read_uv(path: str, data: dict[str, Any], text: str) -> ReadLock:
     find = _line_finder(text)
     releases: list[LockedRelease] = []
     notes: list[str] = []
+    unchecked: list[UncheckedEntry] = []
     indexes: list[str] = []
-    for pkg in data.get("package", []):
-        name, version = pkg.get("name"), pkg.get("version")
-        source = pkg.get("source") or {}
+    for i, raw in enumerate(_array(data.get("package", []), "package")):
+        pkg = _table(raw, f"package[{i}]")
+        name = _name(pkg.get("name"), f"package[{i}].name")
+        where = f"package {name}"
+        start = find(f'name = "{pkg.get("name")}"')
+        source = _table(pkg.get("source") or {}, f"{where}.source")
         registry = source.get("registry")
-        if not name or not version or not registry:
-            if name and not source.get("virtual") and not source.get("editable"):
-                notes.append(f"{path}: {name} does not come from a registry; nothing to date")
+        if not registry:
+            if not source.get("virtual") and not source.get("editable"):
+                kind: UncheckedKind = "vcs" if source.get("git") else \
+                    "direct-url" if source.get("url") else "path"
+                unchecked.append(UncheckedEntry(name, None, kind, f"{path}: {where} does not "
+                                                "come from a registry: not checked", start,
+                                                _text(source)))
             continue
-        index = _slash(str(registry))
-        if index not in indexes:
-            indexes.append(index)
+        version = _version(pkg.get("version"), f"{where}.version")
+        index = _slash(_string(registry, f"{where}.source.registry"))
         files = []
-        dists = [*([pkg["sdist"]] if isinstance(pkg.get("sdist"), dict) else []),
-                 *(pkg.get("wheels") or [])]
-        for dist in dists:
-            for sha in _sha256_of([dist.get("hash", "")]):
+        dists: list[Any] = []
+        if "sdist" in pkg:
+            dists.append((f"{where}.sdist", _table(pkg["sdist"], f"{where}.sdist")))
+        for j, w in enumerate(_array(pkg.get("wheels", []), f"{where}.wheels")):
+            dists.append((f"{where}.wheels[{j}]", _table(w, f"{where}.wheels[{j}]")))
+        for dwhere, dist in dists:
+            for sha in _sha256_of([dist.get("hash", "")], f"{dwhere}.hash"):
                 url = dist.get("url")
+                url = url if isinstance(url, str) else None
                 filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if url else None
                 files.append(LockedFile(sha, filename, url, _parse_time(dist.get("upload-time"))))
-        releases.append(LockedRelease(canonicalize_name(name), str(version), tuple(files), index,
-                                      find(f'name = "{name}"')))
-    return ReadLock(path, "uv", tuple(releases), tuple(indexes), tuple(notes))
+        if not files:
+            unchecked.append(UncheckedEntry(name, version, "no-files",
+                                            f"{path}: {where} lists no file with a sha256: "
+                                            "nothing can be dated", start))
+            continue
+        if index not in indexes:
+            indexes.append(index)
+        releases.append(LockedRelease(name, version, tuple(files), index, start))
+    return ReadLock(path, "uv", tuple(releases), tuple(indexes), tuple(notes),
+                    tuple(unchecked))
 
 
 # -- installing from pylock.toml ------------------------------------------------------------------
@@ -775,19 +1139,80 @@ class PylockSelection:
     notes: tuple[str, ...] = field(default=())
 
 
+ALLOW_OUTSIDE_ENV = "SAFE_INSTALL_ALLOW_LOCK_PATHS_OUTSIDE"
+
+
+def _inside(base_dir: str, path: str, *, entry: str, lock: str, allow_outside: bool) -> str:
+    """``path`` (relative to the lock's directory) resolved; outside that directory it is
+    refused unless ``allow_outside``."""
+    full = os.path.realpath(os.path.join(base_dir, path))
+    base = os.path.realpath(base_dir)
+    if not allow_outside and os.path.commonpath([base, full]) != base:
+        raise RequirementError(
+            f"{lock}: {entry} points outside the lock's directory ({path!r})",
+            hint="a lock may only name files in its own directory tree; move the file there, "
+            f"or set {ALLOW_OUTSIDE_ENV}=1 if you wrote this lock and mean it")
+    return full
+
+
+def check_archive(entry: UncheckedEntry, lock_path: str) -> str | None:
+    """Why the local archive of a pylock entry is not the locked file (its path leaves the
+    lock's directory, it cannot be read, or its sha256 differs), or None when it is."""
+    if entry.archive is None:
+        return None
+    base_dir = os.path.dirname(os.path.abspath(lock_path))
+    what = f"package {entry.name} (archive {entry.archive})"
+    try:
+        full = _inside(base_dir, entry.archive, entry=what, lock=lock_path,
+                       allow_outside=False)
+        verify_archive(full, dict(entry.archive_hashes), entry=what, lock=lock_path)
+    except RequirementError as exc:
+        return exc.message
+    return None
+
+
+def verify_archive(full: str, hashes: Mapping[str, str], *, entry: str, lock: str) -> None:
+    """Check a local archive named by a lock against the lock's hashes, before anything
+    reads, builds or installs it."""
+    import hashlib
+
+    wanted = {algo.lower(): value.lower() for algo, value in hashes.items()}
+    if "sha256" not in wanted:
+        raise RequirementError(f"{lock}: {entry} has no sha256 hash, so its bytes cannot be "
+                               "verified", hint="add the archive's sha256 to the lock")
+    digest = hashlib.sha256()
+    try:
+        with open(full, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise RequirementError(f"{lock}: cannot read {entry} ({full}): {exc.strerror}") \
+            from None
+    if digest.hexdigest() != wanted["sha256"]:
+        raise RequirementError(
+            f"{lock}: {entry}: the file's sha256 is {digest.hexdigest()}, the lock says "
+            f"{wanted['sha256']}: it is not the file that was locked",
+            hint="nothing was built or installed; find out how the file changed, then "
+            "regenerate the lock")
+
+
 def pylock_requirements(location: str, *, target: TargetPython, cwd: str,
-                        sdist_only: Iterable[str] = ()) -> PylockSelection:
+                        sdist_only: Iterable[str] = (),
+                        allow_outside: bool = False) -> PylockSelection:
     """What ``pip install -r pylock.toml[extras]`` installs for ``target``, as requirements.
 
     As pip 26: packages are selected by their markers and the target's tags
     (:meth:`packaging.pylock.Pylock.select`, default groups, the extras given in brackets), and
     each selected wheel or sdist becomes ``name==version`` pinned by its hashes. Directory,
-    archive and VCS entries become path, URL and VCS requirements. The check then dates every
-    file on its index (the package's ``index`` is added to the indexes searched).
+    archive and VCS entries become path, URL and VCS requirements; their paths must stay in
+    the lock's directory (unless ``allow_outside``), and a local archive's bytes are checked
+    against the lock's sha256 here, before anything builds or installs it. The check then
+    dates every file on the configured indexes; an index the lock names is only reported.
     """
     from packaging.pylock import PackageArchive, PackageDirectory, PackageVcs, Pylock
 
     from safeinstall.checker import UserRequirement
+    from safeinstall.urls import canonical_index_url
 
     path, extras = split_extras(location)
     full = path if os.path.isabs(path) else os.path.join(cwd, path)
@@ -797,6 +1222,8 @@ def pylock_requirements(location: str, *, target: TargetPython, cwd: str,
         raise RequirementError(f"cannot read {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RequirementError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise RequirementError(f"{path} is nested too deeply to be read") from None
     try:
         lock = Pylock.from_dict(data)
     except Exception as exc:
@@ -816,18 +1243,37 @@ def pylock_requirements(location: str, *, target: TargetPython, cwd: str,
     notes: list[str] = [f"{path}: {len(selected)} package(s) selected for {target.describe()}"]
     for pkg, dist in selected:
         source = f"{path} ({pkg.name})"
+        entry = f"package {pkg.name}"
         if isinstance(dist, PackageVcs):
-            url = dist.url or (Path(base_dir, dist.path or "").as_uri())
+            if dist.url:
+                url = dist.url
+            else:
+                url = Path(_inside(base_dir, dist.path or "", entry=f"{entry} (vcs path)",
+                                   lock=path, allow_outside=allow_outside)).as_uri()
             text = f"{pkg.name} @ {dist.type}+{url}@{dist.commit_id}"
             reqs.append(UserRequirement(text, source, base_dir=base_dir))
             continue
         if isinstance(dist, PackageDirectory):
-            reqs.append(UserRequirement(os.path.join(base_dir, dist.path), source,
-                                        editable=bool(dist.editable), base_dir=base_dir))
+            where = _inside(base_dir, dist.path, entry=f"{entry} (directory)", lock=path,
+                            allow_outside=allow_outside)
+            reqs.append(UserRequirement(where, source, editable=bool(dist.editable),
+                                        base_dir=base_dir))
             continue
         hashes = tuple(f"{algo}:{value.lower()}" for algo, value in dist.hashes.items())
         if isinstance(dist, PackageArchive):
-            url = dist.url or Path(base_dir, dist.path or "").as_uri()
+            local: str | None = None
+            if dist.url and dist.url.startswith("file:"):
+                local = unquote(urlsplit(dist.url).path)
+            elif not dist.url:
+                local = dist.path or ""
+            if local is not None:
+                what = f"{entry} (archive {local})"
+                archive = _inside(base_dir, local, entry=what, lock=path,
+                                  allow_outside=allow_outside)
+                verify_archive(archive, dist.hashes, entry=what, lock=path)
+                url = Path(archive).as_uri()
+            else:
+                url = str(dist.url)
             reqs.append(UserRequirement(f"{pkg.name} @ {url}", source, hashes,
                                         base_dir=base_dir))
             continue
@@ -835,11 +1281,9 @@ def pylock_requirements(location: str, *, target: TargetPython, cwd: str,
         if version is None:
             raise RequirementError(f"{path}: {pkg.name} has files but no version")
         reqs.append(UserRequirement(f"{pkg.name}=={version}", source, hashes, base_dir=base_dir))
-        if pkg.index and _slash(pkg.index) not in indexes:
+        if pkg.index and canonical_index_url(pkg.index) not in \
+                {canonical_index_url(u) for u in indexes}:
             indexes.append(_slash(pkg.index))
-        elif not pkg.index and dist.url:
-            notes.append(f"{path}: {pkg.name} names no index; its file is dated on the "
-                         "configured indexes")
     return PylockSelection(tuple(reqs), tuple(indexes), tuple(notes))
 
 
@@ -848,5 +1292,7 @@ __all__ = [
     "LockedPackage", "LockedArtifact", "build_lock", "requirements_text", "pylock_text",
     "pylock_dict", "dumps_toml", "read_lock", "ReadLock", "LockedRelease", "LockedFile",
     "detect_format", "is_pylock_name", "split_extras", "pylock_requirements",
-    "PylockSelection", "write_atomically", "LOCK_FORMATS",
+    "PylockSelection", "write_atomically", "LOCK_FORMATS", "UncheckedEntry",
+    "release_key_version", "verify_archive", "check_archive", "ALLOW_OUTSIDE_ENV", "marker_for",
+    "lock_environment", "for_lock",
 ]

@@ -24,6 +24,10 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
                         "as safe-install --allow-late")
     parser.add_argument("--on-unknown-upload-time", choices=("refuse", "warn"),
                         help="a file that cannot be dated (default refuse)")
+    parser.add_argument("--on-late", choices=("refuse", "verify"),
+                        help="refuse (default): a late file fails; verify: a late wheel proven "
+                        "a benign backfill of an on-time file of its release is late-verified "
+                        "(downloads it and the on-time files it is compared with)")
 
 
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str) -> Settings:
@@ -31,8 +35,11 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
     from safeinstall.settings import load_settings as load
 
     values: dict[str, object] = {"allow_late": list(args.allow_late)}
+    if getattr(args, "times_from", None):
+        values["times_from"] = list(args.times_from)
     for dest, key in (("late_after", "late_after"), ("config", "config_file"),
-                      ("on_unknown_upload_time", "on_unknown_upload_time")):
+                      ("on_unknown_upload_time", "on_unknown_upload_time"),
+                      ("on_late", "on_late")):
         if getattr(args, dest, None) is not None:
             values[key] = getattr(args, dest)
     return load(CommandLine(values, (), ()), environ, Path(cwd))
@@ -41,8 +48,30 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
 pip_values = _common.pip_values
 
 
-def explicit_indexes(args: argparse.Namespace) -> bool:
-    return bool(args.index_url or args.extra_index_url or args.no_index or args.find_links)
+def prover(policy: Any, session: Any, cache_dir: str | None, environ: Mapping[str, str]
+           ) -> tuple[Any, Any]:
+    """With ``--on-late verify``: (an artifact store to close, the prover
+    :func:`safeinstall.lockcheck.date_release` takes); otherwise (None, None)."""
+    if policy.on_late != "verify":
+        return None, None
+    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.backfillcheck import prove_dated
+    from safeinstall.settings import default_cache_dir
+
+    store = ArtifactStore(session, Path(cache_dir) if cache_dir else default_cache_dir(environ))
+
+    def prove(f: Any, timeline: Any, release_files: Any) -> Any:
+        return prove_dated(store, policy, f, timeline, release_files)
+
+    return store, prove
+
+
+def lock_targets(args: argparse.Namespace, settings: Any) -> tuple[Any, ...]:
+    """``--targets`` (default ``current``), each with the marker environment of the machine it
+    describes (:func:`safeinstall.lockfile.for_lock`)."""
+    from safeinstall.lockfile import for_lock
+
+    return tuple(for_lock(t) for t in _common.targets_of(args, settings, ["current"]))
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +79,18 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output format (default text)")
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write the output to FILE instead of stdout")
+    parser.add_argument("--all", "-v", "--verbose", dest="all", action="store_true",
+                        help="text output: list on-time files too (default: only what is not "
+                        "on time, and a summary)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="text output: print only what fails (nothing when all is well)")
+
+
+def add_times_from_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--times-from", action="append", default=[], metavar="URL",
+                        help="an index used only to date identical files (same name and "
+                        "sha256) when the configured ones give no upload times (repeatable; "
+                        "as safe-install --times-from)")
 
 
 def emit(text: str, dest: str | None, stdout: IO[str], cwd: str) -> None:

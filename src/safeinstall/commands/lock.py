@@ -44,10 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_index_arguments(parser)
     _common.add_target_arguments(parser, default="current")
     _lockopts.add_policy_arguments(parser)
-    parser.add_argument("--on-late", choices=("refuse", "verify"),
-                        help="refuse: lock on-time files only (default); verify: also lock a "
-                        "late wheel proven a benign backfill of an on-time file of its "
-                        "release (late-verified, with its proof in the lock)")
 
 
 def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str],
@@ -70,8 +66,6 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     now = _common.parse_now(args.now)
     ours = _lockopts.load_settings(args, environ, cwd)
     policy = ours.policy
-    if args.on_late is not None:
-        policy = replace(policy, on_late=args.on_late)
     values = _lockopts.pip_values(args, cwd)
     values["requirements"] = list(args.requirement_files)
     values["constraints"] = list(args.constraint_files)
@@ -83,7 +77,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     inputs = replace(inputs, settings=settings)
     if not inputs.user_reqs and not inputs.pylock_files:
         raise UsageError("no requirements given", hint="name packages, or use -r FILE")
-    targets = _common.targets_of(args, settings, ["current"])
+    targets = _lockopts.lock_targets(args, settings)
     per_target = [(t, inputs_for_target(inputs, t.target, cwd)) for t in targets]
     # [index-for] pins from safe-install.toml / SAFE_INSTALL_INDEX_FOR, as for install: the
     # one way to say where a name on several indexes comes from
@@ -131,7 +125,8 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     written: list[str] = []
     if args.requirements_out:
         path = Path(cwd, args.requirements_out)
-        write_atomically(path, requirements_text(lock, command=command.strip()))
+        write_atomically(path, requirements_text(lock, command=command.strip(),
+                                                 base_dir=str(path.parent)))
         written.append(args.requirements_out)
     if args.pylock_out:
         from safeinstall.lockfile import is_pylock_name
@@ -183,7 +178,8 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
                               + (f"; late-verified against {a.proof.reference}"
                                  if a.proof is not None else "") + ")"
                               for a in pkg.artifacts)
-            err.write(f"  {pkg.name} {pkg.version}: {files}\n")
+            marker = f" ; {pkg.marker}" if pkg.marker else ""
+            err.write(f"  {pkg.name} {pkg.version}{marker}: {files}\n")
         others = 0
         for lo in lock.left_out:
             if (lo.name, lo.version) != (pkg.name, pkg.version):
@@ -216,7 +212,8 @@ def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
     }
     if lock is not None:
         data["packages"] = [{
-            "name": p.name, "version": p.version, "required_by": list(p.required_by),
+            "name": p.name, "version": p.version, "marker": p.marker,
+            "required_by": list(p.required_by),
             "release_start": iso(p.release_start),
             "files": [{"filename": a.filename, "sha256": a.sha256, "url": a.url,
                        "index": a.index, "size": a.size, "upload_time": iso(a.upload_time),
