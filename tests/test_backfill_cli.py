@@ -350,3 +350,45 @@ def test_audit_with_verify_still_fails_an_unproven_late_hash_and_says_why(local_
     assert f"LATE      demo 1.0: {names['late']}" in run.stdout
     assert "not proven a benign backfill (--on-late verify): compared with the on-time " \
         f"{names['sdist']}: demo/__init__.py differs" in run.stdout
+
+
+# -- trust on first use ---------------------------------------------------------------------------
+
+
+def test_a_backfill_added_after_the_release_was_seen_is_late_verified_against_a_seen_file(
+        local_index, clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    sdist = build_sdist(out, "demo", "1.0", payload="benign")
+    local_index.add(sdist, upload_time=t0)
+    args = ["--dry-run", "-i", local_index.url, "demo==1.0"]
+    assert run_cli(args, clean_pip_env, tmp_path).code == 0  # the store sees the release
+    late = build_wheel(out, "demo", "1.0", payload="benign")
+    local_index.add(late, upload_time=t0 + LATE)
+    refused = run_cli(args, clean_pip_env, tmp_path)
+    assert refused.code == 1 and ("release-changed", "error") in refused.kinds("demo")
+    run = run_cli(["--on-late", "verify", *args], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    changed = _finding(run, "release-changed")
+    assert changed["severity"] == "info"
+    assert f"late-verified against the on-time {sdist.name}, which was in the release when " \
+        "this store first saw it" in changed["message"]
+
+
+def test_a_proof_against_a_file_added_since_the_release_was_seen_is_no_proof(
+        local_index, clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_wheel(out, "demo", "1.0", payload="benign"), upload_time=t0)
+    args = ["--dry-run", "-i", local_index.url, "demo==1.0"]
+    assert run_cli(args, clean_pip_env, tmp_path).code == 0  # the store sees the release
+    # an sdist dated (falsely) within the threshold, and a late wheel identical to it that pip
+    # prefers (a build tag)
+    sdist = build_sdist(out, "demo", "1.0", payload="evil")
+    local_index.add(sdist, upload_time=t0 + timedelta(minutes=5))
+    late = build_wheel(out / "late", "demo", "1.0", payload="evil", build_tag="1")
+    local_index.add(late, upload_time=t0 + LATE)
+    run = run_cli(["--on-late", "verify", *args], clean_pip_env, tmp_path)
+    assert run.code == 1, run.stderr
+    assert run.package("demo")["filename"] == late.name
+    assert run.package("demo")["proof"]["reference"] == sdist.name  # the content proof holds
+    changed = _finding(run, "release-changed")  # but its reference is new to the release
+    assert changed["severity"] == "error" and sdist.name in changed["message"]
