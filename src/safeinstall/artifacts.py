@@ -345,6 +345,37 @@ class ArtifactStore:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def built_requires(self, sha256: str | None, key: str) -> tuple[str, ...] | None:
+        """What the build backend of the sdist with this sha256 added to its build
+        requirements (``get_requires_for_build_wheel``) in an earlier run for the same target
+        (``key``), or None. Asked only after the sdist and its static build requirements
+        passed their checks; the answers are checked again in every run."""
+        path = self._built_path(sha256, key + "-requires")
+        if path is None or not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, list) or not all(isinstance(r, str) for r in data):
+            return None
+        return tuple(data)
+
+    def save_built_requires(self, sha256: str | None, key: str,
+                            requires: tuple[str, ...]) -> None:
+        path = self._built_path(sha256, key + "-requires")
+        if path is None:
+            return
+        tmp = path.with_name(path.name + f".{os.getpid()}.part")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(list(requires)), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def _built_path(self, sha256: str | None, build_key: str) -> Path | None:
         if self.cache_dir is None or not sha256:
             return None

@@ -28,9 +28,11 @@ from safeinstall.artifacts import (
     CoreMetadata,
     parse_metadata,
     read_wheel_metadata,
+    sha256_file,
     static_sdist_metadata,
 )
 from safeinstall.backfill import Mismatch, Outcome, Proof
+from safeinstall.buildenv import BuildEnv, BuildPin, materialize, pip_build_args
 from safeinstall.errors import (
     IntegrityError,
     PolicyRefusal,
@@ -114,7 +116,8 @@ class CheckResult:
     # for the installer: what exactly to install, by package name
     plan: Mapping[str, Candidate] = field(default_factory=dict, compare=False)
     metadata: Mapping[str, CoreMetadata] = field(default_factory=dict, compare=False)
-    build_constraints: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: the build environment of each sdist or local project to build (its checked files)
+    build_envs: Mapping[str, BuildEnv] = field(default_factory=dict, compare=False)
 
     @property
     def refused(self) -> bool:
@@ -131,10 +134,13 @@ class CheckRefused(PolicyRefusal):
 
     def __init__(self, result: PackageResult, stage: str = "it is built") -> None:
         errors = [f.message for f in result.findings if f.severity == "error"]
-        super().__init__(
-            f"{result.name} {result.version} ({result.filename}) is refused before {stage}: "
-            f"{'; '.join(errors)}"
-        )
+        what = f"{result.name} {result.version} ({result.filename})"
+        if result.build_time:
+            super().__init__(
+                f"{what}, needed for the {' and the '.join(result.required_by)}, is refused "
+                f"before anything is built: {'; '.join(errors)}")
+        else:
+            super().__init__(f"{what} is refused before {stage}: {'; '.join(errors)}")
         self.result = result
 
 
@@ -163,9 +169,16 @@ class CheckContext:
     hash_mode: bool = False
     rules: SelectionRules | None = None
     notes: list[str] = field(default_factory=list)
-    build_constraints: dict[str, str] = field(default_factory=dict)  # package -> constraints
+    build_envs: dict[str, BuildEnv] = field(default_factory=dict)  # package -> its build env
+    #: sha256 values the user vouched for build dependencies (--build-constraint files)
+    build_trusted: dict[NormalizedName, set[str]] = field(default_factory=dict)
+    #: the user's --build-constraint lines: they constrain every build-time resolution
+    build_constraint_pins: dict[NormalizedName, Constraint] = field(default_factory=dict)
+    build_hash_mode: bool = False  # a --build-constraint line has a --hash
+    #: the user's exact pins (``name==version``, with their hashes), for --build-with-pins
+    runtime_pins: dict[NormalizedName, Constraint] = field(default_factory=dict)
     build_results: dict[tuple[str, str], PackageResult] = field(default_factory=dict)
-    _build_envs: dict[tuple[str, ...], str] = field(default_factory=dict)
+    _envs_by_requires: dict[tuple[str, ...], BuildEnv] = field(default_factory=dict)
     _build_members: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     wheel_meta: Memo[CoreMetadata] = field(default_factory=Memo)
     sdist_meta: Memo[CoreMetadata] = field(default_factory=Memo)
@@ -233,6 +246,17 @@ def build_requirements(ctx: CheckContext, user_reqs: Sequence[UserRequirement],
             reqs.append(ExplicitRequirement(cand, where, i))
             continue
         reqs.extend(named_requirements(req, where, user_order=i, hashes=_hash_map(ur.hashes)))
+        pinned = [s for s in req.specifier if s.operator in ("==", "===")
+                  and "*" not in s.version]
+        if len(pinned) == 1 and len(req.specifier) == 1:
+            ctx.runtime_pins[name] = Constraint(req.specifier, _hash_map(ur.hashes),
+                                                f"{ur.text.strip()} ({ur.source})")
+    return reqs, constraint_map(constraint_lines, env, ctx.trusted), order
+
+
+def constraint_map(constraint_lines: Sequence[RequirementLine], env: Mapping[str, str],
+                   trusted: dict[NormalizedName, set[str]]) -> dict[NormalizedName, Constraint]:
+    """Constraints by name (pip's rules); their sha256 hashes are added to ``trusted``."""
     constraints: dict[NormalizedName, Constraint] = {}
     for line in constraint_lines:
         try:
@@ -254,25 +278,28 @@ def build_requirements(ctx: CheckContext, user_reqs: Sequence[UserRequirement],
         for algo, values in _hash_map(line.hashes).items():
             hashes[algo] = hashes.get(algo, frozenset()) | values
         if line.hashes:
-            ctx.trusted.setdefault(cname, set()).update(
+            trusted.setdefault(cname, set()).update(
                 h.split(":", 1)[1].lower() for h in line.hashes
                 if h.lower().startswith("sha256:"))
         constraints[cname] = Constraint(spec, hashes, line.source)
-    return reqs, constraints, order
+    return constraints
 
 
 def pip_metadata_report(ctx: CheckContext, spec: str, *, editable: bool = False,
-                        build_constraint: str | None = None) -> dict[str, object]:
-    """Have pip prepare metadata for ``spec`` (builds it: only for checked or own code, with
-    its checked build dependencies pinned by ``build_constraint``)."""
+                        build_env: BuildEnv | None = None,
+                        vcs: bool = False) -> dict[str, object]:
+    """Have pip prepare metadata for ``spec`` (builds it: only for checked or own code, from
+    its checked build dependencies in ``build_env``, with no index). A VCS requirement (the
+    user accepted it as unverifiable) is cloned and built with the configured indexes."""
     s = ctx.settings
     cmd = list(PIP_COMMAND)
     if s.python:
         cmd += ["--python", ctx.target.executable]
     cmd += ["install", "--dry-run", "--no-deps", "--ignore-installed", "--quiet", "--report", "-"]
-    cmd += index_args(s)
-    if build_constraint:
-        cmd += ["--build-constraint", build_constraint]
+    if vcs:
+        cmd += index_args(s)
+    else:
+        cmd += pip_build_args(build_env, no_build_isolation=s.no_build_isolation)
     cmd += ["-e", spec] if editable else [spec]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ctx.cwd,
                           env=environ_without_pip(ctx.environ), timeout=3600)
@@ -378,12 +405,13 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
         meta = parse_metadata(read_wheel_metadata(Path(path), os.path.basename(path)
                                                   .split("-")[0]), path)[0]
     else:
-        constraint = None
+        build_env = None
         if path is not None:
-            constraint = check_build_env(ctx, os.path.basename(path.rstrip("/")), Path(path))
+            build_env = check_build_env(ctx, os.path.basename(path.rstrip("/")), Path(path),
+                                        editable=editable)
         ctx.progress(f"preparing metadata of {url}")
-        item = pip_metadata_report(ctx, path or url, editable=editable,
-                                   build_constraint=constraint)
+        item = pip_metadata_report(ctx, path or url, editable=editable, build_env=build_env,
+                                   vcs=path is None)
         meta = _metadata_from_report(item, url)
     name = canonicalize_name(meta.name)
     if req is not None and canonicalize_name(req.name) != name:
@@ -395,8 +423,8 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
         raise RequirementError(f"{url!r} has an invalid version {meta.version!r}") from None
     if path is not None and not path.endswith(".whl"):
         key = os.path.basename(path.rstrip("/"))
-        if key in ctx.build_constraints:
-            ctx.build_constraints[name] = ctx.build_constraints.pop(key)
+        if key in ctx.build_envs:
+            ctx.build_envs[name] = ctx.build_envs.pop(key)
     return DirectCandidate(name, version, url, kind, meta, extras, path,
                            frozenset(h.split(":", 1)[1] for h in hashes))
 
@@ -414,54 +442,98 @@ def _fragment_hashes(url: str, ur: UserRequirement) -> tuple[str, ...]:
     return tuple(f"sha256:{v.lower()}" for v in found)
 
 
-def check_build_env(ctx: CheckContext, owner: str, source: Path) -> str:
+def check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bool = False,
+                    sha256: str | None = None, ask_backend: bool = True) -> BuildEnv | None:
     """Resolve and check the build dependencies of ``source`` (an sdist that passed its checks,
-    or the user's own project) with the same pipeline; return a --build-constraint file pinning
-    them. Refuses (CheckRefused) if any of them fails its checks."""
+    or the user's own project) with the same pipeline, then the requirements its backend adds
+    at build time (asked in an environment of those checked files only), and return the build
+    environment: a directory of exactly the checked files and a constraints file pinning them
+    by version and sha256. Refuses (CheckRefused) if any of them fails its checks, before
+    anything is built. ``sha256``: the sdist's, to reuse an earlier run's answer of its
+    backend. ``ask_backend=False`` (a dry run that builds nothing): static requirements only,
+    no code of the sdist runs. None with --no-build-isolation: pip installs nothing for the
+    build then."""
     from safeinstall.artifacts import build_requires
+    from safeinstall.buildenv import dynamic_requirements
 
+    if ctx.settings.no_build_isolation:
+        return None
+    known = ctx.build_envs.get(owner)
+    if known is not None:
+        return known
     requires = build_requires(source)
+    env = _checked_env(ctx, owner, requires)
+    key = build_key(ctx.target) + ("-editable" if editable else "")
+    dynamic = ctx.store.built_requires(sha256, key) if ask_backend else ()
+    if dynamic is None:
+        ctx.progress(f"asking the build backend of {owner} for its build requirements")
+        workdir = ctx.store.scratch("build-requires")
+        workdir.mkdir(parents=True, exist_ok=True)
+        dynamic = dynamic_requirements(
+            owner=owner, source=source, env=env, python=ctx.target.executable,
+            pip_python=ctx.target.executable if ctx.settings.python else None,
+            environ=ctx.environ, workdir=workdir, editable=editable)
+        ctx.store.save_built_requires(sha256, key, dynamic)
+    missing = tuple(r for r in dynamic if not env.satisfies(r, ctx.target.environment))
+    if not ask_backend:
+        ctx.notes.append(f"{owner}: only its declared build requirements were checked; the "
+                         "requirements its backend adds when building are checked when it is "
+                         "built (not in a dry run)")
+    elif missing:
+        ctx.notes.append(f"the build backend of {owner} also needs {', '.join(missing)} to "
+                         "build (get_requires_for_build_wheel); checked like the others")
+        env = _checked_env(ctx, owner, (*requires, *missing))
+    ctx.build_envs[owner] = env
+    return env
+
+
+def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> BuildEnv:
+    """The checked build environment for ``requires`` (one per set of requirements)."""
     key = tuple(sorted(requires))
-    if key in ctx._build_envs:
-        path = ctx._build_envs[key]
-        ctx.build_constraints[owner] = path
-        label = f"build of {owner}"
-        for res_key in ctx._build_members.get(path, []):
+    label = f"build of {owner}"
+    if key in ctx._envs_by_requires:
+        env = ctx._envs_by_requires[key]
+        for res_key in ctx._build_members.get(env.constraints, []):
             res = ctx.build_results[res_key]
             if label not in res.required_by:
                 ctx.build_results[res_key] = replace(res, required_by=(*res.required_by, label))
-        return path
+        return env
     if owner in ctx._building:
         raise ResolutionError(f"{owner} needs itself to build (a build-dependency cycle)",
                               hint="install a wheel of it, or use --only-binary for it")
     ctx._building.add(owner)
     try:
         ctx.progress(f"checking the build dependencies of {owner}")
-        env = dict(ctx.target.environment)
+        env_markers = dict(ctx.target.environment)
         reqs: list[Req] = []
         order: dict[NormalizedName, int] = {}
-        label = f"build of {owner}"
         for i, text in enumerate(requires):
             try:
                 req = Requirement(text)
             except InvalidRequirement as exc:
                 raise RequirementError(f"{owner} declares an invalid build requirement "
                                        f"{text!r}: {exc}") from None
-            if req.marker is not None and not req.marker.evaluate({**env, "extra": ""}):
+            if req.marker is not None and not req.marker.evaluate({**env_markers, "extra": ""}):
                 continue
             order.setdefault(canonicalize_name(req.name), i)
             reqs.extend(named_requirements(req, label, user_order=i))
+        constraints = dict(ctx.build_constraint_pins)
+        if ctx.settings.build_with_pins:
+            constraints.update(_usable_pins(ctx, reqs, constraints))
         assert ctx.rules is not None
         provider = Provider(
             finder=ctx.finder, rules=ctx.rules, target=ctx.target,
-            metadata=metadata_function(ctx), constraints={}, installed={},
+            metadata=metadata_function(ctx, build_time=True),
+            constraints=constraints, installed={},
             options=ResolverOptions(ignore_installed=True,
                                     ignore_requires_python=ctx.settings.ignore_requires_python),
             user_requested=order,
         )
         resolved = resolve(provider, reqs) if reqs else []
-        path = str(ctx.store.scratch(f"build-constraints-{len(ctx._build_envs)}.txt"))
-        lines = []
+        directory = ctx.store.scratch(f"build-env-{len(ctx._envs_by_requires)}")
+        members: list[tuple[str, str]] = []
+        pins: list[BuildPin] = []
+        nested: list[BuildPin] = []
         for pkg in resolved:
             result = replace(evaluate(ctx, pkg, build_time=True), required_by=(label,))
             if result.decision == "refuse":
@@ -471,22 +543,48 @@ def check_build_env(ctx: CheckContext, owner: str, source: Path) -> str:
                 prev = ctx.build_results[res_key]
                 result = replace(prev, required_by=(*prev.required_by, label))
             ctx.build_results[res_key] = result
-            ctx._build_members.setdefault(path, []).append(res_key)
-            if isinstance(pkg.candidate, IndexCandidate):
-                lines.append(f"{pkg.name}=={pkg.version}\n")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text("".join(lines))
-        ctx._build_envs[key] = path
-        ctx.build_constraints[owner] = path
-        return path
+            members.append(res_key)
+            c = pkg.candidate
+            if isinstance(c, IndexCandidate):
+                path = ctx.store.fetch(c.file, expected=frozenset(
+                    ctx.build_trusted.get(c.name, set())))
+                pins.append(BuildPin(str(c.name), str(c.version), sha256_file(path),
+                                     c.file.filename, str(path)))
+                if not c.file.is_wheel:  # pip builds it with the same options: its own env
+                    sub = check_build_env(ctx, c.name, path, sha256=c.file.sha256)
+                    if sub is not None:
+                        nested += [*sub.pins, *sub.nested]
+        env = materialize(directory, pins, nested)
+        ctx._build_members[env.constraints] = members
+        ctx._envs_by_requires[key] = env
+        return env
     finally:
         ctx._building.discard(owner)
+
+
+def _usable_pins(ctx: CheckContext, reqs: Sequence[Req],
+                 constraints: Mapping[NormalizedName, Constraint]
+                 ) -> dict[NormalizedName, Constraint]:
+    """--build-with-pins: the user's exact pins that satisfy every build requirement on their
+    project (and every --build-constraint on it), as constraints of the build resolution."""
+    out: dict[NormalizedName, Constraint] = {}
+    for name, pin in ctx.runtime_pins.items():
+        wanted = [r for r in reqs if isinstance(r, NamedRequirement) and r.name == name]
+        version = next(iter(pin.specifier)).version
+        specs = [r.specifier for r in wanted]
+        if name in constraints:
+            specs.append(constraints[name].specifier)
+        if wanted and all(s.contains(version, prereleases=True) for s in specs):
+            out[name] = Constraint(pin.specifier, pin.hashes,
+                                   f"{pin.comes_from}, with --build-with-pins")
+    return out
 
 
 # -- metadata with check-before-build -------------------------------------------------------------
 
 
-def sdist_metadata(ctx: CheckContext, c: IndexCandidate) -> CoreMetadata:
+def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
+                   build_time: bool = False) -> CoreMetadata:
     """The core metadata of an sdist: its static PKG-INFO, or what pip prepares by building it,
     which happens only after the sdist has passed its checks (nothing from it runs before)
     and its build dependencies have passed theirs. A build's result is kept by the sdist's
@@ -502,19 +600,22 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate) -> CoreMetadata:
         fut, owner = ctx.sdist_meta.claim(f.url)
         if owner:
             try:
-                ready, constraint, path = _checked_sdist(ctx, c)
+                ready, build_env, path = _checked_sdist(ctx, c, build_time=build_time)
             except BaseException as exc:
-                ctx.sdist_meta.settle(f.url, fut, _raiser(exc))
-                raise
+                failed = _with_left_out(ctx, c, exc)
+                ctx.sdist_meta.settle(f.url, fut, _raiser(failed))
+                raise failed from None
             if ready is not None:
                 ctx.sdist_meta.settle(f.url, fut, lambda: ready)
     if owner and not fut.done():
         def build() -> CoreMetadata:
             with ctx.build_slots:
                 ctx.progress(f"building metadata of {f.filename} (it passed its checks)")
-                meta = _metadata_from_report(
-                    pip_metadata_report(ctx, str(path), build_constraint=constraint),
-                    f.filename)
+                try:
+                    item = pip_metadata_report(ctx, str(path), build_env=build_env)
+                except UsageError as exc:
+                    raise _with_left_out(ctx, c, exc) from None
+                meta = _metadata_from_report(item, f.filename)
             _check_built_identity(c, meta)
             ctx.store.save_built_metadata(f.sha256, build_key(ctx.target), meta)
             return meta
@@ -523,23 +624,51 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate) -> CoreMetadata:
     return fut.result()
 
 
-def _checked_sdist(ctx: CheckContext, c: IndexCandidate) -> \
-        tuple[CoreMetadata | None, str, Path]:
+def _with_left_out(ctx: CheckContext, c: IndexCandidate, exc: BaseException) -> BaseException:
+    """A failed build of an sdist that was taken because a late wheel of its release was left
+    out (a lock resolves from on-time files only): the error names that wheel and says how
+    to allow it."""
+    hidden = getattr(ctx.finder, "hidden", None)
+    if not isinstance(exc, UsageError) or not isinstance(hidden, dict):
+        return exc
+    left = [lo for lo in hidden.values()
+            if canonicalize_name(str(getattr(lo, "name", ""))) == c.name
+            and str(getattr(lo, "version", "")) == str(c.version)
+            and str(getattr(lo, "filename", "")).endswith(".whl")]
+    if not left:
+        return exc
+    lines = [f"{c.file.filename} was built because the wheel(s) of {c.name} {c.version} for "
+             "this target were left out:"]
+    for lo in left:
+        lines.append(f"  {lo.filename}: {lo.reason}")
+    only = (f" (or the file only: --allow-late sha256:{left[0].sha256})"
+            if len(left) == 1 and left[0].sha256 else "")
+    lines.append(f"after reviewing the late wheel, allow it with --allow-late "
+                 f"'{c.name}=={c.version}'{only}, or pin a version with an on-time wheel")
+    if exc.hint:
+        lines.append(exc.hint)
+    return type(exc)(exc.message, hint="\n".join(lines))
+
+
+def _checked_sdist(ctx: CheckContext, c: IndexCandidate, *, build_time: bool = False) -> \
+        tuple[CoreMetadata | None, BuildEnv | None, Path]:
     """Check the sdist, fetch it, and return its metadata if that needs no build; otherwise
-    check its build dependencies and return the build constraint to build it with."""
+    check its build dependencies and return the build environment to build it in.
+    ``build_time``: a build dependency (runtime hash pins do not apply to it)."""
     f = c.file
-    pre = evaluate_index_candidate(ctx, c, (), ())
+    pre = evaluate_index_candidate(ctx, c, (), (), build_time=build_time)
     if pre.decision == "refuse":
         raise CheckRefused(pre)
-    path = ctx.store.fetch(f, expected=frozenset(ctx.trusted.get(c.name, set())))
+    trusted = ctx.build_trusted if build_time else ctx.trusted
+    path = ctx.store.fetch(f, expected=frozenset(trusted.get(c.name, set())))
     static = static_sdist_metadata(path)
     if static is not None:
-        return static, "", path
+        return static, None, path
     cached = ctx.store.built_metadata(f.sha256, build_key(ctx.target))
     if cached is not None:
         _check_built_identity(c, cached)
-        return cached, "", path
-    return None, check_build_env(ctx, c.name, path), path
+        return cached, None, path
+    return None, check_build_env(ctx, c.name, path, sha256=f.sha256), path
 
 
 def _raiser(exc: BaseException) -> Callable[[], CoreMetadata]:
@@ -561,7 +690,8 @@ def _check_built_identity(c: IndexCandidate, meta: CoreMetadata) -> None:
         )
 
 
-def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
+def metadata_function(ctx: CheckContext, *,
+                      build_time: bool = False) -> Callable[[Candidate], CoreMetadata]:
     def metadata(c: Candidate) -> CoreMetadata:
         if c in ctx._metadata:
             return ctx._metadata[c]
@@ -579,7 +709,7 @@ def metadata_function(ctx: CheckContext) -> Callable[[Candidate], CoreMetadata]:
                     # the resolver is taking it: its bytes download while the check goes on
                     ctx.store.prefetch(f)
             else:
-                meta = sdist_metadata(ctx, c)
+                meta = sdist_metadata(ctx, c, build_time=build_time)
         else:
             raise AssertionError(f"no metadata for {c!r}")
         ctx._metadata[c] = meta
@@ -742,7 +872,13 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
     if dated.local_variant:
         findings.append(_local_variant_finding(c, specifiers))
     # trust
-    trusted = ctx.trusted.get(c.name)
+    # runtime hash pins do not apply to a build-time resolution (as in pip); build files are
+    # trusted by the user's --build-constraint hashes only
+    trusted = (ctx.build_trusted if build_time else ctx.trusted).get(c.name)
+    if build_time and not trusted and ctx.settings.build_with_pins:
+        pin = ctx.runtime_pins.get(c.name)  # the build takes the pinned, hashed version
+        if pin is not None and pin.specifier.contains(c.version, prereleases=True):
+            trusted = set(pin.hashes.get("sha256", ())) or None
     if trusted:
         if digest and digest not in trusted:
             findings.append(Finding(
@@ -755,14 +891,19 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
             ))
     else:
         # pip's hash-checking mode does not cover build dependencies either
-        refuse = (ctx.hash_mode and not build_time) or policy.on_untrusted_hash == "refuse"
+        # (pip: a --hash in a --build-constraint file turns it on for build environments)
+        refuse = (ctx.build_hash_mode if build_time else ctx.hash_mode) \
+            or policy.on_untrusted_hash == "refuse"
         findings.append(Finding(
             "untrusted-hash", "error" if refuse else "warning",
             f"no trusted hash for {c.name} {c.version}"
             + (" (a build dependency)" if build_time else "")
             + ": the index's sha256 proves integrity, not that this is the file you reviewed",
             f.filename, f.sha256,
-            hint=("hash-checking mode requires a --hash for every package, including "
+            hint=("pin build dependencies by hash in a --build-constraint file "
+                  "('name==version --hash=sha256:...'), e.g. the one `safe-install-tool lock` "
+                  "writes" if build_time else
+                  "hash-checking mode requires a --hash for every package, including "
                   "dependencies" if ctx.hash_mode else
                   "pin it with --hash in a requirements file (a lock of checked files)"),
         ))
@@ -1111,7 +1252,13 @@ def run_check(
     installed: Mapping[NormalizedName, InstalledDist],
     progress: Callable[[str], None] = lambda _m: None,
     notes: Sequence[str] = (),
+    ask_backends: bool | None = None,
 ) -> CheckResult:
+    """``ask_backends``: whether the build backend of every sdist to install is asked for the
+    requirements it adds at build time, so that they are checked and reported (default: not
+    in a dry run, where nothing is built; a lock asks)."""
+    if ask_backends is None:
+        ask_backends = not settings.dry_run
     # pip: any --hash, in a requirement or a constraint, turns on hash-checking mode
     hash_mode = settings.require_hashes or any(u.hashes for u in user_requirements) \
         or any(line.hashes for line in parsed.constraints)
@@ -1180,6 +1327,14 @@ def run_check(
                     and r.name != candidate.name)
         ahead(deps)
 
+    if settings.build_constraint_files:
+        from safeinstall.reqfile import parse_requirement_files
+
+        build_lines = parse_requirement_files(
+            [], [os.path.join(cwd, p) for p in settings.build_constraint_files],
+            environ=environ).constraints
+        ctx.build_constraint_pins = constraint_map(build_lines, marker_env, ctx.build_trusted)
+        ctx.build_hash_mode = any(line.hashes for line in build_lines)
     reqs, constraints, order = build_requirements(ctx, user_requirements, parsed.constraints)
     ahead(reqs)
     provider = Provider(
@@ -1211,9 +1366,10 @@ def run_check(
         if result.decision != "install":
             continue
         if isinstance(c, IndexCandidate) and not c.file.is_wheel \
-                and c.name not in ctx.build_constraints:
+                and c.name not in ctx.build_envs:
             path = ctx.store.fetch(c.file, expected=frozenset(ctx.trusted.get(c.name, set())))
-            check_build_env(ctx, c.name, path)
+            check_build_env(ctx, c.name, path, sha256=c.file.sha256,
+                            ask_backend=ask_backends)
     packages += tuple(ctx.build_results.values())
     plan: dict[str, Candidate] = {p.name: p.candidate for p in resolved}
     metadata: dict[str, CoreMetadata] = {p.name: ctx._metadata[p.candidate] for p in resolved
@@ -1221,7 +1377,7 @@ def run_check(
     return CheckResult(
         target=target, packages=packages, notes=tuple(ctx.notes),
         relaxations=tuple(policy.relaxations()), hash_mode=hash_mode, generated_at=now,
-        plan=plan, metadata=metadata, build_constraints=dict(ctx.build_constraints),
+        plan=plan, metadata=metadata, build_envs=dict(ctx.build_envs),
     )
 
 

@@ -64,6 +64,8 @@ safe-install options:
                               dependency-confusion setup (default refuse)
   --index-for NAME=URL        take NAME only from that index (repeatable; or [index-for] in
                               safe-install.toml); other indexes are not asked about it
+  --build-with-pins           build sdists with your pinned versions (name==version, with their
+                              hashes) where they satisfy the build requirements
   --times-from URL            date a mirror's files by the identical file (name and sha256)
                               on this index, e.g. https://pypi.org/simple/ (repeatable)
   --report FILE               write the JSON report ('-' for stdout)

@@ -28,6 +28,7 @@ from safeinstall.artifacts import (
     read_wheel_metadata,
     sha256_file,
 )
+from safeinstall.buildenv import pip_build_args
 from safeinstall.checker import CheckResult, PackageResult, index_args
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
 from safeinstall.finder import IndexFile
@@ -82,18 +83,36 @@ class InstallInterrupted(SafeInstallError):
 
 
 def _run(cmd: Sequence[str], env: Mapping[str, str], what: str, quiet: bool,
-         stdout_to_stderr: bool = False, *, shield: bool = False) -> None:
+         stdout_to_stderr: bool = False, *, shield: bool = False,
+         failed_hint: str | None = None) -> None:
     """Run pip. With ``shield``, an interrupt (Ctrl-C, or SIGTERM, which the CLI turns into
     KeyboardInterrupt) does not kill pip half-way through changing the target: pip is waited
     for, and the interrupt is reported once it is done."""
     out = subprocess.DEVNULL if quiet else (sys.stderr.fileno() if stdout_to_stderr else None)
     proc = subprocess.Popen(list(cmd), env=dict(env), stdout=out, stderr=subprocess.PIPE,
                             text=True)
-    _wait(proc, what, quiet, shield=shield)
+    _wait(proc, what, quiet, shield=shield, failed_hint=failed_hint)
+
+
+def _build_hint(result: CheckResult, name: str) -> str:
+    """What to say when building ``name`` fails: its build may have needed something the
+    check did not see, and a lock may have left out a (late) wheel that needed no build."""
+    parts = ["the checks passed; the build failed (see pip's message above). The build "
+             "could reach only the checked build dependencies (no index): a build requirement "
+             "it names that is not among them was not offered to it"]
+    pkg = next((p for p in result.packages if p.name == name and not p.build_time), None)
+    wheels = [(fn, why) for fn, why in (pkg.passed_over if pkg else ()) if fn.endswith(".whl")]
+    if wheels and pkg is not None:
+        parts.append(f"{pkg.filename} was built because these wheels of {name} "
+                     f"{pkg.version} were not taken: "
+                     + "; ".join(f"{fn} ({why})" for fn, why in wheels)
+                     + f". If one was left out as late, review it and allow it with "
+                     f"--allow-late '{name}=={pkg.version}'")
+    return "\n".join(parts)
 
 
 def _wait(proc: subprocess.Popen[str], what: str, quiet: bool, *, shield: bool,
-          text: str | None = None) -> None:
+          text: str | None = None, failed_hint: str | None = None) -> None:
     """Wait for pip (writing ``text`` to its standard input first, if given)."""
     interrupted = False
     with proc:
@@ -117,7 +136,8 @@ def _wait(proc: subprocess.Popen[str], what: str, quiet: bool, *, shield: bool,
     if proc.returncode != 0:
         raise PipError(f"pip failed while {what} (exit {proc.returncode}):\n"
                        f"{(stderr or '').strip()[-3000:]}",
-                       hint="the checks passed; the failure is pip's - see its message above")
+                       hint=failed_hint or
+                       "the checks passed; the failure is pip's - see its message above")
     if stderr and not quiet:
         sys.stderr.write(stderr)
 
@@ -264,11 +284,14 @@ def _assemble(result: CheckResult, settings: PipSettings, env: dict[str, str], w
         progress(f"building a wheel from {os.path.basename(source)}")
         out = Path(tempfile.mkdtemp(dir=workdir))
         cmd = _pip(target_python) + ["wheel", "--no-deps", "--quiet", "-w", str(out)]
-        cmd += index_args(settings)
-        if pkg.name in result.build_constraints:  # its checked build dependencies, pinned
-            cmd += ["--build-constraint", result.build_constraints[pkg.name]]
+        if isinstance(cand, DirectCandidate) and cand.kind == "vcs":
+            cmd += index_args(settings)  # unverifiable by the user's choice: pip clones it
+        else:  # no index: only its checked build dependencies, pinned by sha256
+            cmd += pip_build_args(result.build_envs.get(pkg.name),
+                                  no_build_isolation=settings.no_build_isolation)
         cmd += [source]
-        _run(cmd, env, f"building {source}", quiet=True)
+        _run(cmd, env, f"building {source}", quiet=True,
+             failed_hint=_build_hint(result, pkg.name))
         made = sorted(out.glob("*.whl"))
         if len(made) != 1:
             raise PipError(f"building {source} produced {len(made)} wheels, expected one")
@@ -329,9 +352,9 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
     elif early is not None:
         early.cancel()
     for name, path in plan.editables:
-        cmd = _pip(target_python) + ["install", "--no-deps", "-e", path] + index_args(settings)
-        if name in result.build_constraints and "--no-build-isolation" not in common:
-            cmd += ["--build-constraint", result.build_constraints[name]]
-        cmd += common
+        cmd = _pip(target_python) + ["install", "--no-deps", "-e", path]
+        cmd += pip_build_args(result.build_envs.get(name),
+                              no_build_isolation=settings.no_build_isolation)
+        cmd += [a for a in common if a != "--no-build-isolation"]
         _run(cmd, env, f"installing the editable project {path}", quiet=False,
              stdout_to_stderr=stdout_to_stderr, shield=True)

@@ -108,6 +108,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _o("resume_retries", "--resume-retries", kind="value", group="passthrough"),
     _o("refresh_package", "--refresh-package", kind="value", repeat=True, group="passthrough"),
     _o("no_require_hashes", "--no-require-hashes"),
+    _o("build_constraints", "--build-constraint", kind="value", repeat=True),
     # -- refused: would change the selection in ways not modelled yet
     _o("platforms", "--platform", kind="value", repeat=True),
     _o("python_version", "--python-version", kind="value"),
@@ -118,8 +119,6 @@ OPTIONS: tuple[OptionSpec, ...] = (
        why="build settings can change the metadata of built packages"),
     _o("global_option", "--global-option", kind="value", repeat=True, group="refused",
        why="setup.py options can change the metadata of built packages"),
-    _o("build_constraints", "--build-constraint", kind="value", repeat=True, group="refused",
-       why="build dependencies are not checked yet"),
     _o("group", "--group", kind="value", repeat=True, group="refused",
        why="dependency groups from pyproject.toml are not read yet; list the requirements"),
     _o("requirements_from_script", "--requirements-from-script", kind="value", repeat=True,
@@ -142,6 +141,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _o("on_multiple_indexes", "--on-multiple-indexes", kind="value", group="ours"),
     _o("times_from", "--times-from", kind="value", repeat=True, group="ours"),
     _o("index_for", "--index-for", kind="value", repeat=True, group="ours"),
+    _o("build_with_pins", "--build-with-pins", group="ours"),
     _o("config_file", "--config", kind="value", group="ours"),
     _o("help", "-h", "--help", group="ours"),
     _o("version", "-V", "--version", group="ours"),
@@ -358,6 +358,14 @@ class PipSettings:
     implementation: str | None = None
     abis: tuple[str, ...] = ()
     uploaded_prior_to: datetime | None = None
+    #: pip's --no-build-isolation: builds take their requirements from the target environment
+    no_build_isolation: bool = False
+    #: pip 26's --build-constraint files: they constrain (and, with --hash, pin) build
+    #: dependencies only
+    build_constraint_files: tuple[str, ...] = ()
+    #: safe-install's --build-with-pins: a build requirement that a pinned requirement
+    #: (``name==version``) satisfies is built with that pinned version
+    build_with_pins: bool = False
 
     @property
     def foreign(self) -> bool:
@@ -481,14 +489,20 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str, *,
             str(value("uploaded_prior_to", "uploaded-prior-to")),
             now or datetime.now(timezone.utc))
         if value("uploaded_prior_to", "uploaded-prior-to") else None,
+        no_build_isolation=bool(cmd.get("no_build_isolation")),
+        build_constraint_files=listed("build_constraints", "build-constraint"),
+        build_with_pins=bool(cmd.get("build_with_pins")),
     )
-    for key in ("config-settings", "global-option", "build-constraint", "all-releases",
+    for key in ("config-settings", "global-option", "all-releases",
                 "only-final", "only-deps"):
         if config.get(key):
             raise UsageError(
                 f"pip configuration sets {key!r}, which safe-install does not support yet",
                 hint="remove it from the pip configuration (see `pip config list`) for this run",
             )
+    if settings.build_constraint_files and settings.no_build_isolation:
+        raise UsageError("--build-constraint cannot be used with --no-build-isolation.",
+                         hint="pip refuses the combination too: choose one")
     if settings.target_dir and settings.user:
         raise UsageError("cannot combine --user and --target", hint="choose one install location")
     if settings.prefix and settings.user:

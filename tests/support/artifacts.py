@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from . import inbackend
@@ -63,6 +63,7 @@ def build_wheel(
     provides_extra: Sequence[str] = (),
     build_tag: str | None = None,
     payload: str | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write a wheel of ``name`` ``version`` into ``out_dir`` and return its path.
 
@@ -82,6 +83,7 @@ def build_wheel(
         provides_extra=list(provides_extra),
         build_tag=build_tag,
         payload=payload,
+        extra_files=extra_files,
     )
 
 
@@ -98,6 +100,7 @@ def build_sdist(
     metadata_version: str | None = None,
     pkg_info_requires_dist: Sequence[str] | None = None,
     build_requires: Sequence[str] = (),
+    dynamic_build_requires: Sequence[str] = (),
 ) -> Path:
     """Write ``{normalized_name}-{version}.tar.gz`` into ``out_dir`` and return its path.
 
@@ -119,6 +122,7 @@ def build_sdist(
     e.g. to make an sdist whose PKG-INFO disagrees with what its build produces.
     ``build_requires`` fills ``[build-system] requires`` (pip installs them from the index into
     the isolated build environment; the in-tree backend itself needs none of them).
+    ``dynamic_build_requires`` is what the backend's ``get_requires_for_build_wheel`` returns.
     """
     version_field = metadata_version or "2.2"
     dynamic: list[str] = []
@@ -142,6 +146,8 @@ def build_sdist(
         "requires_python": requires_python,
         "provides_extra": list(provides_extra),
     }
+    if dynamic_build_requires:
+        dist["dynamic_build_requires"] = list(dynamic_build_requires)
     with tempfile.TemporaryDirectory(prefix="sdist-tree-") as tmp:
         tree = Path(tmp)
         (tree / "PKG-INFO").write_text(pkg_info, encoding="utf-8")

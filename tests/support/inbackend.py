@@ -181,8 +181,11 @@ def write_wheel(
     build_tag: str | None = None,
     payload: str | None = None,
     init_source: str | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write a valid wheel into ``out_dir`` and return its path.
+
+    ``extra_files`` adds members (archive path -> bytes), e.g. a ``.pth`` file at the root.
 
     ``init_source`` replaces the generated ``<module>/__init__.py`` (the backend passes the
     one found in the sdist). Archives are deterministic: equal arguments give equal bytes.
@@ -203,6 +206,7 @@ def write_wheel(
         (f"{module_name(name)}/__init__.py", init_source.encode("utf-8")),
         (f"{info_dir}/METADATA", metadata.encode("utf-8")),
         (f"{info_dir}/WHEEL", wheel_file_text(tag, build_tag).encode("utf-8")),
+        *sorted((extra_files or {}).items()),
     ]
     record_path = f"{info_dir}/RECORD"
     record = (
@@ -274,9 +278,10 @@ def _dist() -> dict[str, Any]:
 
 
 def get_requires_for_build_wheel(config_settings: Mapping[str, Any] | None = None) -> list[str]:
-    """PEP 517 hook: building a wheel needs nothing beyond the standard library."""
+    """PEP 517 hook: building a wheel needs what the sdist's ``dynamic_build_requires`` lists
+    (nothing by default: the backend itself needs only the standard library)."""
     _mark("get_requires_for_build_wheel")
-    return []
+    return list(_dist().get("dynamic_build_requires", []))
 
 
 def get_requires_for_build_sdist(config_settings: Mapping[str, Any] | None = None) -> list[str]:

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -175,6 +176,15 @@ class IndexedFile:
     """sha256 of the core metadata when the file has one (wheels), else ``None``."""
     serve_metadata: bool
     advertise_metadata: bool
+    listed_after_fetches: int = 0
+    """Listed on its project page only from fetch number ``listed_after_fetches + 1`` on."""
+    only_for_agent: str | None = None
+    """Listed only to clients whose ``User-Agent`` contains this text."""
+
+    @property
+    def conditional(self) -> bool:
+        """Whether some fetches of its project page do not list it."""
+        return self.listed_after_fetches > 0 or self.only_for_agent is not None
 
     @property
     def url_path(self) -> str:
@@ -215,6 +225,7 @@ class _State:
     files: dict[str, IndexedFile] = field(default_factory=dict)
     broken: dict[str, _Broken] = field(default_factory=dict)
     serial: int = 0
+    page_fetches: dict[str, int] = field(default_factory=dict)
 
 
 class _Server(ThreadingHTTPServer):
@@ -249,7 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, *, send_body: bool) -> None:
         path = unquote(urlsplit(self.path).path)
         accept = self.headers.get("Accept")
-        status, headers, body = self.server.index._route(path, accept)
+        status, headers, body = self.server.index._route(path, accept,
+                                                         self.headers.get("User-Agent"))
         # Log before answering: once the client has its answer, the log must show it.
         self.server.index._log(
             RequestRecord(self.command, path, accept, status, headers.get("Content-Type"))
@@ -358,6 +370,8 @@ class LocalIndex:
         advertise_metadata: bool = False,
         metadata: bytes | None = None,
         replace: bool = False,
+        listed_after_fetches: int = 0,
+        only_for_agent: str | None = None,
     ) -> IndexedFile:
         """Publish the wheel or sdist at ``path`` and re-render the pages.
 
@@ -370,6 +384,9 @@ class LocalIndex:
         ``data-core-metadata`` in HTML; the legacy ``dist-info-metadata`` spellings too, as
         PyPI does). Advertising without serving gives a 404 on the metadata URL.
         Re-adding a filename raises unless ``replace`` is true.
+        A hostile index: ``listed_after_fetches=N`` lists the file on its project page only
+        from the page's (N+1)-th fetch on (the page changes after the client checked it);
+        ``only_for_agent="pip/"`` lists it only to clients whose ``User-Agent`` contains that.
         """
         source = Path(path)
         filename = source.name
@@ -409,6 +426,8 @@ class LocalIndex:
                 metadata_sha256=metadata_sha256,
                 serve_metadata=serve_metadata and is_wheel,
                 advertise_metadata=advertise_metadata,
+                listed_after_fetches=listed_after_fetches,
+                only_for_agent=only_for_agent,
             )
             self._state.files[filename] = indexed
             self._state.serial += 1
@@ -497,7 +516,9 @@ class LocalIndex:
     def _render_locked(self) -> None:
         by_project: dict[str, list[IndexedFile]] = {}
         for indexed in self._state.files.values():
-            by_project.setdefault(indexed.project, []).append(indexed)
+            by_project.setdefault(indexed.project, [])
+            if not indexed.conditional:  # listed per request (see _route)
+                by_project[indexed.project].append(indexed)
         names = sorted(by_project)
         meta = {"api-version": API_VERSION, "_last-serial": self._state.serial}
         listing = {"meta": meta, "projects": [{"name": n} for n in names]}
@@ -516,7 +537,8 @@ class LocalIndex:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _route(self, path: str, accept: str | None) -> tuple[int, dict[str, str], bytes]:
+    def _route(self, path: str, accept: str | None,
+               agent: str | None = None) -> tuple[int, dict[str, str], bytes]:
         if path in ("/simple", "/"):
             return _redirect("/simple/")
         if path == "/simple/":
@@ -534,6 +556,17 @@ class LocalIndex:
                 return broken.status, {"Content-Type": broken.content_type}, broken.body
             if not known:
                 return _not_found()
+            with self._lock:
+                fetches = self._state.page_fetches.get(normalized, 0)
+                self._state.page_fetches[normalized] = fetches + 1
+                files = [f for f in self._state.files.values() if f.project == normalized]
+            if any(f.conditional for f in files):
+                shown = sorted((f for f in files
+                                if f.listed_after_fetches <= fetches
+                                and (f.only_for_agent is None
+                                     or f.only_for_agent in (agent or ""))),
+                               key=lambda f: f.filename)
+                return self._page_of(normalized, shown, accept)
             return self._page(self.pages_dir / normalized, accept)
         match = re.fullmatch(r"/files/([^/]+)", path)
         if match and not match.group(1).startswith("."):
@@ -541,6 +574,19 @@ class LocalIndex:
             if target.is_file():
                 return 200, {"Content-Type": "application/octet-stream"}, target.read_bytes()
         return _not_found()
+
+    def _page_of(self, name: str, files: list[IndexedFile],
+                 accept: str | None) -> tuple[int, dict[str, str], bytes]:
+        """A project page listing ``files`` only, rendered for this request."""
+        with self._lock:
+            meta = {"api-version": API_VERSION, "_last-serial": self._state.serial}
+        page = {"meta": meta, "name": name,
+                "versions": _sorted_versions({f.version for f in files}),
+                "files": [_json_file(f) for f in files]}
+        with tempfile.TemporaryDirectory(prefix="page-") as tmp:
+            _atomic_write(Path(tmp) / "index.json", _json_bytes(page))
+            _atomic_write(Path(tmp) / "index.html", _html_project(name, files))
+            return self._page(Path(tmp), accept)
 
     def _page(self, directory: Path, accept: str | None) -> tuple[int, dict[str, str], bytes]:
         if self.mode == "html-only":

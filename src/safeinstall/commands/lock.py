@@ -33,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="requirements.lock", metavar="FILE",
                         help="the hashed requirements file to write (default requirements.lock;"
                         " '' to skip)")
+    parser.add_argument("--output-build-constraints", dest="build_constraints_out",
+                        default="build-constraints.txt", metavar="FILE",
+                        help="the hashed build constraints to write when sdists are locked: "
+                        "their checked build dependencies, for pip's --build-constraint "
+                        "(default build-constraints.txt; '' to skip)")
     parser.add_argument("--output-pylock", dest="pylock_out", default="pylock.toml",
                         metavar="FILE", help="the PEP 751 lock to write (default pylock.toml; "
                         "'' to skip)")
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     from safeinstall.errors import UsageError
     from safeinstall.lockfile import (
         OnTimeFinder,
+        build_constraints_text,
         build_lock,
         pylock_text,
         requirements_text,
@@ -96,7 +102,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
                     settings=tin.settings, policy=policy, target=t.target,
                     user_requirements=tin.user_reqs, parsed=tin.parsed, finder=finder,
                     store=store, environ=environ, now=now, cwd=cwd, installed={},
-                    notes=tin.notes)
+                    notes=tin.notes, ask_backends=True)
                 label = target_label(t.target) if t.name == "current" else t.name
                 results.append((label, result))
             if policy.on_late != "verify" or not finder.unprove(_unproven(results)):
@@ -123,11 +129,17 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         [*args.requirements, *(f"-r {f}" for f in args.requirement_files),
          *(f"--targets {t}" for t in args.targets)])
     written: list[str] = []
+    build_out = args.build_constraints_out if lock.build_packages else ""
     if args.requirements_out:
         path = Path(cwd, args.requirements_out)
         write_atomically(path, requirements_text(lock, command=command.strip(),
-                                                 base_dir=str(path.parent)))
+                                                 base_dir=str(path.parent),
+                                                 build_constraints=build_out or None))
         written.append(args.requirements_out)
+    if build_out:
+        write_atomically(Path(cwd, build_out),
+                         build_constraints_text(lock, command=command.strip()))
+        written.append(build_out)
     if args.pylock_out:
         from safeinstall.lockfile import is_pylock_name
 
@@ -172,6 +184,13 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
                   f"(only files uploaded within {format_duration(lock.late_after)} of their "
                   "release's start"
                   + (f", and {verified} late-verified file(s)" if verified else "") + ")\n")
+    if lock.build_packages and not quiet:
+        err.write(f"and {len(lock.build_packages)} build dependenc(ies) of its sdists, kept "
+                  "apart (pip --build-constraint):\n")
+        for pkg in lock.build_packages:
+            err.write(f"  {pkg.name} {pkg.version}: "
+                      f"{'; '.join(a.filename for a in pkg.artifacts)} "
+                      f"({', '.join(pkg.required_by)})\n")
     for pkg in lock.packages:
         if not quiet:
             files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)}"
@@ -228,4 +247,9 @@ def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
                              "lateness_seconds": lo.lateness.total_seconds()
                              if lo.lateness is not None else None}
                             for lo in lock.left_out]
+        data["build_packages"] = [{
+            "name": p.name, "version": p.version, "required_by": list(p.required_by),
+            "files": [{"filename": a.filename, "sha256": a.sha256, "url": a.url,
+                       "upload_time": iso(a.upload_time)} for a in p.artifacts],
+        } for p in lock.build_packages]
     return data

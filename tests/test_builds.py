@@ -1,0 +1,290 @@
+"""Build environments get exactly the checked bytes (issue 14).
+
+Every file a build environment receives (metadata builds during the check, and the final
+build of an sdist) must have passed the checks and come from a local directory of checked
+files: an index that changes its page after the check, or shows pip another page, must not
+get an unchecked file into a build. Requirements a backend adds at build time
+(``get_requires_for_build_wheel``) are checked before the wheel is built.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from clihelp import run_cli
+from support.artifacts import build_sdist, build_wheel
+from support.inbackend import BUILD_MARKER_ENV
+from support.piprun import pip_list
+from support.scenarios import foreign_tag, native_tag
+
+
+def _sentinel_pth(sentinel: Path) -> dict[str, bytes]:
+    """A ``.pth`` file that, once installed on a path Python reads, appends to ``sentinel``."""
+    line = f"import pathlib; pathlib.Path({str(sentinel)!r}).open('a').write('ran\\n')\n"
+    return {"zz_sentinel.pth": line.encode()}
+
+
+@pytest.mark.parametrize("hostility", ["page-changes-after-check", "other-page-for-pip"])
+def test_build_environment_gets_only_the_checked_file(hostility, local_index, make_venv,
+                                                      clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper>=1"]), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    sentinel = tmp_path / "sentinel"
+    # the same version, a better tag for this interpreter, on time: pip would prefer it, but
+    # safe-install never saw it
+    hostile = build_wheel(out / "hostile", "helper", "1.0", tag=native_tag(),
+                          extra_files=_sentinel_pth(sentinel))
+    if hostility == "page-changes-after-check":
+        local_index.add(hostile, upload_time=t0, listed_after_fetches=1)
+    else:
+        local_index.add(hostile, upload_time=t0, only_for_agent="pip/")
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert not sentinel.exists(), "an unchecked build dependency ran in a build environment"
+    assert hostile.name not in local_index.downloaded()
+    assert run.code == 0, run.stderr
+    assert run.package("helper")["filename"] == "helper-1.0-py3-none-any.whl"
+    assert run.package("helper")["build_time"] is True
+    assert "build_wheel" in marker.read_text().split()
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
+
+
+def test_pip_reaches_no_index_for_build_dependencies(local_index, make_venv, clean_pip_env,
+                                                     tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper>=1"]), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], clean_pip_env,
+                  tmp_path)
+    assert run.code == 0, run.stderr
+    # one fetch of each page (safe-install's own), whatever pip built afterwards
+    assert local_index.requests.count("/simple/helper/") == 1
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
+
+
+def test_late_dynamic_build_requirement_is_refused_before_the_wheel_build(
+        local_index, make_venv, clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                dynamic_build_requires=["dynhelper>=1"]), upload_time=t0)
+    # dynhelper 1.0 began with a wheel for another platform; the one for us came 30 days later
+    local_index.add(build_wheel(out, "dynhelper", "1.0", tag=foreign_tag()), upload_time=t0)
+    local_index.add(build_wheel(out, "dynhelper", "1.0"), upload_time=t0 + timedelta(days=30))
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 1, run.stderr
+    assert "dynhelper" in run.stderr and "late" in run.stderr
+    assert "build of demo" in run.stderr
+    hooks = marker.read_text().split()
+    assert hooks == ["get_requires_for_build_wheel"], hooks  # asked, never built
+    assert pip_list(venv, clean_pip_env) == {}
+
+
+def test_dynamic_build_requirement_is_checked_and_given_to_the_build(
+        local_index, make_venv, clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper"],
+                                dynamic_build_requires=["dynhelper>=1"]), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    local_index.add(build_wheel(out, "dynhelper", "1.0"), upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    dyn = run.package("dynhelper")
+    assert dyn["build_time"] is True and dyn["required_by"] == ["build of demo"]
+    assert "build_wheel" in marker.read_text().split()
+    assert local_index.requests.count("/simple/dynhelper/") == 1
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
+
+
+def test_no_build_isolation_installs_nothing_for_the_build(local_index, make_venv,
+                                                           clean_pip_env, tmp_path, t0):
+    out = tmp_path / "dists"
+    # its build requirement is on no index: with --no-build-isolation, pip takes the build
+    # requirements from the target environment and installs nothing for the build
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper"]), upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "--no-build-isolation",
+                   "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert [p["name"] for p in run.report["packages"]] == ["demo"]
+    assert "/simple/helper/" not in local_index.requests
+    assert "build_wheel" in marker.read_text().split()
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
+
+
+def test_runtime_hash_pins_do_not_apply_to_the_build_resolution(local_index, make_venv,
+                                                               clean_pip_env, tmp_path, t0):
+    """pip's rule (the zxcvbn + setuptools repro): a hashed runtime pin of a project does not
+    constrain the build environment, which takes the newest version that fits; the check
+    follows it, and build files are still checked for lateness."""
+    out = tmp_path / "dists"
+    demo = local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                       build_requires=["helper>=1"]), upload_time=t0)
+    old = local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "2.0"), upload_time=t0 + timedelta(days=40))
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"demo==1.0 --hash=sha256:{demo.sha256}\n"
+                    f"helper==1.0 --hash=sha256:{old.sha256}\n")
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "-r", str(reqs)],
+                  clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    builds = [p for p in run.report["packages"] if p["build_time"]]
+    assert [(p["name"], p["version"]) for p in builds] == [("helper", "2.0")]
+    assert ("untrusted-hash", "warning") in [(f["kind"], f["severity"])
+                                             for f in builds[0]["findings"]]
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "helper": "1.0"}
+    # on request, the build takes the pinned (hashed) version, which satisfies its requirement
+    venv2 = make_venv("venv2")
+    run = run_cli(["--python", str(venv2), "-i", local_index.url, "-r", str(reqs),
+                   "--build-with-pins"], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    builds = [p for p in run.report["packages"] if p["build_time"]]
+    assert [(p["name"], p["version"]) for p in builds] == [("helper", "1.0")]
+    assert builds[0]["trusted_hashes"] == [old.sha256]
+    assert not [f for f in builds[0]["findings"] if f["kind"] == "untrusted-hash"]
+    assert pip_list(venv2, clean_pip_env) == {"demo": "1.0", "helper": "1.0"}
+
+
+def test_build_constraint_hashes_pin_the_build_files(local_index, make_venv, clean_pip_env,
+                                                     tmp_path, t0):
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper>=1"]), upload_time=t0)
+    old = local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "2.0"), upload_time=t0)
+    bc = tmp_path / "build-constraints.txt"
+    bc.write_text(f"helper==1.0 --hash=sha256:{'0' * 64}\n")
+    venv = make_venv()
+    args = ["--python", str(venv), "-i", local_index.url, "--build-constraint", str(bc), "demo"]
+    run = run_cli(args, clean_pip_env, tmp_path)
+    assert run.code == 1, run.stderr
+    assert "hash-mismatch" in run.stderr and "helper" in run.stderr
+    assert pip_list(venv, clean_pip_env) == {}
+    bc.write_text(f"helper==1.0 --hash=sha256:{old.sha256}\n")
+    run = run_cli(args, clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    helper = run.package("helper")
+    assert helper["version"] == "1.0" and helper["build_time"] is True
+    assert helper["trusted_hashes"] == [old.sha256]
+    assert not [f for f in helper["findings"] if f["kind"] == "untrusted-hash"]
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0"}
+
+
+def test_lock_with_an_sdist_records_its_checked_build_files_apart(local_index, make_venv,
+                                                                 clean_pip_env, tmp_path, t0):
+    import json
+    import sys
+
+    from lockhelp import run_tool
+    from support.piprun import run_pip
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    out = tmp_path / "dists"
+    demo = local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                       requires_dist=["dep"], build_requires=["helper>=1"]),
+                           upload_time=t0)
+    dep = local_index.add(build_wheel(out, "dep", "1.0"), upload_time=t0)
+    helper = local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    work = tmp_path / "work"
+    work.mkdir()
+    run = run_tool(["lock", "-i", local_index.url, "demo", "--report", "report.json"],
+                   clean_pip_env, tmp_path, cwd=work)
+    assert run.code == 0, run.stderr
+    lock_text = (work / "requirements.lock").read_text()
+    assert demo.sha256 in lock_text and dep.sha256 in lock_text
+    assert helper.sha256 not in lock_text  # never installed: not in the requirements lock
+    assert "--build-constraint build-constraints.txt" in lock_text
+    bc = (work / "build-constraints.txt").read_text()
+    assert f"helper==1.0 \\\n    --hash=sha256:{helper.sha256}" in bc
+    pylock = tomllib.loads((work / "pylock.toml").read_text())
+    assert {p["name"] for p in pylock["packages"]} == {"demo", "dep"}
+    builds = pylock["tool"]["safe-install"]["build-packages"]
+    assert [(b["name"], b["version"], b["files"][0]["hashes"]["sha256"]) for b in builds] == \
+        [("helper", "1.0", helper.sha256)]
+    report = json.loads((work / "report.json").read_text())
+    assert [b["name"] for b in report["build_packages"]] == ["helper"]
+
+    # the index now shows pip a better wheel of helper 1.0 that was never checked
+    sentinel = tmp_path / "sentinel"
+    local_index.add(build_wheel(out / "hostile", "helper", "1.0", tag=native_tag(),
+                                extra_files=_sentinel_pth(sentinel)),
+                    upload_time=t0, only_for_agent="pip/")
+    venv = make_venv()
+    run_pip(["install", "--require-hashes", "-i", local_index.url, "-r",
+             str(work / "requirements.lock"), "--build-constraint",
+             str(work / "build-constraints.txt")], clean_pip_env, python=venv)
+    assert not sentinel.exists(), "plain pip built the locked sdist with an unchecked file"
+    assert pip_list(venv, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
+    # safe-install takes the same two files
+    venv2 = make_venv("venv2")
+    run2 = run_cli(["--python", str(venv2), "-i", local_index.url, "-r",
+                    str(work / "requirements.lock"), "--build-constraint",
+                    str(work / "build-constraints.txt")], clean_pip_env, tmp_path)
+    assert run2.code == 0, run2.stderr
+    assert run2.package("helper")["trusted_hashes"] == [helper.sha256]
+    assert not sentinel.exists()
+    assert pip_list(venv2, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
+
+
+def _unbuildable_sdist(out: Path, name: str, version: str) -> Path:
+    """An sdist whose backend lists no build requirements but cannot build (as PyYAML 6.0
+    on a newer Python)."""
+    from support.inbackend import dist_stem, write_sdist_from_tree
+
+    tree = out / f"tree-{name}"
+    tree.mkdir(parents=True)
+    (tree / "PKG-INFO").write_text(f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\n"
+                                   "Dynamic: Requires-Dist\n\n")
+    (tree / "pyproject.toml").write_text('[build-system]\nrequires = []\n'
+                                         'build-backend = "broken"\nbackend-path = ["."]\n')
+    (tree / "broken.py").write_text(
+        "def get_requires_for_build_wheel(config_settings=None):\n    return []\n"
+        "def prepare_metadata_for_build_wheel(d, config_settings=None):\n"
+        "    import sys\n"
+        "    sys.stderr.write('this project does not build on this Python\\n')\n"
+        "    raise SystemExit(1)\n"
+        "build_wheel = prepare_metadata_for_build_wheel\n")
+    return write_sdist_from_tree(tree, out, dist_stem(name, version))
+
+
+def test_failed_build_after_a_late_wheel_was_left_out_names_that_wheel(local_index, tmp_path,
+                                                                       t0, clean_pip_env):
+    from lockhelp import run_tool
+
+    out = tmp_path / "dists"
+    local_index.add(build_wheel(out, "yamlish", "6.0", tag=foreign_tag()), upload_time=t0)
+    local_index.add(_unbuildable_sdist(out, "yamlish", "6.0"), upload_time=t0)
+    late = local_index.add(build_wheel(out, "yamlish", "6.0"),
+                           upload_time=t0 + timedelta(days=30))
+    work = tmp_path / "work"
+    work.mkdir()
+    run = run_tool(["lock", "-i", local_index.url, "yamlish==6.0"], clean_pip_env, tmp_path,
+                   cwd=work)
+    assert run.code == 2, run.stderr
+    assert "does not build on this Python" in run.stderr
+    assert late.filename in run.stderr and "left out" in run.stderr
+    assert "--allow-late 'yamlish==6.0'" in run.stderr
+    assert not (work / "requirements.lock").exists()
