@@ -852,7 +852,7 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
         # a mirror of the attacker's. Only the user can say where a name comes from
         # ([index-for]); until then every index offering it is a source of its own.
         light = listing.light()
-        indexes = list(dict.fromkeys(g.source.url for g in light if g.source.kind == "index"))
+        indexes = list(dict.fromkeys(g.source.url for g in light if g.source.is_origin))
         per_index = "; ".join(
             f"{url} ({_versions_text([g for g in light if g.source.url == url])})"
             for url in indexes)
@@ -863,7 +863,11 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
             else ""
         findings.append(Finding(
             "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
-            f"{c.name} is on {len(indexes)} configured indexes{copies}: {per_index}. pip merges "
+            f"{c.name} is on {len(indexes)} configured indexes{copies}: {per_index}"
+            + (" (a find-links page on a server counts as an index)"
+               if any(g.source.kind == "find-links" and g.source.url in indexes for g in light)
+               else "")
+            + ". pip merges "
             "them and takes the best version from any of them, which is how "
             "dependency-confusion attacks work",
             f.filename, f.sha256,

@@ -51,6 +51,14 @@ class Source:
     url: str
     kind: SourceKind
 
+    @property
+    def is_origin(self) -> bool:
+        """An index, or a find-links page on a server: a place where others publish, which
+        pip merges with the indexes. A name on more than one origin is where dependency
+        confusion happens. A find-links directory or file on this machine is the user's own."""
+        return self.kind == "index" or (
+            self.kind == "find-links" and self.url.split(":", 1)[0].lower() in ("http", "https"))
+
 
 @dataclass(frozen=True)
 class IndexFile:
@@ -201,13 +209,13 @@ class ProjectListing:
                      if f.version == version and f.source == source)
 
     def index_urls(self) -> tuple[str, ...]:
-        """The indexes (not find-links) that list files of this project, in order."""
+        """The origins (:attr:`Source.is_origin`: indexes and remote find-links pages, not
+        find-links directories) that list files of this project, in order."""
         if self._eager is not None or self._all is not None:
-            return tuple(dict.fromkeys(f.source.url for f in self.files
-                                       if f.source.kind == "index"))
+            return tuple(dict.fromkeys(f.source.url for f in self.files if f.source.is_origin))
         if self._index_urls is None:
             self._index_urls = tuple(dict.fromkeys(source.url for source, _e, _f, _v in self._raw
-                                                   if source.kind == "index"))
+                                                   if source.is_origin))
         return self._index_urls
 
     def light(self) -> tuple[LightFile, ...]:
