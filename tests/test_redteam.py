@@ -125,17 +125,19 @@ def test_own_repository_config_still_applies(scenario, local_index, clean_pip_en
 # -- trust on first use when the index stops publishing hashes ------------------------------------
 
 
+@pytest.mark.parametrize("metadata", [False, True], ids=["wheel-read", "pep658"])
 def test_swapped_file_is_replaced_file_even_when_the_index_drops_its_hash(
-        local_index, clean_pip_env, tmp_path, t0, make_venv):
+        local_index, clean_pip_env, tmp_path, t0, make_venv, metadata):
     """Run 1 installs demo 1.0 and records its release. Then the index serves other bytes under
     the same file name, and leaves the sha256 out of its page, so that the listing does not
     show the change. The swapped file used to install as known (a weak-hash warning only)."""
-    first = local_index.add(build_wheel(tmp_path / "a", "demo", "1.0"), upload_time=t0)
+    first = local_index.add(build_wheel(tmp_path / "a", "demo", "1.0"), upload_time=t0,
+                            advertise_metadata=metadata)
     run = run_cli(["--python", str(make_venv("one")), "-i", local_index.url, "demo"],
                   clean_pip_env, tmp_path)
     assert run.code == 0, run.stderr
     evil = build_wheel(tmp_path / "b", "demo", "1.0", payload="evil")
-    local_index.add(evil, upload_time=t0, replace=True)
+    local_index.add(evil, upload_time=t0, replace=True, advertise_metadata=metadata)
     page = page_of(local_index, "demo")
     for entry in page["files"]:
         entry["hashes"] = {}
