@@ -181,3 +181,29 @@ def test_trust_records_one_release_under_every_spelling_of_its_version(
     assert run.code == 1, run.stderr
     assert ("release-changed", "error") in run.kinds("demo")
     assert json.dumps(run.report).count(added.name) >= 1
+
+
+# -- lock and trust on first use ------------------------------------------------------------------
+
+
+def test_lock_never_locks_a_file_added_after_the_store_saw_the_release(
+        local_index, clean_pip_env, tmp_path, t0):
+    """A CI dry run records demo 1.0 (an sdist). Two hours later (within --late-after) a wheel
+    is added, which pip now prefers. ``safe-install`` refuses it (release-changed); ``lock``
+    used to lock it, and plain pip then installs it from the lock."""
+    from lockhelp import run_tool
+
+    local_index.add(build_sdist(tmp_path / "s", "demo", "1.0"), upload_time=t0)
+    run = run_cli(_dry(local_index.url, "demo==1.0"), clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    added = local_index.add(build_wheel(tmp_path / "w", "demo", "1.0", payload="evil"),
+                            upload_time=t0 + timedelta(hours=2))
+    run = run_cli(_dry(local_index.url, "demo==1.0"), clean_pip_env, tmp_path)
+    assert run.code == 1 and ("release-changed", "error") in run.kinds("demo"), run.stderr
+    work = tmp_path / "lockwork"
+    work.mkdir()
+    locked = run_tool(["lock", "-i", local_index.url, "demo==1.0"], clean_pip_env, tmp_path,
+                      cwd=work)
+    assert locked.code == 1, locked.stderr
+    assert "release-changed" in locked.stderr and added.filename in locked.stderr
+    assert not (work / "requirements.lock").exists()
