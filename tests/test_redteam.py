@@ -207,3 +207,14 @@ def test_lock_never_locks_a_file_added_after_the_store_saw_the_release(
     assert locked.code == 1, locked.stderr
     assert "release-changed" in locked.stderr and added.filename in locked.stderr
     assert not (work / "requirements.lock").exists()
+
+
+# -- input that used to crash ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "http://host:port/simple/"])
+def test_times_from_that_is_not_a_url_is_a_usage_error(clean_pip_env, tmp_path, value):
+    run = run_cli(["--times-from", value, "--dry-run", "demo"], clean_pip_env, tmp_path,
+                  report=False)
+    assert run.code == 2, run.stderr
+    assert "--times-from value" in run.stderr and "is not an index URL" in run.stderr

@@ -283,7 +283,11 @@ def _url_value(value: object, where: str, option: str) -> str:
 def _index_url(value: object, where: str, option: str) -> str:
     """An index URL: http(s)://HOST/... or file://..."""
     text = _url_value(value, where, option)
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = urlsplit("")
     if parts.scheme.lower() not in ("http", "https", "file") or (
             parts.scheme.lower() != "file" and not parts.netloc):
         raise UsageError(f"{where}: {option} value {text!r} is not an index URL",
