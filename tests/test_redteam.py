@@ -108,6 +108,11 @@ def test_config_file_in_the_working_directory_someone_else_controls_is_refused(
     run = run_cli(_dry(local_index.url, "--config", str(shared / "safe-install.toml"),
                        "demo==1.0"), clean_pip_env, tmp_path, cwd=shared)
     assert run.code == 0, run.stderr
+    # a pyproject.toml without a [tool.safe-install] table there is nobody's config
+    (shared / "safe-install.toml").unlink()
+    (shared / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    run = run_cli(_dry(local_index.url, "demo==1.0"), clean_pip_env, tmp_path, cwd=shared)
+    assert run.code == 1 and ("late", "error") in run.kinds("demo"), run.stderr
 
 
 def test_own_repository_config_still_applies(scenario, local_index, clean_pip_env, tmp_path):

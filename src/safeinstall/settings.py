@@ -195,17 +195,18 @@ def project_config(cwd: Path) -> ConfigFile | None:
             path = directory / name
             if not path.is_file():
                 continue
+            found = _load_file(path) if name == DEFAULT_CONFIG_NAME else _load_pyproject(path)
+            if found is None:
+                continue
             # (the working directory may belong to another user: the user chose to work there)
             if _writable_by_anyone(directory):
                 raise UsageError(
-                    f"config file {str(path)!r} was not read: {directory} can be written by "
+                    f"config file {found.label} was not used: {directory} can be written by "
                     "any user, so the file may have been written by someone else (and config "
                     "can relax the policy)",
                     hint=f"if you trust it, name it: --config {path} (or SAFE_INSTALL_CONFIG); "
                     f"otherwise work in a directory of your own, or --config {os.devnull}")
-            found = _load_file(path) if name == DEFAULT_CONFIG_NAME else _load_pyproject(path)
-            if found is not None:
-                return found
+            return found
     return None
 
 
