@@ -223,3 +223,37 @@ def test_times_from_that_is_not_a_url_is_a_usage_error(clean_pip_env, tmp_path, 
                   report=False)
     assert run.code == 2, run.stderr
     assert "--times-from value" in run.stderr and "is not an index URL" in run.stderr
+
+
+# -- a find-links page that never ends -------------------------------------------------------------
+
+
+def test_a_find_links_page_that_is_not_a_regular_file_is_an_error_not_a_hang(
+        local_index, clean_pip_env, tmp_path, t0):
+    """A named pipe called ``links.html`` in a find-links directory: reading it used to block
+    for ever (nothing writes to it)."""
+    import threading
+
+    local_index.add(build_wheel(tmp_path / "w", "demo", "1.0"), upload_time=t0)
+    house = tmp_path / "wheelhouse"
+    house.mkdir()
+    fifo = house / "links.html"
+    os.mkfifo(fifo)
+    hung = threading.Event()
+    done = threading.Event()
+
+    def unblock() -> None:  # after 30 s, give a blocked reader its end of file
+        if not done.wait(30):
+            hung.set()
+            with open(fifo, "wb"):
+                pass
+
+    guard = threading.Thread(target=unblock, daemon=True)
+    guard.start()
+    try:
+        run = run_cli(_dry(local_index.url, "-f", str(house), "demo"), clean_pip_env, tmp_path)
+    finally:
+        done.set()
+    assert not hung.is_set(), "safe-install blocked reading a named pipe in find-links"
+    assert run.code == 3, run.stderr
+    assert "links.html" in run.stderr and "not a regular file" in run.stderr

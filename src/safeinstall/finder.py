@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -728,6 +729,12 @@ class Finder:
         if url.startswith("file:"):
             path = _file_path(url)
             try:
+                # (a named pipe or a device would block, or never end: only regular files)
+                if not stat.S_ISREG(os.stat(path).st_mode):
+                    raise IndexAccessError(f"cannot read index page {path}: it is not a "
+                                           "regular file",
+                                           hint="remove it from the index or find-links "
+                                           "directory")
                 with open(path, "rb") as fh:
                     data = fh.read(MAX_PAGE_BYTES + 1)
             except OSError as exc:
