@@ -48,6 +48,19 @@ def test_remote_find_links_page_with_upload_times_is_not_a_way_around_multiple_i
     assert pip_list(venv, clean_pip_env) == {"corp-utils": "1.0"}
 
 
+def test_a_pin_matches_its_index_under_another_spelling(local_index, clean_pip_env, tmp_path,
+                                                        t0):
+    """``--index-for NAME=HTTP://host:port/simple`` pins the index configured as
+    ``http://host:port/simple/`` (it used to be a usage error: not a configured index)."""
+    with LocalIndex(tmp_path / "attacker") as attacker:
+        dependency_confusion(local_index, attacker, tmp_path / "build", t0)
+        other = local_index.url.replace("http://", "HTTP://").rstrip("/")
+        run = run_cli(_dry(local_index.url, "--extra-index-url", attacker.url, "--index-for",
+                           f"corp-utils={other}", "corp-utils"), clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.package("corp-utils")["version"] == "1.0"
+
+
 def test_local_find_links_directory_is_still_the_users_own(local_index, clean_pip_env,
                                                            tmp_path, t0):
     """A wheelhouse on disk holding copies of index files is not a second origin (its copies

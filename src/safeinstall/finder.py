@@ -34,6 +34,7 @@ from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import IndexAccessError, SafeInstallError, UsageError
 from safeinstall.http import as_client, redact
+from safeinstall.urls import canonical_index_url
 
 #: "times-from": an index read only to date files (``--times-from``), never a candidate source.
 SourceKind = Literal["index", "find-links", "times-from"]
@@ -932,7 +933,9 @@ def _html_meta(value: str | None) -> dict[str, str] | bool | None:
 
 
 def _norm(location: str) -> str:
-    return location.strip().rstrip("/")
+    """One spelling of a configured location, to match an ``[index-for]`` pin or a
+    ``--times-from`` URL with it (``HTTP://host:80/simple`` is ``http://host/simple/``)."""
+    return canonical_index_url(location).rstrip("/")
 
 
 def _file_path(url: str) -> str:
