@@ -980,6 +980,9 @@ def write_readme() -> None:
                     fmt_time(ust), fmt_ratio(s.get("ratios", {}).get("uv_" + mode)),
                     bg_cell(s, mode) if s else "–"]) + " |")
         L += [""]
+    profile = HERE / "scale_profile.md"  # written by scale_profile.py compare --write
+    if profile.exists():
+        L += profile.read_text().rstrip("\n").split("\n") + [""]
     L += history()
     README.write_text("\n".join(L))
     log(f"wrote {README}")

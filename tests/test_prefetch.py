@@ -91,6 +91,10 @@ class _Recorder:
         self.names: list[str] = []
         self.lock = threading.Lock()
         self.gate = gate
+        self.expected: list[str] = []
+
+    def expect(self, name: str, specifier: object) -> None:
+        self.expected.append(f"{name}{specifier}")
 
     def project(self, name: str) -> None:
         with self.lock:
@@ -148,3 +152,5 @@ def test_start_page_fetches_takes_the_named_requirements_for_the_target(tmp_path
     warmer = start_page_fetches(seen, reqs, current_target(), None, no_deps=False)  # type: ignore[arg-type]
     assert warmer.names == ("a", "f")
     assert seen.settled(2) == ["a", "f"]
+    # the finder is told which versions they can select (it keeps only those in memory)
+    assert seen.expected == ["a>=1", "f"]

@@ -980,22 +980,25 @@ def _local_variant_finding(c: IndexCandidate, specifiers: Sequence[str]) -> Find
 
 def _dating_inputs(ctx: CheckContext, f: IndexFile, listing: ProjectListing
                    ) -> tuple[str | None, tuple[IndexFile, ...] | None]:
-    """The file's sha256 and the ``--times-from`` files of its project, each looked up only
-    when the file's own source cannot date it: a listing without a sha256 is downloaded (and
-    verified against what the index does publish) to be matched by content."""
+    """The file's sha256 and the ``--times-from`` files of its project (looked up only when
+    the file's own source cannot date it). A listing without a sha256 is downloaded (and
+    verified against what the index does publish) and hashed: the digest is what the file is
+    matched by, on other indexes and in the release snapshots, and what ``--allow-late
+    sha256:`` and a lock name. (The download is this run's: the same bytes are installed.)
+    Without it, an index could swap a file it had served under the same name and leave the
+    sha256 out of its page, and trust on first use would compare names only."""
     from safeinstall.artifacts import sha256_file
 
     digest = f.sha256
-    if digest is None:  # already downloaded (for its metadata): its real sha256
-        path = ctx.store.downloaded(f)
-        digest = sha256_file(path) if path is not None else None
+    if digest is None:
+        path = ctx.store.downloaded(f)  # already downloaded (for its metadata)?
+        if path is None:
+            ctx.progress(f"hashing {f.filename}: its index gives no sha256")
+            path = ctx.store.fetch(f)
+        digest = sha256_file(path)
     if release_timeline(listing, f.version, f.source).has_upload_times:
         return digest, None
     reference = ctx.finder.reference(f.project) if ctx.finder.times_from else ()
-    if digest is None and any(o.filename == f.filename and o.source != f.source
-                              for o in (*listing.named(f.filename), *reference)):
-        ctx.progress(f"hashing {f.filename} to match it with other indexes")
-        digest = sha256_file(ctx.store.fetch(f))
     return digest, reference
 
 
@@ -1035,7 +1038,7 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
         # a mirror of the attacker's. Only the user can say where a name comes from
         # ([index-for]); until then every index offering it is a source of its own.
         light = listing.light()
-        indexes = list(dict.fromkeys(g.source.url for g in light if g.source.kind == "index"))
+        indexes = list(dict.fromkeys(g.source.url for g in light if g.source.is_origin))
         per_index = "; ".join(
             f"{url} ({_versions_text([g for g in light if g.source.url == url])})"
             for url in indexes)
@@ -1046,7 +1049,11 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
             else ""
         findings.append(Finding(
             "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
-            f"{c.name} is on {len(indexes)} configured indexes{copies}: {per_index}. pip merges "
+            f"{c.name} is on {len(indexes)} configured indexes{copies}: {per_index}"
+            + (" (a find-links page on a server counts as an index)"
+               if any(g.source.kind == "find-links" and g.source.url in indexes for g in light)
+               else "")
+            + ". pip merges "
             "them and takes the best version from any of them, which is how "
             "dependency-confusion attacks work",
             f.filename, f.sha256,

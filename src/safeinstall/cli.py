@@ -377,6 +377,7 @@ def start_page_fetches(finder: Finder, user_reqs: Sequence[Any], target: TargetP
         except Exception:  # noqa: BLE001, S110 - a marker it cannot evaluate: fetch the page
             pass
         names.append(req.name)
+        finder.expect(req.name, req.specifier)  # (memory: keep only the versions it admits)
     hints = None if no_deps else DependencyHints.for_target(cache_dir, target)
     return PageWarmer(finder.project, names, hints)
 

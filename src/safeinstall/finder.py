@@ -8,11 +8,13 @@ security check that quietly sees fewer files is a check that can be fooled.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
+import stat
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +35,7 @@ from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import IndexAccessError, SafeInstallError, UsageError
 from safeinstall.http import as_client, redact
+from safeinstall.urls import canonical_index_url
 
 #: "times-from": an index read only to date files (``--times-from``), never a candidate source.
 SourceKind = Literal["index", "find-links", "times-from"]
@@ -50,6 +53,14 @@ MAX_PAGE_BYTES = 64 * 1024 * 1024
 class Source:
     url: str
     kind: SourceKind
+
+    @property
+    def is_origin(self) -> bool:
+        """An index, or a find-links page on a server: a place where others publish, which
+        pip merges with the indexes. A name on more than one origin is where dependency
+        confusion happens. A find-links directory or file on this machine is the user's own."""
+        return self.kind == "index" or (
+            self.kind == "find-links" and self.url.split(":", 1)[0].lower() in ("http", "https"))
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,11 @@ class LightFile:
     source: Source
 
 
+#: A raw page entry as the finder keeps it: its source, the entry, its file name and the
+#: version in that name (None: only the full parse can tell).
+RawEntry = tuple["Source", dict[str, Any], str, "Version | None"]
+
+
 class ProjectListing:
     """All files of one project across all sources, in pip's collection order.
 
@@ -106,6 +122,12 @@ class ProjectListing:
     about. So a listing built by the finder keeps the raw entries, grouped by the version in
     their file name, and turns them into :class:`IndexFile` values only when a version is
     looked at (:meth:`candidates`, :meth:`release`). ``files`` parses everything (cached).
+
+    Even raw, the entries of every version of every project of a large lock are most of the
+    run's memory (issue 21). A listing whose finder was told which versions can be asked for
+    (:meth:`Finder.expect`) keeps only theirs (:meth:`compact`); anything that touches another
+    version reads the pages again (:meth:`_restore`), and refuses them unless they are the same
+    bytes as the first time, so that one run never sees two versions of a page.
     """
 
     def __init__(self, name: NormalizedName, files: Sequence[IndexFile] | None = None,
@@ -114,22 +136,73 @@ class ProjectListing:
         self.name = name
         self.notes = notes
         self._eager = tuple(files) if files is not None else None
-        self._raw = tuple(raw)
+        self._raw: Sequence[RawEntry | None] = tuple(raw)
+        #: versions whose entries :meth:`compact` dropped; ``_reread`` gives them back
+        self._dropped: frozenset[Version] = frozenset()
+        self._reread: Callable[[], ProjectListing] | None = None
+        #: what the pages read were (set by the finder): a re-read must be the same
+        self.digest: str | None = None
+        self._restore_lock = threading.Lock()
         self._parsed: dict[int, IndexFile | None] = {}
         self._all: tuple[IndexFile, ...] | None = self._eager
         self._by_version: dict[Version | None, list[int]] = {}
         self._version_groups: dict[Version, list[int]] | None = None
         self._index_urls: tuple[str, ...] | None = None
         self._by_name: dict[str, list[int]] | None = None
-        for i, (_src, _entry, _fn, version) in enumerate(self._raw):
-            self._by_version.setdefault(version, []).append(i)
+        for i, item in enumerate(self._raw):
+            self._by_version.setdefault(item[3] if item is not None else None, []).append(i)
 
     def __repr__(self) -> str:
         return f"<ProjectListing {self.name}: {len(self._eager or self._raw)} file(s)>"
 
+    def compact(self, keep: Callable[[Version], bool],
+                reread: Callable[[], ProjectListing]) -> None:
+        """Drop the raw entries of the versions ``keep`` rejects (entries whose version only
+        the full parse tells are kept). ``reread`` must collect the same pages again."""
+        if self._eager is not None or self._all is not None or self._reread is not None:
+            return
+        dropped = [v for v in self._by_version if v is not None and not keep(v)]
+        if not dropped:
+            return
+        self.index_urls()  # (from every entry, before any is dropped)
+        raw = list(self._raw)
+        for version in dropped:
+            for i in self._by_version[version]:
+                raw[i] = None
+        self._raw = raw
+        self._dropped = frozenset(dropped)
+        self._by_name = None
+        self._reread = reread
+
+    def _restore(self) -> None:
+        """Every entry back, from the pages read again; they must be the same bytes."""
+        with self._restore_lock:
+            if self._reread is None:
+                return
+            fresh = self._reread()
+            if fresh.digest != self.digest or len(fresh._raw) != len(self._raw):
+                raise IndexAccessError(
+                    f"the index pages of {self.name} changed during this run (read again for "
+                    "versions set aside to save memory, they were not the same bytes)",
+                    hint="run the command again; if it keeps happening, the index or something "
+                    "between you and it serves a different page to every request",
+                )
+            self._raw = fresh._raw
+            self._by_name = None
+            self._dropped = frozenset()
+            self._reread = None
+
+    def _entry(self, i: int) -> RawEntry:
+        item = self._raw[i]
+        if item is None:
+            self._restore()
+            item = self._raw[i]
+            assert item is not None  # (restored: every entry is there)
+        return item
+
     def _file(self, i: int) -> IndexFile | None:
         if i not in self._parsed:
-            source, entry, _fn, _v = self._raw[i]
+            source, entry, _fn, _v = self._entry(i)
             self._parsed[i] = Finder._to_file(self.name, source, entry)
         return self._parsed[i]
 
@@ -201,32 +274,42 @@ class ProjectListing:
                      if f.version == version and f.source == source)
 
     def index_urls(self) -> tuple[str, ...]:
-        """The indexes (not find-links) that list files of this project, in order."""
+        """The origins (:attr:`Source.is_origin`: indexes and remote find-links pages, not
+        find-links directories) that list files of this project, in order."""
         if self._eager is not None or self._all is not None:
-            return tuple(dict.fromkeys(f.source.url for f in self.files
-                                       if f.source.kind == "index"))
+            return tuple(dict.fromkeys(f.source.url for f in self.files if f.source.is_origin))
         if self._index_urls is None:
-            self._index_urls = tuple(dict.fromkeys(source.url for source, _e, _f, _v in self._raw
-                                                   if source.kind == "index"))
+            self._index_urls = tuple(dict.fromkeys(item[0].url for item in self._raw
+                                                   if item is not None and item[0].is_origin))
         return self._index_urls
 
     def light(self) -> tuple[LightFile, ...]:
         """Every listed file's name, sha256, version and source, without full parsing."""
         if self._eager is not None or self._all is not None:
             return tuple(LightFile(f.filename, f.sha256, f.version, f.source) for f in self.files)
+        if self._dropped:
+            self._restore()
         return tuple(LightFile(fn, _entry_sha256(entry), version, source)
-                     for source, entry, fn, version in self._raw)
+                     for source, entry, fn, version in map(self._entry, range(len(self._raw))))
 
     def named(self, filename: str) -> tuple[IndexFile, ...]:
         """Every listed file with this exact file name (on any source)."""
         if self._eager is not None or self._all is not None:
             return tuple(f for f in self.files if f.filename == filename)
-        if self._by_name is None:
+        if self._dropped:
+            plausible, version = _guess_version(self.name, filename)
+            if not plausible:
+                return ()  # (the finder keeps no entry of such a name)
+            if version is None or version in self._dropped:
+                self._restore()
+        by_name_now = self._by_name
+        if by_name_now is None:
             by_name: dict[str, list[int]] = {}
-            for i, (_s, _e, fn, _v) in enumerate(self._raw):
-                by_name.setdefault(fn, []).append(i)
-            self._by_name = by_name
-        return self._files_at(self._by_name.get(filename, ()))
+            for i, item in enumerate(self._raw):
+                if item is not None:
+                    by_name.setdefault(item[2], []).append(i)
+            self._by_name = by_name_now = by_name
+        return self._files_at(by_name_now.get(filename, ()))
 
 
 def _entry_sha256(entry: Mapping[str, Any]) -> str | None:
@@ -569,6 +652,8 @@ class Finder:
         self._lock = threading.Lock()
         self._find_links_files: list[tuple[Source, str]] | None = None
         self._find_links_notes: list[str] = []
+        #: name -> specifiers of the requirements known to ask for it (:meth:`expect`)
+        self._expected: dict[NormalizedName, list[SpecifierSet]] = {}
 
     # -- public ------------------------------------------------------------------------------
 
@@ -593,6 +678,17 @@ class Finder:
             with self._lock:
                 self._cache[key] = listing
             return listing
+
+    def expect(self, name: str, specifier: SpecifierSet) -> None:
+        """Say that a requirement ``name<specifier>`` will look ``name`` up, before it is
+        collected: its listing then keeps in memory only the entries of versions that one of
+        the expected specifiers admits (issue 21), and reads the pages again, once, if any
+        other version is asked for (which must then be the same bytes). Only a saving: what
+        is found and selected does not change."""
+        key = canonicalize_name(name)
+        with self._lock:
+            if key not in self._cache:
+                self._expected.setdefault(key, []).append(specifier)
 
     def reference(self, name: str) -> tuple[IndexFile, ...]:
         """Files of ``name`` on the ``--times-from`` indexes (only to date identical files)."""
@@ -627,8 +723,9 @@ class Finder:
 
     # -- collection ----------------------------------------------------------------------------
 
-    def _collect(self, name: NormalizedName) -> ProjectListing:
+    def _collect(self, name: NormalizedName, *, whole: bool = False) -> ProjectListing:
         notes: list[str] = []
+        digest = hashlib.sha256()
         links: list[tuple[Source, dict[str, Any]]] = []
         pinned = self.index_for.get(name)
         if pinned is not None:
@@ -641,10 +738,11 @@ class Finder:
         for source, url in sorted(direct, key=lambda e: e[1], reverse=True):
             if pinned is None or source.url == pinned:
                 links.append((source, {"url": url}))
+                digest.update(f"file {url}\n".encode())
         for source, page_url in pages:
             if pinned is None or source.url == pinned:
-                links.extend((source, entry)
-                             for entry in self._read_page(page_url, source, None, notes))
+                links.extend((source, entry) for entry in self._read_page(
+                    page_url, source, None, notes, digest=digest))
         for index in self.index_urls:
             if pinned is not None and index != pinned:
                 continue
@@ -659,7 +757,8 @@ class Finder:
                     continue
                 page_url = page_url + "index.html"
             links.extend((source, entry)
-                         for entry in self._read_page(page_url, source, name, notes))
+                         for entry in self._read_page(page_url, source, name, notes,
+                                                      digest=digest))
         raw: list[tuple[Source, dict[str, Any], str, Version | None]] = []
         skipped: dict[str, list[str]] = {}
         unsafe: dict[str, list[str]] = {}
@@ -687,7 +786,16 @@ class Finder:
             notes.append(f"{redact(src)} lists {len(names)} file(s) of {name} with invalid "
                          f"index data (a file name no distribution has: {shown}); never "
                          "downloaded, and refused if selected")
-        return ProjectListing(name, None, tuple(dict.fromkeys(notes)), raw=raw)
+        listing = ProjectListing(name, None, tuple(dict.fromkeys(notes)), raw=raw)
+        listing.digest = digest.hexdigest()
+        with self._lock:
+            expected = None if whole else self._expected.get(name)
+        if expected:
+            specifiers = tuple(expected)
+            listing.compact(
+                lambda v: any(sp.contains(v, prereleases=True) for sp in specifiers),
+                lambda: self._collect(name, whole=True))
+        return listing
 
     def _find_links_entries(self) -> tuple[list[tuple[Source, str]], list[tuple[Source, str]]]:
         direct: list[tuple[Source, str]] = []
@@ -720,6 +828,12 @@ class Finder:
         if url.startswith("file:"):
             path = _file_path(url)
             try:
+                # (a named pipe or a device would block, or never end: only regular files)
+                if not stat.S_ISREG(os.stat(path).st_mode):
+                    raise IndexAccessError(f"cannot read index page {path}: it is not a "
+                                           "regular file",
+                                           hint="remove it from the index or find-links "
+                                           "directory")
                 with open(path, "rb") as fh:
                     data = fh.read(MAX_PAGE_BYTES + 1)
             except OSError as exc:
@@ -752,8 +866,12 @@ class Finder:
         self.http.check_secure(url)
 
     def _read_page(self, url: str, source: Source, name: str | None,
-                   notes: list[str] | None = None) -> list[dict[str, Any]]:
+                   notes: list[str] | None = None, *,
+                   digest: Any = None) -> list[dict[str, Any]]:
         content, content_type, final_url = self._fetch(url, notes)
+        if digest is not None:  # what was read, to tell whether a second read is the same
+            digest.update(f"page {url} {final_url} {content_type} {len(content)}\n".encode())
+            digest.update(content)
         if not content and not content_type:
             return []
         ctype = content_type.split(";")[0].strip().lower()
@@ -917,7 +1035,9 @@ def _html_meta(value: str | None) -> dict[str, str] | bool | None:
 
 
 def _norm(location: str) -> str:
-    return location.strip().rstrip("/")
+    """One spelling of a configured location, to match an ``[index-for]`` pin or a
+    ``--times-from`` URL with it (``HTTP://host:80/simple`` is ``http://host/simple/``)."""
+    return canonical_index_url(location).rstrip("/")
 
 
 def _file_path(url: str) -> str:

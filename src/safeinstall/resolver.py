@@ -20,6 +20,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import AbstractProvider, BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
+from resolvelib.resolvers.abstract import Result
+from resolvelib.resolvers.resolution import Resolution, _build_result
 
 from safeinstall.artifacts import CoreMetadata
 from safeinstall.errors import ResolutionError
@@ -28,6 +30,12 @@ from safeinstall.selection import Ranked, SelectionRules, iter_ranked, order_can
 from safeinstall.target import TargetPython
 
 PYTHON_ID = "<python>"
+#: resolvelib's pin check is cached by subclassing its resolution loop (issue 21); were the
+#: method renamed, the plain loop is used (the override would be dead code, not wrong).
+_CACHED_PIN_CHECKS = hasattr(Resolution, "_is_current_pin_satisfying")
+#: Entries of each of the resolver's caches before it is emptied (bounds memory on long
+#: backtracking, where candidates are made anew; an emptied cache only costs recomputation).
+_MAX_CACHED = 1_000_000
 
 
 def make_identifier(name: str, extras: Iterable[str] = ()) -> str:
@@ -230,6 +238,12 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self.options = options
         self.user_requested = user_requested
         self.python_candidate = PythonCandidate(Version(target.version_string))
+        # Caches that keep the resolver linear-ish in the number of pins (issue 21). Keys hold
+        # the objects themselves (ids stay unique while cached); each entry is a pure function
+        # of its key, so no entry can go stale.
+        self._satisfied: dict[tuple[int, int], tuple[Req, Candidate, bool]] = {}
+        #: identifier -> (its criterion, or its requirements' information, and preference)
+        self._preferences: dict[str, tuple[Any, Any]] = {}
 
     # identifiers
     def identify(self, requirement_or_candidate: Any) -> str:
@@ -238,6 +252,9 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     def narrow_requirement_selection(self, identifiers: Iterable[str], resolutions: Any,
                                      candidates: Any, information: Any,
                                      backtrack_causes: Any) -> Iterable[str]:
+        """The single identifier resolvelib would pick next (``min`` by :meth:`get_preference`
+        over the backtrack causes, or over all), so that it never asks the preference of every
+        unpinned name again in every round (quadratic in the number of pins)."""
         ids = list(identifiers)
         if PYTHON_ID in ids:
             return [PYTHON_ID]
@@ -246,14 +263,41 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             causes.add(info.requirement.identifier)
             if info.parent is not None:
                 causes.add(info.parent.identifier)
-        narrowed = [i for i in ids if i in causes]
-        return narrowed or ids
+        narrowed = [i for i in ids if i in causes] or ids
+        if len(narrowed) == 1:
+            return narrowed
+        return [min(narrowed, key=lambda i: self._preference(i, information))]
 
     def get_preference(self, identifier: str, resolutions: Mapping[str, Candidate],
                        candidates: Mapping[str, Iterator[Candidate]],
                        information: Mapping[str, Iterable[Any]],
                        backtrack_causes: Sequence[Any]) -> Any:
-        infos = list(information[identifier])
+        return self._preference(identifier, information)
+
+    def _preference(self, identifier: str, information: Mapping[str, Iterable[Any]]) -> Any:
+        """The preference of ``identifier``: a function of its requirements only, cached for
+        as long as they are the same objects."""
+        # resolvelib passes a view of its criteria (immutable objects, a new one for every
+        # change): the criterion itself is the cheapest key, where it can be reached
+        criteria = getattr(information, "_mapping", None)
+        key: Any = None
+        if isinstance(criteria, dict) and not getattr(information, "_appends", True):
+            key = criteria.get(identifier)
+        cached = self._preferences.get(identifier)
+        if key is not None:
+            if cached is not None and cached[0] is key:
+                return cached[1]
+            infos: tuple[Any, ...] = tuple(information[identifier])
+        else:
+            infos = tuple(information[identifier])
+            if cached is not None and cached[0] == infos:
+                return cached[1]
+            key = infos
+        preference = self._compute_preference(identifier, infos)
+        self._preferences[identifier] = (key, preference)
+        return preference
+
+    def _compute_preference(self, identifier: str, infos: Sequence[Any]) -> Any:
         direct = any(isinstance(i.requirement, ExplicitRequirement) for i in infos)
         operators = [
             (sp.operator, sp.version)
@@ -276,7 +320,16 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         bad = set(incompatibilities[identifier])
         if identifier == PYTHON_ID:
             c = self.python_candidate
-            return [c] if c not in bad and all(self.is_satisfied_by(r, c) for r in reqs) else []
+            if c in bad:
+                return []
+            # (one Requires-Python per pinned candidate, all asked again at every pin: the
+            # cache is read inline)
+            known, cid = self._satisfied, id(c)
+            for r in reqs:
+                hit = known.get((id(r), cid))
+                if not (hit[2] if hit is not None else self.is_satisfied_by(r, c)):
+                    return []
+            return [c]
         name = canonicalize_name(identifier.split("[")[0])
         extras = frozenset(identifier[len(name) + 1:-1].split(",")) if "[" in identifier \
             else frozenset()
@@ -350,6 +403,18 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                                   extras)
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
+        """Cached: resolvelib asks again for every requirement of every pin in every round."""
+        key = (id(requirement), id(candidate))
+        hit = self._satisfied.get(key)
+        if hit is not None:
+            return hit[2]
+        ok = self._satisfies(requirement, candidate)
+        if len(self._satisfied) >= _MAX_CACHED:  # (a long backtrack makes new candidates)
+            self._satisfied.clear()
+        self._satisfied[key] = (requirement, candidate, ok)
+        return ok
+
+    def _satisfies(self, requirement: Req, candidate: Candidate) -> bool:
         if isinstance(requirement, PythonRequirement):
             return requirement.specifier.contains(candidate.version, prereleases=True)
         if isinstance(requirement, PinnedRequirement):
@@ -464,6 +529,54 @@ class ResolvedPackage:
         return isinstance(self.candidate, InstalledCandidate)
 
 
+class _Resolution(Resolution[Req, Candidate, str]):
+    """resolvelib's resolution with its pin check cached (issue 21).
+
+    Every round, resolvelib checks every pinned name's pin against all the requirements on
+    that name: quadratic in the number of pins, and cubic-ish for ``<python>``, which collects
+    one requirement per pinned candidate. The check is a pure function of the criterion (an
+    immutable object: resolvelib makes a new one for every change) and of the pin, so the last
+    answer per name is kept with both, and reused while both are the same objects. A new
+    criterion whose requirements extend those of the last satisfied one (``<python>`` gaining
+    one Requires-Python per pin) only has its new requirements checked.
+    """
+
+    def __init__(self, provider: Any, reporter: Any) -> None:
+        super().__init__(provider, reporter)
+        self._pin_checks: dict[Any, tuple[Any, Any, bool]] = {}
+
+    def _is_current_pin_satisfying(self, name: Any, criterion: Any) -> bool:
+        # (called for every name in every round: kept to a few dictionary look-ups)
+        pin = self._states[-1].mapping.get(name)  # (self.state; a candidate is never None)
+        if pin is None:
+            return False
+        checks = self._pin_checks
+        last = checks.get(name)
+        if last is not None and last[1] is pin:
+            if last[0] is criterion:
+                return last[2]
+            satisfied = self._p.is_satisfied_by
+            old, new = last[0].information, criterion.information
+            n = len(old)
+            if last[2] and type(old) is list and type(new) is list and len(new) > n \
+                    and new[:n] == old:
+                ok = all(satisfied(requirement=i.requirement, candidate=pin) for i in new[n:])
+                checks[name] = (criterion, pin, ok)
+                return ok
+        satisfied = self._p.is_satisfied_by
+        ok = all(satisfied(requirement=r, candidate=pin) for r in criterion.iter_requirement())
+        checks[name] = (criterion, pin, ok)
+        return ok
+
+
+class _Resolver(Resolver[Req, Candidate, str]):
+    def resolve(self, requirements: Iterable[Req],  # type: ignore[override]
+                max_rounds: int = 100) -> Result[Req, Candidate, str]:
+        resolution = _Resolution(self.provider, self.reporter)
+        state = resolution.resolve(requirements, max_rounds=max_rounds)
+        return _build_result(state)
+
+
 class _Reporter(BaseReporter[Req, Candidate, str]):
     def __init__(self, on_pin: Callable[[str], None] | None) -> None:
         self.on_pin = on_pin
@@ -475,7 +588,8 @@ class _Reporter(BaseReporter[Req, Candidate, str]):
 
 def resolve(provider: Provider, requirements: Sequence[Req], *,
             on_pin: Callable[[str], None] | None = None) -> list[ResolvedPackage]:
-    resolver = Resolver(provider, _Reporter(on_pin))
+    resolver = _Resolver(provider, _Reporter(on_pin)) if _CACHED_PIN_CHECKS \
+        else Resolver(provider, _Reporter(on_pin))
     try:
         result = resolver.resolve(requirements, max_rounds=200000)
     except ResolutionImpossible as exc:
