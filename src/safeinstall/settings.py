@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 from safeinstall.durations import parse_duration
 from safeinstall.errors import UsageError
 from safeinstall.pipoptions import CommandLine
-from safeinstall.policy import LateException, Policy, parse_action
+from safeinstall.policy import LateException, Policy, parse_action, parse_late_action
 
 DEFAULT_CONFIG_NAME = "safe-install.toml"
 PYPROJECT_NAME = "pyproject.toml"
@@ -267,6 +267,8 @@ def _check_scalar(key: str, value: str, label: str) -> None:
     try:
         if key == "late-after":
             parse_duration(value)
+        elif key == "on-late":
+            parse_late_action(value, key)
         elif key.startswith("on-"):
             parse_action(value, key)
     except UsageError as exc:
@@ -350,7 +352,7 @@ def load_settings(cmd: CommandLine, environ: Mapping[str, str], cwd: Path) -> Se
         else Policy().late_after
     policy = Policy(
         late_after=late_after,
-        on_late=action("on-late", "refuse"),
+        on_late=parsed("on-late", parse_late_action) if "on-late" in values else "refuse",
         on_unknown_upload_time=action("on-unknown-upload-time", "refuse"),
         on_untrusted_hash=action("on-untrusted-hash", "warn"),
         on_unverifiable=action("on-unverifiable", "refuse"),

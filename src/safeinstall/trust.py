@@ -221,12 +221,20 @@ def apply_trust(result: CheckResult, trust: TrustStore, policy: Policy, finder: 
                     exc = policy.exception_for(p.name, Version(p.version), p.sha256)
                 except InvalidVersion:
                     exc = None
+                proof = p.proof  # late-verified (--on-late verify)
                 if exc is not None:
                     findings.append(Finding(
                         "release-changed", "info",
                         f"{message}; allowed by exception {exc} ({exc.origin}"
                         + (f": {exc.reason}" if exc.reason else "") + ")",
                         p.filename, p.sha256))
+                elif proof is not None and all(f.filename != proof.reference for f in added):
+                    # proven identical to a file this store saw with the release
+                    findings.append(Finding(
+                        "release-changed", "info",
+                        f"{message}; late-verified against the on-time {proof.reference}, "
+                        "which was in the release when this store first saw it "
+                        "(--on-late verify)", p.filename, p.sha256))
                 else:
                     findings.append(Finding(
                         "release-changed", severity_for(policy.on_late), message, p.filename,

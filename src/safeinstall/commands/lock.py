@@ -100,19 +100,26 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     trust = None
     try:
         trust, trust_store = _open_trust(args, environ, cwd, now, stderr)
-        results = []
-        for t, tin in per_target:
-            result = run_check(
-                settings=tin.settings, policy=policy, target=t.target,
-                user_requirements=tin.user_reqs, parsed=tin.parsed, finder=finder,
-                store=store, environ=environ, now=now, cwd=cwd, installed={},
-                notes=tin.notes, ask_backends=True)
-            if trust is not None:
-                # as for an install: a file added to a release after the store first saw it is
-                # refused here too, or the lock would hand pip a file safe-install refuses
-                result = _apply_trust(result, trust, trust_store, policy, finder, now, stderr)
-            label = target_label(t.target) if t.name == "current" else t.name
-            results.append((label, result))
+        # with --on-late verify, late wheels stay visible to be proven; one the check could
+        # not prove is hidden and the lock resolved again, from on-time files for it
+        for _round in range(MAX_VERIFY_ROUNDS):
+            results = []
+            for t, tin in per_target:
+                result = run_check(
+                    settings=tin.settings, policy=policy, target=t.target,
+                    user_requirements=tin.user_reqs, parsed=tin.parsed, finder=finder,
+                    store=store, environ=environ, now=now, cwd=cwd, installed={},
+                    notes=tin.notes, ask_backends=True)
+                if trust is not None:
+                    # as for an install: a file added to a release after the store first saw
+                    # it is refused here too, or the lock would hand pip a file safe-install
+                    # refuses
+                    result = _apply_trust(result, trust, trust_store, policy, finder, now,
+                                          stderr)
+                label = target_label(t.target) if t.name == "current" else t.name
+                results.append((label, result))
+            if policy.on_late != "verify" or not finder.unprove(_unproven(results)):
+                break
     finally:
         if trust is not None:
             trust.close()
@@ -163,6 +170,24 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         _lockopts.emit(json.dumps(_report(lock, results, policy, "locked", written), indent=2)
                        + "\n", args.report, stdout, cwd)
     return EXIT_OK
+
+
+#: resolutions of one lock with --on-late verify (each hides the late files it failed to prove)
+MAX_VERIFY_ROUNDS = 10
+
+
+def _unproven(results: list[Any]) -> dict[str, str]:
+    """Late selected files the check refused under ``--on-late verify``: filename -> the first
+    line of the refusal's hint (why the proof failed)."""
+    out: dict[str, str] = {}
+    for _label, r in results:
+        for p in r.packages:
+            for f in p.findings:
+                if f.kind == "late" and f.severity == "error" and f.filename == p.filename \
+                        and p.filename:
+                    out[p.filename] = (f.hint or "").splitlines()[0] if f.hint else \
+                        "not proven a benign backfill"
+    return out
 
 
 def _open_trust(args: argparse.Namespace, environ: Mapping[str, str], cwd: str, now: Any,
@@ -217,9 +242,11 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
     from safeinstall.durations import format_duration
 
     if not quiet:
+        verified = sum(a.proof is not None for p in lock.packages for a in p.artifacts)
         err.write(f"locked {len(lock.packages)} package(s) for {', '.join(lock.targets)} "
                   f"(only files uploaded within {format_duration(lock.late_after)} of their "
-                  "release's start)\n")
+                  "release's start"
+                  + (f", and {verified} late-verified file(s)" if verified else "") + ")\n")
     if lock.build_packages and not quiet:
         err.write(f"and {len(lock.build_packages)} build dependenc(ies) of its sdists, kept "
                   "apart (pip --build-constraint):\n")
@@ -229,7 +256,9 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
                       f"({', '.join(pkg.required_by)})\n")
     for pkg in lock.packages:
         if not quiet:
-            files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)})"
+            files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)}"
+                              + (f"; late-verified against {a.proof.reference}"
+                                 if a.proof is not None else "") + ")"
                               for a in pkg.artifacts)
             marker = f" ; {pkg.marker}" if pkg.marker else ""
             err.write(f"  {pkg.name} {pkg.version}{marker}: {files}\n")
@@ -249,7 +278,7 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
 def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
             written: list[str]) -> dict[str, Any]:
     from safeinstall import __version__
-    from safeinstall.report import package_json
+    from safeinstall.report import package_json, proof_json
 
     def iso(t: Any) -> str | None:
         return t.isoformat().replace("+00:00", "Z") if t is not None else None
@@ -272,7 +301,8 @@ def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
                        "index": a.index, "size": a.size, "upload_time": iso(a.upload_time),
                        "lateness_seconds": a.lateness.total_seconds()
                        if a.lateness is not None else None,
-                       "selected_by": list(a.selected_by), "allowed_late": a.allowed_late}
+                       "selected_by": list(a.selected_by), "allowed_late": a.allowed_late,
+                       "proof": proof_json(a.proof) if a.proof is not None else None}
                       for a in p.artifacts],
         } for p in lock.packages]
         data["left_out"] = [{"name": lo.name, "version": lo.version, "filename": lo.filename,
