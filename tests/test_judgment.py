@@ -9,8 +9,16 @@ import pytest
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
+from safeinstall.backfill import Proof
+from safeinstall.errors import UsageError
 from safeinstall.finder import IndexFile, ProjectListing, Source
-from safeinstall.policy import LateException, Policy
+from safeinstall.policy import (
+    LateException,
+    Policy,
+    parse_action,
+    parse_late_action,
+    severity_for,
+)
 from safeinstall.timeline import release_timeline, timeline_for
 
 T0 = datetime(2024, 4, 24, 19, 31, 22, tzinfo=timezone.utc)
@@ -201,3 +209,59 @@ def test_a_mirror_without_times_is_dated_by_the_identical_file_on_a_complete_tim
     tl, note = timeline_for(ProjectListing(canonicalize_name("demo"), (mirrored, extra)), extra,
                             reference)
     assert note is None and tl.date(extra).lateness is None
+
+
+# -- late-verified (issue 19): a content proof counts only with --on-late verify ----------------
+
+PROOF = Proof("sdist-content", SDIST, "a" * 64, 3, ())
+
+
+@pytest.mark.parametrize("policy, proof, verdict, severity", [
+    (Policy(on_late="verify"), PROOF, "late-verified", "info"),
+    (Policy(on_late="verify"), None, "late", "error"),  # no proof: refused as with refuse
+    (Policy(), PROOF, "late", "error"),  # a proof means nothing without verify
+    (Policy(on_late="warn"), PROOF, "late", "warning"),
+])
+def test_a_proof_makes_a_late_file_late_verified_only_with_verify(policy, proof, verdict,
+                                                                  severity):
+    late = ifile(PURE, 90 * 24)
+    tl = timeline(ifile(SDIST, 0), late)
+    j = policy.judge("demo", Version("1.0"), tl.date(late), proof=proof)
+    assert (j.verdict, j.severity) == (verdict, severity)
+    assert j.is_late
+    assert j.kind == ("late-verified" if verdict == "late-verified" else "late")
+    assert j.proof is (proof if verdict == "late-verified" else None)
+    assert j.refused == (severity == "error")
+
+
+def test_a_proof_changes_no_other_verdict():
+    verify = Policy(on_late="verify")
+    on_time = ifile(PURE, 1)
+    tl = timeline(ifile(SDIST, 0), on_time)
+    assert verify.judge("demo", Version("1.0"), tl.date(on_time), proof=PROOF).verdict == \
+        "on-time"
+    # an exception is an exception, proof or not
+    allowing = Policy(on_late="verify", allow_late=(LateException.parse("demo==1.0"),))
+    late = ifile(PURE, 90 * 24)
+    tl = timeline(ifile(SDIST, 0), late)
+    j = allowing.judge("demo", Version("1.0"), tl.date(late), proof=PROOF)
+    assert (j.verdict, j.exception is not None, j.proof) == ("allowed-late", True, None)
+    # an unknown start stays unknown: a proof against a file of unknown date proves nothing
+    undated = timeline(ifile(SDIST, None), late)
+    j = verify.judge("demo", Version("1.0"), undated.date(late), proof=PROOF)
+    assert (j.verdict, j.severity) == ("unknown", "error")
+
+
+@pytest.mark.parametrize("text, action", [("verify", "verify"), (" Verify ", "verify"),
+                                          ("refuse", "refuse"), ("warn", "warn")])
+def test_on_late_accepts_verify(text, action):
+    assert parse_late_action(text, "--on-late") == action
+    assert severity_for(action) == ("warning" if action == "warn" else "error")
+
+
+def test_on_late_verify_is_for_on_late_only():
+    with pytest.raises(UsageError, match="invalid --on-late value 'maybe'") as err:
+        parse_late_action("maybe", "--on-late")
+    assert "verify" in (err.value.hint or "")
+    with pytest.raises(UsageError):
+        parse_action("verify", "--on-unknown-upload-time")

@@ -31,6 +31,7 @@ from safeinstall.artifacts import (
     sha256_file,
     static_sdist_metadata,
 )
+from safeinstall.backfill import Mismatch, Outcome, Proof
 from safeinstall.buildenv import BuildEnv, BuildPin, materialize, pip_build_args
 from safeinstall.errors import (
     IntegrityError,
@@ -100,6 +101,8 @@ class PackageResult:
     trusted_hashes: tuple[str, ...] = ()  # sha256 values the user vouched for (--hash)
     passed_over: tuple[tuple[str, str], ...] = ()  # (filename, why pip did not take it)
     build_time: bool = False  # a build dependency of an sdist/local project, not installed
+    #: why a late file is installed with ``--on-late verify``: its content proof
+    proof: Proof | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,8 @@ class CheckContext:
     _build_members: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     wheel_meta: Memo[CoreMetadata] = field(default_factory=Memo)
     sdist_meta: Memo[CoreMetadata] = field(default_factory=Memo)
+    #: content proofs of late files (--on-late verify), by URL and sha256
+    proofs: Memo[tuple[Outcome, int]] = field(default_factory=Memo)
     build_lock: threading.RLock = field(default_factory=threading.RLock)
     #: metadata builds (pip processes) running at once
     build_slots: threading.BoundedSemaphore = field(
@@ -782,6 +787,13 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
     policy = ctx.policy
     dated = tl.date(f, digest)
     judgment = policy.judge(c.name, c.version, dated)
+    unproven: tuple[Mismatch, int] | None = None
+    if judgment.verdict == "late" and policy.on_late == "verify" and f.invalid is None:
+        outcome, tried = _prove_backfill(ctx, c, tl, listing)
+        if isinstance(outcome, Proof):
+            judgment = policy.judge(c.name, c.version, dated, proof=outcome)
+        else:
+            unproven = outcome, tried
     start = dated.release_start
     upload = dated.upload_time
     lateness = dated.lateness
@@ -827,10 +839,22 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
                 f"{message}; allowed by exception {exc} ({exc.origin}"
                 + (f": {exc.reason}" if exc.reason else "") + ")",
                 f.filename, f.sha256))
+        elif judgment.proof is not None:
+            proof = judgment.proof
+            findings.append(Finding(
+                "late-verified", "info",
+                f"{message}; proven a benign backfill of the on-time {proof.reference} "
+                f"(--on-late verify): {proof.describe()}",
+                f.filename, f.sha256))
         else:
             assert judgment.severity is not None
+            hint = _hint_for_late(ctx, c, tl)
+            if unproven is not None:
+                from safeinstall.backfillcheck import unproven_hint
+
+                hint = unproven_hint(*unproven) + "\n" + hint
             findings.append(Finding("late", judgment.severity, message, f.filename, f.sha256,
-                                    hint=_hint_for_late(ctx, c, tl)))
+                                    hint=hint))
     if start is not None:
         for other in tl.files:
             if other.filename == f.filename:
@@ -910,7 +934,25 @@ def evaluate_index_candidate(ctx: CheckContext, c: IndexCandidate, required_by: 
         trusted_hashes=tuple(sorted(trusted or ())),
         passed_over=passed_over,
         build_time=build_time,
+        proof=judgment.proof,
     )
+
+
+def _prove_backfill(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline,
+                    listing: ProjectListing) -> tuple[Outcome, int]:
+    """``--on-late verify``: prove the late file a benign backfill of the on-time files of its
+    release on its index (safeinstall.backfillcheck), on the downloaded, hash-checked bytes
+    that the install will use. Once per file and run."""
+    from safeinstall.backfillcheck import prove_dated
+
+    f = c.file
+
+    def compute() -> tuple[Outcome, int]:
+        if f.is_wheel:
+            ctx.progress(f"comparing {f.filename} with the on-time files of its release")
+        return prove_dated(ctx.store, ctx.policy, f, tl, listing.release(c.version, f.source))
+
+    return ctx.proofs.get((f.url, f.sha256), compute)
 
 
 def _local_variant_finding(c: IndexCandidate, specifiers: Sequence[str]) -> Finding:
@@ -938,22 +980,25 @@ def _local_variant_finding(c: IndexCandidate, specifiers: Sequence[str]) -> Find
 
 def _dating_inputs(ctx: CheckContext, f: IndexFile, listing: ProjectListing
                    ) -> tuple[str | None, tuple[IndexFile, ...] | None]:
-    """The file's sha256 and the ``--times-from`` files of its project, each looked up only
-    when the file's own source cannot date it: a listing without a sha256 is downloaded (and
-    verified against what the index does publish) to be matched by content."""
+    """The file's sha256 and the ``--times-from`` files of its project (looked up only when
+    the file's own source cannot date it). A listing without a sha256 is downloaded (and
+    verified against what the index does publish) and hashed: the digest is what the file is
+    matched by, on other indexes and in the release snapshots, and what ``--allow-late
+    sha256:`` and a lock name. (The download is this run's: the same bytes are installed.)
+    Without it, an index could swap a file it had served under the same name and leave the
+    sha256 out of its page, and trust on first use would compare names only."""
     from safeinstall.artifacts import sha256_file
 
     digest = f.sha256
-    if digest is None:  # already downloaded (for its metadata): its real sha256
-        path = ctx.store.downloaded(f)
-        digest = sha256_file(path) if path is not None else None
+    if digest is None:
+        path = ctx.store.downloaded(f)  # already downloaded (for its metadata)?
+        if path is None:
+            ctx.progress(f"hashing {f.filename}: its index gives no sha256")
+            path = ctx.store.fetch(f)
+        digest = sha256_file(path)
     if release_timeline(listing, f.version, f.source).has_upload_times:
         return digest, None
     reference = ctx.finder.reference(f.project) if ctx.finder.times_from else ()
-    if digest is None and any(o.filename == f.filename and o.source != f.source
-                              for o in (*listing.named(f.filename), *reference)):
-        ctx.progress(f"hashing {f.filename} to match it with other indexes")
-        digest = sha256_file(ctx.store.fetch(f))
     return digest, reference
 
 
@@ -993,7 +1038,7 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
         # a mirror of the attacker's. Only the user can say where a name comes from
         # ([index-for]); until then every index offering it is a source of its own.
         light = listing.light()
-        indexes = list(dict.fromkeys(g.source.url for g in light if g.source.kind == "index"))
+        indexes = list(dict.fromkeys(g.source.url for g in light if g.source.is_origin))
         per_index = "; ".join(
             f"{url} ({_versions_text([g for g in light if g.source.url == url])})"
             for url in indexes)
@@ -1004,7 +1049,11 @@ def _source_findings(ctx: CheckContext, c: IndexCandidate, listing: ProjectListi
             else ""
         findings.append(Finding(
             "multiple-indexes", severity_for(ctx.policy.on_multiple_indexes),
-            f"{c.name} is on {len(indexes)} configured indexes{copies}: {per_index}. pip merges "
+            f"{c.name} is on {len(indexes)} configured indexes{copies}: {per_index}"
+            + (" (a find-links page on a server counts as an index)"
+               if any(g.source.kind == "find-links" and g.source.url in indexes for g in light)
+               else "")
+            + ". pip merges "
             "them and takes the best version from any of them, which is how "
             "dependency-confusion attacks work",
             f.filename, f.sha256,

@@ -46,7 +46,10 @@ exactly the checked files, pinned by hash.
 safe-install options:
   --late-after DURATION       lateness threshold relative to the release start (default 24h;
                               units s, m, h, d, w: '36h', '7d')
-  --on-late refuse|warn       what a late artifact does (default refuse)
+  --on-late refuse|warn|verify
+                              what a late artifact does (default refuse); verify installs it
+                              only when its content is proven identical to an on-time file
+                              of its release (late-verified)
   --allow-late NAME==VERSION  accept late files of one release (repeatable);
   --allow-late sha256:HEX     or one file
   --on-unknown-upload-time refuse|warn

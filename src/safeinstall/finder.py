@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import IndexAccessError, SafeInstallError, UsageError
 from safeinstall.http import as_client, redact
+from safeinstall.urls import canonical_index_url
 
 #: "times-from": an index read only to date files (``--times-from``), never a candidate source.
 SourceKind = Literal["index", "find-links", "times-from"]
@@ -51,6 +53,14 @@ MAX_PAGE_BYTES = 64 * 1024 * 1024
 class Source:
     url: str
     kind: SourceKind
+
+    @property
+    def is_origin(self) -> bool:
+        """An index, or a find-links page on a server: a place where others publish, which
+        pip merges with the indexes. A name on more than one origin is where dependency
+        confusion happens. A find-links directory or file on this machine is the user's own."""
+        return self.kind == "index" or (
+            self.kind == "find-links" and self.url.split(":", 1)[0].lower() in ("http", "https"))
 
 
 @dataclass(frozen=True)
@@ -264,14 +274,13 @@ class ProjectListing:
                      if f.version == version and f.source == source)
 
     def index_urls(self) -> tuple[str, ...]:
-        """The indexes (not find-links) that list files of this project, in order."""
+        """The origins (:attr:`Source.is_origin`: indexes and remote find-links pages, not
+        find-links directories) that list files of this project, in order."""
         if self._eager is not None or self._all is not None:
-            return tuple(dict.fromkeys(f.source.url for f in self.files
-                                       if f.source.kind == "index"))
+            return tuple(dict.fromkeys(f.source.url for f in self.files if f.source.is_origin))
         if self._index_urls is None:
             self._index_urls = tuple(dict.fromkeys(item[0].url for item in self._raw
-                                                   if item is not None
-                                                   and item[0].kind == "index"))
+                                                   if item is not None and item[0].is_origin))
         return self._index_urls
 
     def light(self) -> tuple[LightFile, ...]:
@@ -823,6 +832,12 @@ class Finder:
         if url.startswith("file:"):
             path = _file_path(url)
             try:
+                # (a named pipe or a device would block, or never end: only regular files)
+                if not stat.S_ISREG(os.stat(path).st_mode):
+                    raise IndexAccessError(f"cannot read index page {path}: it is not a "
+                                           "regular file",
+                                           hint="remove it from the index or find-links "
+                                           "directory")
                 with open(path, "rb") as fh:
                     data = fh.read(MAX_PAGE_BYTES + 1)
             except OSError as exc:
@@ -1024,7 +1039,9 @@ def _html_meta(value: str | None) -> dict[str, str] | bool | None:
 
 
 def _norm(location: str) -> str:
-    return location.strip().rstrip("/")
+    """One spelling of a configured location, to match an ``[index-for]`` pin or a
+    ``--times-from`` URL with it (``HTTP://host:80/simple`` is ``http://host/simple/``)."""
+    return canonical_index_url(location).rstrip("/")
 
 
 def _file_path(url: str) -> str:

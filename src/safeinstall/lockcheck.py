@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -26,6 +26,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from safeinstall.backfill import Outcome, Proof
 from safeinstall.display import printable
 from safeinstall.durations import format_duration
 from safeinstall.finder import Finder, IndexFile
@@ -33,11 +34,15 @@ from safeinstall.lockfile import LockedRelease, ReadLock, UncheckedEntry, check_
 from safeinstall.policy import Policy
 from safeinstall.releaseview import NamedTarget, RulesFor
 from safeinstall.selection import order_candidates
-from safeinstall.timeline import timeline_for
+from safeinstall.timeline import ReleaseTimeline, timeline_for
 from safeinstall.urls import canonical_index_url, redact_url
 
-Status = Literal["on-time", "late", "allowed-late", "unknown-upload-time", "not-found",
-                 "conflicting-times", "unchecked", "hash-checking-lost", "bad-archive"]
+Status = Literal["on-time", "late", "allowed-late", "late-verified", "unknown-upload-time",
+                 "not-found", "conflicting-times", "unchecked", "hash-checking-lost",
+                 "bad-archive"]
+#: ``--on-late verify``: proves a late file of a release a benign backfill (or says why not);
+#: arguments: the late file, the timeline that dates it, the files of its release on its index
+Prover = Callable[[IndexFile, ReleaseTimeline, Sequence[IndexFile]], tuple[Outcome, int]]
 #: For guard: why a hash is new. ``added-file``: a file added to a release the old lock already
 #: locked (the "new file in an old release" signal); ``new-release``: an upgrade or a new
 #: dependency.
@@ -71,6 +76,7 @@ class DatedHash:
     previous: tuple[str, ...] = ()  # versions of the project in the old lock (an upgrade)
     blocking: bool = True  # unchecked entries: whether they fail the command
     kind: str | None = None  # unchecked entries: the lockfile.UncheckedKind
+    proof: Proof | None = None  # late-verified: the content proof (--on-late verify)
 
     def fails(self, policy: Policy) -> bool:
         """Whether this item makes guard/audit exit 1 under ``policy``."""
@@ -112,9 +118,11 @@ def date_release(finder: Finder, release: LockedRelease, hashes: Iterable[str], 
                  policy: Policy, targets: Sequence[NamedTarget], rules_for: RulesFor,
                  allowed: Iterable[str] | None = None, line_of: Mapping[str, int] | None = None,
                  source: str | None = None, change: Change | None = None,
-                 previous: Sequence[str] = ()) -> list[DatedHash]:
+                 previous: Sequence[str] = (), prover: Prover | None = None) -> list[DatedHash]:
     """Date each of ``hashes`` of ``release``. ``allowed``: every sha256 the lock accepts
-    for this release (default: the release's own), which decides pip's choice per target."""
+    for this release (default: the release's own), which decides pip's choice per target.
+    ``prover``: with ``--on-late verify``, a late file it proves is ``late-verified``; one it
+    does not is ``late``, its note saying why."""
     extra: dict[str, Any] = {"source": source, "change": change, "previous": tuple(previous)}
     try:
         version = Version(release.version)
@@ -164,6 +172,15 @@ def date_release(finder: Finder, release: LockedRelease, hashes: Iterable[str], 
         dated = tl.date(f)
         judgment = policy.judge(release.name, f.version, dated)
         note = note or borrowed
+        if judgment.verdict == "late" and policy.on_late == "verify" and prover is not None \
+                and f.invalid is None:
+            from safeinstall.backfillcheck import unproven_hint
+
+            outcome, tried = prover(f, tl, listing.release(f.version, f.source))
+            if isinstance(outcome, Proof):
+                judgment = policy.judge(release.name, f.version, dated, proof=outcome)
+            else:
+                note = "; ".join(x for x in (note, unproven_hint(outcome, tried)) if x)
         status: Status
         if judgment.verdict == "unknown":
             status = "unknown-upload-time"
@@ -173,7 +190,7 @@ def date_release(finder: Finder, release: LockedRelease, hashes: Iterable[str], 
         exc = str(judgment.exception) if judgment.exception is not None else None
         out.append(DatedHash(release.name, str(f.version), sha, status, f.filename,
                              f.source.url, dated.upload_time, dated.release_start,
-                             dated.lateness, exc, note=note, **here))
+                             dated.lateness, exc, note=note, proof=judgment.proof, **here))
     return out
 
 
@@ -224,13 +241,16 @@ def describe(d: DatedHash, policy: Policy) -> str:
     if d.status in ("unchecked", "hash-checking-lost", "bad-archive"):
         return printable(d.note or "cannot be checked")
     who = f"{d.filename or 'sha256:' + (d.sha256 or '')[:16] + '...'}"
-    if d.status in ("late", "allowed-late"):
+    if d.status in ("late", "allowed-late", "late-verified"):
         assert d.lateness is not None
         text = (f"{who} was uploaded {_short(d.upload_time)}, {format_duration(d.lateness)} "
                 f"after the release began ({_short(d.release_start)}; threshold "
                 f"{format_duration(policy.late_after)})")
         if d.exception:
             text += f"; allowed by exception {d.exception}"
+        if d.proof is not None:
+            text += (f"; late-verified against the on-time {d.proof.reference} "
+                     f"(--on-late verify): {d.proof.describe()}")
     elif d.status == "on-time":
         assert d.lateness is not None
         text = (f"{who} was uploaded {_short(d.upload_time)}, "
@@ -247,7 +267,8 @@ def describe(d: DatedHash, policy: Policy) -> str:
     return printable(f"{text}; installed by: {sel}")
 
 
-_LABEL = {"late": "LATE", "allowed-late": "allowed", "on-time": "ok",
+_LABEL = {"late": "LATE", "allowed-late": "allowed", "late-verified": "verified",
+          "on-time": "ok",
           "unknown-upload-time": "UNDATED", "not-found": "UNKNOWN",
           "conflicting-times": "CONFLICT", "unchecked": "UNCHECKED",
           "hash-checking-lost": "UNHASHED", "bad-archive": "MISMATCH"}
@@ -278,7 +299,7 @@ def render_text(title: str, items: Sequence[DatedHash], policy: Policy, *,
         if quiet and not d.fails(policy):
             continue
         label = _LABEL[d.status]
-        if not d.fails(policy) and d.status not in ("on-time", "allowed-late"):
+        if not d.fails(policy) and d.status not in ("on-time", "allowed-late", "late-verified"):
             label = label.lower()
         what = printable(f"{d.name} {d.version}" if d.version else d.name)
         lines.append(f"  {label:9} {what}{_change(d)}: {describe(d, policy)}")
@@ -289,6 +310,8 @@ def render_text(title: str, items: Sequence[DatedHash], policy: Policy, *,
 
 
 def dated_json(d: DatedHash, policy: Policy) -> dict[str, Any]:
+    from safeinstall.report import proof_json
+
     return {
         "name": d.name, "version": d.version, "sha256": d.sha256, "status": d.status,
         "fails": d.fails(policy), "filename": d.filename, "index": d.index,
@@ -297,6 +320,7 @@ def dated_json(d: DatedHash, policy: Policy) -> dict[str, Any]:
         "exception": d.exception, "selected_by": list(d.selected_by), "line": d.line,
         "note": d.note, "file": d.source, "change": d.change,
         "previous_versions": list(d.previous), "unchecked_kind": d.kind,
+        "proof": proof_json(d.proof) if d.proof is not None else None,
     }
 
 
@@ -329,6 +353,10 @@ _RULES: dict[str, tuple[str, str, str]] = {
                   "No file of the project on the configured indexes has this sha256."),
     "allowed-late": ("safe-install/allowed-late-artifact", "A late file allowed by exception",
                      "A late file covered by a reviewed --allow-late exception."),
+    "late-verified": ("safe-install/late-verified-artifact",
+                      "A late file proven a benign backfill",
+                      "A late file whose content is proven to be that of an on-time file of "
+                      "its release (--on-late verify)."),
     "conflicting-times": ("safe-install/conflicting-upload-times",
                           "Two sources disagree on when a locked file was uploaded",
                           "The same file (same sha256) has different upload times on two "
@@ -391,8 +419,8 @@ def render_sarif(command: str, items: Sequence[DatedHash], policy: Policy, *,
         if d.status == "on-time":
             continue
         rid = _RULES[d.status][0]
-        level = "error" if d.fails(policy) else ("note" if d.status == "allowed-late"
-                                                  else "warning")
+        level = "error" if d.fails(policy) else (
+            "note" if d.status in ("allowed-late", "late-verified") else "warning")
         path = d.source or artifact
         if path not in located:
             located[path] = sarif_location(path, cwd or os.getcwd())

@@ -4,7 +4,8 @@
   current,3.12:win_amd64``, as for ``timeline``); :func:`target_label` names one in a lock.
 * :class:`OnTimeFinder` is a :class:`~safeinstall.finder.Finder` that hides every late file
   (unless an ``--allow-late`` exception covers it), so a lock is resolved from on-time files
-  only and says which files it left out and why.
+  only and says which files it left out and why. With ``--on-late verify`` it shows late
+  wheels until the check fails to prove one a benign backfill (:meth:`OnTimeFinder.unprove`).
 * :func:`build_lock` merges one checked resolution per target into a :class:`Lock`;
   :func:`requirements_text` and :func:`pylock_text` write it as a hashed requirements file
   (for plain ``pip install --require-hashes``) and as a PEP 751 ``pylock.toml``.
@@ -34,6 +35,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from safeinstall.backfill import Proof
 from safeinstall.errors import RequirementError, ResolutionError, UsageError
 from safeinstall.fileio import write_atomically  # re-exported: the lock writers use it
 from safeinstall.finder import Finder, IndexFile, ProjectListing
@@ -85,13 +87,27 @@ class OnTimeFinder(Finder):
     Files the policy judges late are hidden (and remembered in :attr:`hidden`) unless an
     ``--allow-late`` exception covers them. Files whose lateness is unknown (an undated or
     inconsistent timeline) stay visible, so the check still refuses them.
+
+    With ``--on-late verify`` a late wheel stays visible, so that the check can prove it a
+    benign backfill (``late-verified``); one it could not prove is hidden from the next
+    resolution (:meth:`unprove`), with the reason in its :class:`LeftOut`.
     """
 
     def __init__(self, *, policy: Policy, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.policy = policy
         self.hidden: dict[str, LeftOut] = {}  # by filename
+        self.unproven: dict[str, str] = {}  # filename -> why it is not late-verified
         self._filtered: dict[NormalizedName, ProjectListing] = {}
+
+    def unprove(self, why_by_filename: Mapping[str, str]) -> bool:
+        """Hide these late files from now on (their proof failed); False when nothing is new."""
+        new = {k: v for k, v in why_by_filename.items() if k not in self.unproven}
+        if not new:
+            return False
+        self.unproven.update(new)
+        self._filtered.clear()
+        return True
 
     def project(self, name: str) -> ProjectListing:
         from safeinstall.durations import format_duration
@@ -106,12 +122,18 @@ class OnTimeFinder(Finder):
             tl, _ = timeline_for(listing, f)
             judgment = self.policy.judge(f.project, f.version, tl.date(f))
             if judgment.verdict == "late":
+                if self.policy.on_late == "verify" and f.is_wheel and \
+                        f.filename not in self.unproven:
+                    kept.append(f)  # the check proves it (late-verified) or refuses it
+                    continue
                 late = judgment.dated.lateness
                 assert late is not None
+                why = self.unproven.get(f.filename)
                 self.hidden[f.filename] = LeftOut(
                     str(f.project), str(f.version), f.filename, f.sha256, "late",
                     f"late: uploaded {format_duration(late)} after its release began "
-                    f"(threshold {format_duration(self.policy.late_after)})",
+                    f"(threshold {format_duration(self.policy.late_after)})"
+                    + (f"; {why}" if why else ""),
                     judgment.dated.upload_time, late)
                 continue
             kept.append(f)
@@ -138,6 +160,7 @@ class LockedArtifact:
     is_wheel: bool
     selected_by: tuple[str, ...]  # target labels
     allowed_late: str | None = None  # the exception that admitted a late file
+    proof: Proof | None = None  # the content proof that admitted a late file (late-verified)
 
 
 @dataclass(frozen=True)
@@ -291,6 +314,7 @@ def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder,
     required_by: dict[str, list[str]] = {}
     starts: dict[tuple[str, str], datetime | None] = {}
     allowed: dict[str, str] = {}
+    proofs: dict[str, Proof] = {}
     build: dict[tuple[str, str], dict[str, tuple[PackageResult, list[str]]]] = {}
     for label, result in results:
         for pkg in result.packages:
@@ -321,6 +345,8 @@ def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder,
                 if finding.kind == "late" and finding.severity == "info" and \
                         finding.filename == f.filename:
                     allowed[f.filename] = finding.message
+            if pkg.proof is not None and pkg.filename == f.filename:
+                proofs[f.filename] = pkg.proof
     envs = {label: dict(result.target.environment) for label, result in results}
     markers: dict[tuple[str, str], str | None] = {}
     for name, by_label in versions.items():
@@ -341,7 +367,7 @@ def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder,
                 filename=f.filename, url=f.url, index=f.source.url, sha256=f.sha256 or "",
                 size=f.size, upload_time=dated.upload_time, lateness=dated.lateness,
                 is_wheel=f.is_wheel, selected_by=tuple(labels),
-                allowed_late=allowed.get(filename)))
+                allowed_late=allowed.get(filename), proof=proofs.get(filename)))
         packages.append(LockedPackage(name, version, tuple(arts),
                                       tuple(required_by.get(name, ())), starts.get(key),
                                       markers.get(key)))
@@ -408,7 +434,9 @@ def requirements_text(lock: Lock, *, command: str, base_dir: str | None = None,
         f"#    {command}",
         f"# Targets: {', '.join(lock.targets)}",
         "# It records only files that passed the checks: each was uploaded at most "
-        f"{format_duration(lock.late_after)} after its release began.",
+        f"{format_duration(lock.late_after)} after its release began"
+        + (", or is late-verified (proven a benign backfill; its comment names the proof)."
+           if any(a.proof is not None for p in lock.packages for a in p.artifacts) else "."),
         "# Install with: pip install --require-hashes -r THIS_FILE (or safe-install -r).",
     ]
     if build_constraints:
@@ -428,6 +456,11 @@ def requirements_text(lock: Lock, *, command: str, base_dir: str | None = None,
                    for i, h in enumerate(hashes))
         for a in pkg.artifacts:
             extra = f" (allowed late: {a.allowed_late})" if a.allowed_late else ""
+            if a.proof is not None:
+                extra = (f" (late-verified, {format_duration(a.lateness)} late: "
+                         if a.lateness is not None else " (late-verified: ") + \
+                    (f"{a.proof.describe()}; {a.proof.reference} has sha256 "
+                     f"{a.proof.reference_sha256})")
             out.append(f"    # {a.filename} uploaded {_iso(a.upload_time)}, for "
                        f"{', '.join(a.selected_by)}{extra}")
         for lo in late.get((pkg.name, pkg.version), []):
@@ -506,6 +539,9 @@ def pylock_dict(lock: Lock) -> dict[str, Any]:
             tool={"safe-install": {
                 "release-start": _iso(pkg.release_start),
                 "selected-by": {a.filename: list(a.selected_by) for a in pkg.artifacts},
+                **({"late-verified": {a.filename: proof_table(a.proof)
+                                      for a in pkg.artifacts if a.proof is not None}}
+                   if any(a.proof is not None for a in pkg.artifacts) else {}),
             }},
         ))
     tool = {"safe-install": {
@@ -529,6 +565,14 @@ def pylock_dict(lock: Lock) -> dict[str, Any]:
                  dependency_groups=None, default_groups=None)
     doc.validate()
     return dict(doc.to_dict())
+
+
+def proof_table(proof: Proof) -> dict[str, Any]:
+    """A late-verified file's proof in a lock (pylock tool table, lock report)."""
+    return {"kind": proof.kind, "reference": proof.reference,
+            "reference-sha256": proof.reference_sha256 or "",
+            "files-compared": proof.files_compared,
+            "normalisations": list(proof.normalisations)}
 
 
 def _second(t: datetime | None) -> datetime | None:

@@ -10,10 +10,14 @@ from typing import Literal
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from safeinstall.backfill import Proof
 from safeinstall.errors import UsageError
 
 Severity = Literal["error", "warning", "info"]
 Action = Literal["refuse", "warn"]
+#: what a late file does: ``verify`` refuses it unless its content is proven to be a benign
+#: backfill of on-time files (safeinstall.backfill), then it is ``late-verified``
+LateAction = Literal["refuse", "warn", "verify"]
 
 DEFAULT_LATE_AFTER = timedelta(hours=24)
 
@@ -91,9 +95,9 @@ class DatedFile:
     local_variant: bool = False
 
 
-Verdict = Literal["on-time", "late", "allowed-late", "unknown"]
+Verdict = Literal["on-time", "late", "allowed-late", "late-verified", "unknown"]
 #: the finding a judgment gives, if any (``late`` also for allowed-late, as an info finding)
-JudgmentKind = Literal["late", "unknown-upload-time", "inconsistent-timeline"]
+JudgmentKind = Literal["late", "late-verified", "unknown-upload-time", "inconsistent-timeline"]
 
 
 @dataclass(frozen=True)
@@ -106,17 +110,21 @@ class Judgment:
     late_after: timedelta
     exception: LateException | None = None
     severity: Severity | None = None  # of the finding (None: on time, no finding)
+    #: the content proof that made a late file ``late-verified`` (``--on-late verify``)
+    proof: Proof | None = None
 
     @property
     def is_late(self) -> bool:
-        """Later than the threshold, whether or not an exception allows it."""
-        return self.verdict in ("late", "allowed-late")
+        """Later than the threshold, whether or not an exception or a proof allows it."""
+        return self.verdict in ("late", "allowed-late", "late-verified")
 
     @property
     def kind(self) -> JudgmentKind | None:
         """The finding kind this judgment gives: None when the file is on time."""
         if self.verdict == "unknown":
             return "inconsistent-timeline" if self.dated.inconsistent else "unknown-upload-time"
+        if self.verdict == "late-verified":
+            return "late-verified"
         return "late" if self.is_late else None
 
     @property
@@ -128,7 +136,7 @@ class Judgment:
 @dataclass(frozen=True)
 class Policy:
     late_after: timedelta = DEFAULT_LATE_AFTER
-    on_late: Action = "refuse"
+    on_late: LateAction = "refuse"
     on_unknown_upload_time: Action = "refuse"
     on_untrusted_hash: Action = "warn"  # always refuse in hash-checking mode
     on_unverifiable: Action = "refuse"  # remote URLs and VCS; local paths are the user's own
@@ -142,10 +150,17 @@ class Policy:
                 return exc
         return None
 
-    def judge(self, name: str, version: Version, dated: DatedFile) -> Judgment:
+    def judge(self, name: str, version: Version, dated: DatedFile, *,
+              proof: Proof | None = None) -> Judgment:
         """Compare a dated file with the threshold and apply the exceptions: the one place
         where lateness meets ``late_after``. A file whose lateness is unknown (an undated or
-        inconsistent timeline) is never on time; an inconsistent timeline is always refused."""
+        inconsistent timeline) is never on time; an inconsistent timeline is always refused.
+
+        ``proof``: a content proof (safeinstall.backfill) that the late file carries only what
+        an on-time file of its release carried. It counts only with ``on_late == "verify"``
+        and only for a late file no exception covers: the verdict is then ``late-verified``
+        (an info finding). It never makes an on-time, unknown or allowed-late file anything
+        else."""
         if dated.lateness is None:
             severity: Severity = "error" if dated.inconsistent \
                 else severity_for(self.on_unknown_upload_time)
@@ -155,6 +170,9 @@ class Policy:
         exc = self.exception_for(name, version, dated.sha256)
         if exc is not None:
             return Judgment("allowed-late", dated, self.late_after, exc, severity="info")
+        if proof is not None and self.on_late == "verify":
+            return Judgment("late-verified", dated, self.late_after, severity="info",
+                            proof=proof)
         return Judgment("late", dated, self.late_after, severity=severity_for(self.on_late))
 
     def relaxations(self) -> list[str]:
@@ -185,8 +203,22 @@ def parse_action(value: str, option: str) -> Action:
     raise UsageError(f"invalid {option} value {value!r}", hint="choose 'refuse' or 'warn'")
 
 
-def severity_for(action: Action) -> Severity:
-    return "error" if action == "refuse" else "warning"
+def parse_late_action(value: str, option: str) -> LateAction:
+    """``--on-late``: refuse, warn, or verify (refuse unless proven a benign backfill)."""
+    low = value.strip().lower()
+    if low == "verify":
+        return "verify"
+    if low in ("refuse", "warn"):
+        return parse_action(low, option)
+    raise UsageError(f"invalid {option} value {value!r}",
+                     hint="choose 'refuse', 'warn' or 'verify' (install a late file only when "
+                     "its content is proven identical to an on-time file of its release)")
+
+
+def severity_for(action: LateAction) -> Severity:
+    """An action's severity: only ``warn`` is a warning (a late file ``verify`` could not
+    prove is refused)."""
+    return "warning" if action == "warn" else "error"
 
 
 def is_refused(findings: Sequence[Finding]) -> bool:

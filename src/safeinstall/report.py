@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from safeinstall import __version__
+from safeinstall.backfill import Proof
 from safeinstall.checker import CheckResult, PackageResult
 from safeinstall.durations import format_duration
 from safeinstall.errors import ReportError
@@ -64,6 +65,18 @@ def package_json(p: PackageResult) -> dict[str, Any]:
         "metadata_source": p.metadata_source,
         "trusted_hashes": list(p.trusted_hashes),
         "notes": [redact_text(n) for n in p.notes],
+        "proof": proof_json(p.proof) if p.proof is not None else None,
+    }
+
+
+def proof_json(proof: Proof) -> dict[str, Any]:
+    """A late-verified file's content proof (``--on-late verify``), as documented."""
+    return {
+        "kind": proof.kind,
+        "reference": proof.reference,
+        "reference_sha256": proof.reference_sha256,
+        "files_compared": proof.files_compared,
+        "normalisations": list(proof.normalisations),
     }
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from urllib.parse import urlsplit
 from safeinstall.durations import parse_duration
 from safeinstall.errors import UsageError
 from safeinstall.pipoptions import CommandLine
-from safeinstall.policy import LateException, Policy, parse_action
+from safeinstall.policy import LateException, Policy, parse_action, parse_late_action
 
 DEFAULT_CONFIG_NAME = "safe-install.toml"
 PYPROJECT_NAME = "pyproject.toml"
@@ -153,22 +154,64 @@ def user_config_path(environ: Mapping[str, str]) -> Path:
     return Path(user_config_dir("safe-install", appauthor=False)) / USER_CONFIG_NAME
 
 
+def _writable_by_anyone(directory: Path) -> bool:
+    """``directory`` can be written by any user (as /tmp)."""
+    try:
+        return bool(directory.stat().st_mode & stat.S_IWOTH)
+    except OSError:
+        return False
+
+
+def _shared_directory(directory: Path) -> bool:
+    """Files in ``directory`` may have been put there by another user: it can be written by
+    any user, or belongs to another user than this one or root. (Where ownership cannot be
+    told, Windows, only the first.)"""
+    if _writable_by_anyone(directory):
+        return True
+    if not hasattr(os, "geteuid"):  # pragma: no cover
+        return False
+    try:
+        return directory.stat().st_uid not in (os.geteuid(), 0)
+    except OSError:
+        return False
+
+
 def project_config(cwd: Path) -> ConfigFile | None:
     """The nearest project config file from ``cwd`` up to the repository root (see the module
-    docstring): ``safe-install.toml``, else ``[tool.safe-install]`` in ``pyproject.toml``."""
+    docstring): ``safe-install.toml``, else ``[tool.safe-install]`` in ``pyproject.toml``.
+
+    Config can relax the policy, so it is read only where the user put it: the search never
+    goes up into a directory that another user could have written to (any user can write to
+    /tmp, and ``/tmp/.git`` next to ``/tmp/safe-install.toml`` would otherwise make /tmp the
+    "repository" of every directory under it), and a config file in a working directory that
+    any user can write to is refused (name it with ``--config`` to use it)."""
     start = cwd.resolve() if cwd.is_absolute() else Path(os.path.abspath(cwd))
-    chain = [start, *start.parents]
+    chain = [start]
+    for parent in start.parents:
+        if _shared_directory(parent):
+            break
+        chain.append(parent)
     root = next((i for i, d in enumerate(chain)
                  if any((d / m).exists() for m in _REPOSITORY_MARKERS)), None)
     # without a repository only the working directory: a parent such as /tmp may hold a
     # file that someone else wrote, and config can relax the policy
     for directory in chain[:1 if root is None else root + 1]:
-        if (directory / DEFAULT_CONFIG_NAME).is_file():
-            return _load_file(directory / DEFAULT_CONFIG_NAME)
-        if (directory / PYPROJECT_NAME).is_file():
-            found = _load_pyproject(directory / PYPROJECT_NAME)
-            if found is not None:
-                return found
+        for name in (DEFAULT_CONFIG_NAME, PYPROJECT_NAME):
+            path = directory / name
+            if not path.is_file():
+                continue
+            found = _load_file(path) if name == DEFAULT_CONFIG_NAME else _load_pyproject(path)
+            if found is None:
+                continue
+            # (the working directory may belong to another user: the user chose to work there)
+            if _writable_by_anyone(directory):
+                raise UsageError(
+                    f"config file {found.label} was not used: {directory} can be written by "
+                    "any user, so the file may have been written by someone else (and config "
+                    "can relax the policy)",
+                    hint=f"if you trust it, name it: --config {path} (or SAFE_INSTALL_CONFIG); "
+                    f"otherwise work in a directory of your own, or --config {os.devnull}")
+            return found
     return None
 
 
@@ -229,6 +272,8 @@ def _check_scalar(key: str, value: str, label: str) -> None:
     try:
         if key == "late-after":
             parse_duration(value)
+        elif key == "on-late":
+            parse_late_action(value, key)
         elif key.startswith("on-"):
             parse_action(value, key)
     except UsageError as exc:
@@ -246,7 +291,11 @@ def _url_value(value: object, where: str, option: str) -> str:
 def _index_url(value: object, where: str, option: str) -> str:
     """An index URL: http(s)://HOST/... or file://..."""
     text = _url_value(value, where, option)
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = urlsplit("")
     if parts.scheme.lower() not in ("http", "https", "file") or (
             parts.scheme.lower() != "file" and not parts.netloc):
         raise UsageError(f"{where}: {option} value {text!r} is not an index URL",
@@ -308,7 +357,7 @@ def load_settings(cmd: CommandLine, environ: Mapping[str, str], cwd: Path) -> Se
         else Policy().late_after
     policy = Policy(
         late_after=late_after,
-        on_late=action("on-late", "refuse"),
+        on_late=parsed("on-late", parse_late_action) if "on-late" in values else "refuse",
         on_unknown_upload_time=action("on-unknown-upload-time", "refuse"),
         on_untrusted_hash=action("on-untrusted-hash", "warn"),
         on_unverifiable=action("on-unverifiable", "refuse"),

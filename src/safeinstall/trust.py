@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from packaging.version import InvalidVersion, Version
 
@@ -39,10 +39,17 @@ from safeinstall.urls import redact_url
 
 if TYPE_CHECKING:
     from safeinstall.checker import CheckResult, PackageResult
-    from safeinstall.finder import Finder, IndexFile
+    from safeinstall.finder import IndexFile, ProjectListing
     from safeinstall.store import Store
 
 MIN_SCHEMA = 3  # store_migrations: the migration that creates the snapshot tables
+
+
+class Listings(Protocol):
+    """Where the files of a release are looked up (a :class:`~safeinstall.finder.Finder`; for
+    ``lock``, one that shows the late files its resolver does not see)."""
+
+    def project(self, name: str) -> ProjectListing: ...
 
 
 def seen_file(f: IndexFile) -> SeenFile:
@@ -134,7 +141,7 @@ def _files_text(files: list[SnapshotFile | SeenFile]) -> str:
     return ", ".join(printable(f.filename) for f in files)
 
 
-def _release_files(finder: Finder, p: PackageResult) -> list[IndexFile] | None:
+def _release_files(finder: Listings, p: PackageResult) -> list[IndexFile] | None:
     from safeinstall.errors import SafeInstallError
 
     try:
@@ -145,7 +152,7 @@ def _release_files(finder: Finder, p: PackageResult) -> list[IndexFile] | None:
     return [f for f in listing.files_of(version) if f.source.url == p.index]
 
 
-def apply_trust(result: CheckResult, trust: TrustStore, policy: Policy, finder: Finder, *,
+def apply_trust(result: CheckResult, trust: TrustStore, policy: Policy, finder: Listings, *,
                 now: datetime) -> CheckResult:
     """Record the releases the check selected from, and add ``release-changed`` and
     ``replaced-file`` findings where a release differs from its first sighting."""
@@ -214,12 +221,20 @@ def apply_trust(result: CheckResult, trust: TrustStore, policy: Policy, finder: 
                     exc = policy.exception_for(p.name, Version(p.version), p.sha256)
                 except InvalidVersion:
                     exc = None
+                proof = p.proof  # late-verified (--on-late verify)
                 if exc is not None:
                     findings.append(Finding(
                         "release-changed", "info",
                         f"{message}; allowed by exception {exc} ({exc.origin}"
                         + (f": {exc.reason}" if exc.reason else "") + ")",
                         p.filename, p.sha256))
+                elif proof is not None and all(f.filename != proof.reference for f in added):
+                    # proven identical to a file this store saw with the release
+                    findings.append(Finding(
+                        "release-changed", "info",
+                        f"{message}; late-verified against the on-time {proof.reference}, "
+                        "which was in the release when this store first saw it "
+                        "(--on-late verify)", p.filename, p.sha256))
                 else:
                     findings.append(Finding(
                         "release-changed", severity_for(policy.on_late), message, p.filename,

@@ -24,6 +24,10 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
                         "as safe-install --allow-late")
     parser.add_argument("--on-unknown-upload-time", choices=("refuse", "warn"),
                         help="a file that cannot be dated (default refuse)")
+    parser.add_argument("--on-late", choices=("refuse", "verify"),
+                        help="refuse (default): a late file fails; verify: a late wheel proven "
+                        "a benign backfill of an on-time file of its release is late-verified "
+                        "(downloads it and the on-time files it is compared with)")
 
 
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str) -> Settings:
@@ -34,13 +38,32 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
     if getattr(args, "times_from", None):
         values["times_from"] = list(args.times_from)
     for dest, key in (("late_after", "late_after"), ("config", "config_file"),
-                      ("on_unknown_upload_time", "on_unknown_upload_time")):
+                      ("on_unknown_upload_time", "on_unknown_upload_time"),
+                      ("on_late", "on_late")):
         if getattr(args, dest, None) is not None:
             values[key] = getattr(args, dest)
     return load(CommandLine(values, (), ()), environ, Path(cwd))
 
 
 pip_values = _common.pip_values
+
+
+def prover(policy: Any, session: Any, cache_dir: str | None, environ: Mapping[str, str]
+           ) -> tuple[Any, Any]:
+    """With ``--on-late verify``: (an artifact store to close, the prover
+    :func:`safeinstall.lockcheck.date_release` takes); otherwise (None, None)."""
+    if policy.on_late != "verify":
+        return None, None
+    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.backfillcheck import prove_dated
+    from safeinstall.settings import default_cache_dir
+
+    store = ArtifactStore(session, Path(cache_dir) if cache_dir else default_cache_dir(environ))
+
+    def prove(f: Any, timeline: Any, release_files: Any) -> Any:
+        return prove_dated(store, policy, f, timeline, release_files)
+
+    return store, prove
 
 
 def lock_targets(args: argparse.Namespace, settings: Any) -> tuple[Any, ...]:

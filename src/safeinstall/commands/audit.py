@@ -71,14 +71,18 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         mine: list[DatedHash] = [unchecked_item(u, source=name, blocking=args.strict,
                                                 lock_path=path) for u in lock.unchecked]
         session, finder = _lockopts.open_index(settings, times_from=ours.times_from)
+        store, prove = _lockopts.prover(policy, session, ours.cache_dir, environ)
         try:
             finder.prefetch(r.name for r in lock.releases)
             for release in sorted(lock.by_release().values(), key=lambda r: (r.name,
                                                                               r.version)):
                 mine += date_release(finder, release, sorted(release.hashes), policy=policy,
                                      targets=targets, rules_for=rules_for, source=name,
-                                     line_of=line_numbers(text, release.hashes))
+                                     line_of=line_numbers(text, release.hashes),
+                                     prover=prove)
         finally:
+            if store is not None:
+                store.close()
             session.close()
         dated = [d for d in mine if d.sha256 is not None]
         counts.append(f"{name} ({lock.format}): {len(lock.by_release())} release(s), "
@@ -91,8 +95,9 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     code = EXIT_REFUSED if failing else EXIT_OK
     undated = sum(d.status in ("unknown-upload-time", "not-found", "conflicting-times")
                   for d in dated)
+    verified = sum(d.status == "late-verified" for d in dated)
     summary = (f"{len(dated)} hash(es) audited, {sum(d.status == 'late' for d in dated)} late, "
-               f"{undated} undated")
+               + (f"{verified} late-verified, " if verified else "") + f"{undated} undated")
     if unchecked:
         summary += (f"; {len(unchecked)} entr(y/ies) NOT CHECKED"
                     + ("" if args.strict else " (--strict makes them fail)"))

@@ -137,6 +137,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
                 items.append(unchecked_item(entry, source=new_label, blocking=not unchanged,
                                             lock_path=new_path))
         session, finder = _lockopts.open_index(settings, times_from=ours.times_from)
+        store, prove = _lockopts.prover(policy, session, ours.cache_dir, environ)
         try:
             finder.prefetch(r.name for r in new.releases)
             for key, release in sorted(new_by.items()):
@@ -154,8 +155,10 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
                 items += date_release(finder, release, added, policy=policy, targets=targets,
                                       rules_for=rules_for, source=new_label,
                                       line_of=line_numbers(new_text, added), change=change,
-                                      previous=previous)
+                                      previous=previous, prover=prove)
         finally:
+            if store is not None:
+                store.close()
             session.close()
         all_items += items
         texts.append(new_label)
@@ -195,6 +198,7 @@ def _counts(items: list[Any], policy: Any) -> dict[str, Any]:
         mine = [d for d in items if d.change == change]
         out[change] = {"hashes": len(mine),
                        "late": sum(d.status == "late" for d in mine),
+                       "late_verified": sum(d.status == "late-verified" for d in mine),
                        "failing": sum(d.fails(policy) for d in mine),
                        "releases": len({(d.name, d.version) for d in mine})}
     rest = [d for d in items if d.change is None]
@@ -205,9 +209,13 @@ def _counts(items: list[Any], policy: Any) -> dict[str, Any]:
 def _summary(items: list[Any], policy: Any, *, failing: bool) -> str:
     c = _counts(items, policy)
     added, new = c["added-file"], c["new-release"]
-    text = (f"{added['hashes']} hash(es) added to already-locked releases, {added['late']} late;"
-            f" {new['hashes']} hash(es) of {new['releases']} newly locked release(s) "
-            f"(upgrades, new dependencies), {new['late']} late")
+    text = (f"{added['hashes']} hash(es) added to already-locked releases, {added['late']} late"
+            + (f" ({added['late_verified']} more late-verified)" if added["late_verified"]
+               else "") +
+            f"; {new['hashes']} hash(es) of {new['releases']} newly locked release(s) "
+            f"(upgrades, new dependencies), {new['late']} late"
+            + (f" ({new['late_verified']} more late-verified)" if new["late_verified"]
+               else ""))
     other = added["failing"] - added["late"] + new["failing"] - new["late"]
     if other:
         text += f"; {other} hash(es) that cannot be dated"

@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache-dir", action="store_true",
                         help="do not use safe-install's artifact and metadata cache")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    parser.add_argument("--trust-store", metavar="URL|off",
+                        help="trust on first use, as for safe-install: the store of release "
+                        "snapshots (default: the state store; SAFE_INSTALL_TRUST_STORE)")
+    parser.add_argument("--no-trust-store", action="store_true",
+                        help="same as --trust-store off")
     _common.add_index_arguments(parser)
     _common.add_target_arguments(parser, default="current")
     _lockopts.add_policy_arguments(parser)
@@ -91,17 +96,32 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
                                            policy=policy, index_for=ours.index_for)
     cache_dir = run_cache_dir(ours, environ, no_cache=bool(args.no_cache_dir))
     store = ArtifactStore(session, cache_dir)
+    trust = None
     try:
-        results = []
-        for t, tin in per_target:
-            result = run_check(
-                settings=tin.settings, policy=policy, target=t.target,
-                user_requirements=tin.user_reqs, parsed=tin.parsed, finder=finder,
-                store=store, environ=environ, now=now, cwd=cwd, installed={},
-                notes=tin.notes, ask_backends=True)
-            label = target_label(t.target) if t.name == "current" else t.name
-            results.append((label, result))
+        trust, trust_store = _open_trust(args, environ, cwd, now, stderr)
+        # with --on-late verify, late wheels stay visible to be proven; one the check could
+        # not prove is hidden and the lock resolved again, from on-time files for it
+        for _round in range(MAX_VERIFY_ROUNDS):
+            results = []
+            for t, tin in per_target:
+                result = run_check(
+                    settings=tin.settings, policy=policy, target=t.target,
+                    user_requirements=tin.user_reqs, parsed=tin.parsed, finder=finder,
+                    store=store, environ=environ, now=now, cwd=cwd, installed={},
+                    notes=tin.notes, ask_backends=True)
+                if trust is not None:
+                    # as for an install: a file added to a release after the store first saw
+                    # it is refused here too, or the lock would hand pip a file safe-install
+                    # refuses
+                    result = _apply_trust(result, trust, trust_store, policy, finder, now,
+                                          stderr)
+                label = target_label(t.target) if t.name == "current" else t.name
+                results.append((label, result))
+            if policy.on_late != "verify" or not finder.unprove(_unproven(results)):
+                break
     finally:
+        if trust is not None:
+            trust.close()
         store.close()
         session.close()
 
@@ -151,13 +171,81 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     return EXIT_OK
 
 
+#: resolutions of one lock with --on-late verify (each hides the late files it failed to prove)
+MAX_VERIFY_ROUNDS = 10
+
+
+def _unproven(results: list[Any]) -> dict[str, str]:
+    """Late selected files the check refused under ``--on-late verify``: filename -> the first
+    line of the refusal's hint (why the proof failed)."""
+    out: dict[str, str] = {}
+    for _label, r in results:
+        for p in r.packages:
+            for f in p.findings:
+                if f.kind == "late" and f.severity == "error" and f.filename == p.filename \
+                        and p.filename:
+                    out[p.filename] = (f.hint or "").splitlines()[0] if f.hint else \
+                        "not proven a benign backfill"
+    return out
+
+
+def _open_trust(args: argparse.Namespace, environ: Mapping[str, str], cwd: str, now: Any,
+                stderr: IO[str]) -> tuple[Any, str | None]:
+    """The trust store (None: off, or the default store cannot be opened: a warning), and the
+    store URL as chosen (``""``: the default), read as ``safe-install`` reads it."""
+    from safeinstall.cli import take_trust_options
+    from safeinstall.errors import SafeInstallError
+    from safeinstall.store import StoreRowError, StoreSchemaError
+    from safeinstall.trust import open_trust
+
+    argv = ["--no-trust-store"] if args.no_trust_store else \
+        ["--trust-store", args.trust_store] if args.trust_store is not None else []
+    _rest, chosen = take_trust_options(argv, environ)
+    try:
+        return open_trust(chosen, environ=environ, cwd=cwd, now=now, write=True), chosen
+    except SafeInstallError as exc:
+        # a store the user chose must work, and a newer or damaged store is refused
+        if chosen or isinstance(exc, (StoreSchemaError, StoreRowError)):
+            raise
+        stderr.write(f"warning: trust on first use is off for this run: {exc}\n")
+        return None, chosen
+
+
+class _Unfiltered:
+    """The lock's finder as trust on first use must see it: every file of a release, the late
+    ones the lock leaves out included (a snapshot is of the release)."""
+
+    def __init__(self, finder: Any) -> None:
+        self._finder = finder
+
+    def project(self, name: str) -> Any:
+        return self._finder.unfiltered(name)
+
+
+def _apply_trust(result: Any, trust: Any, chosen: str | None, policy: Any, finder: Any,
+                 now: Any, stderr: IO[str]) -> Any:
+    from safeinstall.errors import SafeInstallError
+    from safeinstall.store import StoreRowError, StoreSchemaError
+    from safeinstall.trust import apply_trust
+
+    try:
+        return apply_trust(result, trust, policy, _Unfiltered(finder), now=now)
+    except SafeInstallError as exc:
+        if chosen or isinstance(exc, (StoreSchemaError, StoreRowError)):
+            raise
+        stderr.write(f"warning: trust on first use is off for this run: {exc}\n")
+        return result
+
+
 def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
     from safeinstall.durations import format_duration
 
     if not quiet:
+        verified = sum(a.proof is not None for p in lock.packages for a in p.artifacts)
         err.write(f"locked {len(lock.packages)} package(s) for {', '.join(lock.targets)} "
                   f"(only files uploaded within {format_duration(lock.late_after)} of their "
-                  "release's start)\n")
+                  "release's start"
+                  + (f", and {verified} late-verified file(s)" if verified else "") + ")\n")
     if lock.build_packages and not quiet:
         err.write(f"and {len(lock.build_packages)} build dependenc(ies) of its sdists, kept "
                   "apart (pip --build-constraint):\n")
@@ -167,7 +255,9 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
                       f"({', '.join(pkg.required_by)})\n")
     for pkg in lock.packages:
         if not quiet:
-            files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)})"
+            files = "; ".join(f"{a.filename} ({', '.join(a.selected_by)}"
+                              + (f"; late-verified against {a.proof.reference}"
+                                 if a.proof is not None else "") + ")"
                               for a in pkg.artifacts)
             marker = f" ; {pkg.marker}" if pkg.marker else ""
             err.write(f"  {pkg.name} {pkg.version}{marker}: {files}\n")
@@ -187,7 +277,7 @@ def _summary(lock: Any, err: IO[str], *, quiet: bool) -> None:
 def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
             written: list[str]) -> dict[str, Any]:
     from safeinstall import __version__
-    from safeinstall.report import package_json
+    from safeinstall.report import package_json, proof_json
 
     def iso(t: Any) -> str | None:
         return t.isoformat().replace("+00:00", "Z") if t is not None else None
@@ -210,7 +300,8 @@ def _report(lock: Any, results: list[Any], policy: Any, outcome: str,
                        "index": a.index, "size": a.size, "upload_time": iso(a.upload_time),
                        "lateness_seconds": a.lateness.total_seconds()
                        if a.lateness is not None else None,
-                       "selected_by": list(a.selected_by), "allowed_late": a.allowed_late}
+                       "selected_by": list(a.selected_by), "allowed_late": a.allowed_late,
+                       "proof": proof_json(a.proof) if a.proof is not None else None}
                       for a in p.artifacts],
         } for p in lock.packages]
         data["left_out"] = [{"name": lo.name, "version": lo.version, "filename": lo.filename,
