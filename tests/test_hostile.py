@@ -581,7 +581,8 @@ def test_faults_doc_names_every_test():
     doc = (root.parent / "docs" / "faults.md").read_text()
     names: dict[str, set[str]] = {}
     for module in ("test_faults.py", "test_hostile.py", "test_properties.py",
-                   "test_hostile_timeline.py", "test_hostile_values.py"):
+                   "test_hostile_timeline.py", "test_hostile_values.py",
+                   "test_failsafe.py"):
         tree = ast.parse((root / module).read_text())
         names[module] = {n.name for n in tree.body
                          if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}

@@ -14,12 +14,13 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from safeinstall.durations import format_duration, parse_duration
+from safeinstall.durations import MAX_DURATION, format_duration, parse_duration
 from safeinstall.errors import IndexAccessError, RequirementError, UsageError
 from safeinstall.finder import Finder, Source, parse_json_page, parse_upload_time
 from safeinstall.http import is_retryable_status, parse_retry_after
@@ -34,6 +35,10 @@ UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 @given(st.integers(0, 10**6), st.sampled_from(sorted(UNITS)))
 def test_duration_number_and_unit(n: int, unit: str) -> None:
+    if n * UNITS[unit] > MAX_DURATION.total_seconds():  # over 100 years: a usage error
+        with pytest.raises(UsageError, match="too long"):
+            parse_duration(f"{n}{unit}")
+        return
     assert parse_duration(f"{n}{unit}") == timedelta(seconds=n * UNITS[unit])
     assert parse_duration(f"  {n}{unit.upper()} ") == timedelta(seconds=n * UNITS[unit])
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -21,7 +20,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from safeinstall import __version__
+from safeinstall.display import SafeStream
 from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
+from safeinstall.process import interruptible
 
 if TYPE_CHECKING:
     from safeinstall.checker import InstalledSet, UserRequirement
@@ -69,6 +70,8 @@ safe-install options:
   --times-from URL            date a mirror's files by the identical file (name and sha256)
                               on this index, e.g. https://pypi.org/simple/ (repeatable)
   --report FILE               write the JSON report ('-' for stdout)
+  --response-deadline SECONDS the longest one response from an index may take in all
+                              (default 120; plus 1 s per 100 KiB it announces)
   --config FILE               the one settings file to read (default: safe-install.toml or
                               [tool.safe-install] in pyproject.toml, from here up to the
                               repository root, then the user's config.toml; /dev/null: none)
@@ -87,7 +90,10 @@ implemented by safe-install, the rest are passed to pip, and the few not support
 refused with a message. pip's configuration (files and PIP_* variables) is honoured.
 
 Exit codes: 0 installed (or would install), also with warnings; 1 refused by policy;
-2 usage, requirement or resolution error; 3 index or network error; 4 pip failed installing.
+2 usage, requirement or resolution error; 3 index or network error; 4 pip failed installing;
+5 the report could not be written (the message says whether anything was installed);
+70 internal error (a bug; the message says whether anything was installed); 130 Ctrl-C;
+141 standard output closed early; 143 SIGTERM.
 """
 
 
@@ -113,11 +119,12 @@ def help_text() -> str:
 
 def _console(stream: IO[str], width: int | None) -> Any:
     """A rich Console on ``stream`` laid out for ``width`` columns; None (no terminal, no
-    COLUMNS): lines are not wrapped (see :mod:`safeinstall.layout`)."""
-    from rich.console import Console
+    COLUMNS): lines are not wrapped (see :mod:`safeinstall.layout`). It escapes outside text
+    (:func:`safeinstall.display.safe_console`)."""
+    from safeinstall.display import safe_console
 
-    return Console(file=stream, highlight=False, soft_wrap=width is None,
-                   width=width or 10_000)
+    return safe_console(file=stream, highlight=False, soft_wrap=width is None,
+                        width=width or 10_000)
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -189,12 +196,55 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     # overlap with our own start-up from here
     tls = None if any(a in ("-h", "--help", "-V", "--version") for a in argv) \
         else _default_tls_context(environ)
-    early: InstalledSet | None = None
-    probe: PendingProbe | None = None
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
+    # every line written goes through display.printable: text from an index, a lock or a
+    # store never reaches the terminal raw (the rich console escapes on its own)
+    out: IO[str] = SafeStream(stdout or sys.stdout)  # type: ignore[assignment]
+    err: IO[str] = SafeStream(stderr or sys.stderr)  # type: ignore[assignment]
     cwd = cwd or os.getcwd()
     now = now or datetime.now(timezone.utc)
+    state = RunState()
+    with interruptible():
+        try:
+            return _main(argv, environ, out, err, cwd, now, pip_config, tls, state)
+        finally:
+            if state.pip_config is not None:
+                state.pip_config.close()
+            if state.early is not None:
+                state.early.close()
+            if state.probe is not None:
+                state.probe.close()
+
+
+@dataclass
+class RunState:
+    """What a run has done so far (mutable, for the messages of a run that ends early): the
+    processes it started, and whether pip was asked to install."""
+
+    pip_config: PendingPipConfig | None = None
+    early: InstalledSet | None = None
+    probe: PendingProbe | None = None
+    install_started: bool = False
+    installed: bool = False
+
+    def outcome(self) -> str:
+        """Whether anything was installed, as the last line of a run that did not finish."""
+        if self.installed:
+            return "the checked artifacts were installed"
+        if self.install_started:
+            return ("pip was installing the checked artifacts: some may be installed; check "
+                    "the environment (pip list)")
+        return "nothing was installed"
+
+
+def _main(argv: list[str], environ: dict[str, str], out: IO[str], err: IO[str], cwd: str,
+          now: datetime, pip_config: PendingPipConfig | None, tls: Future[Any] | None,
+          state: RunState) -> int:
+    from safeinstall.display import printable
+    from safeinstall.errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, ReportError
+    from safeinstall.pipconfig import PendingPipConfig
+    from safeinstall.process import interrupt_code, interrupt_name, silence_stdout
+
+    state.pip_config = pip_config
     policy: Policy | None = None
     report_dest: str | None = None
     dry_run = "--dry-run" in argv
@@ -212,20 +262,24 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         if pip_config is None or cmd.get("isolated"):
             if pip_config is not None:
                 pip_config.close()
-            pip_config = PendingPipConfig(environ, isolated=bool(cmd.get("isolated")))
+            pip_config = state.pip_config = PendingPipConfig(
+                environ, isolated=bool(cmd.get("isolated")))
         python = _early_python(cmd, environ)
-        early = _early_installed(cmd, environ, python)
+        state.early = _early_installed(cmd, environ, python)
         if python:  # the target interpreter reports its tags while we start
             from safeinstall.target import PendingProbe
 
-            probe = PendingProbe(python)
-        from safeinstall.settings import load_settings
+            state.probe = PendingProbe(python)
+        from safeinstall.settings import check_report_destination, load_settings
 
         ours = load_settings(cmd, environ, Path(cwd))
         policy = ours.policy
+        # before anything is installed: a report that cannot be written must not turn an
+        # install into an error afterwards
+        check_report_destination(ours.report, ours.sources.get("report", "--report"))
         report_dest = ours.report
         return _run(cmd, ours, environ, out, _LazyConsole(err, environ), cwd, now, trust_store,
-                    pip_config, early, probe, tls)
+                    pip_config, state.early, state.probe, tls, state=state)
     except SafeInstallError as exc:
         from safeinstall.checker import CheckRefused
 
@@ -234,31 +288,52 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
             extra.append(exc.result)
             for f in exc.result.findings:
                 if f.severity == "error" and f.hint:
-                    err.write(f"REFUSED {exc.result.name} {exc.result.version} ({f.kind}): "
-                              f"{f.message}\n")
-                    err.writelines(f"    {line}\n" for line in f.hint.splitlines())
-        err.write(f"safe-install: error: {exc}\n")
-        if exc.exit_code == EXIT_REFUSED:
-            err.write("safe-install: nothing was installed.\n")
-        if report_dest:
+                    err.write(printable(
+                        f"REFUSED {exc.result.name} {exc.result.version} ({f.kind}): "
+                        f"{f.message}") + "\n")
+                    err.writelines(f"    {printable(line)}\n" for line in f.hint.splitlines())
+        err.write(f"safe-install: error: {printable(exc, keep_newlines=True)}\n")
+        if exc.exit_code == EXIT_REFUSED or isinstance(exc, ReportError) \
+                or state.install_started:
+            err.write(f"safe-install: {state.outcome()}.\n")
+        if report_dest and not isinstance(exc, ReportError):
             from safeinstall.policy import Policy
             from safeinstall.report import report_json, write_report
 
-            write_report(report_json(None, policy=policy or Policy(), dry_run=dry_run,
-                                     exit_code=exc.exit_code, outcome="error",
-                                     extra_packages=extra, error=str(exc)),
-                         report_dest, out)
+            try:
+                write_report(report_json(None, policy=policy or Policy(), dry_run=dry_run,
+                                         exit_code=exc.exit_code, outcome="error",
+                                         extra_packages=extra, error=str(exc)),
+                             report_dest, out)
+            except ReportError as report_exc:
+                err.write(f"safe-install: error: {printable(report_exc, keep_newlines=True)}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        err.write("safe-install: interrupted; nothing was installed by this run.\n")
-        return 130
-    finally:
-        if pip_config is not None:
-            pip_config.close()
-        if early is not None:
-            early.close()
-        if probe is not None:
-            probe.close()
+    except KeyboardInterrupt as exc:
+        err.write(f"safe-install: {interrupt_name(exc)}; {state.outcome()} by this run.\n")
+        return interrupt_code(exc)
+    except BrokenPipeError:  # the reader of our output went away (| head)
+        silence_stdout(out)
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, and what it left behind
+        _internal_error(exc, err, environ, "safe-install")
+        err.write(f"safe-install: {state.outcome()}.\n")
+        return EXIT_INTERNAL
+
+
+def _internal_error(exc: BaseException, err: IO[str], environ: Mapping[str, str],
+                    prog: str) -> None:
+    """An unexpected exception: one line naming it (escaped), the traceback only with
+    ``SAFE_INSTALL_DEBUG=1``."""
+    from safeinstall.display import printable
+
+    err.write(f"{prog}: internal error (a bug in safe-install, exit 70): "
+              f"{exc.__class__.__name__}: {printable(exc)}\n")
+    if environ.get("SAFE_INSTALL_DEBUG"):
+        import traceback
+
+        err.write(printable("".join(traceback.format_exception(exc)), keep_newlines=True))
+    else:
+        err.write(f"{prog}: run again with SAFE_INSTALL_DEBUG=1 to see where, and report it\n")
 
 
 def _early_python(cmd: CommandLine, environ: Mapping[str, str]) -> str | None:
@@ -291,7 +366,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
          pip_config: PendingPipConfig | None = None,
          early_installed: InstalledSet | None = None,
          early_probe: PendingProbe | None = None,
-         tls: Future[Any] | None = None) -> int:
+         tls: Future[Any] | None = None, *, state: RunState | None = None) -> int:
     """The checked run. The final ``pip install`` (:class:`~safeinstall.installer.EarlyInstall`)
     starts first thing, before the heavy imports, since its start-up is the longest wait of a
     small install, if pip's configuration is known by then (otherwise after it is read);
@@ -310,7 +385,7 @@ def _run(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console: An
                                               stdout_to_stderr=ours.report == "-")
         return _check_and_install(cmd, ours, environ, out, console, cwd, now, trust_store,
                                   pip_config, early_installed, early_probe, early_install,
-                                  tls or _default_tls_context(environ))
+                                  tls or _default_tls_context(environ), state or RunState())
     finally:
         if early_install is not None:
             early_install.cancel()
@@ -322,9 +397,9 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
                        early_installed: InstalledSet | None,
                        early_probe: PendingProbe | None,
                        early_install: EarlyInstall | None,
-                       tls: Future[Any]) -> int:
+                       tls: Future[Any], state: RunState) -> int:
     from safeinstall.pipoptions import check_dist_restriction
-    from safeinstall.settings import default_cache_dir
+    from safeinstall.settings import run_cache_dir
 
     inputs = load_inputs(cmd, environ, cwd, now, pip_config=pip_config)
     settings = inputs.settings
@@ -338,15 +413,13 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
     settings, user_reqs = inputs.settings, list(inputs.user_reqs)
     session = open_session(settings, default_tls=tls, urls=ours.times_from)
     finder = make_finder(settings, session, index_for=ours.index_for, times_from=ours.times_from)
-    no_cache = bool(cmd.get("no_cache_dir"))
-    cache_dir = None if no_cache else Path(ours.cache_dir) if ours.cache_dir \
-        else default_cache_dir(environ)
+    cache_dir = run_cache_dir(ours, environ, no_cache=bool(cmd.get("no_cache_dir")))
     # the pages the check will ask for first are fetched while the rest of it is imported
     pages = start_page_fetches(finder, user_reqs, target, cache_dir, no_deps=settings.no_deps)
     try:
         return _checked(cmd, ours, environ, out, console, cwd, now, trust_store,
                         early_installed, early_install, inputs, target, session, finder,
-                        cache_dir)
+                        cache_dir, state)
     finally:
         pages.close()
 
@@ -386,7 +459,7 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
              cwd: str, now: datetime, trust_store: str | None,
              early_installed: InstalledSet | None, early_install: EarlyInstall | None,
              inputs: RunInputs, target: TargetPython, session: Any, finder: Finder,
-             cache_dir: Path | None) -> int:
+             cache_dir: Path | None, state: RunState) -> int:
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import installed_dists, run_check
     from safeinstall.progress import format_size
@@ -414,14 +487,8 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
     workdir = Path(tempfile.mkdtemp(prefix="safe-install-run-"))
     interactive = settings.verbosity >= 0 and console.is_terminal
     status = _progress_for(settings.verbosity, interactive, console)
-    old_term = signal.getsignal(signal.SIGTERM)
     installed: InstalledSet | None = None
     late_install: EarlyInstall | None = None  # started here: the caller did not start one
-
-    def _term(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _term)
     try:
         status.start()
         status.stage("resolving", detail=f"and checking {len(user_reqs)} requirement(s)")
@@ -492,8 +559,10 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
         if plan.wheels or plan.editables:
             count = len(plan.wheels) + len(plan.editables)
             status.stage("installing", detail=f"{count} checked artifact(s)")
+            state.install_started = True
             install(plan, result, settings, environ, workdir, cmd.passthrough,
                     stdout_to_stderr=ours.report == "-", early=early_install)
+            state.installed = True
         status.stop()
         if plan.wheels or plan.editables:
             if settings.verbosity >= 0:
@@ -511,7 +580,6 @@ def _checked(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str], console
         if installed is not None:
             installed.close()
         status.stop()
-        signal.signal(signal.SIGTERM, old_term)
         store.close()
         if trust is not None:
             trust.close()
@@ -703,8 +771,10 @@ def open_session(settings: PipSettings, default_tls: Future[Any] | None = None, 
     why_not = light_allowed(proxy=settings.proxy,
                             urls=[*settings.index_urls, *settings.find_links, *urls])
     light = None if why_not else LightSession(context, timeout=settings.timeout,
-                                              trusted_hosts=trusted)
-    return HttpClient(Session(full, light), retries=settings.retries, trusted_hosts=trusted)
+                                              trusted_hosts=trusted,
+                                              deadline=settings.response_deadline)
+    return HttpClient(Session(full, light), retries=settings.retries, trusted_hosts=trusted,
+                      deadline=settings.response_deadline)
 
 
 def _default_tls_context(environ: Mapping[str, str]) -> Future[Any]:
@@ -790,11 +860,15 @@ def leave(code: int) -> NoReturn:
     """End an entry point's process with ``code``. Whatever is still alive now lives until the
     process ends: the collector need not look at it again while the interpreter shuts down (a
     full collection over every parsed index page, tens of milliseconds). Objects are still
-    finalised and files closed as usual."""
+    finalised and files closed as usual. Background threads still busy are not waited for
+    beyond a moment (:func:`safeinstall.process.end_process`)."""
     import gc
 
+    from safeinstall.process import end_process
+
     gc.freeze()
-    sys.exit(code)
+    end_process(code)
+    sys.exit(code)  # not reached
 
 
 def console_main() -> None:

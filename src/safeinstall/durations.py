@@ -9,6 +9,9 @@ from safeinstall.errors import UsageError
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+#: The longest duration accepted (100 years): a longer threshold or window means nothing, and
+#: date arithmetic with it would leave the calendar (years 1-9999).
+MAX_DURATION = timedelta(days=36500)
 
 
 def parse_duration(value: str) -> timedelta:
@@ -31,6 +34,11 @@ def parse_duration(value: str) -> timedelta:
         raise UsageError(
             f"invalid duration {value!r}",
             hint="write a number with a unit: s, m, h, d or w, e.g. '36h', '7d' or '1d12h'",
+        )
+    if total > MAX_DURATION.total_seconds():  # also inf, from a number with 400 digits
+        raise UsageError(
+            f"duration {value!r} is too long (at most {MAX_DURATION.days}d, 100 years)",
+            hint="write a shorter duration, e.g. '36h', '7d' or '365d'",
         )
     return timedelta(seconds=total)
 

@@ -12,6 +12,15 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_INDEX = 3
 EXIT_PIP = 4
+#: the run's outcome stands (see the message: installed or not), but ``--report`` could not be
+#: written
+EXIT_REPORT = 5
+#: an unexpected internal error (a bug; EX_SOFTWARE); the message says whether anything was
+#: installed
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
+EXIT_BROKEN_PIPE = 141  # standard output was closed early (``| head``): 128 + SIGPIPE
+EXIT_TERMINATED = 143  # SIGTERM
 
 
 class SafeInstallError(Exception):
@@ -62,6 +71,13 @@ class PolicyRefusal(SafeInstallError):
     """The policy refused at least one artifact (exit 1)."""
 
     exit_code = EXIT_REFUSED
+
+
+class ReportError(SafeInstallError):
+    """``--report`` could not be written after the run (exit 5; the message says whether the
+    checked artifacts were installed)."""
+
+    exit_code = EXIT_REPORT
 
 
 class PipError(SafeInstallError):

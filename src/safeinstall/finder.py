@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -542,6 +542,10 @@ def parse_upload_time(value: Any) -> tuple[datetime | None, str | None]:
         return None, f"{value[:80]!r} is not an ISO 8601 time"
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return None, f"{value[:80]!r} has no time zone"
+    try:  # a moment that has no UTC time (0001-01-01T00:00:00+14:00) is not a moment
+        parsed.astimezone(timezone.utc)
+    except OverflowError:
+        return None, f"{value[:80]!r} is outside the range of dates"
     return parsed, None
 
 

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from safeinstall.errors import IndexAccessError, SafeInstallError
+from safeinstall.session import ResponseDeadline, response_budget
 from safeinstall.urls import redact_url
 
 T = TypeVar("T")
@@ -120,6 +121,11 @@ class HttpClient:
     trusted_hosts: Sequence[str] = ()
     backoff: float | None = None  # None: the module's BACKOFF (read at each pause)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    #: ``--response-deadline``: seconds one response may take in all (plus time for the bytes
+    #: it announces, see :func:`safeinstall.session.response_budget`); None: no deadline. The
+    #: light session cuts a late response wherever it is; for others it is checked between
+    #: the blocks of the body.
+    deadline: float | None = None
 
     def close(self) -> None:
         self.session.close()
@@ -154,16 +160,20 @@ class HttpClient:
         """
 
         def attempt() -> Fetched:
+            started = time.monotonic()
             with self._open(url, headers) as (resp, final, hops):
                 if resp.status_code not in body_statuses:
                     return Fetched(final, resp.status_code, resp.headers, b"", hops)
                 chunks: list[bytes] = []
                 size = 0
                 self._check_length(resp, final, max_bytes, what)
+                end = self._end(started, resp)
                 for chunk in resp.iter_bytes(CHUNK):
                     size += len(chunk)
                     if size > max_bytes:
                         raise _too_large(final, max_bytes, what)
+                    if end is not None and time.monotonic() > end:
+                        raise ResponseDeadline(self.deadline or 0.0)
                     chunks.append(chunk)
                 return Fetched(final, resp.status_code, resp.headers, b"".join(chunks),
                                hops)
@@ -177,6 +187,7 @@ class HttpClient:
 
         def attempt() -> dict[str, str]:
             hashers = {a: hashlib.new(a) for a in algorithms}
+            started = time.monotonic()
             with self._open(url, None) as (resp, final, _hops):
                 if resp.status_code != 200:
                     raise IndexAccessError(
@@ -185,11 +196,14 @@ class HttpClient:
                     )
                 self._check_length(resp, final, max_bytes, "download")
                 done = 0
+                end = self._end(started, resp)
                 with open(dest, "wb") as out:
                     for chunk in resp.iter_bytes(CHUNK):
                         done += len(chunk)
                         if done > max_bytes:
                             raise _too_large(final, max_bytes, "download")
+                        if end is not None and time.monotonic() > end:
+                            raise ResponseDeadline(self.deadline or 0.0)
                         for h in hashers.values():
                             h.update(chunk)
                         out.write(chunk)
@@ -232,6 +246,11 @@ class HttpClient:
                 yield resp, current, tuple(hops)
                 return
 
+    def _end(self, started: float, resp: Any) -> float | None:
+        if self.deadline is None:
+            return None
+        return started + response_budget(self.deadline, resp.headers.get("Content-Length"))
+
     @staticmethod
     def _check_length(resp: Any, url: str, max_bytes: int, what: str) -> None:
         declared = resp.headers.get("Content-Length")
@@ -251,6 +270,15 @@ class HttpClient:
                 return attempt()
             except SafeInstallError:
                 raise
+            except ResponseDeadline as exc:  # a dripping server: another try would drip too
+                raise IndexAccessError(
+                    f"{redact(url)} ({what}) took longer than the response deadline of "
+                    f"{exc.seconds:g}s (--response-deadline), for the whole response; "
+                    "gave up",
+                    hint="the index is very slow or stalling on purpose; retry later, or "
+                    "raise --response-deadline if the index is just slow. Nothing was "
+                    "installed",
+                ) from None
             except _RetryableStatus as exc:
                 last = f"HTTP {exc.status}"
                 wait = self._pause(n)

@@ -89,8 +89,10 @@ def _run(cmd: Sequence[str], env: Mapping[str, str], what: str, quiet: bool,
     KeyboardInterrupt) does not kill pip half-way through changing the target: pip is waited
     for, and the interrupt is reported once it is done."""
     out = subprocess.DEVNULL if quiet else (sys.stderr.fileno() if stdout_to_stderr else None)
+    # its own process group: a Ctrl-C at the terminal reaches safe-install only (which lets
+    # pip finish, or stops pip and everything it started, e.g. a build backend)
     proc = subprocess.Popen(list(cmd), env=dict(env), stdout=out, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, start_new_session=hasattr(os, "killpg"))
     _wait(proc, what, quiet, shield=shield, failed_hint=failed_hint)
 
 
@@ -123,7 +125,7 @@ def _wait(proc: subprocess.Popen[str], what: str, quiet: bool, *, shield: bool,
                 break
             except KeyboardInterrupt:
                 if not shield:
-                    proc.kill()
+                    _kill_group(proc)
                     raise
                 interrupted = True
     if interrupted:
@@ -138,8 +140,21 @@ def _wait(proc: subprocess.Popen[str], what: str, quiet: bool, *, shield: bool,
                        f"{(stderr or '').strip()[-3000:]}",
                        hint=failed_hint or
                        "the checks passed; the failure is pip's - see its message above")
-    if stderr and not quiet:
-        sys.stderr.write(stderr)
+    if stderr and not quiet:  # pip names our files, whose names come from an index
+        from safeinstall.display import printable
+
+        sys.stderr.write(printable(stderr, keep_newlines=True))
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Stop ``proc`` and, when it leads a process group of its own, everything it started."""
+    try:
+        if hasattr(os, "killpg") and os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _install_args(settings: PipSettings, passthrough: Sequence[str]) -> list[str]:

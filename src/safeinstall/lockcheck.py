@@ -435,7 +435,7 @@ def render_sarif(command: str, items: Sequence[DatedHash], policy: Policy, *,
         what = f"{d.name} {d.version}" if d.version else d.name
         results.append({
             "ruleId": rid, "ruleIndex": index[d.status], "level": level,
-            "message": {"text": f"{what}{_change(d)}: {describe(d, policy)}"},
+            "message": {"text": printable(f"{what}{_change(d)}: {describe(d, policy)}")},
             "locations": [{"physicalLocation": location}],
             "partialFingerprints": {"sha256": d.sha256 or f"{d.name}:{d.kind}"},
             "properties": dated_json(d, policy),

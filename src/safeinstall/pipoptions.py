@@ -141,6 +141,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _o("on_multiple_indexes", "--on-multiple-indexes", kind="value", group="ours"),
     _o("times_from", "--times-from", kind="value", repeat=True, group="ours"),
     _o("index_for", "--index-for", kind="value", repeat=True, group="ours"),
+    _o("response_deadline", "--response-deadline", kind="value", group="ours"),
     _o("build_with_pins", "--build-with-pins", group="ours"),
     _o("config_file", "--config", kind="value", group="ours"),
     _o("help", "-h", "--help", group="ours"),
@@ -349,6 +350,8 @@ class PipSettings:
     cert: str | None = None
     client_cert: str | None = None
     timeout: float = 15.0
+    #: ours (``--response-deadline``): the longest one response may take in all, in seconds
+    response_deadline: float = 120.0
     retries: int = 5
     proxy: str | None = None
     verbosity: int = 0
@@ -382,13 +385,31 @@ class PipSettings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def parse_response_deadline(value: object) -> float:
+    """``--response-deadline SECONDS``: a positive number (default 120)."""
+    if value is None:
+        return 120.0
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 10**7:  # also NaN
+        raise UsageError(f"invalid --response-deadline {value!r}",
+                         hint="a number of seconds, e.g. 120 (the default) or 600")
+    return seconds
+
+
 def parse_uploaded_prior_to(value: str, now: datetime) -> datetime:
     """pip's ``--uploaded-prior-to``: an ISO 8601 datetime, or ``PnD`` (n days before now)."""
     import re
 
     match = re.match(r"^P(\d+)D$", value, re.ASCII)
     if match:
-        return now - timedelta(days=int(match.group(1)))
+        try:
+            return now - timedelta(days=int(match.group(1)))
+        except OverflowError:
+            raise UsageError(f"invalid --uploaded-prior-to value {value!r}: too many days",
+                             hint="a number of days that ends after the year 1") from None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -477,6 +498,7 @@ def effective_settings(cmd: CommandLine, config: PipConfig, cwd: str, *,
         cert=value("cert", "cert"),
         client_cert=value("client_cert", "client-cert"),
         timeout=number("timeout", "timeout" if config.get("timeout") else "default-timeout", 15.0),
+        response_deadline=parse_response_deadline(cmd.get("response_deadline")),
         retries=int(number("retries", "retries", 5)),
         proxy=value("proxy", "proxy"),
         verbosity=verbosity,

@@ -11,9 +11,11 @@ from safeinstall import __version__
 from safeinstall.backfill import Proof
 from safeinstall.checker import CheckResult, PackageResult
 from safeinstall.durations import format_duration
+from safeinstall.errors import ReportError
 from safeinstall.http import redact
 from safeinstall.layout import Column, fit_table, middle_ellipsis, plain_record
 from safeinstall.policy import Finding, Policy
+from safeinstall.urls import redact_text
 
 SCHEMA_VERSION = 1
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -28,13 +30,15 @@ def _secs(d: timedelta | None) -> float | None:
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": f.kind, "severity": f.severity, "message": f.message}
+    # messages quote index URLs: never a password or token in a report (redact_text)
+    out: dict[str, Any] = {"kind": f.kind, "severity": f.severity,
+                           "message": redact_text(f.message)}
     if f.filename:
         out["filename"] = f.filename
     if f.sha256:
         out["sha256"] = f.sha256
     if f.hint:
-        out["hint"] = f.hint
+        out["hint"] = redact_text(f.hint)
     return out
 
 
@@ -60,7 +64,7 @@ def package_json(p: PackageResult) -> dict[str, Any]:
         "passed_over": [{"filename": fn, "reason": why} for fn, why in p.passed_over],
         "metadata_source": p.metadata_source,
         "trusted_hashes": list(p.trusted_hashes),
-        "notes": list(p.notes),
+        "notes": [redact_text(n) for n in p.notes],
         "proof": proof_json(p.proof) if p.proof is not None else None,
     }
 
@@ -100,7 +104,7 @@ def report_json(result: CheckResult | None, *, policy: Policy, dry_run: bool, ex
             "relaxations": policy.relaxations(),
         },
         "packages": [package_json(p) for p in packages],
-        "notes": list(result.notes) if result else [],
+        "notes": [redact_text(n) for n in result.notes] if result else [],
     }
     if result is not None:
         t = result.target
@@ -114,21 +118,28 @@ def report_json(result: CheckResult | None, *, policy: Policy, dry_run: bool, ex
             "hash_checking_mode": result.hash_mode,
         }
     if error:
-        out["error"] = error
+        out["error"] = redact_text(error)
     return out
 
 
 def write_report(data: dict[str, Any], dest: str, stdout: IO[str]) -> None:
+    """Write the report; :class:`~safeinstall.errors.ReportError` (exit 5) naming ``dest``
+    when that fails (the caller says whether anything was installed)."""
     text = json.dumps(data, indent=2, sort_keys=False) + "\n"
-    if dest == "-":
-        stdout.write(text)
-        stdout.flush()
-    else:  # whole or not at all: an interrupted run never leaves half a report
-        from pathlib import Path
+    try:
+        if dest == "-":
+            stdout.write(text)
+            stdout.flush()
+        else:  # whole or not at all: an interrupted run never leaves half a report
+            from pathlib import Path
 
-        from safeinstall.fileio import write_atomically
+            from safeinstall.fileio import write_atomically
 
-        write_atomically(Path(dest), text)
+            write_atomically(Path(dest), text)
+    except OSError as exc:
+        where = "standard output" if dest == "-" else repr(dest)
+        raise ReportError(f"cannot write the report to {where}: {exc.strerror or exc}",
+                          hint="the outcome of the run is on the line below") from None
 
 
 #: one line for several warnings of a kind (default output): "N packages ..."

@@ -31,6 +31,7 @@ import platform
 import socket
 import ssl
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -47,6 +48,98 @@ AUTH_STATUSES = frozenset({401, 407})
 DRAIN_LIMIT = 64 * 1024
 #: Idle connections kept per host.
 MAX_IDLE = 10
+#: The default of ``--response-deadline``: the longest one response may take, from the request
+#: to the last byte of its body, in seconds ...
+RESPONSE_DEADLINE = 120.0
+#: ... plus one second per this many bytes the response announces (Content-Length), so that a
+#: large download on a slow link (at least 100 KiB/s) is not cut off.
+DEADLINE_BYTES_PER_SECOND = 100 * 1024
+
+
+class ResponseDeadline(Exception):  # noqa: N818 - a condition, named as the option
+    """A response took longer than its deadline (``--response-deadline``); not retried."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the response took longer than its deadline of {seconds:.0f}s")
+        self.seconds = seconds
+
+
+class RequestAborted(Exception):  # noqa: N818
+    """The run was interrupted: requests in flight are cut, and no new one starts."""
+
+
+def response_budget(deadline: float, length: str | None) -> float:
+    """Seconds one response may take: ``deadline``, plus time for the bytes it announces."""
+    extra = 0.0
+    if length and length.strip().isdigit():
+        extra = int(length) / DEADLINE_BYTES_PER_SECOND
+    return deadline + extra
+
+
+class _Watchdog:
+    """One daemon thread per session that cuts (``shutdown``) the socket of every request past
+    its deadline, however the server drips its headers or body."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[int, tuple[float, http.client.HTTPConnection]] = {}
+        self.expired: set[int] = set()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def watch(self, conn: http.client.HTTPConnection, end: float) -> None:
+        with self._cond:
+            if id(conn) in self.expired:
+                return  # cut already: it stays cut
+            self._due[id(conn)] = (end, conn)
+            if self._thread is None and not self._stopped:
+                self._thread = threading.Thread(target=self._run, name="safe-install-deadline",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def done(self, conn: http.client.HTTPConnection) -> bool:
+        """Stop watching ``conn``; whether its deadline had passed."""
+        with self._cond:
+            self._due.pop(id(conn), None)
+            expired = id(conn) in self.expired
+            self.expired.discard(id(conn))
+            return expired
+
+    def is_expired(self, conn: http.client.HTTPConnection) -> bool:
+        with self._cond:
+            return id(conn) in self.expired
+
+    def stop(self) -> None:
+        """End the thread (the session is closed)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopped:
+                    return
+                now = time.monotonic()
+                late = [(key, conn) for key, (end, conn) in self._due.items() if end <= now]
+                for key, _conn in late:
+                    del self._due[key]
+                    self.expired.add(key)
+                if not late:
+                    nxt = min((end for end, _c in self._due.values()), default=None)
+                    self._cond.wait(None if nxt is None else max(0.0, nxt - now))
+                    continue
+            for _key, conn in late:
+                _cut(conn)
+
+
+def _cut(conn: http.client.HTTPConnection) -> None:
+    """Wake whatever thread reads ``conn`` (its reads fail at once)."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _plain(url: str) -> bool:
@@ -61,18 +154,26 @@ def _is_loopback(host: str) -> bool:
 class LightResponse:
     """The part of an ``httpx2.Response`` that :class:`~safeinstall.http.HttpClient` uses."""
 
-    def __init__(self, raw: http.client.HTTPResponse) -> None:
+    def __init__(self, raw: http.client.HTTPResponse,
+                 check: Callable[[], None] = lambda: None) -> None:
         self._raw = raw
+        self._check = check  # raises if the response was cut (deadline, interrupt)
         self.status_code = raw.status
         self.headers = raw.headers  # case-insensitive get(), like httpx2's Headers
 
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
-        """The body, decoded (gzip, deflate); a body cut short raises ``IncompleteRead``."""
+        """The body, decoded (gzip, deflate); a body cut short raises ``IncompleteRead``,
+        one cut by its deadline :class:`ResponseDeadline`."""
         size = chunk_size or 256 * 1024
         decoders = self._decoders()
         while True:
-            block = self._raw.read(size)
+            try:
+                block = self._raw.read(size)
+            except (OSError, http.client.HTTPException):
+                self._check()
+                raise
             if not block:
+                self._check()
                 break
             for part in self._decode(decoders, block, size):
                 if part:
@@ -151,15 +252,23 @@ class LightSession:
     time and goes back to a per-host pool once its response is read)."""
 
     def __init__(self, context: ssl.SSLContext, *, timeout: float | None = None,
-                 trusted_hosts: Sequence[str] = ()) -> None:
+                 trusted_hosts: Sequence[str] = (),
+                 deadline: float | None = RESPONSE_DEADLINE) -> None:
+        from safeinstall.process import abort_on_interrupt
+
         self._context = context
         self._timeout = timeout
+        self._deadline = deadline
         self._trusted = frozenset(trusted_hosts)
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._active: set[http.client.HTTPConnection] = set()
+        self._watchdog = _Watchdog()
         self._lock = threading.Lock()
         self._closed = False
+        self._aborted = False
         self._dns: dict[tuple[str, int], list[Any]] = {}
         self._dns_locks: dict[tuple[str, int], threading.Lock] = {}
+        abort_on_interrupt(self)  # Ctrl-C or SIGTERM cuts every request in flight
 
     def handles(self, url: str) -> bool:
         """Whether this request is the light session's (see the module's docstring)."""
@@ -195,49 +304,108 @@ class LightSession:
             for old in [k for k in sent if k.lower() == name.lower()]:
                 del sent[old]
             sent[name] = value
-        conn, raw = self._send(key, method, target, sent)
+        start = time.monotonic()
+        conn, raw = self._send(key, method, target, sent, start)
         keep = False
+
+        def check() -> None:
+            self._check(conn)
+
         try:
-            yield LightResponse(raw)
+            if self._deadline is not None:  # the announced body gets time of its own
+                budget = response_budget(self._deadline, raw.headers.get("Content-Length"))
+                self._watchdog.watch(conn, start + budget)
+            yield LightResponse(raw, check)
             keep = self._reusable(raw)
         finally:
+            with self._lock:
+                self._active.discard(conn)
+            if self._watchdog.done(conn):
+                keep = False
             if keep:
                 self._checkin(key, conn)
             else:
                 conn.close()
 
+    def _check(self, conn: http.client.HTTPConnection) -> None:
+        """Raise what cut ``conn``, if something did."""
+        if self._aborted:
+            raise RequestAborted("interrupted")
+        if self._deadline is not None and self._watchdog.is_expired(conn):
+            raise ResponseDeadline(self._deadline)
+
+    def abort(self) -> None:
+        """Cut every request in flight and refuse new ones (the run was interrupted)."""
+        with self._lock:
+            self._aborted = True
+            active = list(self._active)
+        for conn in active:
+            _cut(conn)
+
     def close(self) -> None:
+        from safeinstall.process import forget_on_interrupt
+
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, {}
+            active = list(self._active)
+        for conn in active:  # a background fetch still reading: it fails now, not later
+            _cut(conn)
         for conns in idle.values():
             for conn in conns:
                 conn.close()
+        self._watchdog.stop()
+        forget_on_interrupt(self)
 
     # -- connections -------------------------------------------------------------------------
 
     def _send(self, key: tuple[str, str, int], method: str, target: str,
-              headers: Mapping[str, str]) -> tuple[http.client.HTTPConnection,
-                                                   http.client.HTTPResponse]:
+              headers: Mapping[str, str], start: float
+              ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         conn = self._checkout(key)
         reused = conn is not None
         while True:
             if conn is None:
                 conn = self._connect(key)
+            with self._lock:
+                if self._aborted:
+                    conn.close()
+                    raise RequestAborted("interrupted")
+                self._active.add(conn)
+            if self._deadline is not None:  # headers dripped byte by byte are cut too
+                self._watchdog.watch(conn, start + self._deadline)
             try:
                 conn.request(method, target, headers=dict(headers))
                 return conn, conn.getresponse()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
                     ConnectionAbortedError):
-                conn.close()
+                cut = self._release(conn)
+                if self._aborted:
+                    raise RequestAborted("interrupted") from None
+                if cut:
+                    raise ResponseDeadline(self._deadline or 0.0) from None
                 if not reused:
                     raise
                 # a kept-alive connection the server had closed meanwhile: once more, anew
                 reused = False
                 conn = None
-            except BaseException:
-                conn.close()
+            except (OSError, http.client.HTTPException):
+                cut = self._release(conn)
+                if self._aborted:
+                    raise RequestAborted("interrupted") from None
+                if cut:
+                    raise ResponseDeadline(self._deadline or 0.0) from None
                 raise
+            except BaseException:
+                self._release(conn)
+                raise
+
+    def _release(self, conn: http.client.HTTPConnection) -> bool:
+        """Close a connection whose request failed; whether its deadline had cut it."""
+        with self._lock:
+            self._active.discard(conn)
+        conn.close()
+        return self._watchdog.done(conn)
 
     def _connect(self, key: tuple[str, str, int]) -> http.client.HTTPConnection:
         scheme, host, port = key

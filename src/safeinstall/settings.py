@@ -39,6 +39,7 @@ wrong one is a usage error (exit 2) naming the key and where it was set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -102,6 +103,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"config file {str(path)!r} is not UTF-8 text (byte {exc.start}: "
+                         f"{exc.reason})", hint="TOML files are UTF-8; save it as UTF-8") \
+            from None
     return data
 
 
@@ -463,5 +468,49 @@ def default_cache_dir(environ: Mapping[str, str]) -> Path:
     return Path(user_cache_dir("safe-install", appauthor=False))
 
 
-__all__ = ["ConfigFile", "Settings", "config_files", "default_cache_dir", "load_settings",
-           "project_config", "user_config_path"]
+def check_report_destination(dest: str | None, source: str = "--report") -> None:
+    """A usage error naming ``dest`` when a report cannot be written there (checked before
+    anything is installed). The file is created to find out, and removed again if it did not
+    exist (the run writes it whatever its outcome)."""
+    if not dest or dest == "-":
+        return
+    path = Path(dest)
+    if path.is_dir():
+        raise UsageError(f"cannot write the report to {dest!r} (from {source}): it is a "
+                         "directory", hint="give a file name, e.g. --report report.json")
+    existed = path.exists()
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {dest!r} (from {source}): "
+                         f"{exc.strerror or exc}",
+                         hint="give a writable location (nothing was installed)") from None
+    if not existed:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def run_cache_dir(ours: Settings, environ: Mapping[str, str], *, no_cache: bool) -> Path | None:
+    """The run's cache directory (None with ``--no-cache-dir``): safe-install's setting
+    (``SAFE_INSTALL_CACHE_DIR`` or ``cache-dir``), else the default. A location that cannot be
+    a directory (a regular file, or under one) is a usage error naming it and where it was set."""
+    if no_cache:
+        return None
+    path = Path(ours.cache_dir) if ours.cache_dir else default_cache_dir(environ)
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        source = ours.sources.get("cache-dir", "the default cache location")
+        what = "is not a directory" if existing == path else f"is under {str(existing)!r}, " \
+            "which is not a directory"
+        raise UsageError(f"cache directory {str(path)!r} (from {source}) {what}",
+                         hint="point SAFE_INSTALL_CACHE_DIR (or cache-dir in safe-install.toml) "
+                         "at a directory, or pass --no-cache-dir")
+    return path
+
+
+__all__ = ["ConfigFile", "Settings", "check_report_destination", "config_files",
+           "default_cache_dir", "load_settings", "project_config", "run_cache_dir",
+           "user_config_path"]

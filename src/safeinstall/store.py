@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from safeinstall.errors import EXIT_INDEX, EXIT_USAGE, SafeInstallError, UsageError
 from safeinstall.store_migrations import MIGRATIONS, Dialect, Migration
@@ -122,12 +122,34 @@ class StoreLocation:
 
 
 def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    userinfo = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[2]}"))
+    """The store URL fit for messages: :func:`safeinstall.urls.redact_url` (password, user
+    info and ``?password=``-like query values hidden)."""
+    from safeinstall.urls import redact_url as redact
+
+    return redact(url)
+
+
+def _scrub(message: str, url: str) -> str:
+    """A driver's message with every secret of ``url`` (password, query values) hidden, in
+    case the driver quotes its connection string."""
+    from urllib.parse import parse_qsl
+
+    from safeinstall.urls import redact_text
+
+    secrets: list[str] = []
+    try:
+        parts = urlsplit(url)
+        secrets += [parts.password or "", unquote(parts.password or "")]
+        secrets += [v for k, v in parse_qsl(parts.query) if k.lower() not in _PUBLIC_KEYS]
+    except ValueError:
+        pass
+    for secret in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
+        message = message.replace(secret, "****")
+    return redact_text(message)
+
+
+_PUBLIC_KEYS = frozenset({"host", "port", "dbname", "sslmode", "connect_timeout",
+                          "application_name", "target_session_attrs"})
 
 
 def default_store_url(environ: Mapping[str, str]) -> str:
@@ -149,7 +171,12 @@ def parse_store_url(url: str, *, cwd: str) -> StoreLocation:
     scheme, sep, rest = text.partition(":")
     scheme = scheme.lower()
     if sep and scheme in ("postgresql", "postgres"):
-        if not rest.startswith("//"):
+        try:
+            urlsplit(text).port  # noqa: B018 - raises ValueError on a malformed host or port
+            well_formed = rest.startswith("//")
+        except ValueError:
+            well_formed = False
+        if not well_formed:
             raise UsageError(f"invalid store URL {redact_url(text)!r}",
                              hint="write it as postgresql://USER@HOST:PORT/DATABASE")
         return StoreLocation("postgresql", text)
@@ -403,8 +430,8 @@ def _connect_postgresql(location: StoreLocation) -> Any:
     try:
         return psycopg.connect(location.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
                                application_name="safe-install")
-    except psycopg.Error as exc:
-        message = str(exc).strip().replace("\n", " ")
+    except (psycopg.Error, ValueError) as exc:  # ValueError: a URL libpq cannot parse
+        message = _scrub(str(exc).strip().replace("\n", " "), location.url)
         raise StoreError(f"cannot connect to the state store {location.display}: {message}",
                          hint="check the URL, the server and your credentials "
                          "(PGPASSWORD and ~/.pgpass are honoured)") from None

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO
 
 from safeinstall import __version__
-from safeinstall.errors import SafeInstallError
+from safeinstall.errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, SafeInstallError
 
 #: command name -> module under safeinstall.commands
 COMMANDS: dict[str, str] = {}
@@ -39,7 +39,12 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
          cwd: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ if environ is None else environ)
-    out, err = stdout or sys.stdout, stderr or sys.stderr
+    # every line written goes through display.printable: text from an index, a lock or a
+    # store never reaches the terminal raw (rich consoles escape on their own)
+    from safeinstall.display import SafeStream
+
+    out: IO[str] = SafeStream(stdout or sys.stdout)  # type: ignore[assignment]
+    err: IO[str] = SafeStream(stderr or sys.stderr)  # type: ignore[assignment]
     commands = _available()
     parser = argparse.ArgumentParser(
         prog="safe-install-tool",
@@ -65,15 +70,27 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 2
+    from safeinstall.display import printable
+    from safeinstall.process import interrupt_code, interrupt_name, interruptible, silence_stdout
+
     try:
-        return int(module.run(args, environ=env, stdout=out, stderr=err,
-                              cwd=cwd or os.getcwd()))
+        with interruptible():
+            return int(module.run(args, environ=env, stdout=out, stderr=err,
+                                  cwd=cwd or os.getcwd()))
     except SafeInstallError as exc:
-        err.write(f"safe-install-tool {name}: error: {exc}\n")
+        err.write(f"safe-install-tool {name}: error: {printable(exc, keep_newlines=True)}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        err.write(f"safe-install-tool {name}: interrupted\n")
-        return 130
+    except KeyboardInterrupt as exc:
+        err.write(f"safe-install-tool {name}: {interrupt_name(exc)}\n")
+        return interrupt_code(exc)
+    except BrokenPipeError:  # the reader of our output went away (| head)
+        silence_stdout(out)
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:  # noqa: BLE001 - a bug: say so (no command of this tool installs)
+        from safeinstall.cli import _internal_error
+
+        _internal_error(exc, err, env, f"safe-install-tool {name}")
+        return EXIT_INTERNAL
 
 
 def _help_of(module_name: str) -> str:

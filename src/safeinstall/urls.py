@@ -8,6 +8,7 @@ findings) uses :func:`canonical_index_url`, so that ``HTTP://Host:80/simple`` an
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -76,4 +77,33 @@ def redact_url(url: str) -> str:
     if fragment and not fragment.startswith(("sha256=", "sha384=", "sha512=", "md5=", "egg=",
                                              "subdirectory=")):
         fragment = "****"
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    if (netloc, query, fragment) == (parts.netloc, parts.query, parts.fragment):
+        return url  # nothing to hide: the text as it was
+    # assembled by hand: urlunsplit drops the "//" of an empty host (postgresql:///db)
+    out = f"{parts.scheme}:" if parts.scheme else ""
+    if netloc or url[len(out):].startswith("//"):
+        out += "//" + netloc
+    out += parts.path
+    if query:
+        out += "?" + query
+    if fragment:
+        out += "#" + fragment
+    return out
+
+
+#: a URL inside free text (a message, a note, a table cell): scheme://, then anything up to
+#: white space, a quote or a bracket
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>()\[\]{}]+")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every URL in it passed through :func:`redact_url` (for messages that
+    quote URLs: each output sink applies it to whatever it prints)."""
+    if "://" not in text:
+        return text
+    def one(match: re.Match[str]) -> str:
+        found = match.group(0)
+        url = found.rstrip(".,;:!?")  # the sentence's punctuation, not the URL's
+        return redact_url(url) + found[len(url):]
+
+    return _URL_IN_TEXT.sub(one, text)

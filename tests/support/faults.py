@@ -49,6 +49,7 @@ FaultKind = Literal[
     "truncate-nolength",  # no Content-Length, send half the body, close (looks complete)
     "corrupt",  # same length, altered bytes
     "slow",  # send the body in `chunk`-byte pieces every `interval` s (<= MAX_STALL in all)
+    "drip",  # the whole answer, status line and headers too, `chunk` bytes every `interval` s
     "redirect",  # `status` (302 unless given) to `location`
     "body",  # answer `status` (200 unless given) with `body` as `content_type`
     "huge",  # `size` bytes of filler as `content_type`, with or without Content-Length
@@ -327,6 +328,27 @@ class FaultServer:
                     break
         except OSError:
             pass  # the client went away (that is what the test wanted)
+
+    def _fault_drip(self, h: _Handler, path: str, headers: dict[str, str], f: Fault) -> None:
+        """A server that never stalls long enough for a read timeout, and never finishes:
+        every byte of the answer, headers included, comes `chunk` at a time (for at most
+        `seconds`, <= MAX_STALL; then the connection is closed)."""
+        status, out_headers, body = self._real(path, headers)
+        head = [f"HTTP/1.1 {status} OK"] + [f"{k}: {v}" for k, v in out_headers.items()]
+        head.append(f"Content-Length: {len(body)}")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        deadline = time.monotonic() + min(f.seconds or MAX_STALL, MAX_STALL)
+        sent = 0
+        try:
+            while sent < len(data) and time.monotonic() < deadline:
+                h.wfile.write(data[sent: sent + f.chunk])
+                h.wfile.flush()
+                sent += f.chunk
+                if not self._sleep(f.interval):
+                    break
+        except OSError:
+            pass  # the client gave up: that is what the test wanted
+        h.close_connection = True
 
     def _fault_chunked(self, h: _Handler, path: str, headers: dict[str, str],
                        f: Fault) -> None:

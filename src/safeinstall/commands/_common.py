@@ -41,6 +41,9 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                        help="allow plain HTTP to HOST (repeatable)")
     group.add_argument("--cert", metavar="PATH", help="CA bundle for HTTPS")
     group.add_argument("--timeout", metavar="SECONDS", help="network timeout (pip's)")
+    group.add_argument("--response-deadline", metavar="SECONDS",
+                       help="the longest one response may take in all (default 120; plus 1 s "
+                       "per 100 KiB it announces)")
     group.add_argument("--only-binary", action="append", default=[], metavar="NAMES",
                        help="as pip: never select sdists for these projects (:all:)")
     group.add_argument("--no-binary", action="append", default=[], metavar="NAMES",
@@ -125,7 +128,7 @@ def pip_values(args: argparse.Namespace, cwd: str) -> dict[str, object]:
         "only_binary": list(args.only_binary),
         "no_binary": list(args.no_binary),
     }
-    for dest in ("index_url", "cert", "timeout", "python"):
+    for dest in ("index_url", "cert", "timeout", "python", "response_deadline"):
         if getattr(args, dest, None) is not None:
             values[dest] = getattr(args, dest)
     for dest in ("no_index", "prefer_binary", "isolated"):

@@ -94,7 +94,12 @@ def add_times_from_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def emit(text: str, dest: str | None, stdout: IO[str], cwd: str) -> None:
-    """Write ``text`` to ``dest`` (relative to ``cwd``), or to stdout for None or ``-``."""
+    """Write ``text`` to ``dest`` (relative to ``cwd``), or to stdout for None or ``-``;
+    escaped with :func:`safeinstall.display.printable` either way (a file is read on a
+    terminal too)."""
+    from safeinstall.display import printable
+
+    text = printable(text, keep_newlines=True)
     if dest and dest != "-":
         from safeinstall.lockfile import write_atomically
 

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         write_atomically,
     )
     from safeinstall.pipoptions import CommandLine
-    from safeinstall.settings import default_cache_dir
+    from safeinstall.settings import run_cache_dir
 
     now = _common.parse_now(args.now)
     ours = _lockopts.load_settings(args, environ, cwd)
@@ -94,8 +94,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     # one way to say where a name on several indexes comes from
     session, finder = _lockopts.open_index(per_target[0][1].settings, OnTimeFinder,
                                            policy=policy, index_for=ours.index_for)
-    cache_dir = None if args.no_cache_dir else Path(ours.cache_dir) if ours.cache_dir \
-        else default_cache_dir(environ)
+    cache_dir = run_cache_dir(ours, environ, no_cache=bool(args.no_cache_dir))
     store = ArtifactStore(session, cache_dir)
     trust = None
     try:

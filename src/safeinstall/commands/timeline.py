@@ -449,19 +449,19 @@ def svg_template() -> str:
 def draw(views: Sequence[ReleaseView], targets: Sequence[NamedTarget], *, fmt: str,
          width: int | None, stream: IO[str] | None) -> str:
     """Draw to ``stream`` (text to a terminal/pipe) or return text/SVG/HTML."""
-    from rich.console import Console
+    from safeinstall.display import safe_console
 
     record = fmt in ("svg", "html") or stream is None
     if fmt in ("svg", "html"):
         width = width or 200
     if record:
-        console = Console(record=True, file=io.StringIO(), width=width or 10_000,
-                          force_terminal=fmt in ("svg", "html"), color_system="truecolor",
-                          highlight=False, soft_wrap=width is None)
+        console = safe_console(record=True, file=io.StringIO(), width=width or 10_000,
+                               force_terminal=fmt in ("svg", "html"), color_system="truecolor",
+                               highlight=False, soft_wrap=width is None)
     else:
         assert stream is not None
-        console = Console(file=stream, highlight=False, soft_wrap=width is None,
-                          width=width or 10_000)
+        console = safe_console(file=stream, highlight=False, soft_wrap=width is None,
+                               width=width or 10_000)
     for i, view in enumerate(views):
         if i:
             console.print()

@@ -195,9 +195,12 @@ def webhook_headers(values: Sequence[str], environ: Mapping[str, str]) -> dict[s
 
 def webhook_display(url: str) -> str:
     """The webhook's origin only: the path of a chat webhook URL is its secret."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a bad host or port: nothing of it is shown
+        return "<a URL that cannot be parsed>"
     return f"{parts.scheme}://{host}{port}/..." if parts.path.strip("/") or parts.query \
         else f"{parts.scheme}://{host}{port}"
 
@@ -306,8 +309,12 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         for finding in result.findings:
             payload = finding.to_json(late_after=policy.late_after, watch_set=args.watch_set)
             items.append(payload)
-            stdout.write(json.dumps(payload, sort_keys=False) + "\n")
-            stdout.flush()
+            try:
+                stdout.write(json.dumps(payload, sort_keys=False) + "\n")
+                stdout.flush()
+            except OSError:  # nobody reads the news (| head closed, disk full): next run
+                release_claims(store, args.watch_set, result.findings)
+                raise
         if args.webhook and items:
             problem = post_webhook(args.webhook,
                                    webhook_payload(items, fmt=args.webhook_format,
