@@ -365,6 +365,14 @@ def test_a_hostile_file_name_reaches_no_output_raw(hostile, clean_pip_env, tmp_p
                         clean_pip_env, tmp_path)
         assert done.code == 1, done.stderr
         outputs[f"audit {fmt}"] = done.stdout + done.stderr
+    # guard: the old lock had the on-time wheel only; the new one adds the hostile name's hash
+    old_lock = tmp_path / "old.lock"
+    old_lock.write_text("evil==1.0\n")
+    for fmt in ("text", "json", "sarif"):
+        done = run_tool(["guard", str(old_lock), str(lock), "-i", url, "--all", "--format", fmt],
+                        clean_pip_env, tmp_path)
+        assert done.code == 1, done.stderr
+        outputs[f"guard {fmt}"] = done.stdout + done.stderr
     sarif = json.loads(run_tool(["audit", str(lock), "-i", url, "--format",
                                  "sarif"], clean_pip_env, tmp_path).stdout)
     messages = [r["message"]["text"] for r in sarif["runs"][0]["results"]]
@@ -387,7 +395,7 @@ def test_a_hostile_file_name_reaches_no_output_raw(hostile, clean_pip_env, tmp_p
     for name, text in outputs.items():
         assert not _raw_controls(text), f"{name} printed raw control characters:\n{text!r}"
     shown = "1\\x1b[1A\\x1b[2K"  # seen, escaped
-    for name in ("install", "timeline", "audit text", "lock"):
+    for name in ("install", "timeline", "audit text", "guard text", "lock"):
         assert shown in outputs[name], f"{name}:\n{outputs[name]}"
 
 
