@@ -74,6 +74,29 @@ def test_local_find_links_directory_is_still_the_users_own(local_index, clean_pi
     assert "multiple-indexes" not in [k for k, _ in run.kinds("demo")]
 
 
+def test_a_file_index_on_this_machine_is_the_users_own(local_index, clean_pip_env, tmp_path,
+                                                      t0):
+    """An extra index that is a directory on this machine (``file://``, as machine-wide pip
+    configurations set up) holding copies of the remote index's files is not a second origin,
+    like a find-links directory: no one else publishes there. Its copies are dated through the
+    identical file on the remote index."""
+    wheel = local_index.add(build_wheel(tmp_path / "w", "demo", "1.0"), upload_time=t0)
+    disk = LocalIndex(tmp_path / "disk-index")  # never started: read from disk only
+    disk.add(wheel.path, upload_time=None)
+    file_url = (tmp_path / "disk-index" / "simple").as_uri() + "/"
+    run = run_cli(_dry(local_index.url, "--extra-index-url", file_url, "demo"),
+                  clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert "multiple-indexes" not in [k for k, _ in run.kinds("demo")]
+    # a second index on a server with the same copies is still a second origin
+    with LocalIndex(tmp_path / "served-copy") as copy:
+        copy.add(wheel.path, upload_time=t0)
+        run = run_cli(_dry(local_index.url, "--extra-index-url", copy.url, "demo"),
+                      clean_pip_env, tmp_path)
+    assert run.code == 1, run.stderr
+    assert "multiple-indexes" in [k for k, _ in run.kinds("demo")]
+
+
 # -- a config file someone else wrote ------------------------------------------------------------
 
 

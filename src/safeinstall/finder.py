@@ -56,11 +56,13 @@ class Source:
 
     @property
     def is_origin(self) -> bool:
-        """An index, or a find-links page on a server: a place where others publish, which
-        pip merges with the indexes. A name on more than one origin is where dependency
-        confusion happens. A find-links directory or file on this machine is the user's own."""
-        return self.kind == "index" or (
-            self.kind == "find-links" and self.url.split(":", 1)[0].lower() in ("http", "https"))
+        """An index or a find-links page on a server: a place where others publish, which pip
+        merges with the other sources. A name on more than one origin is where dependency
+        confusion happens. An index or find-links directory or file on this machine
+        (``file:``, a path) is the user's own, as a machine-wide pip configuration sets up:
+        nobody else publishes there."""
+        return self.kind in ("index", "find-links") and \
+            self.url.split(":", 1)[0].lower() in ("http", "https")
 
 
 @dataclass(frozen=True)
@@ -274,8 +276,9 @@ class ProjectListing:
                      if f.version == version and f.source == source)
 
     def index_urls(self) -> tuple[str, ...]:
-        """The origins (:attr:`Source.is_origin`: indexes and remote find-links pages, not
-        find-links directories) that list files of this project, in order."""
+        """The origins (:attr:`Source.is_origin`: indexes and find-links pages on a server, not
+        ``file:`` indexes or find-links directories) that list files of this project, in
+        order."""
         if self._eager is not None or self._all is not None:
             return tuple(dict.fromkeys(f.source.url for f in self.files if f.source.is_origin))
         if self._index_urls is None:
