@@ -265,3 +265,22 @@ def test_on_late_verify_is_for_on_late_only():
     assert "verify" in (err.value.hint or "")
     with pytest.raises(UsageError):
         parse_action("verify", "--on-unknown-upload-time")
+
+
+@pytest.mark.parametrize("policy, verdict, severity", [
+    (Policy(), "late", "error"),
+    (Policy(on_late="warn"), "late", "warning"),
+    (Policy(allow_late=(LateException.parse("demo==1.0"),)), "allowed-late", "info"),
+])
+def test_a_file_added_after_the_release_was_seen_is_judged_late_within_the_threshold(
+        policy, verdict, severity):
+    """Trust on first use: a file added 2 h into the release (well within --late-after) after
+    the store had seen the release is judged as a late file, by the same rule as one past the
+    threshold: exceptions and --on-late apply, the upload time does not excuse it."""
+    added = ifile(PURE, 2)
+    dated = timeline(ifile(SDIST, 0), added).date(added)
+    assert policy.judge("demo", Version("1.0"), dated).verdict == "on-time"
+    j = policy.judge_late("demo", Version("1.0"), dated)
+    assert (j.verdict, j.severity) == (verdict, severity)
+    proven = Policy(on_late="verify").judge_late("demo", Version("1.0"), dated, proof=PROOF)
+    assert proven.verdict == "late-verified" and proven.proof is PROOF

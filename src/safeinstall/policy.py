@@ -167,6 +167,13 @@ class Policy:
             return Judgment("unknown", dated, self.late_after, severity=severity)
         if dated.lateness <= self.late_after:
             return Judgment("on-time", dated, self.late_after)
+        return self.judge_late(name, version, dated, proof=proof)
+
+    def judge_late(self, name: str, version: Version, dated: DatedFile, *,
+                   proof: Proof | None = None) -> Judgment:
+        """A file known to be late: past the threshold (:meth:`judge`), or added to its
+        release after this store first saw the release (trust on first use), whatever its
+        upload time says. The exceptions and the ``--on-late`` action apply the same way."""
         exc = self.exception_for(name, version, dated.sha256)
         if exc is not None:
             return Judgment("allowed-late", dated, self.late_after, exc, severity="info")

@@ -33,7 +33,7 @@ from packaging.version import InvalidVersion, Version
 
 from safeinstall import snapshots
 from safeinstall.display import printable
-from safeinstall.policy import Finding, Policy, is_refused, severity_for
+from safeinstall.policy import DatedFile, Finding, Policy, is_refused
 from safeinstall.snapshots import SeenFile, Snapshot, SnapshotFile
 from safeinstall.urls import redact_url
 
@@ -217,19 +217,26 @@ def apply_trust(result: CheckResult, trust: TrustStore, policy: Policy, finder: 
                             "after the release began")
                 message = (f"{message}; {printable(p.filename or '')} (sha256 {p.sha256}), the "
                            f"file selected for this target, is one of them{late}")
+                # judged as a late file: the exceptions and --on-late apply as to one (a
+                # proof counts only against a file this store saw with the release)
+                proof = p.proof if p.proof is not None and all(
+                    f.filename != p.proof.reference for f in added) else None
                 try:
-                    exc = policy.exception_for(p.name, Version(p.version), p.sha256)
+                    judgment = policy.judge_late(
+                        p.name, Version(p.version),
+                        DatedFile(p.filename or "", p.sha256, p.upload_time, p.release_start,
+                                  p.lateness), proof=proof)
                 except InvalidVersion:
-                    exc = None
-                proof = p.proof  # late-verified (--on-late verify)
+                    judgment = None
+                exc = judgment.exception if judgment is not None else None
                 if exc is not None:
                     findings.append(Finding(
                         "release-changed", "info",
                         f"{message}; allowed by exception {exc} ({exc.origin}"
                         + (f": {exc.reason}" if exc.reason else "") + ")",
                         p.filename, p.sha256))
-                elif proof is not None and all(f.filename != proof.reference for f in added):
-                    # proven identical to a file this store saw with the release
+                elif judgment is not None and judgment.verdict == "late-verified":
+                    assert proof is not None  # proven identical to a file seen with the release
                     findings.append(Finding(
                         "release-changed", "info",
                         f"{message}; late-verified against the on-time {proof.reference}, "
@@ -237,7 +244,8 @@ def apply_trust(result: CheckResult, trust: TrustStore, policy: Policy, finder: 
                         "(--on-late verify)", p.filename, p.sha256))
                 else:
                     findings.append(Finding(
-                        "release-changed", severity_for(policy.on_late), message, p.filename,
+                        "release-changed", judgment.severity if judgment is not None
+                        and judgment.severity is not None else "error", message, p.filename,
                         p.sha256,
                         hint=(f"a file was added to {p.name} {p.version} after this store "
                               "(or your team's shared store) had seen the release, which is "
