@@ -510,6 +510,14 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
                                        f"{text!r}: {exc}") from None
             if req.marker is not None and not req.marker.evaluate({**env_markers, "extra": ""}):
                 continue
+            if req.url:
+                # pip would install what the URL names, not the index file checked by name
+                raise PolicyRefusal(
+                    f"{owner} needs {text!r} to build: a build requirement that names a URL "
+                    "or a path has no index, no upload time and no trusted hash, so it cannot "
+                    "be checked",
+                    hint=f"install a wheel of {owner} (--only-binary), or build it yourself "
+                         "from a reviewed source")
             order.setdefault(canonicalize_name(req.name), i)
             reqs.extend(named_requirements(req, label, user_order=i))
         constraints = dict(ctx.build_constraint_pins)

@@ -1,0 +1,51 @@
+"""Attacks on build environments and locks (issues 14 and 15), tried as an attacker would: a
+build backend, an sdist, a lock file, a build-constraints file and an index that lie. Each test
+is an attack that got through (fixed since) or a regression test of one that held;
+docs/threat-model.md and docs/faults.md name them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clihelp import run_cli
+from support.artifacts import build_sdist, build_wheel
+from support.inbackend import BUILD_MARKER_ENV
+from support.piprun import pip_list
+
+
+def _sentinel_pth(sentinel: Path) -> dict[str, bytes]:
+    """A ``.pth`` file that, once installed on a path Python reads, appends to ``sentinel``."""
+    line = f"import pathlib; pathlib.Path({str(sentinel)!r}).open('a').write('ran\\n')\n"
+    return {"zz_sentinel.pth": line.encode()}
+
+
+# -- a build requirement that names a URL or a path ---------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["static", "dynamic"])
+def test_a_build_requirement_naming_a_file_url_is_refused_not_installed_unchecked(
+        where, local_index, make_venv, clean_pip_env, tmp_path, t0):
+    """``helper @ file:///...`` among an sdist's build requirements: the check resolved
+    ``helper`` from the index (an on-time wheel), pip then installed the file the URL names
+    into the build environment, unchecked (its .pth ran)."""
+    out = tmp_path / "dists"
+    sentinel = tmp_path / "sentinel"
+    unchecked = build_wheel(tmp_path / "elsewhere", "helper", "1.0",
+                            extra_files=_sentinel_pth(sentinel))
+    req = f"helper @ {unchecked.as_uri()}"
+    kwargs = {"build_requires": [req]} if where == "static" else \
+        {"dynamic_build_requires": [req]}
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False, **kwargs),
+                    upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path)
+    assert not sentinel.exists(), "an unchecked build dependency ran in a build environment"
+    assert run.code == 1, run.stderr
+    assert "helper @" in run.stderr and "demo" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert pip_list(venv, clean_pip_env) == {}
