@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from clihelp import run_cli
+from lockhelp import run_tool
 from support.artifacts import build_sdist, build_wheel
 from support.inbackend import BUILD_MARKER_ENV
 from support.piprun import pip_list
@@ -49,3 +50,24 @@ def test_a_build_requirement_naming_a_file_url_is_refused_not_installed_unchecke
     assert "helper @" in run.stderr and "demo" in run.stderr
     assert "Traceback" not in run.stderr
     assert pip_list(venv, clean_pip_env) == {}
+
+
+# -- a malformed --targets --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["lock", "audit", "guard"])
+@pytest.mark.parametrize("targets", ["", ",", " , "])
+def test_a_targets_value_that_names_no_target_is_a_usage_error(command, targets, local_index,
+                                                               clean_pip_env, tmp_path, t0):
+    """``--targets ""`` (an unset shell variable in CI): lock crashed with an IndexError
+    traceback; audit and guard judged the hashes for no environment at all."""
+    wheel = local_index.add(build_wheel(tmp_path / "dists", "demo", "1.0"), upload_time=t0)
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(f"demo==1.0 --hash=sha256:{wheel.sha256}\n")
+    args = {"lock": ["lock", "demo"], "audit": ["audit", str(lock)],
+            "guard": ["guard", str(lock), str(lock)]}[command]
+    run = run_tool([*args, "-i", local_index.url, "--targets", targets], clean_pip_env,
+                   tmp_path)
+    assert run.code == 2, run.stdout + run.stderr
+    assert "names no target" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "pylock.toml").exists()
