@@ -71,3 +71,42 @@ def test_a_targets_value_that_names_no_target_is_a_usage_error(command, targets,
     assert run.code == 2, run.stdout + run.stderr
     assert "names no target" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "pylock.toml").exists()
+
+
+# -- secrets in a lock ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_credentials_in_lock_entries_that_cannot_be_dated_are_not_printed(
+        fmt, local_index, clean_pip_env, tmp_path, t0):
+    """An archive URL or a VCS URL with a user and password (pylock.toml), and a direct URL
+    and an editable VCS line with a token (requirements): audit and guard quoted them as
+    written."""
+    wheel = local_index.add(build_wheel(tmp_path / "dists", "demo", "1.0"), upload_time=t0)
+    pylock = tmp_path / "pylock.toml"
+    pylock.write_text(
+        'lock-version = "1.0"\ncreated-by = "test"\n\n'
+        '[[packages]]\nname = "arch"\nversion = "1.0"\n\n[packages.archive]\n'
+        'url = "https://carol:archpw@example.invalid/arch-1.0.tar.gz"\n'
+        f'hashes = {{sha256 = "{"ab" * 32}"}}\n\n'
+        '[[packages]]\nname = "vcsdep"\nversion = "1.0"\n\n[packages.vcs]\ntype = "git"\n'
+        'url = "https://dave:vcspw@example.invalid/vcsdep.git"\n'
+        f'commit-id = "{"a" * 40}"\n')
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"demo==1.0 --hash=sha256:{wheel.sha256}\n"
+                    "direct @ https://erin:urlpw@example.invalid/direct-1.0.tar.gz\n"
+                    "-e git+https://frank:edpw@example.invalid/ed.git#egg=ed\n")
+    empty = tmp_path / "old" / "requirements.txt"
+    empty.parent.mkdir()
+    empty.write_text("")
+    outputs = []
+    for args in (["audit", str(pylock)], ["audit", str(reqs)],
+                 ["guard", str(empty), str(reqs)]):
+        run = run_tool([*args, "-i", local_index.url, "--format", fmt], clean_pip_env,
+                       tmp_path)
+        assert run.code in (0, 1), run.stderr
+        outputs.append(run.stdout + run.stderr)
+    text = "\n".join(outputs)
+    assert "example.invalid" in text  # the entries are reported...
+    for secret in ("archpw", "vcspw", "urlpw", "edpw"):
+        assert secret not in text, secret  # ...without their passwords

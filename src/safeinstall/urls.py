@@ -8,6 +8,7 @@ findings) uses :func:`canonical_index_url`, so that ``HTTP://Host:80/simple`` an
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -77,3 +78,15 @@ def redact_url(url: str) -> str:
                                              "subdirectory=")):
         fragment = "****"
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+#: A URL inside free text (a lock entry, a requirement line): scheme, ``://``, up to a space
+#: or a quote or bracket that ends it in the text.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"()<>]+")
+
+
+def redact_urls_in(text: str) -> str:
+    """``text`` (such as a lock entry quoted in a message) with every URL in it passed
+    through :func:`redact_url`."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+
