@@ -110,3 +110,27 @@ def test_credentials_in_lock_entries_that_cannot_be_dated_are_not_printed(
     assert "example.invalid" in text  # the entries are reported...
     for secret in ("archpw", "vcspw", "urlpw", "edpw"):
         assert secret not in text, secret  # ...without their passwords
+
+
+# -- build-dependency cycles through sdists -------------------------------------------------------
+
+
+@pytest.mark.parametrize("helper_needs", ["static", "dynamic"])
+def test_an_sdist_whose_build_dependency_needs_it_back_is_an_error_not_a_hang(
+        helper_needs, local_index, make_venv, clean_pip_env, tmp_path, t0):
+    """demo (an sdist) needs helper to build; helper, itself an sdist, needs demo to build
+    (declared, or asked for by its backend). The check of demo's build waited for demo's own
+    metadata for ever."""
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper"]), upload_time=t0)
+    kwargs = {"build_requires": ["demo"]} if helper_needs == "static" else \
+        {"dynamic_build_requires": ["demo>=1"]}
+    local_index.add(build_sdist(out, "helper", "1.0", static_metadata=False, **kwargs),
+                    upload_time=t0)
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], clean_pip_env,
+                  tmp_path, report=False)
+    assert run.code == 2, run.stderr
+    assert "needs itself to build" in run.stderr and "Traceback" not in run.stderr
+    assert pip_list(venv, clean_pip_env) == {}
