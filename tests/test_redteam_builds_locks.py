@@ -134,3 +134,36 @@ def test_an_sdist_whose_build_dependency_needs_it_back_is_an_error_not_a_hang(
     assert run.code == 2, run.stderr
     assert "needs itself to build" in run.stderr and "Traceback" not in run.stderr
     assert pip_list(venv, clean_pip_env) == {}
+
+
+# -- a backend that spoils its own answer ---------------------------------------------------------
+
+_SPOIL = '''
+import atexit as _atexit, sys as _sys
+def _spoil():
+    if len(_sys.argv) > 5 and str(_sys.argv[4]).startswith("get_requires"):
+        open(_sys.argv[5], "w").write("not json")
+_atexit.register(_spoil)
+'''
+
+
+def test_a_backend_that_spoils_its_list_of_build_requirements_is_an_error_not_a_crash(
+        local_index, make_venv, clean_pip_env, tmp_path, t0):
+    """The backend overwrites, on exit, the file its answer to get_requires_for_build_wheel
+    was written to: the check crashed with a JSONDecodeError traceback."""
+    import tarfile
+
+    from support.inbackend import write_sdist_from_tree
+
+    orig = build_sdist(tmp_path / "orig", "demo", "1.0", static_metadata=False)
+    with tarfile.open(orig) as tf:
+        tf.extractall(tmp_path / "tree", filter="data")
+    tree = next((tmp_path / "tree").iterdir())
+    (tree / "inbackend.py").write_text((tree / "inbackend.py").read_text() + _SPOIL)
+    local_index.add(write_sdist_from_tree(tree, tmp_path / "dists", tree.name), upload_time=t0)
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], clean_pip_env,
+                  tmp_path, report=False)
+    assert run.code == 2, run.stderr
+    assert "returned no list of requirements" in run.stderr and "Traceback" not in run.stderr
+    assert pip_list(venv, clean_pip_env) == {}
