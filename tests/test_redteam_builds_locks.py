@@ -167,3 +167,33 @@ def test_a_backend_that_spoils_its_list_of_build_requirements_is_an_error_not_a_
     assert run.code == 2, run.stderr
     assert "returned no list of requirements" in run.stderr and "Traceback" not in run.stderr
     assert pip_list(venv, clean_pip_env) == {}
+
+
+# -- held: nested sdist builds --------------------------------------------------------------------
+
+
+def test_a_late_file_asked_for_by_the_backend_of_a_nested_sdist_build_is_refused(
+        local_index, make_venv, clean_pip_env, tmp_path, t0):
+    """demo (an sdist) needs helper to build; helper is an sdist too, whose backend asks for
+    dyn at build time; dyn's only usable wheel came 30 days into its release. Held: refused
+    before demo or helper is built."""
+    from datetime import timedelta
+
+    from support.scenarios import foreign_tag
+
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["helper"]), upload_time=t0)
+    local_index.add(build_sdist(out, "helper", "1.0", static_metadata=False,
+                                dynamic_build_requires=["dyn"]), upload_time=t0)
+    local_index.add(build_wheel(out, "dyn", "1.0", tag=foreign_tag()), upload_time=t0)
+    local_index.add(build_wheel(out, "dyn", "1.0"), upload_time=t0 + timedelta(days=30))
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "demo"], env, tmp_path,
+                  report=False)
+    assert run.code == 1, run.stderr
+    assert "dyn" in run.stderr and "late" in run.stderr
+    assert "build_wheel" not in marker.read_text().split()
+    assert pip_list(venv, clean_pip_env) == {}
