@@ -253,7 +253,10 @@ def dynamic_requirements(*, owner: str, source: Path, env: BuildEnv | None, pyth
                 f"the build backend of {owner} ({backend}) failed while listing its build "
                 f"requirements ({hook}):\n{(proc.stderr or proc.stdout).strip()[-1500:]}",
                 hint="fix the project so that it builds, or install a wheel of it")
-        data = json.loads(out.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(out.read_text(encoding="utf-8"))
+        except (ValueError, OSError):  # the backend's code wrote over its own answer
+            data = None
         if not isinstance(data, list) or not all(isinstance(r, str) for r in data):
             raise UsageError(f"the build backend of {owner} returned no list of requirements "
                              f"from {hook}")

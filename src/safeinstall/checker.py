@@ -189,6 +189,9 @@ class CheckContext:
     build_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(max(2, os.cpu_count() or 1)))
     _building: set[str] = field(default_factory=set)
+    #: sdists (by URL) being checked under ``build_lock``: asked for again meanwhile, by the
+    #: same thread, they need themselves to build
+    _checking_sdists: set[str] = field(default_factory=set)
 
 
 # -- requirements --------------------------------------------------------------------------------
@@ -515,6 +518,14 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
                                        f"{text!r}: {exc}") from None
             if req.marker is not None and not req.marker.evaluate({**env_markers, "extra": ""}):
                 continue
+            if req.url:
+                # pip would install what the URL names, not the index file checked by name
+                raise PolicyRefusal(
+                    f"{owner} needs {text!r} to build: a build requirement that names a URL "
+                    "or a path has no index, no upload time and no trusted hash, so it cannot "
+                    "be checked",
+                    hint=f"install a wheel of {owner} (--only-binary), or build it yourself "
+                         "from a reviewed source")
             order.setdefault(canonicalize_name(req.name), i)
             reqs.extend(named_requirements(req, label, user_order=i))
         constraints = dict(ctx.build_constraint_pins)
@@ -598,13 +609,23 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
     f = c.file
     with ctx.build_lock:
         fut, owner = ctx.sdist_meta.claim(f.url)
+        if not owner and f.url in ctx._checking_sdists:
+            # its own build requirements lead back to it: waiting for it would never end
+            raise ResolutionError(
+                f"{c.name} {c.version} needs itself to build ({f.filename} is among the "
+                "build requirements of its own build dependencies: a build-dependency cycle)",
+                hint=f"install a wheel of {c.name} (--only-binary {c.name}), or pin a version "
+                     "that has one")
         if owner:
+            ctx._checking_sdists.add(f.url)
             try:
                 ready, build_env, path = _checked_sdist(ctx, c, build_time=build_time)
             except BaseException as exc:
                 failed = _with_left_out(ctx, c, exc)
                 ctx.sdist_meta.settle(f.url, fut, _raiser(failed))
                 raise failed from None
+            finally:
+                ctx._checking_sdists.discard(f.url)
             if ready is not None:
                 ctx.sdist_meta.settle(f.url, fut, lambda: ready)
     if owner and not fut.done():

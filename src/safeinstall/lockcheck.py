@@ -35,7 +35,7 @@ from safeinstall.policy import Policy
 from safeinstall.releaseview import NamedTarget, RulesFor
 from safeinstall.selection import order_candidates
 from safeinstall.timeline import ReleaseTimeline, timeline_for
-from safeinstall.urls import canonical_index_url, redact_url
+from safeinstall.urls import canonical_index_url, redact_text, redact_url
 
 Status = Literal["on-time", "late", "allowed-late", "late-verified", "unknown-upload-time",
                  "not-found", "conflicting-times", "unchecked", "hash-checking-lost",
@@ -203,11 +203,13 @@ def unchecked_item(entry: UncheckedEntry, *, source: str, blocking: bool,
         problem = check_archive(entry, lock_path)
         if problem is not None:
             return DatedHash(entry.name or "?", entry.version, None, "bad-archive",
-                             filename=entry.archive, line=entry.line, note=problem,
-                             source=source, kind=entry.kind)
-    return DatedHash(entry.name or entry.text or "?", entry.version, None,
+                             filename=entry.archive, line=entry.line,
+                             note=redact_text(problem), source=source, kind=entry.kind)
+    # the entry's own text may hold a URL with credentials (an archive, a VCS checkout)
+    reason = redact_text(entry.reason)
+    return DatedHash(entry.name or redact_text(entry.text or "") or "?", entry.version, None,
                      "hash-checking-lost" if lost else "unchecked", line=entry.line,
-                     note=(f"{entry.reason}; {lost}" if lost else entry.reason), source=source,
+                     note=(f"{reason}; {lost}" if lost else reason), source=source,
                      blocking=blocking or lost is not None, kind=entry.kind)
 
 

@@ -142,6 +142,11 @@ def parse_targets(specs: Iterable[str], *, current: NamedTarget) -> tuple[NamedT
                 for family in families:
                     t = named_target(version, family, base=current.target)
                     out.setdefault(t.name, t)
+    if not out:
+        # no target at all: a lock for nothing, an audit of no environment
+        raise UsageError(f"--targets {', '.join(repr(s) for s in specs)} names no target",
+                         hint="write current, common, or PYTHON:PLATFORM such as "
+                         "3.12:manylinux_x86_64, separated by commas")
     return tuple(out.values())
 
 
