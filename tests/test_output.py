@@ -137,3 +137,29 @@ def test_reports_and_locks_are_written_whole_or_not_at_all(tmp_path):
         write_atomically(target, None)  # type: ignore[arg-type]
     assert target.read_text() == "second\n"
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.json"]
+
+
+@pytest.mark.parametrize("through_symlink", [False, True])
+def test_a_special_destination_is_written_in_place_never_replaced(tmp_path, through_symlink):
+    """``--report /dev/null`` (or a FIFO, /dev/stdout) must not be renamed over: as root that
+    replaced the null device with a regular file. A FIFO stands in for the device here."""
+    import stat
+    import threading
+
+    from safeinstall.fileio import write_atomically
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    target = fifo
+    if through_symlink:
+        target = tmp_path / "link"
+        target.symlink_to(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    write_atomically(target, "report\n")
+    reader.join(timeout=10)
+    assert got == ["report\n"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the FIFO, not a file put in its place
+    assert target.is_symlink() == through_symlink
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"pipe", target.name})

@@ -28,7 +28,17 @@ def _mode_for(path: Path) -> int:
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` through a temporary file and a
     rename; the directory is created if needed. A symlink at ``path`` is replaced, not
-    followed."""
+    followed. A destination that exists and is not a regular file (``/dev/null``, a FIFO,
+    ``/dev/stdout``, a socket) is written in place: renaming over it would replace a device
+    node with a file (as root, ``--report /dev/null`` deleted the null device)."""
+    try:
+        special = not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        special = False  # absent (or a dangling symlink): a new file
+    if special:
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
