@@ -1144,16 +1144,25 @@ def _read_poetry(path: str, data: dict[str, Any], text: str) -> ReadLock:
             for sha in _sha256_of([f.get("hash", "")], f"{where}.files[{j}].hash"):
                 files.append(LockedFile(sha, f.get("file") if isinstance(f.get("file"), str)
                                         else None))
-        if not files:
-            unchecked.append(UncheckedEntry(name, version, "no-files",
-                                            f"{path}: {where} lists no file with a sha256: "
-                                            "nothing can be dated", start))
-            continue
-        if index not in indexes:
-            indexes.append(index)
-        releases.append(LockedRelease(name, version, tuple(files), index, start))
+        _add_release(LockedRelease(name, version, tuple(files), index, start), path, where,
+                     releases, indexes, unchecked)
     return ReadLock(path, "poetry", tuple(releases), tuple(indexes), tuple(notes),
                     tuple(unchecked))
+
+
+def _add_release(release: LockedRelease, path: str, where: str,
+                 releases: list[LockedRelease], indexes: list[str],
+                 unchecked: list[UncheckedEntry]) -> None:
+    """Record one locked release, or, when it lists no file with a sha256, an entry that
+    cannot be checked (poetry and uv readers)."""
+    if not release.files:
+        unchecked.append(UncheckedEntry(release.name, release.version, "no-files",
+                                        f"{path}: {where} lists no file with a sha256: "
+                                        "nothing can be dated", release.line))
+        return
+    if release.index is not None and release.index not in indexes:
+        indexes.append(release.index)
+    releases.append(release)
 
 
 def _read_uv(path: str, data: dict[str, Any], text: str) -> ReadLock:
@@ -1191,14 +1200,8 @@ def _read_uv(path: str, data: dict[str, Any], text: str) -> ReadLock:
                 url = url if isinstance(url, str) else None
                 filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) if url else None
                 files.append(LockedFile(sha, filename, url, _parse_time(dist.get("upload-time"))))
-        if not files:
-            unchecked.append(UncheckedEntry(name, version, "no-files",
-                                            f"{path}: {where} lists no file with a sha256: "
-                                            "nothing can be dated", start))
-            continue
-        if index not in indexes:
-            indexes.append(index)
-        releases.append(LockedRelease(name, version, tuple(files), index, start))
+        _add_release(LockedRelease(name, version, tuple(files), index, start), path, where,
+                     releases, indexes, unchecked)
     return ReadLock(path, "uv", tuple(releases), tuple(indexes), tuple(notes),
                     tuple(unchecked))
 
