@@ -162,6 +162,43 @@ def git_info() -> dict[str, Any]:
     return info
 
 
+def ensure_baseline(rev: str, target_python: str, current_python: str) -> dict[str, Any]:
+    """safe-install as it was at git revision ``rev``, in a venv of its own under
+    ``.work/baseline/<commit>``: the tree from ``git archive`` (no worktree, nothing of the
+    checkout touched), installed non-editable (so byte-compiled, as an install is) with a clean
+    pip environment from PyPI, its dependencies held at the versions of the current venv
+    (``pip freeze`` as constraints) so that only safe-install's own code differs."""
+    commit = check_output(["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"])
+    base = WORK / "baseline" / commit[:12]
+    venv = base / "venv"
+    exe = venv / "bin" / "safe-install"
+    done = base / "installed"
+    env = clean_env(None)
+    if not done.exists():
+        shutil.rmtree(base, ignore_errors=True)
+        tree = base / "src-tree"
+        tree.mkdir(parents=True)
+        log(f"baseline {rev} ({commit[:12]}): git archive into {tree}")
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        frozen = check_output([current_python, "-m", "pip", "freeze", "--exclude-editable"],
+                              env=env)
+        constraints = base / "constraints.txt"
+        constraints.write_text("".join(
+            line + "\n" for line in frozen.splitlines()
+            if "==" in line and not line.lower().startswith(("safe-install", "safe_install"))))
+        log(f"baseline {rev}: installing into {venv}")
+        subprocess.run([target_python, "-m", "venv", str(venv)], check=True, env=env)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                        "--index-url", "https://pypi.org/simple", "-c", str(constraints),
+                        str(tree)], check=True, env=env)
+        done.write_text(commit + "\n")
+    return {"rev": rev, "commit": commit, "safe_install": str(exe), "venv": str(venv),
+            "src": str(base / "src-tree" / "src"),
+            "version": check_output([str(exe), "-V"], env=env)}
+
+
 # --------------------------------------------------------------------------- measuring
 
 
@@ -284,7 +321,27 @@ class Runner:
         self.runs_root.mkdir(parents=True, exist_ok=True)
         self.timeout = args.timeout
         self.target = self._target()
+        self.baseline: dict[str, Any] | None = None
+        if args.baseline:
+            self.baseline = ensure_baseline(args.baseline, self.target_python,
+                                            str(Path(args.pip).resolve().parent / "python"))
+        self.base_tool = f"safe-install@{args.baseline}" if args.baseline else None
         self.versions = self._versions()
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.report_dir = WORK / "reports-run" / stamp  # normalised reports of this run
+
+    def safe_tools(self) -> tuple[str, ...]:
+        """safe-install as checked out, and at the baseline revision if one was given."""
+        return ("safe-install",) + ((self.base_tool,) if self.base_tool else ())
+
+    def exe(self, tool: str) -> str:
+        if tool == self.base_tool and self.baseline:
+            return str(self.baseline["safe_install"])
+        return self.safe
+
+    def venv_of(self, tool: str) -> str:
+        """The venv (sys.prefix) safe-install runs from: its paths appear in its report."""
+        return str(Path(self.exe(tool)).parent.parent)
 
     def _target(self) -> dict[str, Any]:
         code = ("import os,platform,sys,json;"
@@ -307,6 +364,8 @@ class Runner:
             "pip": check_output([self.pip, "--version"], env=env),
             "uv": check_output([self.uv, "--version"], env=env),
             "target_python": self.target["python"],
+            **({self.base_tool: f"{self.baseline['version']} at {self.baseline['commit'][:12]}"}
+               if self.baseline and self.base_tool else {}),
         }
 
     # commands ----------------------------------------------------------------
@@ -315,29 +374,30 @@ class Runner:
         return ["--python", self.target_python, "--python-version", self.target["python"],
                 "--python-platform", self.target["uv_python_platform"]]
 
-    def dryrun_cmd(self, tool: str, reqfile: str) -> list[str]:
-        if tool == "safe-install":
-            return [self.safe, "--dry-run", "-I", "-q", *POLICY_ARGS, "--report", os.devnull,
+    def dryrun_cmd(self, tool: str, reqfile: str, report: str = os.devnull) -> list[str]:
+        if tool.startswith("safe-install"):
+            return [self.exe(tool), "--dry-run", "-I", "-q", *POLICY_ARGS, "--report", report,
                     "-r", reqfile]
         if tool == "pip":
             return [self.pip, "install", "--dry-run", "--ignore-installed", "--quiet",
-                    "--report", os.devnull, "-r", reqfile]
+                    "--report", report, "-r", reqfile]
         return [self.uv, "pip", "compile", "--no-config", "--index-url", INDEX_URL,
                 *self.uv_target(), "--quiet", "--no-header", reqfile]
 
-    def install_cmd(self, tool: str, reqfile: str, venv_python: str) -> list[str]:
-        if tool == "safe-install":
-            return [self.safe, "--python", venv_python, "-q", *POLICY_ARGS,
-                    "--report", os.devnull, "-r", reqfile]
+    def install_cmd(self, tool: str, reqfile: str, venv_python: str,
+                    report: str = os.devnull) -> list[str]:
+        if tool.startswith("safe-install"):
+            return [self.exe(tool), "--python", venv_python, "-q", *POLICY_ARGS,
+                    "--report", report, "-r", reqfile]
         if tool == "pip":
             return [self.pip, "--python", venv_python, "install", "-q", "-r", reqfile]
         return [self.uv, "pip", "install", "--no-config", "--index-url", INDEX_URL,
                 "--python", venv_python, "--quiet", "-r", reqfile]
 
-    def scale_cmd(self, tool: str, lock: str) -> list[str]:
-        if tool == "safe-install":
-            return [self.safe, "--dry-run", "--no-deps", "-I", "-q", *POLICY_ARGS,
-                    "--report", os.devnull, "-r", lock]
+    def scale_cmd(self, tool: str, lock: str, report: str = os.devnull) -> list[str]:
+        if tool.startswith("safe-install"):
+            return [self.exe(tool), "--dry-run", "--no-deps", "-I", "-q", *POLICY_ARGS,
+                    "--report", report, "-r", lock]
         return [self.uv, "pip", "compile", "--no-deps", "--no-config", "--index-url", INDEX_URL,
                 *self.uv_target(), "--quiet", "--no-header", lock]
 
@@ -368,14 +428,18 @@ class Runner:
                             env = clean_env(run_dir)
                             extra: dict[str, Any] = {}
                             venv_dir = run_dir / "venv"
+                            log_dir = run_dir / "logs" / f"{tool}-{mode}-{rep}"
+                            log_dir.mkdir(parents=True, exist_ok=True)
+                            report = log_dir / "report.json"
+                            report.unlink(missing_ok=True)
                             if venv:
                                 shutil.rmtree(venv_dir, ignore_errors=True)
                                 subprocess.run([self.target_python, "-m", "venv", str(venv_dir)],
                                                check=True, env=env)
-                                cmd = make_cmd(tool, item, str(venv_dir / "bin" / "python"))
+                                cmd = make_cmd(tool, item, str(venv_dir / "bin" / "python"),
+                                               report=str(report))
                             else:
-                                cmd = make_cmd(tool, item)
-                            log_dir = run_dir / "logs" / f"{tool}-{mode}-{rep}"
+                                cmd = make_cmd(tool, item, report=str(report))
                             if self.args.quiet_wait > 0:
                                 waited, load = wait_for_quiet(self.args.quiet_wait,
                                                               self.args.quiet_below)
@@ -387,6 +451,10 @@ class Runner:
                                     str(venv_dir / "lib" / "python*" / "site-packages"
                                         / "*.dist-info")))
                                 shutil.rmtree(venv_dir, ignore_errors=True)
+                            kept = self.keep_report(part, item, tool, mode, rep, report,
+                                                    run_dir)
+                            if kept:
+                                extra["report_file"] = kept
                             row = {"part": part, "set": item, "tool": tool, "mode": mode,
                                    "rep": rep, **res, **extra}
                             runs.append(row)
@@ -404,6 +472,192 @@ class Runner:
                 for d in warm_dirs.values():
                     shutil.rmtree(d, ignore_errors=True)
         return runs
+
+    def keep_report(self, part: str, item: str, tool: str, mode: str, rep: int, report: Path,
+                    run_dir: Path) -> str | None:
+        """Store the run's report, normalised (see ``normalise_report``; for pip only the
+        selected ``name==version`` set), under ``.work/reports-run/<run>/``; its path relative
+        to WORK, or None when the run wrote no report."""
+        if not report.is_file():
+            return None
+        try:
+            data = json.loads(report.read_text())
+        except (OSError, ValueError):
+            return None
+        if tool.startswith("safe-install"):
+            kept: Any = normalise_report(data, {str(run_dir): "<RUN>",
+                                                self.venv_of(tool): "<VENV>"})
+        elif tool == "pip":
+            kept = {"selected": sorted(
+                f"{canonicalize_name(x['metadata']['name'])}=={x['metadata']['version']}"
+                for x in data.get("install", []))}
+        else:
+            return None
+        out = self.report_dir / part / item / f"{tool}-{mode}-{rep}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(kept, indent=1, sort_keys=True))
+        return str(out.relative_to(WORK))
+
+
+# --------------------------------------------------------------------------- reports
+
+#: keys of a safe-install report that change from run to run whatever the code (times of the
+#: run and durations); temporary paths are replaced by placeholders instead
+VOLATILE_KEYS = frozenset({"generated_at", "created", "started_at", "finished_at", "duration",
+                           "duration_s", "elapsed", "elapsed_s", "checked_at"})
+
+
+def normalise_report(data: Any, paths: dict[str, str]) -> Any:
+    """A safe-install report without what changes between two runs of the same code: the
+    VOLATILE_KEYS, the run's temporary directory and the tool's own venv in any string
+    (``paths``: prefix -> placeholder), and the order of the top-level notes (the checker
+    iterates a set of names, whose order follows per-process string hashing)."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        if isinstance(value, str):
+            for prefix, placeholder in paths.items():
+                value = value.replace(prefix, placeholder)
+        return value
+
+    out = strip(data)
+    if isinstance(out, dict) and isinstance(out.get("notes"), list):
+        out["notes"] = sorted(out["notes"], key=str)
+    return out
+
+
+EMPTY: tuple[Any, ...] = (None, [], {}, "", False)
+
+
+def schema_only(a: Any, b: Any, found: set[str] | None = None) -> set[str]:
+    """Keys one report has and the other lacks, where the one that has it holds nothing
+    (``None``, empty, false): a field one version of the report format added, not a difference
+    in what was checked or selected. ``json_diff`` ignores them; they are listed apart."""
+    found = set() if found is None else found
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in set(a) ^ set(b):
+            if (a.get(k) if k in a else b.get(k)) in EMPTY:
+                found.add(k)
+        for k in set(a) & set(b):
+            schema_only(a[k], b[k], found)
+    elif isinstance(a, list) and isinstance(b, list):
+        for x, y in zip(a, b, strict=False):
+            schema_only(x, y, found)
+    return found
+
+
+def json_diff(a: Any, b: Any, path: str = "", limit: int = 6) -> list[str]:
+    """Up to ``limit`` paths where two JSON values differ (``packages[name=x].version``);
+    ``a`` is after, ``b`` before. A key only one side has, holding nothing, is not a
+    difference (see ``schema_only``)."""
+    out: list[str] = []
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                if (a.get(k) if k in a else b.get(k)) not in EMPTY:
+                    out.append(f"{path}.{k} only {'after' if k in a else 'before'}")
+            elif a[k] != b[k]:
+                out += json_diff(a[k], b[k], f"{path}.{k}", limit - len(out))
+            if len(out) >= limit:
+                break
+    elif (isinstance(a, list) and isinstance(b, list)
+          and all(isinstance(x, str) for x in a + b)):  # notes, reasons: as sets
+        for x in sorted(set(a) - set(b))[:limit]:
+            out.append(f"{path} + {x[:100]!r}")
+        for x in sorted(set(b) - set(a))[:limit]:
+            out.append(f"{path} − {x[:100]!r}")
+        if not out and a != b:
+            out.append(f"{path} order")
+    elif isinstance(a, list) and isinstance(b, list):
+        def key(x: Any, i: int) -> str:
+            return f"name={x['name']}" if isinstance(x, dict) and "name" in x else str(i)
+        ka = {key(x, i): x for i, x in enumerate(a)}
+        kb = {key(x, i): x for i, x in enumerate(b)}
+        if list(ka) != list(kb) and set(ka) == set(kb):
+            out.append(f"{path} order")
+        for k in list(ka) + [k for k in kb if k not in ka]:
+            if k not in ka or k not in kb:
+                out.append(f"{path}[{k}] only {'after' if k in ka else 'before'}")
+            elif ka[k] != kb[k]:
+                out += json_diff(ka[k], kb[k], f"{path}[{k}]", limit - len(out))
+            if len(out) >= limit:
+                break
+    else:
+        x, y = str(b), str(a)
+        at = next((i for i, (c, d) in enumerate(zip(x, y, strict=False)) if c != d),
+                  min(len(x), len(y)))
+        start = max(0, at - 20)
+        cut = "…" if start else ""
+        out.append(f"{path}: {cut}{x[start:at + 40]!r} -> {cut}{y[start:at + 40]!r}")
+    return out[:limit]
+
+
+def selection_of(report: Any) -> set[tuple[str, str, str, str]]:
+    """What a report selected: (name, version, file name, decision) of every package."""
+    return {(str(p.get("name")), str(p.get("version")), str(p.get("filename")),
+             str(p.get("decision"))) for p in report.get("packages", [])}
+
+
+def selected(report: Any) -> set[str]:
+    """``name==version`` of every package a (normalised) report lists."""
+    if "selected" in report:
+        return set(report["selected"])
+    return {f"{canonicalize_name(p['name'])}=={p['version']}"
+            for p in report.get("packages", []) if p.get("name") and p.get("version")}
+
+
+def compare_reports(runs: list[dict[str, Any]], base_tool: str | None,
+                    parity: bool) -> dict[str, Any]:
+    """Per set and cache mode: whether the reports of safe-install and of the baseline are
+    identical after normalising (each round's pair; also whether each tool's own reports agree
+    between rounds), and, with ``parity``, whether the name==version sets selected agree with
+    pip's (every safe-install tool, first successful round)."""
+    def load(r: dict[str, Any]) -> Any:
+        return json.loads((WORK / r["report_file"]).read_text())
+
+    by: dict[tuple[str, str], dict[str, dict[int, dict[str, Any]]]] = {}
+    for r in runs:
+        if r.get("ok") and r.get("report_file"):
+            by.setdefault((r["set"], r["mode"]), {}).setdefault(r["tool"], {})[r["rep"]] = r
+    out: dict[str, Any] = {}
+    for (item, mode), tools in by.items():
+        entry: dict[str, Any] = {}
+        cur = tools.get("safe-install", {})
+        if base_tool:
+            base = tools.get(base_tool, {})
+            pairs = sorted(set(cur) & set(base))
+            diffs: list[str] = []
+            schema: set[str] = set()
+            same_selection = bool(pairs)
+            for rep in pairs:
+                after, before = load(cur[rep]), load(base[rep])
+                d = json_diff(after, before)
+                diffs += [f"round {rep}: {x}" for x in d]
+                schema |= schema_only(after, before)
+                same_selection &= selection_of(after) == selection_of(before)
+            entry["vs_baseline"] = {"compared": len(pairs), "identical": bool(pairs) and not diffs,
+                                    "same_selection": same_selection,
+                                    "differences": diffs[:12], "empty_fields": sorted(schema)}
+        stable: dict[str, bool] = {}
+        for tool, reps in tools.items():
+            if tool.startswith("safe-install") and len(reps) > 1:
+                loaded = [load(reps[k]) for k in sorted(reps)]
+                stable[tool] = all(x == loaded[0] for x in loaded[1:])
+        entry["stable_between_rounds"] = stable
+        if parity and tools.get("pip"):
+            pip_set = selected(load(tools["pip"][min(tools["pip"])]))
+            entry["parity"] = {}
+            for tool, reps in tools.items():
+                if tool.startswith("safe-install"):
+                    mine = selected(load(reps[min(reps)]))
+                    entry["parity"][tool] = {
+                        "same": mine == pip_set, "count": len(mine), "pip_count": len(pip_set),
+                        "only_safe_install": sorted(mine - pip_set)[:20],
+                        "only_pip": sorted(pip_set - mine)[:20]}
+        out.setdefault(item, {})[mode] = entry
+    return out
 
 
 # --------------------------------------------------------------------------- summaries
@@ -770,6 +1024,197 @@ def standing(dry: dict[str, Any] | None, inst: dict[str, Any] | None) -> list[st
     return L + [""]
 
 
+def base_tool_of(data: dict[str, Any] | None) -> str | None:
+    b = (data or {}).get("baseline")
+    return f"safe-install@{b['rev']}" if b else None
+
+
+def stat(summary: dict[str, Any], item: str, tool: str | None, mode: str) -> dict[str, Any] | None:
+    """The statistics of a tool's successful runs on an item, or None."""
+    st = summary.get(item, {}).get(tool or "", {}).get(mode) if tool else None
+    return st if st and st.get("ok") else None
+
+
+def before_after(data: dict[str, Any], part: str, title: str) -> list[str]:
+    """Current safe-install against the baseline revision, same run: time, memory, CPU, and
+    whether the JSON reports are identical (and, for dry runs, whether the selection is
+    pip's)."""
+    base = base_tool_of(data)
+    if not base or not data.get(part):
+        return []
+    summary, reports = data[part]["summary"], data[part].get("reports", {})
+    b = data["baseline"]
+    dry = part == "dryrun"
+    L = [f"### {title}: before (`{base}`, commit `{b['commit'][:12]}`) and after "
+         f"(`{data.get('git', {}).get('commit', '?')[:12]}`), same run", "",
+         "| set | cache | before s | after s | after/before | peak RSS MB before → after "
+         "| CPU s before → after | reports identical |" + (" selection = pip's (before / after) |"
+                                                            if dry else ""),
+         "|---|---|---:|---:|---:|---:|---:|---|" + ("---|" if dry else "")]
+    differing: list[str] = []
+    schema_keys: set[str] = set()
+    for item in summary:
+        for mode in MODES:
+            x, y = stat(summary, item, base, mode), stat(summary, item, "safe-install", mode)
+            if not x and not y and not summary.get(item, {}).get(base):
+                continue
+            ratio = f"{y['median_s'] / x['median_s']:.2f}×" if x and y else "n/a"
+            rss = (f"{x['median_maxrss_mb']:.0f} → {y['median_maxrss_mb']:.0f}" if x and y else "–")
+            cpu = (f"{x['median_cpu_s']:.1f} → {y['median_cpu_s']:.1f}" if x and y else "–")
+            rep_ = reports.get(item, {}).get(mode, {})
+            vs = rep_.get("vs_baseline")
+            if not vs or not vs["compared"]:
+                same = "not compared"
+            elif vs["identical"]:
+                same = "yes"
+                if vs.get("empty_fields"):
+                    schema_keys.update(vs["empty_fields"])
+            else:
+                same = "**no**" + (" (same selection)" if vs.get("same_selection")
+                                   else " (**selection differs**)")
+                differing.append(f"`{item}` {mode}: " + "; ".join(
+                    f"`{d}`" for d in vs["differences"][:4]))
+            unstable = [t for t, ok in rep_.get("stable_between_rounds", {}).items() if not ok]
+            if unstable:
+                same += f" (rounds differ: {', '.join(unstable)})"
+            cells = [f"`{item}`", mode, fmt_time(summary.get(item, {}).get(base, {}).get(mode)),
+                     fmt_time(summary.get(item, {}).get("safe-install", {}).get(mode)),
+                     ratio, rss, cpu, same]
+            if dry:
+                par = rep_.get("parity", {})
+
+                def pcell(t: str, par: dict[str, Any] = par) -> str:
+                    e = par.get(t)
+                    if not e:
+                        return "–"
+                    if e["same"]:
+                        return f"yes ({e['count']})"
+                    return (f"**no** (+{','.join(e['only_safe_install'][:3])} "
+                            f"−{','.join(e['only_pip'][:3])})")
+                cells.append(f"{pcell(base)} / {pcell('safe-install')}")
+            L.append("| " + " | ".join(cells) + " |")
+    if differing:
+        L += ["", "Reports that differ (first differences: path in the normalised report, "
+              "before → after):", ""] + [f"- {d}" for d in differing]
+    all_same = not differing
+    L += ["", f"Reports identical: **{'yes' if all_same else 'no'}**"
+          + ("" if all_same else f" ({len(differing)} set/cache pairs differ, listed above)")
+          + ". \"Same selection\": every package has the same version, file and decision."
+          " Compared after removing " + ", ".join(f"`{k}`" for k in sorted(VOLATILE_KEYS))
+          + ", replacing the run's temporary directory and the tool's own venv by placeholders"
+          " and sorting the top-level `notes`; each round's pair is compared."
+          + (" Fields that one version's report has and the other's lacks, holding nothing"
+             f" (null or empty), are not differences: {', '.join(f'`{k}`' for k in sorted(schema_keys))}."
+             if schema_keys else ""), ""]
+    return L
+
+
+def growth_mark(g: float, pins: float) -> str:
+    return f"{g:.2f}× {'✓' if g <= pins * 1.05 else '✗'}"
+
+
+def scaling(data: dict[str, Any]) -> list[str]:
+    """Time and peak RSS per lock size, cold and warm, with the growth factor from one size to
+    the next beside the growth in pins (✓: linear or better, within 5 %)."""
+    sc = data["scale"]
+    tools = ["safe-install"] + ([base_tool_of(data)] if base_tool_of(data) else [])
+    locks = sorted(sc["locks"], key=lambda lk: lk["count"])
+    L = ["### Scaling: growth from one lock size to the next", "",
+         "Growth = the figure at this size / the figure at the previous size, beside the growth "
+         "in pins; ✓ when it is at most the pin growth (+5 %), i.e. linear or better.", "",
+         "| tool | cache | pins (× pins) | wall s | × wall | peak RSS MB | × RSS | CPU s | × CPU |",
+         "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for tool in tools:
+        for mode in MODES:
+            prev: tuple[int, dict[str, Any]] | None = None
+            for lk in locks:
+                st = stat(sc["summary"], str(lk["count"]), tool, mode)
+                if not st:
+                    L.append(f"| `{tool}` | {mode} | {lk['count']} | "
+                             f"{fmt_time(sc['summary'].get(str(lk['count']), {}).get(tool, {}).get(mode))}"
+                             " | | | | | |")
+                    prev = None
+                    continue
+                if prev:
+                    n0, s0 = prev
+                    f = lk["count"] / n0
+                    pins = f"{lk['count']} ({f:.2f}×)"
+                    g = [growth_mark(st[k] / s0[k], f) if s0[k] else "–"
+                         for k in ("median_s", "median_maxrss_mb", "median_cpu_s")]
+                else:
+                    pins, g = str(lk["count"]), ["", "", ""]
+                L.append(f"| `{tool}` | {mode} | {pins} | {st['median_s']:.2f} | {g[0]} | "
+                         f"{st['median_maxrss_mb']:.0f} | {g[1]} | {st['median_cpu_s']:.1f} | "
+                         f"{g[2]} |")
+                prev = (lk["count"], st)
+    return L + [""]
+
+
+def issue21_targets(dry: dict[str, Any] | None, inst: dict[str, Any] | None,
+                    scale: dict[str, Any] | None) -> list[str]:
+    """The targets of issue 21, met or missed, from the newest results of each part (and the
+    baseline's figures beside them when that run had one)."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def ratio(summary: dict[str, Any], item: str, tool: str | None, other: str, mode: str,
+              key: str = "median_s") -> float | None:
+        a, b = stat(summary, item, tool, mode), stat(summary, item, other, mode)
+        return a[key] / b[key] if a and b and b[key] else None
+
+    def add(target: str, limit: float, data: dict[str, Any] | None, part: str, item: str,
+            other: str | None, mode: str, key: str = "median_s", strict: bool = False) -> None:
+        if not data or item not in data[part]["summary"]:
+            rows.append((target, "not measured", "not measured", "–"))
+            return
+        summary = data[part]["summary"]
+        vals: list[float | None] = []
+        for tool in (base_tool_of(data), "safe-install"):
+            if tool is None:
+                vals.append(None)
+            elif other:
+                vals.append(ratio(summary, item, tool, other, mode, key))
+            else:
+                st = stat(summary, item, tool, mode)
+                vals.append(st[key] if st else None)
+        unit = "×" if other else " MB"
+        cells = [f"{v:.2f}{unit}" if v is not None else "–" for v in vals]
+        cur = vals[1]
+        met = "–" if cur is None else (
+            "✓ met" if (cur < limit if strict else cur <= limit) else "✗ missed")
+        rows.append((target, cells[0], cells[1], met))
+
+    if scale:
+        big = str(max(lk["count"] for lk in scale["scale"]["locks"]))
+        add(f"{big}-pin lock warm ≤ 3× uv", 3.0, scale, "scale", big, "uv", "warm")
+        add(f"{big}-pin lock cold ≤ 6× uv", 6.0, scale, "scale", big, "uv", "cold")
+        for mode in MODES:
+            add(f"{big}-pin lock peak RSS < 300 MB ({mode})", 300.0, scale, "scale", big, None,
+                mode, "median_maxrss_mb", strict=True)
+    else:
+        rows.append(("918-pin lock (scale part)", "not measured", "not measured", "–"))
+    if dry:
+        for item in dry["dryrun"]["summary"]:
+            for mode in MODES:
+                add(f"`{item}` {mode}: peak RSS ≤ pip's", 1.0, dry, "dryrun", item, "pip", mode,
+                    "median_maxrss_mb")
+        for item in ("fastapi-dispatch", "airflow-constrained"):
+            add(f"`{item}` warm ≤ 1.2× uv", 1.2, dry, "dryrun", item, "uv", "warm")
+            add(f"`{item}` cold ≤ 2× uv", 2.0, dry, "dryrun", item, "uv", "cold")
+    for item in ("lib-yfinance", "cli-ansible"):
+        for mode in MODES:
+            add(f"`{item}` full install {mode} ≤ 0.7× pip", 0.7, inst, "install", item, "pip",
+                mode)
+    b = next((base_tool_of(x) for x in (dry, inst, scale) if base_tool_of(x)), None)
+    L = ["## Issue 21 targets", "",
+         "From the newest results of each part (dry run, full install, scale; the files are "
+         "named in their sections). Ratios are safe-install's median over the other tool's, "
+         "memory ratios compare the median peak RSS.", "",
+         f"| target | before ({b or 'no baseline in that run'}) | after (safe-install) | "
+         "after |", "|---|---:|---:|---|"]
+    L += [f"| {t} | {x} | {y} | {m} |" for t, x, y, m in rows]
+    return L + [""]
+
+
 def history() -> list[str]:
     """safe-install/pip ratios of every result file, oldest first (the code changes)."""
     rows = []
@@ -827,7 +1272,22 @@ def write_readme() -> None:
         ".venv/bin/python benchmarks/bench.py --no-dry-run --install cli-ansible,lib-yfinance",
         ".venv/bin/python benchmarks/bench.py --no-dry-run --scale   # locks of ~100/300/1000 pins",
         ".venv/bin/python benchmarks/bench.py --readme-only         # re-render this file",
+        "# before/after in one run (issues 20, 21): safe-install at REV beside the checkout",
+        ".venv/bin/python benchmarks/bench.py --baseline 0fb2dbf --sets fastapi-dispatch,airflow-constrained \\",
+        "    --install cli-ansible,lib-yfinance --scale",
         "```",
+        "",
+        "`--baseline REV` builds safe-install as of git revision REV into a venv of its own",
+        "(`git archive` of REV into `benchmarks/.work/baseline/<commit>`, installed non-editable",
+        "with the clean pip environment below, its dependencies held at the versions of `.venv`",
+        "by `pip freeze` constraints, so only safe-install's code differs) and runs it as a fourth",
+        "tool, `safe-install@REV`, interleaved with the others in the dry-run, `--install` and",
+        "`--scale` parts. Every safe-install run writes its JSON report (`--report FILE`, not",
+        "/dev/null); the reports of the two revisions are compared after normalising",
+        "(volatile keys such as `generated_at` dropped, the run's temporary directory and the",
+        "tool's venv replaced by placeholders, top-level notes sorted), and for the dry runs the",
+        "`name==version` set selected is compared with pip's own `--report`. The normalised",
+        "reports are kept in `benchmarks/.work/reports-run/<run>/` for inspection.",
         "",
         "Options: `--repeat N` (default 3), `--safe-install PATH`, `--pip PATH`, `--corpus DIR`,",
         "`--timeout S` (per command), `--scale-sizes 100,300,1000`, `--scale-repeat N`,",
@@ -839,10 +1299,10 @@ def write_readme() -> None:
         "",
         "| tool | dry run (per set) | full install (fresh `python -m venv`, not timed) |",
         "|---|---|---|",
-        "| safe-install | `safe-install --dry-run -I -q --on-late warn --on-unknown-upload-time warn "
-        "--report /dev/null -r SET` | `safe-install --python VENV/bin/python -q --on-late warn "
-        "--on-unknown-upload-time warn --report /dev/null -r SET` |",
-        "| pip 26.3 | `pip install --dry-run --ignore-installed --quiet --report /dev/null -r SET` "
+        "| safe-install (and `safe-install@REV`) | `safe-install --dry-run -I -q --on-late warn "
+        "--on-unknown-upload-time warn --report FILE -r SET` | `safe-install --python "
+        "VENV/bin/python -q --on-late warn --on-unknown-upload-time warn --report FILE -r SET` |",
+        "| pip 26.3 | `pip install --dry-run --ignore-installed --quiet --report FILE -r SET` "
         "| `pip --python VENV/bin/python install -q -r SET` |",
         f"| uv {UV_VERSION} | `uv pip compile --python-version 3.11.7 --python-platform "
         "x86_64-manylinux_2_36 --python TARGET --index-url https://pypi.org/simple -q SET` "
@@ -931,6 +1391,9 @@ def write_readme() -> None:
         L += ["", "### Peak memory (median MB, largest single process) and CPU (median s)", ""]
         L += md_memory(dry["dryrun"]["summary"])
         L += [""]
+        L += before_after(dry, "dryrun", "Dry run")
+    if dry or inst or scale:
+        L += issue21_targets(dry, inst, scale)
     if dry or inst:
         L += standing(dry, inst)
     if inst:
@@ -944,6 +1407,7 @@ def write_readme() -> None:
         L += ["", "### Peak memory (median MB, largest single process) and CPU (median s)", ""]
         L += md_memory(inst["install"]["summary"])
         L += [""]
+        L += before_after(inst, "install", "Full install")
     if scale:
         sc = scale["scale"]
         L += ["## Scale: dry run of a lock of N pins (`--no-deps`)", "", provenance(scale), ""]
@@ -980,6 +1444,8 @@ def write_readme() -> None:
                     fmt_time(ust), fmt_ratio(s.get("ratios", {}).get("uv_" + mode)),
                     bg_cell(s, mode) if s else "–"]) + " |")
         L += [""]
+        L += scaling(scale)
+        L += before_after(scale, "scale", "Scale")
     profile = HERE / "scale_profile.md"  # written by scale_profile.py compare --write
     if profile.exists():
         L += profile.read_text().rstrip("\n").split("\n") + [""]
@@ -1016,6 +1482,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="before each command, wait up to S seconds for the machine to be quiet "
                    "(other processes using < --quiet-below cores over 1 s); 0 disables")
     p.add_argument("--quiet-below", type=float, default=0.3, metavar="CORES")
+    p.add_argument("--baseline", metavar="REV",
+                   help="also run safe-install as of this git revision (tool "
+                   "'safe-install@REV', installed into .work/baseline/<commit>), interleaved "
+                   "with the current one, and compare their JSON reports")
     p.add_argument("--readme-only", action="store_true", help="only re-render README.md")
     args = p.parse_args(argv)
 
@@ -1053,6 +1523,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     for k, v in runner.versions.items():
         print(f"{k}: {v}")
+    if runner.baseline:
+        data["baseline"] = runner.baseline
     print(f"safe-install commit: {data['git'].get('commit')} "
           f"(uncommitted files in src/: {data['git'].get('src_dirty_files')})")
     print(f"uv target: --python-version {runner.target['python']} "
@@ -1063,10 +1535,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_dry_run:
         log(f"dry runs: {', '.join(sets)} × {args.repeat}")
-        runs = runner.run_matrix("dryrun", sets, TOOLS, args.repeat,
-                                 lambda t, s: runner.dryrun_cmd(t, f"{s}.txt"), cwd_of)
+        runs = runner.run_matrix("dryrun", sets, runner.safe_tools() + TOOLS[1:], args.repeat,
+                                 lambda t, s, report: runner.dryrun_cmd(t, f"{s}.txt", report),
+                                 cwd_of)
         data["dryrun"] = {"sets": sets, "repeat": args.repeat, "runs": runs,
-                          "summary": summarise(runs)}
+                          "summary": summarise(runs),
+                          "reports": compare_reports(runs, runner.base_tool, parity=True)}
         print_summary("dry run", data["dryrun"]["summary"],
                       {"pip_cold": TARGET_COLD, "pip_warm": TARGET_WARM,
                        "uv_cold": AIM_UV, "uv_warm": AIM_UV})
@@ -1075,10 +1549,12 @@ def main(argv: list[str] | None = None) -> int:
         isets = [x.strip().removesuffix(".txt") for x in args.install.split(",")]
         log(f"full installs: {', '.join(isets)} × {args.repeat}")
         runs = runner.run_matrix(
-            "install", isets, TOOLS, args.repeat,
-            lambda t, s, py: runner.install_cmd(t, f"{s}.txt", py), cwd_of, venv=True)
+            "install", isets, runner.safe_tools() + TOOLS[1:], args.repeat,
+            lambda t, s, py, report: runner.install_cmd(t, f"{s}.txt", py, report), cwd_of,
+            venv=True)
         data["install"] = {"sets": isets, "repeat": args.repeat, "runs": runs,
-                           "summary": summarise(runs)}
+                           "summary": summarise(runs),
+                           "reports": compare_reports(runs, runner.base_tool, parity=False)}
         print_summary("full install", data["install"]["summary"],
                       {"pip_cold": TARGET_INSTALL, "pip_warm": TARGET_INSTALL,
                        "uv_cold": AIM_UV, "uv_warm": AIM_UV})
@@ -1091,11 +1567,12 @@ def main(argv: list[str] | None = None) -> int:
         log(f"scale: locks of {', '.join(by_count)} pins "
             f"({locks[0]['distinct_in_corpus']} distinct projects in the corpus)")
         repeat = args.scale_repeat or args.repeat
-        runs = runner.run_matrix("scale", list(by_count), ("safe-install", "uv"), repeat,
-                                 lambda t, n: runner.scale_cmd(t, by_count[n]),
+        runs = runner.run_matrix("scale", list(by_count), runner.safe_tools() + ("uv",), repeat,
+                                 lambda t, n, report: runner.scale_cmd(t, by_count[n], report),
                                  lambda _: lock_dir)
         summary = summarise(runs)
-        data["scale"] = {"locks": locks, "repeat": repeat, "runs": runs, "summary": summary}
+        data["scale"] = {"locks": locks, "repeat": repeat, "runs": runs, "summary": summary,
+                         "reports": compare_reports(runs, runner.base_tool, parity=False)}
         print("\n== scale: safe-install --dry-run --no-deps on a lock of N pins ==")
         for lk in locks:
             s = summary.get(str(lk["count"]), {})
@@ -1110,6 +1587,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if not any(k in data for k in ("dryrun", "install", "scale")):
         p.error("nothing to do (--no-dry-run without --install or --scale)")
+    if data.get("scale"):
+        print("\n" + "\n".join(scaling(data)))
+    for part, title in (("dryrun", "Dry run"), ("install", "Full install"), ("scale", "Scale")):
+        if runner.baseline and data.get(part):
+            print("\n" + "\n".join(before_after(data, part, title)))
+    print("\n" + "\n".join(issue21_targets(data if data.get("dryrun") else None,
+                                           data if data.get("install") else None,
+                                           data if data.get("scale") else None)))
     data["finished_at"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     data["git_end"] = git_info()
     if data["git_end"] != data["git"]:
