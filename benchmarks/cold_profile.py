@@ -128,13 +128,13 @@ def kind(argv: list[str]) -> str:
     return Path(argv[0]).name if argv else "?"
 
 
-def run(label: str, python: str, reqset: str, strace: bool) -> None:
+def run(label: str, python: str, reqfile: str, strace: bool, no_deps: bool = False) -> None:
     d = OUT / label
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     corpus = bench.DEFAULT_CORPUS
-    args = ["--dry-run", "-I", "-q", *bench.POLICY_ARGS, "--report", str(d / "report.json"),
-            "-r", f"{reqset}.txt"]
+    args = ["--dry-run", *(["--no-deps"] if no_deps else []), "-I", "-q", *bench.POLICY_ARGS,
+            "--report", str(d / "report.json"), "-r", reqfile]
     env = bench.clean_env(d / "cache")
     proc = subprocess.run([python, "-c", WRAPPER, str(d), *args], cwd=corpus, env=env,
                           capture_output=True, text=True)
@@ -146,7 +146,7 @@ def run(label: str, python: str, reqset: str, strace: bool) -> None:
         subprocess.run(["strace", "-f", "-qq", "--seccomp-bpf", "-s", "300", "-e",
                         "trace=execve", "-o", str(d / "execve.txt"), exe, *args[:-4],
                         "--report", "/dev/null",
-                        "-r", f"{reqset}.txt"], cwd=corpus, env=env, capture_output=True)
+                        "-r", reqfile], cwd=corpus, env=env, capture_output=True)
         print(f"{label}: strace run done", flush=True)
 
 
@@ -176,7 +176,7 @@ def summary(label: str) -> dict[str, Any]:
         e["wall"] += ch.get("wall", 0.0)
         e["max_rss_mb"] = max(e["max_rss_mb"], ch.get("maxrss_mb", 0.0))
     st: Any = pstats.Stats(str(d / "main.prof"))
-    calls = sum(v[1] for v in st.stats.values())
+    calls = sum(v[1] for v in st.stats.values())  # (pstats' own attribute, untyped)
     return {"rc": r["rc"], "wall": r["wall"], "self_cpu": r["self_cpu"],
             "main_thread_cpu": r.get("main_thread_cpu"),
             "thread_cpu": {k: round(v, 2) for k, v in r.get("thread_cpu", {}).items()},
@@ -185,7 +185,36 @@ def summary(label: str) -> dict[str, Any]:
             "children_cpu": r["children_cpu"], "self_maxrss_mb": r["self_maxrss_mb"],
             "threads": len(r["threads"]), "subprocesses": by_kind,
             "main_thread_calls": calls, "main_thread_tt": st.total_tt,
-            "execve": dict(execs(d / "execve.txt").most_common())}
+            "execve": dict(execs(d / "execve.txt").most_common()),
+            "counts": counts(d)}
+
+
+#: call counts that explain the cold-run CPU (file suffix, function), main thread + threads
+COUNTS = {
+    "index pages read": ("finder.py", "_read_page"),
+    "listings restored (pages read again)": ("finder.py", "_restore"),
+    "HTTP GETs": ("http.py", "get"),
+    "is_safe_filename": ("finder.py", "is_safe_filename"),
+    "wheel metadata fetched": ("artifacts.py", "wheel_metadata"),
+    "sdist metadata asked": ("checker.py", "sdist_metadata"),
+    "build envs checked": ("checker.py", "check_build_env"),
+    "backend asked (get_requires)": ("buildenv.py", "dynamic_requirements"),
+    "artifacts fetched": ("artifacts.py", "fetch"),
+}
+
+
+def counts(d: Path) -> dict[str, int]:
+    out = dict.fromkeys(COUNTS, 0)
+    for name in ("main.prof", "threads.prof"):
+        if not (d / name).exists():
+            continue
+        loaded: Any = pstats.Stats(str(d / name))
+        stats: dict[Any, Any] = loaded.stats
+        for (filename, _line, func), v in stats.items():
+            for key, (suffix, fname) in COUNTS.items():
+                if func == fname and filename.endswith(suffix):
+                    out[key] += v[1]
+    return out
 
 
 def top(label: str, n: int = 30) -> None:
@@ -199,7 +228,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--label")
     p.add_argument("--baseline", metavar="REV", help="profile safe-install at this revision")
-    p.add_argument("--set", default="fastapi-dispatch")
+    p.add_argument("--set", default="fastapi-dispatch", help="a set of the corpus")
+    p.add_argument("--reqfile", help="a requirements file instead of --set (e.g. a scale lock)")
+    p.add_argument("--no-deps", action="store_true", help="as the scale part runs its locks")
     p.add_argument("--no-strace", action="store_true")
     p.add_argument("--python", help="run safe-install from this interpreter's environment")
     p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"))
@@ -216,7 +247,8 @@ def main() -> int:
     if a.baseline:
         python = str(Path(bench.ensure_baseline(a.baseline, python, python)["venv"])
                      / "bin" / "python")
-    run(a.label, a.python or python, a.set, not a.no_strace)
+    reqfile = str(Path(a.reqfile).resolve()) if a.reqfile else f"{a.set}.txt"
+    run(a.label, a.python or python, reqfile, not a.no_strace, a.no_deps)
     return 0
 
 
