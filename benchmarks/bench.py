@@ -1060,7 +1060,7 @@ def before_after(data: dict[str, Any], part: str, title: str) -> list[str]:
                 continue
             ratio = f"{y['median_s'] / x['median_s']:.2f}×" if x and y else "n/a"
             rss = (f"{x['median_maxrss_mb']:.0f} → {y['median_maxrss_mb']:.0f}" if x and y else "–")
-            cpu = (f"{x['median_cpu_s']:.1f} → {y['median_cpu_s']:.1f}" if x and y else "–")
+            cpu = (f"{x['median_cpu_s']:.2f} → {y['median_cpu_s']:.2f}" if x and y else "–")
             rep_ = reports.get(item, {}).get(mode, {})
             vs = rep_.get("vs_baseline")
             if not vs or not vs["compared"]:
@@ -1176,8 +1176,7 @@ def issue21_targets(dry: dict[str, Any] | None, inst: dict[str, Any] | None,
             else:
                 st = stat(summary, item, tool, mode)
                 vals.append(st[key] if st else None)
-        unit = "×" if other else " MB"
-        cells = [f"{v:.2f}{unit}" if v is not None else "–" for v in vals]
+        cells = [("–" if v is None else f"{v:.2f}×" if other else f"{v:.0f} MB") for v in vals]
         cur = vals[1]
         met = "–" if cur is None else (
             "✓ met" if (cur < limit if strict else cur <= limit) else "✗ missed")
