@@ -323,8 +323,10 @@ class Runner:
         self.target = self._target()
         self.baseline: dict[str, Any] | None = None
         if args.baseline:
+            # (the dependency versions to hold: those of the venv the current safe-install runs in)
             self.baseline = ensure_baseline(args.baseline, self.target_python,
-                                            str(Path(args.pip).resolve().parent / "python"))
+                                            str(Path(args.safe_install).absolute().parent
+                                                / "python"))
         self.base_tool = f"safe-install@{args.baseline}" if args.baseline else None
         self.versions = self._versions()
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
