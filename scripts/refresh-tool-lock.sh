@@ -24,7 +24,10 @@ clean=(env -u PIP_FIND_LINKS -u PIP_CONSTRAINT -u PIP_EXTRA_INDEX_URL -u PIP_IND
        PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1)
 index=https://pypi.org/simple/
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# the new lock is written next to the old one, so that the paths in its comments ("via the
+# user (requirements.in:3)") are relative to where it ends up
+new="$(dirname "$lock")/.$(basename "$lock").new"
+trap 'rm -rf "$work" "$new"' EXIT
 
 # the requirements: pyproject's [project].dependencies and [build-system].requires
 mkdir -p "$(dirname "$input")" "$(dirname "$lock")"
@@ -43,18 +46,18 @@ for req in [*data["project"]["dependencies"], *data["build-system"]["requires"]]
 PY
 
 "${clean[@]}" "$venv/bin/safe-install-tool" lock --quiet -i "$index" --targets "$targets" \
-    -r "$input" --output-requirements "$work/new.lock" --output-pylock ''
+    -r "$input" --output-requirements "$new" --output-pylock ''
 
 if [[ -f "$lock" ]]; then
   "${clean[@]}" "$venv/bin/safe-install-tool" guard -i "$index" --targets "$targets" \
-      "$lock" "$work/new.lock"
+      "$lock" "$new"
 fi
 {
   echo "# safe-install's own runtime dependencies and build backend, hash-pinned and checked."
   echo "# Written by scripts/refresh-tool-lock.sh (safe-install-tool lock, then guard); do not"
   echo "# edit. Install: pip install --require-hashes -r install/requirements.lock"
   echo "# (see \"Install safe-install itself\" in README.md)."
-  cat "$work/new.lock"
+  cat "$new"
 } >"$work/final.lock"
 mv "$work/final.lock" "$lock"
 echo "refresh-tool-lock: wrote $lock" >&2

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from lockhelp import generate_lock, lock_tools, publish, run_tool
-from safeinstall.lockfile import read_lock
+from safeinstall.locks.reader import read_lock
 from support.index import LocalIndex
 from support.scenarios import native_tag
 from test_guard import SAMPLES, sample_scenario

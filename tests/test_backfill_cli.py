@@ -12,7 +12,7 @@ from pathlib import Path
 
 from clihelp import run_cli
 from lockhelp import run_tool
-from safeinstall.lockfile import read_lock
+from safeinstall.locks.reader import read_lock
 from support.artifacts import build_sdist, build_wheel
 from support.index import LocalIndex
 from support.piprun import pip_list

@@ -12,10 +12,11 @@ from datetime import timedelta
 
 import pytest
 from packaging.pylock import Pylock
+from tomli_w import dumps as dumps_toml  # the pylock writer's TOML library
 
 from clihelp import run_cli
 from lockhelp import publish, run_tool
-from safeinstall.lockfile import dumps_toml, read_lock
+from safeinstall.locks.reader import read_lock
 from support.index import LocalIndex
 from support.piprun import pip_list, run_pip
 from support.scenarios import native_tag
@@ -345,7 +346,7 @@ def test_locks_are_written_readable_with_paths_relative_to_the_lock(local_index,
 
 def test_markers_name_the_targets_of_an_entry_as_simply_as_they_can():
     from safeinstall.errors import ResolutionError
-    from safeinstall.lockfile import marker_for
+    from safeinstall.locks.targets import marker_for
 
     def env(py, plat="linux", machine="x86_64"):
         return {"sys_platform": plat, "python_version": py, "platform_machine": machine,

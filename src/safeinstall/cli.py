@@ -652,7 +652,7 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
     settings = effective_settings(cmd, config, cwd, now=now, environ=environ)
     pylocks: tuple[str, ...] = ()
     if any("pylock" in p for p in settings.requirement_files):  # the lock module is heavy
-        from safeinstall.lockfile import is_pylock_name, split_extras
+        from safeinstall.locks.model import is_pylock_name, split_extras
 
         pylocks = tuple(p for p in settings.requirement_files
                         if "://" not in p and is_pylock_name(split_extras(p)[0]))
@@ -682,7 +682,7 @@ def inputs_for_target(inputs: RunInputs, target: TargetPython, cwd: str) -> RunI
     too, so that its files can be dated."""
     if not inputs.pylock_files:
         return inputs
-    from safeinstall.lockfile import pylock_requirements
+    from safeinstall.locks.pylock import pylock_requirements
     from safeinstall.selection import FormatControl
 
     settings = inputs.settings
@@ -712,7 +712,8 @@ def inputs_for_target(inputs: RunInputs, target: TargetPython, cwd: str) -> RunI
 
 def _sdist_only(fc: Any, location: str, cwd: str) -> list[str]:
     """Names for which only sdists are allowed (pip's prefer_sdist_predicate for pylock)."""
-    from safeinstall.lockfile import read_lock, split_extras
+    from safeinstall.locks.model import split_extras
+    from safeinstall.locks.reader import read_lock
 
     path = _abs(split_extras(location)[0], cwd)
     try:

@@ -30,7 +30,8 @@ from safeinstall.backfill import Outcome, Proof
 from safeinstall.display import printable
 from safeinstall.durations import format_duration
 from safeinstall.finder import Finder, IndexFile
-from safeinstall.lockfile import LockedRelease, ReadLock, UncheckedEntry, check_archive
+from safeinstall.locks.model import LockedRelease, ReadLock, UncheckedEntry
+from safeinstall.locks.pylock import check_archive
 from safeinstall.policy import Policy
 from safeinstall.releaseview import NamedTarget, RulesFor
 from safeinstall.selection import order_candidates
@@ -75,7 +76,7 @@ class DatedHash:
     change: Change | None = None
     previous: tuple[str, ...] = ()  # versions of the project in the old lock (an upgrade)
     blocking: bool = True  # unchecked entries: whether they fail the command
-    kind: str | None = None  # unchecked entries: the lockfile.UncheckedKind
+    kind: str | None = None  # unchecked entries: the locks.model.UncheckedKind
     proof: Proof | None = None  # late-verified: the content proof (--on-late verify)
 
     def fails(self, policy: Policy) -> bool:

@@ -68,8 +68,8 @@ def prover(policy: Any, session: Any, cache_dir: str | None, environ: Mapping[st
 
 def lock_targets(args: argparse.Namespace, settings: Any) -> tuple[Any, ...]:
     """``--targets`` (default ``current``), each with the marker environment of the machine it
-    describes (:func:`safeinstall.lockfile.for_lock`)."""
-    from safeinstall.lockfile import for_lock
+    describes (:func:`safeinstall.locks.targets.for_lock`)."""
+    from safeinstall.locks.targets import for_lock
 
     return tuple(for_lock(t) for t in _common.targets_of(args, settings, ["current"]))
 
@@ -101,7 +101,7 @@ def emit(text: str, dest: str | None, stdout: IO[str], cwd: str) -> None:
 
     text = printable(text, keep_newlines=True)
     if dest and dest != "-":
-        from safeinstall.lockfile import write_atomically
+        from safeinstall.fileio import write_atomically
 
         write_atomically(Path(cwd, dest), text)
     else:

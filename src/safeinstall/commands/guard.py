@@ -74,7 +74,8 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         render_text,
         unchecked_item,
     )
-    from safeinstall.lockfile import ReadLock, read_lock
+    from safeinstall.locks.model import ReadLock
+    from safeinstall.locks.reader import read_lock
 
     ours = _lockopts.load_settings(args, environ, cwd)
     policy = ours.policy

@@ -62,15 +62,10 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     from safeinstall.checker import run_check
     from safeinstall.cli import inputs_for_target, load_inputs
     from safeinstall.errors import UsageError
-    from safeinstall.lockfile import (
-        OnTimeFinder,
-        build_constraints_text,
-        build_lock,
-        pylock_text,
-        requirements_text,
-        target_label,
-        write_atomically,
-    )
+    from safeinstall.fileio import write_atomically
+    from safeinstall.locks.builder import OnTimeFinder, build_lock
+    from safeinstall.locks.targets import target_label
+    from safeinstall.locks.writer import build_constraints_text, pylock_text, requirements_text
     from safeinstall.pipoptions import CommandLine
     from safeinstall.settings import run_cache_dir
 
@@ -155,7 +150,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
                          build_constraints_text(lock, command=command.strip()))
         written.append(build_out)
     if args.pylock_out:
-        from safeinstall.lockfile import is_pylock_name
+        from safeinstall.locks.model import is_pylock_name
 
         if not is_pylock_name(args.pylock_out):
             raise UsageError(f"--output-pylock {args.pylock_out!r} is not a PEP 751 name",

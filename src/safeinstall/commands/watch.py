@@ -118,7 +118,7 @@ def collect_pins(args: argparse.Namespace, environ: Mapping[str, str], cwd: str,
         settings, file_notes = with_file_options(settings, parsed.options)
         notes.extend(file_notes)
     for path in args.lock:
-        from safeinstall.lockfile import read_lock
+        from safeinstall.locks.reader import read_lock
 
         lock = read_lock(_abs(path, cwd), environ=environ)
         notes.extend(lock.notes)
