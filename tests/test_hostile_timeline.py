@@ -25,12 +25,12 @@ from lockhelp import run_tool
 from safeinstall.errors import SafeInstallError
 from safeinstall.finder import (
     ProjectListing,
-    Source,
     _fast_filename,
     _guess_version,
     parse_json_page,
     parse_upload_time,
 )
+from safeinstall.models import Source
 from safeinstall.policy import Policy
 from safeinstall.timeline import timeline_for
 from safeinstall.tool import main as tool_main

@@ -19,7 +19,8 @@ from packaging.utils import canonicalize_name
 from clihelp import run_cli
 from lockhelp import run_tool
 from safeinstall.errors import SafeInstallError
-from safeinstall.finder import Finder, ProjectListing, Source, parse_json_page
+from safeinstall.finder import Finder, ProjectListing, parse_json_page
+from safeinstall.models import Source
 from support.faults import FaultServer
 from support.hostile_values import (
     ENTRY_ATTACKS,

@@ -22,8 +22,9 @@ from packaging.version import Version
 
 from safeinstall.durations import MAX_DURATION, format_duration, parse_duration
 from safeinstall.errors import IndexAccessError, RequirementError, UsageError
-from safeinstall.finder import Finder, Source, parse_json_page, parse_upload_time
+from safeinstall.finder import Finder, parse_json_page, parse_upload_time
 from safeinstall.http import is_retryable_status, parse_retry_after
+from safeinstall.models import Source
 from safeinstall.policy import LateException
 from safeinstall.reqfile import parse_requirement_files
 

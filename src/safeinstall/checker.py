@@ -13,9 +13,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -38,10 +37,18 @@ from safeinstall.errors import (
     PolicyRefusal,
     RequirementError,
     ResolutionError,
-    SafeInstallError,
     UsageError,
 )
-from safeinstall.finder import Finder, IndexFile, LightFile, ProjectListing
+from safeinstall.finder import Finder, ProjectListing
+from safeinstall.models import (
+    CheckRefused,
+    CheckResult,
+    Decision,
+    IndexFile,
+    LightFile,
+    PackageResult,
+    UserRequirement,
+)
 from safeinstall.pipconfig import PIP_COMMAND, PipProcess
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.policy import Finding, Policy, is_refused, severity_for
@@ -72,85 +79,7 @@ from safeinstall.timeline import (
     timeline_for,
 )
 
-Decision = Literal["install", "refuse", "already-satisfied"]
 VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
-
-
-@dataclass(frozen=True)
-class PackageResult:
-    """Everything the report says about one package that would be installed."""
-
-    name: str
-    version: str
-    kind: Literal["index", "installed", "local", "url", "vcs", "editable"]
-    filename: str | None
-    url: str | None
-    index: str | None
-    sha256: str | None
-    upload_time: datetime | None
-    release_start: datetime | None
-    lateness: timedelta | None
-    findings: tuple[Finding, ...]
-    decision: Decision
-    required_by: tuple[str, ...] = ()
-    extras: tuple[str, ...] = ()
-    selection_reasons: tuple[str, ...] = ()
-    release_files: int = 0
-    metadata_source: str | None = None
-    notes: tuple[str, ...] = ()
-    trusted_hashes: tuple[str, ...] = ()  # sha256 values the user vouched for (--hash)
-    passed_over: tuple[tuple[str, str], ...] = ()  # (filename, why pip did not take it)
-    build_time: bool = False  # a build dependency of an sdist/local project, not installed
-    #: why a late file is installed with ``--on-late verify``: its content proof
-    proof: Proof | None = None
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    target: TargetPython
-    packages: tuple[PackageResult, ...]
-    notes: tuple[str, ...]
-    relaxations: tuple[str, ...]
-    hash_mode: bool
-    generated_at: datetime
-    # for the installer: what exactly to install, by package name
-    plan: Mapping[str, Candidate] = field(default_factory=dict, compare=False)
-    metadata: Mapping[str, CoreMetadata] = field(default_factory=dict, compare=False)
-    #: the build environment of each sdist or local project to build (its checked files)
-    build_envs: Mapping[str, BuildEnv] = field(default_factory=dict, compare=False)
-
-    @property
-    def refused(self) -> bool:
-        return any(p.decision == "refuse" for p in self.packages)
-
-    @property
-    def findings(self) -> list[tuple[PackageResult, Finding]]:
-        return [(p, f) for p in self.packages for f in p.findings]
-
-
-class CheckRefused(PolicyRefusal):
-    """Raised during resolution when an sdist fails its checks before it may be built, or when
-    the file the resolver takes has invalid index data (nothing may be read from it)."""
-
-    def __init__(self, result: PackageResult, stage: str = "it is built") -> None:
-        errors = [f.message for f in result.findings if f.severity == "error"]
-        what = f"{result.name} {result.version} ({result.filename})"
-        if result.build_time:
-            super().__init__(
-                f"{what}, needed for the {' and the '.join(result.required_by)}, is refused "
-                f"before anything is built: {'; '.join(errors)}")
-        else:
-            super().__init__(f"{what} is refused before {stage}: {'; '.join(errors)}")
-        self.result = result
-
-
-@dataclass(frozen=True)
-class UserRequirement:
-    text: str
-    source: str
-    hashes: tuple[str, ...] = ()
-    editable: bool = False
-    base_dir: str = ""
 
 
 @dataclass
@@ -1409,5 +1338,4 @@ def run_check(
     )
 
 
-__all__ = ["run_check", "CheckResult", "PackageResult", "UserRequirement", "CheckRefused",
-           "installed_dists", "index_args", "SafeInstallError"]
+__all__ = ["run_check", "installed_dists", "index_args"]

@@ -16,9 +16,8 @@ import stat
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -35,10 +34,8 @@ from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import IndexAccessError, SafeInstallError, UsageError
 from safeinstall.http import as_client, redact
+from safeinstall.models import BuildTag, IndexFile, LightFile, Source
 from safeinstall.urls import canonical_index_url
-
-#: "times-from": an index read only to date files (``--times-from``), never a candidate source.
-SourceKind = Literal["index", "find-links", "times-from"]
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -47,68 +44,6 @@ ACCEPT = (
 )
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 MAX_PAGE_BYTES = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Source:
-    url: str
-    kind: SourceKind
-
-    @property
-    def is_origin(self) -> bool:
-        """An index or a find-links page on a server: a place where others publish, which pip
-        merges with the other sources. A name on more than one origin is where dependency
-        confusion happens. An index or find-links directory or file on this machine
-        (``file:``, a path) is the user's own, as a machine-wide pip configuration sets up:
-        nobody else publishes there."""
-        return self.kind in ("index", "find-links") and \
-            self.url.split(":", 1)[0].lower() in ("http", "https")
-
-
-@dataclass(frozen=True)
-class IndexFile:
-    """One distribution file as listed by one source."""
-
-    project: NormalizedName
-    filename: str
-    url: str
-    source: Source
-    version: Version
-    is_wheel: bool
-    tags: frozenset[Tag]
-    build_tag: tuple[()] | tuple[int, str]
-    sha256: str | None
-    hashes: tuple[tuple[str, str], ...]
-    upload_time: datetime | None
-    yanked: str | None  # None: not yanked; "" yanked without reason
-    requires_python: str | None
-    size: int | None
-    metadata_url: str | None  # PEP 658/714 metadata file, when advertised
-    metadata_sha256: str | None
-    #: the index's ``upload-time`` value when it is there but cannot be read as a moment
-    upload_time_error: str | None = None
-    #: why this entry's index data is invalid (the field and the problem), or None. An invalid
-    #: entry stays a candidate, so that the selection is pip's, but is never downloaded, cached
-    #: or installed: selected, it is refused (``invalid-index-data``). Its hashes, size and
-    #: metadata fields hold only the values that passed validation.
-    invalid: str | None = None
-
-    @property
-    def is_yanked(self) -> bool:
-        return self.yanked is not None
-
-    def hash_allowed(self, allowed: dict[str, frozenset[str]]) -> bool:
-        return any(value in allowed.get(name, frozenset()) for name, value in self.hashes)
-
-
-@dataclass(frozen=True)
-class LightFile:
-    """What is known of a listed file without parsing it fully (cheap for whole pages)."""
-
-    filename: str
-    sha256: str | None
-    version: Version | None
-    source: Source
 
 
 #: A raw page entry as the finder keeps it: its source, the entry, its file name and the
@@ -492,9 +427,6 @@ def _guess_version(name: NormalizedName, filename: str) -> tuple[bool, Version |
     if parsed is None:
         return False, None
     return True, parsed[0]
-
-
-BuildTag = tuple[()] | tuple[int, str]
 
 
 def _parse_filename(name: NormalizedName,

@@ -29,9 +29,9 @@ from safeinstall.artifacts import (
     sha256_file,
 )
 from safeinstall.buildenv import pip_build_args
-from safeinstall.checker import CheckResult, PackageResult, index_args
+from safeinstall.checker import index_args
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
-from safeinstall.finder import IndexFile
+from safeinstall.models import CheckResult, IndexFile, PackageResult
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.resolver import DirectCandidate, IndexCandidate

@@ -38,7 +38,8 @@ from packaging.version import InvalidVersion, Version
 from safeinstall.backfill import Proof
 from safeinstall.errors import RequirementError, ResolutionError, UsageError
 from safeinstall.fileio import write_atomically  # re-exported: the lock writers use it
-from safeinstall.finder import Finder, IndexFile, ProjectListing
+from safeinstall.finder import Finder, ProjectListing
+from safeinstall.models import IndexFile
 from safeinstall.policy import Policy
 from safeinstall.target import TargetPython
 from safeinstall.timeline import timeline_for
@@ -49,7 +50,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 if TYPE_CHECKING:
-    from safeinstall.checker import CheckResult, PackageResult, UserRequirement
+    from safeinstall.models import CheckResult, PackageResult, UserRequirement
     from safeinstall.releaseview import NamedTarget
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
@@ -1288,7 +1289,7 @@ def pylock_requirements(location: str, *, target: TargetPython, cwd: str,
     """
     from packaging.pylock import PackageArchive, PackageDirectory, PackageVcs, Pylock
 
-    from safeinstall.checker import UserRequirement
+    from safeinstall.models import UserRequirement
     from safeinstall.urls import canonical_index_url
 
     path, extras = split_extras(location)

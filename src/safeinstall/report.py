@@ -9,11 +9,11 @@ from typing import IO, Any
 
 from safeinstall import __version__
 from safeinstall.backfill import Proof
-from safeinstall.checker import CheckResult, PackageResult
 from safeinstall.durations import format_duration
 from safeinstall.errors import ReportError
 from safeinstall.http import redact
 from safeinstall.layout import Column, fit_table, middle_ellipsis, plain_record
+from safeinstall.models import CheckResult, PackageResult
 from safeinstall.policy import Finding, Policy
 from safeinstall.urls import redact_text
 
