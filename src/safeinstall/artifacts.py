@@ -30,8 +30,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import IndexAccessError, IntegrityError
-from safeinstall.finder import is_safe_filename, is_sha256
 from safeinstall.http import as_client, redact
+from safeinstall.indexdata import is_safe_filename, is_sha256
 from safeinstall.models import IndexFile
 from safeinstall.urls import canonical_index_url
 

@@ -39,7 +39,8 @@ from safeinstall.errors import (
     ResolutionError,
     UsageError,
 )
-from safeinstall.finder import Finder, ProjectListing
+from safeinstall.finder import Finder
+from safeinstall.listing import ProjectListing
 from safeinstall.models import (
     CheckRefused,
     CheckResult,

@@ -38,7 +38,8 @@ from packaging.version import InvalidVersion, Version
 from safeinstall.backfill import Proof
 from safeinstall.errors import RequirementError, ResolutionError, UsageError
 from safeinstall.fileio import write_atomically  # re-exported: the lock writers use it
-from safeinstall.finder import Finder, ProjectListing
+from safeinstall.finder import Finder
+from safeinstall.listing import ProjectListing
 from safeinstall.models import IndexFile
 from safeinstall.policy import Policy
 from safeinstall.target import TargetPython

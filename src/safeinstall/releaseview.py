@@ -19,7 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from safeinstall.errors import UsageError
-from safeinstall.finder import ProjectListing
+from safeinstall.listing import ProjectListing
 from safeinstall.models import IndexFile, Source
 from safeinstall.policy import Policy, Verdict
 from safeinstall.selection import SelectionRules, order_candidates

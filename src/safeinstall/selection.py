@@ -25,7 +25,7 @@ from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from safeinstall.finder import ProjectListing
+from safeinstall.listing import ProjectListing
 from safeinstall.models import IndexFile
 from safeinstall.target import TargetPython
 

@@ -38,7 +38,7 @@ from safeinstall.snapshots import SeenFile, Snapshot, SnapshotFile
 from safeinstall.urls import redact_url
 
 if TYPE_CHECKING:
-    from safeinstall.finder import ProjectListing
+    from safeinstall.listing import ProjectListing
     from safeinstall.models import CheckResult, IndexFile, PackageResult
     from safeinstall.store import Store
 
