@@ -29,7 +29,7 @@ from safeinstall.artifacts import (
     sha256_file,
 )
 from safeinstall.buildenv import pip_build_args
-from safeinstall.checker import index_args
+from safeinstall.builds import index_args
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
 from safeinstall.models import CheckResult, IndexFile, PackageResult
 from safeinstall.pipconfig import PIP_COMMAND
