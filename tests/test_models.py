@@ -3,18 +3,22 @@ the HTTP stack, the resolver or pip: a leaf module, checked in a fresh interpret
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+import safeinstall
 from safeinstall.errors import PolicyRefusal
-from safeinstall.models import CheckRefused, IndexFile, PackageResult, Source
+from safeinstall.models import IndexFile, Source
 from safeinstall.policy import Finding
+from safeinstall.results import CheckRefused, PackageResult
 
 #: what only the network stages need: the HTTP client, sessions, unearth, the resolver, pip
 HEAVY = ("safeinstall.http", "safeinstall.session", "safeinstall.finder",
@@ -31,7 +35,8 @@ def _loaded_after(module: str) -> list[str]:
     return loaded
 
 
-@pytest.mark.parametrize("module", ["safeinstall.models", "safeinstall.timeline",
+@pytest.mark.parametrize("module", ["safeinstall.models", "safeinstall.results",
+                                    "safeinstall.timeline",
                                     "safeinstall.listing", "safeinstall.indexdata",
                                     "safeinstall.policy", "safeinstall.releaseview"])
 def test_the_judging_stages_load_without_the_http_stack(module: str) -> None:
@@ -40,9 +45,56 @@ def test_the_judging_stages_load_without_the_http_stack(module: str) -> None:
     assert heavy == []
 
 
-def test_models_is_a_leaf() -> None:
+def test_models_and_results_are_leaves() -> None:
     own = [m for m in _loaded_after("safeinstall.models") if m.startswith("safeinstall.")]
-    assert own == ["safeinstall.errors", "safeinstall.models"]
+    assert own == ["safeinstall.models"]
+    own = [m for m in _loaded_after("safeinstall.results") if m.startswith("safeinstall.")]
+    assert own == ["safeinstall.errors", "safeinstall.results"]
+
+
+#: the modules of the core pipeline (issue 20): none of them is on an import cycle
+CORE = ("models", "results", "indexdata", "listing", "finder", "timeline", "selection",
+        "checkcontext", "builds", "evaluate", "prefetch", "checker")
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """Every module of ``package`` that ``path`` imports: at the top, in functions, and for
+    the type checker only (a cycle through any of them is still a cycle)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        out.update(n for n in names if n.startswith(package + "."))
+    return out
+
+
+def test_no_core_module_is_on_an_import_cycle() -> None:
+    root = Path(safeinstall.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        name = ".".join(("safeinstall", *parts)).removesuffix(".__init__")
+        graph[name] = _imports(path, "safeinstall")
+    for name in graph:
+        graph[name] = {m for m in graph[name] if m in graph and m != name}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            m = todo.pop()
+            if m == goal:
+                return True
+            if m not in seen:
+                seen.add(m)
+                todo.extend(graph[m])
+        return False
+
+    on_cycle = [m for m in CORE if reaches(f"safeinstall.{m}", f"safeinstall.{m}")]
+    assert on_cycle == []
 
 
 def _file(url: str) -> IndexFile:

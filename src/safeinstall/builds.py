@@ -34,7 +34,7 @@ from safeinstall.errors import (
     UsageError,
 )
 from safeinstall.evaluate import evaluate, evaluate_index_candidate
-from safeinstall.models import CheckRefused, UserRequirement
+from safeinstall.models import UserRequirement
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.resolver import (
@@ -49,6 +49,7 @@ from safeinstall.resolver import (
     named_requirements,
     resolve,
 )
+from safeinstall.results import CheckRefused
 from safeinstall.target import build_key
 
 VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")

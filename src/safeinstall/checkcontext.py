@@ -15,11 +15,11 @@ from safeinstall.artifacts import ArtifactStore, CoreMetadata
 from safeinstall.backfill import Outcome
 from safeinstall.buildenv import BuildEnv
 from safeinstall.finder import Finder
-from safeinstall.models import PackageResult
 from safeinstall.pipoptions import PipSettings
 from safeinstall.policy import Policy
 from safeinstall.prefetch import Memo
 from safeinstall.resolver import Candidate, Constraint
+from safeinstall.results import PackageResult
 from safeinstall.selection import SelectionRules
 from safeinstall.target import TargetPython
 

@@ -29,7 +29,7 @@ from safeinstall.checkcontext import CheckContext
 from safeinstall.errors import RequirementError, UsageError
 from safeinstall.evaluate import evaluate
 from safeinstall.finder import Finder
-from safeinstall.models import CheckResult, UserRequirement
+from safeinstall.models import UserRequirement
 from safeinstall.pipconfig import PipProcess
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.policy import Policy
@@ -47,6 +47,7 @@ from safeinstall.resolver import (
     named_requirements,
     resolve,
 )
+from safeinstall.results import CheckResult
 from safeinstall.selection import FormatControl, SelectionRules
 from safeinstall.target import TargetPython
 

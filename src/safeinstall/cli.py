@@ -282,7 +282,7 @@ def _main(argv: list[str], environ: dict[str, str], out: IO[str], err: IO[str], 
         return _run(cmd, ours, environ, out, _LazyConsole(err, environ), cwd, now, trust_store,
                     pip_config, state.early, state.probe, tls, state=state)
     except SafeInstallError as exc:
-        from safeinstall.models import CheckRefused
+        from safeinstall.results import CheckRefused
 
         extra = []
         if isinstance(exc, CheckRefused):

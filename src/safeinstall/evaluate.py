@@ -18,7 +18,7 @@ from safeinstall.artifacts import sha256_file
 from safeinstall.backfill import Mismatch, Outcome, Proof
 from safeinstall.checkcontext import CheckContext
 from safeinstall.listing import ProjectListing
-from safeinstall.models import Decision, IndexFile, LightFile, PackageResult
+from safeinstall.models import IndexFile, LightFile
 from safeinstall.policy import Finding, is_refused, severity_for
 from safeinstall.resolver import (
     DirectCandidate,
@@ -26,6 +26,7 @@ from safeinstall.resolver import (
     InstalledCandidate,
     ResolvedPackage,
 )
+from safeinstall.results import Decision, PackageResult
 from safeinstall.selection import order_candidates
 from safeinstall.timeline import ReleaseTimeline, likely_reason, release_timeline, timeline_for
 

@@ -51,8 +51,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 if TYPE_CHECKING:
-    from safeinstall.models import CheckResult, PackageResult, UserRequirement
+    from safeinstall.models import UserRequirement
     from safeinstall.releaseview import NamedTarget
+    from safeinstall.results import CheckResult, PackageResult
 
 PYPI_SIMPLE = "https://pypi.org/simple/"
 LockFormat = Literal["requirements", "pylock", "pipfile", "poetry", "uv"]

@@ -1,39 +1,25 @@
-"""The domain values the stages of the pipeline share: index files and their sources, the
-user's requirements, and the results of a check.
+"""The domain values the stages of the pipeline share: index files and their sources, and the
+user's requirements (the results of a check are in :mod:`safeinstall.results`).
 
-A leaf: at run time it imports nothing of safeinstall but :mod:`safeinstall.errors`, so any
-stage (the timeline, the policy, a report, a lock reader) can use these values without
-loading the HTTP stack, the resolver or pip. The fields of :class:`CheckResult` and
-:class:`PackageResult` that hold other stages' objects (a finding, a proof, the target, the
-install plan) are typed with imports made for the type checker only.
+A leaf: it imports nothing of safeinstall, so any stage (the finder, the timeline, the
+selection, a lock reader) can use these values without loading the HTTP stack, the resolver
+or pip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from packaging.tags import Tag
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from safeinstall.errors import PolicyRefusal
-
-if TYPE_CHECKING:
-    from safeinstall.artifacts import CoreMetadata
-    from safeinstall.backfill import Proof
-    from safeinstall.buildenv import BuildEnv
-    from safeinstall.policy import Finding
-    from safeinstall.resolver import Candidate
-    from safeinstall.target import TargetPython
-
 #: "times-from": an index read only to date files (``--times-from``), never a candidate source.
 SourceKind = Literal["index", "find-links", "times-from"]
 #: A wheel's build tag (``()`` when it has none).
 BuildTag = tuple[()] | tuple[int, str]
-Decision = Literal["install", "refuse", "already-satisfied"]
 
 
 @dataclass(frozen=True)
@@ -105,71 +91,3 @@ class UserRequirement:
     hashes: tuple[str, ...] = ()
     editable: bool = False
     base_dir: str = ""
-
-
-@dataclass(frozen=True)
-class PackageResult:
-    """Everything the report says about one package that would be installed."""
-
-    name: str
-    version: str
-    kind: Literal["index", "installed", "local", "url", "vcs", "editable"]
-    filename: str | None
-    url: str | None
-    index: str | None
-    sha256: str | None
-    upload_time: datetime | None
-    release_start: datetime | None
-    lateness: timedelta | None
-    findings: tuple[Finding, ...]
-    decision: Decision
-    required_by: tuple[str, ...] = ()
-    extras: tuple[str, ...] = ()
-    selection_reasons: tuple[str, ...] = ()
-    release_files: int = 0
-    metadata_source: str | None = None
-    notes: tuple[str, ...] = ()
-    trusted_hashes: tuple[str, ...] = ()  # sha256 values the user vouched for (--hash)
-    passed_over: tuple[tuple[str, str], ...] = ()  # (filename, why pip did not take it)
-    build_time: bool = False  # a build dependency of an sdist/local project, not installed
-    #: why a late file is installed with ``--on-late verify``: its content proof
-    proof: Proof | None = None
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    target: TargetPython
-    packages: tuple[PackageResult, ...]
-    notes: tuple[str, ...]
-    relaxations: tuple[str, ...]
-    hash_mode: bool
-    generated_at: datetime
-    # for the installer: what exactly to install, by package name
-    plan: Mapping[str, Candidate] = field(default_factory=dict, compare=False)
-    metadata: Mapping[str, CoreMetadata] = field(default_factory=dict, compare=False)
-    #: the build environment of each sdist or local project to build (its checked files)
-    build_envs: Mapping[str, BuildEnv] = field(default_factory=dict, compare=False)
-
-    @property
-    def refused(self) -> bool:
-        return any(p.decision == "refuse" for p in self.packages)
-
-    @property
-    def findings(self) -> list[tuple[PackageResult, Finding]]:
-        return [(p, f) for p in self.packages for f in p.findings]
-
-
-class CheckRefused(PolicyRefusal):
-    """Raised during resolution when an sdist fails its checks before it may be built, or when
-    the file the resolver takes has invalid index data (nothing may be read from it)."""
-
-    def __init__(self, result: PackageResult, stage: str = "it is built") -> None:
-        errors = [f.message for f in result.findings if f.severity == "error"]
-        what = f"{result.name} {result.version} ({result.filename})"
-        if result.build_time:
-            super().__init__(
-                f"{what}, needed for the {' and the '.join(result.required_by)}, is refused "
-                f"before anything is built: {'; '.join(errors)}")
-        else:
-            super().__init__(f"{what} is refused before {stage}: {'; '.join(errors)}")
-        self.result = result

@@ -39,7 +39,8 @@ from safeinstall.urls import redact_url
 
 if TYPE_CHECKING:
     from safeinstall.listing import ProjectListing
-    from safeinstall.models import CheckResult, IndexFile, PackageResult
+    from safeinstall.models import IndexFile
+    from safeinstall.results import CheckResult, PackageResult
     from safeinstall.store import Store
 
 MIN_SCHEMA = 3  # store_migrations: the migration that creates the snapshot tables
