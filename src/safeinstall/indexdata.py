@@ -241,10 +241,6 @@ def _parse_filename(name: NormalizedName,
     return None
 
 
-def _parse_time(value: Any) -> datetime | None:
-    return parse_upload_time(value)[0]
-
-
 def parse_upload_time(value: Any) -> tuple[datetime | None, str | None]:
     """PEP 700 ``upload-time`` -> (moment, None); (None, why) when present but unreadable;
     (None, None) when absent."""
