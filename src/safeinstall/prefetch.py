@@ -23,6 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 if TYPE_CHECKING:
     from safeinstall.artifacts import CoreMetadata
+    from safeinstall.finder import Finder
     from safeinstall.models import IndexFile
     from safeinstall.resolver import Candidate, Constraint, Req
     from safeinstall.selection import Ranked, SelectionRules
@@ -140,7 +141,7 @@ class LookAhead:
     ``wheel_metadata`` and ``sdist_metadata`` are the check's own (memoised) readers: an sdist
     is checked first, then built if it must be, as the resolver would."""
 
-    def __init__(self, *, finder: Any, rules: SelectionRules, hints: DependencyHints,
+    def __init__(self, *, finder: Finder, rules: SelectionRules, hints: DependencyHints,
                  marker_env: Mapping[str, str], no_deps: bool,
                  wheel_metadata: Callable[[IndexFile], CoreMetadata],
                  sdist_metadata: Callable[[Ranked], CoreMetadata]) -> None:
