@@ -26,7 +26,7 @@ from safeinstall.backfill import (
     verify_pure_wheel,
 )
 from safeinstall.backfillcheck import os_and_arch, references
-from safeinstall.finder import IndexFile
+from safeinstall.models import IndexFile
 
 NAME, VERSION = "demo", "1.0"
 INFO = f"{NAME}-{VERSION}.dist-info"
@@ -356,7 +356,7 @@ def _listed(filename: str) -> IndexFile:
 
     from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
-    from safeinstall.finder import Source
+    from safeinstall.models import Source
 
     if filename.endswith(".whl"):
         name, version, build, tags = parse_wheel_filename(filename)

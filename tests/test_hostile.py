@@ -552,7 +552,7 @@ def test_store_checks_trusted_hashes_on_a_file_it_fetched_before(tmp_path):
 
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.errors import IntegrityError
-    from safeinstall.finder import IndexFile, Source
+    from safeinstall.models import IndexFile, Source
 
     wheel = build_wheel(tmp_path / "w", "demo", "1.0")
     f = IndexFile(project=canonicalize_name("demo"), filename=wheel.name, url=wheel.as_uri(),

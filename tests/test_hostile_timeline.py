@@ -23,14 +23,14 @@ from packaging.version import Version
 from clihelp import run_cli
 from lockhelp import run_tool
 from safeinstall.errors import SafeInstallError
-from safeinstall.finder import (
-    ProjectListing,
-    Source,
+from safeinstall.indexdata import (
     _fast_filename,
     _guess_version,
     parse_json_page,
     parse_upload_time,
 )
+from safeinstall.listing import ProjectListing
+from safeinstall.models import Source
 from safeinstall.policy import Policy
 from safeinstall.timeline import timeline_for
 from safeinstall.tool import main as tool_main

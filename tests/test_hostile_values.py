@@ -19,7 +19,9 @@ from packaging.utils import canonicalize_name
 from clihelp import run_cli
 from lockhelp import run_tool
 from safeinstall.errors import SafeInstallError
-from safeinstall.finder import Finder, ProjectListing, Source, parse_json_page
+from safeinstall.indexdata import parse_json_page, to_file
+from safeinstall.listing import ProjectListing
+from safeinstall.models import Source
 from support.faults import FaultServer
 from support.hostile_values import (
     ENTRY_ATTACKS,
@@ -270,7 +272,7 @@ def test_page_entries_are_valid_invalid_or_dropped_never_a_crash(entries: list[d
 
 
 def _raw_key(name: Any, entry: dict) -> tuple[str, Any]:
-    from safeinstall.finder import _fast_filename, _guess_version
+    from safeinstall.indexdata import _fast_filename, _guess_version
 
     filename = _fast_filename(entry)
     return filename, _guess_version(name, filename)[1]
@@ -281,10 +283,10 @@ def _is_sha256(value: str) -> bool:
 
 
 def test_to_file_is_the_one_validation_point() -> None:
-    """Finder._to_file and ProjectListing agree (both go through the same validation)."""
+    """to_file and ProjectListing agree (both go through the same validation)."""
     entry = {"url": "https://files.example/demo-1.0-py3-none-any.whl",
              "hashes": {"sha256": HOSTILE_HASH}}
-    f = Finder._to_file(canonicalize_name("demo"), Source(_PAGE_URL, "index"), entry)
+    f = to_file(canonicalize_name("demo"), Source(_PAGE_URL, "index"), entry)
     assert f is not None and f.invalid is not None and "sha256" in f.invalid
     assert f.sha256 is None
 
@@ -348,7 +350,7 @@ def test_one_url_listed_with_two_hashes_is_verified_for_each_listing(tmp_path):
 
     wheel = build_wheel(tmp_path / "w", "demo", "1.0")
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    honest = Finder._to_file(canonicalize_name("demo"), Source("file:///one/", "index"),
+    honest = to_file(canonicalize_name("demo"), Source("file:///one/", "index"),
                              {"url": wheel.as_uri(), "hashes": {"sha256": digest}})
     assert honest is not None and honest.invalid is None
     other = dataclasses.replace(honest, source=Source("file:///two/", "index"),

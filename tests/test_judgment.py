@@ -11,7 +11,8 @@ from packaging.version import Version
 
 from safeinstall.backfill import Proof
 from safeinstall.errors import UsageError
-from safeinstall.finder import IndexFile, ProjectListing, Source
+from safeinstall.listing import ProjectListing
+from safeinstall.models import IndexFile, Source
 from safeinstall.policy import (
     LateException,
     Policy,

@@ -16,8 +16,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from safeinstall.errors import IndexAccessError
-from safeinstall.finder import Finder, ProjectListing
+from safeinstall.finder import Finder
 from safeinstall.http import HttpClient
+from safeinstall.listing import ProjectListing
 from safeinstall.session import LightSession, Session
 from safeinstall.tls import default_context
 from support.artifacts import build_sdist, build_wheel

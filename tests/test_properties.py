@@ -22,8 +22,9 @@ from packaging.version import Version
 
 from safeinstall.durations import MAX_DURATION, format_duration, parse_duration
 from safeinstall.errors import IndexAccessError, RequirementError, UsageError
-from safeinstall.finder import Finder, Source, parse_json_page, parse_upload_time
 from safeinstall.http import is_retryable_status, parse_retry_after
+from safeinstall.indexdata import parse_json_page, parse_upload_time, to_file
+from safeinstall.models import Source
 from safeinstall.policy import LateException
 from safeinstall.reqfile import parse_requirement_files
 
@@ -122,7 +123,7 @@ def _check_page(content: bytes) -> None:
     for entry in entries:
         assert isinstance(entry["url"], str) and entry["url"]
         urlsplit(entry["url"])
-        parsed = Finder._to_file(canonicalize_name("demo"), Source(PAGE_URL, "index"), entry)
+        parsed = to_file(canonicalize_name("demo"), Source(PAGE_URL, "index"), entry)
         if parsed is not None:
             assert parsed.project == "demo" and isinstance(parsed.version, Version)
             assert parsed.filename.startswith(("demo", "Demo"))

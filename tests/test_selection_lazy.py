@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from safeinstall.finder import ProjectListing, Source, _fast_filename, _guess_version
+from safeinstall.indexdata import _fast_filename, _guess_version
+from safeinstall.listing import ProjectListing
+from safeinstall.models import Source
 from safeinstall.selection import SelectionRules, iter_ranked, order_candidates
 from safeinstall.target import current_target
 

@@ -30,8 +30,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import IndexAccessError, IntegrityError
-from safeinstall.finder import IndexFile, is_safe_filename, is_sha256
 from safeinstall.http import as_client, redact
+from safeinstall.indexdata import is_safe_filename, is_sha256
+from safeinstall.models import IndexFile
 from safeinstall.urls import canonical_index_url
 
 MAX_METADATA_BYTES = 16 * 1024 * 1024

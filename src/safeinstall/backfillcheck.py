@@ -28,7 +28,7 @@ from safeinstall.backfill import (
     verify_pure_wheel,
 )
 from safeinstall.errors import SafeInstallError
-from safeinstall.finder import IndexFile
+from safeinstall.models import IndexFile
 from safeinstall.policy import Policy
 from safeinstall.timeline import ReleaseTimeline
 from safeinstall.urls import redact_url

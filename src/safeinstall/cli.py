@@ -25,9 +25,10 @@ from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
 from safeinstall.process import interruptible
 
 if TYPE_CHECKING:
-    from safeinstall.checker import InstalledSet, UserRequirement
+    from safeinstall.checker import InstalledSet
     from safeinstall.finder import Finder
     from safeinstall.installer import EarlyInstall
+    from safeinstall.models import UserRequirement
     from safeinstall.pipconfig import PendingPipConfig
     from safeinstall.pipoptions import CommandLine, PipSettings
     from safeinstall.policy import Policy
@@ -281,7 +282,7 @@ def _main(argv: list[str], environ: dict[str, str], out: IO[str], err: IO[str], 
         return _run(cmd, ours, environ, out, _LazyConsole(err, environ), cwd, now, trust_store,
                     pip_config, state.early, state.probe, tls, state=state)
     except SafeInstallError as exc:
-        from safeinstall.checker import CheckRefused
+        from safeinstall.results import CheckRefused
 
         extra = []
         if isinstance(exc, CheckRefused):
@@ -643,7 +644,7 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
                 now: datetime, *, pip_config: PendingPipConfig | None = None) -> RunInputs:
     """pip's configuration and ``cmd`` merged, requirement files read, as ``pip install``
     (``pip_config``: pip's configuration, already being read)."""
-    from safeinstall.checker import UserRequirement
+    from safeinstall.models import UserRequirement
     from safeinstall.pipoptions import effective_settings, read_pip_config, with_file_options
     from safeinstall.reqfile import parse_requirement_files
 

@@ -29,12 +29,13 @@ from safeinstall.artifacts import (
     sha256_file,
 )
 from safeinstall.buildenv import pip_build_args
-from safeinstall.checker import CheckResult, PackageResult, index_args
+from safeinstall.builds import index_args
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
-from safeinstall.finder import IndexFile
+from safeinstall.models import IndexFile
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.resolver import DirectCandidate, IndexCandidate
+from safeinstall.results import CheckResult, PackageResult
 
 #: Downloads of checked artifacts that run at once (as uv's default, a polite bound).
 DOWNLOAD_WORKERS = 8

@@ -29,9 +29,10 @@ from packaging.version import InvalidVersion, Version
 from safeinstall.backfill import Outcome, Proof
 from safeinstall.display import printable
 from safeinstall.durations import format_duration
-from safeinstall.finder import Finder, IndexFile
+from safeinstall.finder import Finder
 from safeinstall.locks.model import LockedRelease, ReadLock, UncheckedEntry
 from safeinstall.locks.pylock import check_archive
+from safeinstall.models import IndexFile
 from safeinstall.policy import Policy
 from safeinstall.releaseview import NamedTarget, RulesFor
 from safeinstall.selection import order_candidates

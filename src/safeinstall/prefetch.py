@@ -15,10 +15,18 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
+
+if TYPE_CHECKING:
+    from safeinstall.artifacts import CoreMetadata
+    from safeinstall.finder import Finder
+    from safeinstall.models import IndexFile
+    from safeinstall.resolver import Candidate, Constraint, Req
+    from safeinstall.selection import Ranked, SelectionRules
 
 T = TypeVar("T")
 
@@ -121,6 +129,93 @@ class Prefetcher:
     def close(self) -> None:
         self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class LookAhead:
+    """The look-ahead of one check (:func:`safeinstall.checker.run_check`): for each
+    requirement the resolver will meet, the page and the metadata of the file pip would most
+    likely take, then *its* dependencies, so the tree is fetched in parallel waves rather than
+    one round trip per level. Also records the dependencies the resolution used, as the next
+    run's :class:`DependencyHints`.
+
+    ``wheel_metadata`` and ``sdist_metadata`` are the check's own (memoised) readers: an sdist
+    is checked first, then built if it must be, as the resolver would."""
+
+    def __init__(self, *, finder: Finder, rules: SelectionRules, hints: DependencyHints,
+                 marker_env: Mapping[str, str], no_deps: bool,
+                 wheel_metadata: Callable[[IndexFile], CoreMetadata],
+                 sdist_metadata: Callable[[Ranked], CoreMetadata]) -> None:
+        self.finder = finder
+        self.rules = rules
+        self.hints = hints
+        self.marker_env = marker_env
+        self.no_deps = no_deps
+        self._wheel_metadata = wheel_metadata
+        self._sdist_metadata = sdist_metadata
+        #: the run's constraints (set once known): a constraint narrows the guess, as it
+        #: narrows the resolver
+        self.constraints: Mapping[NormalizedName, Constraint] = {}
+        #: name -> (dependency, specifier) the resolution met, for :meth:`save`
+        self.observed: dict[str, set[tuple[str, str]]] = {}
+        self.prefetcher = Prefetcher(self.warm)
+
+    def warm(self, name: str, specifier: SpecifierSet, *, hinted: bool = False) -> None:
+        """Fetch the page and the metadata of the wheel pip would most likely take, then look
+        ahead at *its* dependencies. The dependencies it had in an earlier run (``hints``) are
+        warmed at once, before its page arrives; for such a guess (``hinted``) no sdist is
+        built."""
+        from safeinstall.selection import iter_ranked
+
+        prefetcher = self.prefetcher
+        if not self.no_deps:
+            prefetcher.requirements(self.hints.get(name), hinted=True)
+        constraint = self.constraints.get(canonicalize_name(name))
+        if constraint is not None:
+            specifier = specifier & constraint.specifier
+        best = next(iter_ranked(self.finder.project(name), specifier, self.rules), None)
+        if best is not None and not prefetcher.closed and best.file.invalid is None:
+            f = best.file
+            # the resolver reads the metadata even with --no-deps (Requires-Python), as pip's
+            if f.is_wheel:
+                meta = self._wheel_metadata(f)
+            elif hinted:
+                return
+            else:  # checked first, then built if it must be, as the resolver would
+                meta = self._sdist_metadata(best)
+            if self.no_deps or prefetcher.closed or hinted:
+                return  # a guess goes no further than its own hints
+            ahead_items = []
+            for text in meta.requires_dist:
+                try:
+                    req = Requirement(text)
+                    if req.marker is None or req.marker.evaluate(self.marker_env):
+                        ahead_items.append((req.name, req.specifier))
+                except Exception:  # noqa: BLE001 - look-ahead only; the resolver reports it
+                    continue
+            prefetcher.requirements(ahead_items)
+
+    def ahead(self, deps: Sequence[Req]) -> None:
+        """Warm the named requirements among ``deps``."""
+        from safeinstall.resolver import NamedRequirement
+
+        self.prefetcher.requirements((r.name, r.specifier) for r in deps
+                                     if isinstance(r, NamedRequirement))
+
+    def dependencies_of(self, candidate: Candidate, deps: Sequence[Req]) -> None:
+        """The resolver's ``on_dependencies``: record them, and warm them."""
+        from safeinstall.resolver import NamedRequirement
+
+        seen = self.observed.setdefault(candidate.name, set())
+        seen.update((r.name, str(r.specifier)) for r in deps if isinstance(r, NamedRequirement)
+                    and r.name != candidate.name)
+        self.ahead(deps)
+
+    def close(self) -> None:
+        self.prefetcher.close()
+
+    def save(self, names: Iterable[str]) -> None:
+        """Keep the dependencies of the resolved ``names`` as the next run's hints."""
+        self.hints.save({n: sorted(self.observed[n]) for n in names if n in self.observed})
 
 
 class PageWarmer:

@@ -19,7 +19,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from safeinstall.errors import UsageError
-from safeinstall.finder import IndexFile, ProjectListing, Source
+from safeinstall.listing import ProjectListing
+from safeinstall.models import IndexFile, Source
 from safeinstall.policy import Policy, Verdict
 from safeinstall.selection import SelectionRules, order_candidates
 from safeinstall.target import TargetPython, foreign_target

@@ -9,12 +9,12 @@ from typing import IO, Any
 
 from safeinstall import __version__
 from safeinstall.backfill import Proof
-from safeinstall.checker import CheckResult, PackageResult
 from safeinstall.durations import format_duration
 from safeinstall.errors import ReportError
 from safeinstall.http import redact
 from safeinstall.layout import Column, fit_table, middle_ellipsis, plain_record
 from safeinstall.policy import Finding, Policy
+from safeinstall.results import CheckResult, PackageResult
 from safeinstall.urls import redact_text
 
 SCHEMA_VERSION = 1

@@ -25,7 +25,8 @@ from resolvelib.resolvers.resolution import Resolution, _build_result
 
 from safeinstall.artifacts import CoreMetadata
 from safeinstall.errors import ResolutionError
-from safeinstall.finder import Finder, IndexFile
+from safeinstall.finder import Finder
+from safeinstall.models import IndexFile
 from safeinstall.selection import Ranked, SelectionRules, iter_ranked, order_candidates
 from safeinstall.target import TargetPython
 

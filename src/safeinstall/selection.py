@@ -25,7 +25,8 @@ from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from safeinstall.finder import IndexFile, ProjectListing
+from safeinstall.listing import ProjectListing
+from safeinstall.models import IndexFile
 from safeinstall.target import TargetPython
 
 Hashes = Mapping[str, frozenset[str]]

@@ -9,7 +9,8 @@ from functools import cached_property
 
 from packaging.version import Version
 
-from safeinstall.finder import IndexFile, ProjectListing, Source
+from safeinstall.listing import ProjectListing
+from safeinstall.models import IndexFile, Source
 from safeinstall.policy import DatedFile
 from safeinstall.urls import redact_url
 

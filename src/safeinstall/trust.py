@@ -38,8 +38,9 @@ from safeinstall.snapshots import SeenFile, Snapshot, SnapshotFile
 from safeinstall.urls import redact_url
 
 if TYPE_CHECKING:
-    from safeinstall.checker import CheckResult, PackageResult
-    from safeinstall.finder import IndexFile, ProjectListing
+    from safeinstall.listing import ProjectListing
+    from safeinstall.models import IndexFile
+    from safeinstall.results import CheckResult, PackageResult
     from safeinstall.store import Store
 
 MIN_SCHEMA = 3  # store_migrations: the migration that creates the snapshot tables

@@ -35,7 +35,9 @@ from packaging.version import Version
 
 from safeinstall import snapshots
 from safeinstall.durations import format_duration
-from safeinstall.finder import Finder, IndexFile, ProjectListing
+from safeinstall.finder import Finder
+from safeinstall.listing import ProjectListing
+from safeinstall.models import IndexFile
 from safeinstall.policy import Policy, Severity
 from safeinstall.releaseview import NamedTarget, RulesFor, selections
 from safeinstall.store import Store, StoreLocation, Transaction, format_time, text_of

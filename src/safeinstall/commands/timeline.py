@@ -33,7 +33,7 @@ from safeinstall.commands._common import (
 )
 from safeinstall.durations import format_duration
 from safeinstall.errors import ResolutionError, UsageError
-from safeinstall.finder import IndexFile
+from safeinstall.models import IndexFile
 from safeinstall.releaseview import NamedTarget, ReleaseView, compress_names, release_views
 
 HELP = ("show a release's files on a time axis: offsets from the release start, late files, "

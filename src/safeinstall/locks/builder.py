@@ -17,15 +17,17 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from safeinstall.errors import ResolutionError, UsageError
-from safeinstall.finder import Finder, IndexFile, ProjectListing
+from safeinstall.finder import Finder
+from safeinstall.listing import ProjectListing
 from safeinstall.locks.model import LeftOut, Lock, LockedArtifact, LockedPackage
 from safeinstall.locks.targets import marker_for
+from safeinstall.models import IndexFile
 from safeinstall.policy import Policy
 from safeinstall.timeline import timeline_for
 
 if TYPE_CHECKING:
     from safeinstall.backfill import Proof
-    from safeinstall.checker import CheckResult, PackageResult
+    from safeinstall.results import CheckResult, PackageResult
 
 
 class OnTimeFinder(Finder):

@@ -31,7 +31,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 if TYPE_CHECKING:
-    from safeinstall.checker import UserRequirement
+    from safeinstall.models import UserRequirement
     from safeinstall.target import TargetPython
 
 
@@ -189,7 +189,7 @@ def pylock_requirements(location: str, *, target: TargetPython, cwd: str,
     """
     from packaging.pylock import PackageArchive, PackageDirectory, PackageVcs, Pylock
 
-    from safeinstall.checker import UserRequirement
+    from safeinstall.models import UserRequirement
     from safeinstall.urls import canonical_index_url
 
     path, extras = split_extras(location)

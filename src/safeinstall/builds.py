@@ -1,0 +1,506 @@
+"""Building, only after checking: the metadata of sdists (static, or prepared by pip once
+the sdist and its build dependencies have passed their checks), the checked build
+environments (resolved and judged with the same pipeline), and direct (URL, VCS, path)
+requirements. Nothing from an sdist runs before it has passed its checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from safeinstall.artifacts import (
+    CoreMetadata,
+    parse_metadata,
+    read_wheel_metadata,
+    sha256_file,
+    static_sdist_metadata,
+)
+from safeinstall.buildenv import BuildEnv, BuildPin, materialize, pip_build_args
+from safeinstall.checkcontext import CheckContext
+from safeinstall.errors import (
+    IntegrityError,
+    PolicyRefusal,
+    RequirementError,
+    ResolutionError,
+    UsageError,
+)
+from safeinstall.evaluate import evaluate, evaluate_index_candidate
+from safeinstall.models import UserRequirement
+from safeinstall.pipconfig import PIP_COMMAND
+from safeinstall.pipoptions import PipSettings, environ_without_pip
+from safeinstall.resolver import (
+    Candidate,
+    Constraint,
+    DirectCandidate,
+    IndexCandidate,
+    NamedRequirement,
+    Provider,
+    Req,
+    ResolverOptions,
+    named_requirements,
+    resolve,
+)
+from safeinstall.results import CheckRefused
+from safeinstall.target import build_key
+
+VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+
+
+def pip_metadata_report(ctx: CheckContext, spec: str, *, editable: bool = False,
+                        build_env: BuildEnv | None = None,
+                        vcs: bool = False) -> dict[str, object]:
+    """Have pip prepare metadata for ``spec`` (builds it: only for checked or own code, from
+    its checked build dependencies in ``build_env``, with no index). A VCS requirement (the
+    user accepted it as unverifiable) is cloned and built with the configured indexes."""
+    s = ctx.settings
+    cmd = list(PIP_COMMAND)
+    if s.python:
+        cmd += ["--python", ctx.target.executable]
+    cmd += ["install", "--dry-run", "--no-deps", "--ignore-installed", "--quiet", "--report", "-"]
+    if vcs:
+        cmd += index_args(s)
+    else:
+        cmd += pip_build_args(build_env, no_build_isolation=s.no_build_isolation)
+    cmd += ["-e", spec] if editable else [spec]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ctx.cwd,
+                          env=environ_without_pip(ctx.environ), timeout=3600)
+    if proc.returncode != 0:
+        raise UsageError(
+            f"pip could not prepare the metadata of {spec!r}:\n{proc.stderr.strip()[-1500:]}",
+            hint="fix the project so that it builds, or install it with pip yourself",
+        )
+    try:
+        report = json.loads(proc.stdout)
+        item = report["install"][0]
+    except (ValueError, KeyError, IndexError):
+        raise UsageError(f"pip gave no metadata for {spec!r}") from None
+    assert isinstance(item, dict)
+    return item
+
+
+def _metadata_from_report(item: Mapping[str, object], source: str) -> CoreMetadata:
+    meta = item.get("metadata")
+    if not isinstance(meta, dict):
+        raise UsageError(f"pip gave no metadata for {source}")
+    return CoreMetadata(
+        name=str(meta["name"]),
+        version=str(meta["version"]),
+        requires_dist=tuple(meta.get("requires_dist", []) or []),
+        requires_python=meta.get("requires_python"),
+        provides_extra=tuple(meta.get("provides_extra", []) or []),
+        source="build",
+    )
+
+
+def index_args(s: PipSettings) -> list[str]:
+    args: list[str] = []
+    if s.no_index:
+        args.append("--no-index")
+    else:
+        args += ["--index-url", s.index_url]
+        for url in s.extra_index_urls:
+            args += ["--extra-index-url", url]
+    for fl in s.find_links:
+        args += ["--find-links", fl]
+    for host in s.trusted_hosts:
+        args += ["--trusted-host", host]
+    if s.cert:
+        args += ["--cert", s.cert]
+    if s.client_cert:
+        args += ["--client-cert", s.client_cert]
+    if s.proxy:
+        args += ["--proxy", s.proxy]
+    if s.uploaded_prior_to is not None:
+        args += ["--uploaded-prior-to", s.uploaded_prior_to.isoformat()]
+    return args
+
+
+def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | None, *,
+                     editable: bool = False) -> DirectCandidate:
+    """A URL, VCS or path requirement.  Remote sources are refused before anything is fetched
+    or built unless the policy says otherwise; local paths are the user's own code."""
+    url = req.url if req is not None and req.url else ur.text
+    extras = frozenset(canonicalize_name(e) for e in req.extras) if req is not None else frozenset()
+    if not url.startswith(VCS_PREFIXES) and "[" in url and not os.path.exists(url):
+        base, _, rest = url.partition("[")
+        if rest.endswith("]"):
+            url, extras = base, frozenset(canonicalize_name(e) for e in rest[:-1].split(","))
+    scheme = urlsplit(url).scheme
+    if url.startswith(VCS_PREFIXES):
+        kind = "vcs"
+    elif scheme in ("http", "https"):
+        kind = "url"
+    else:
+        kind = "editable" if editable else "local"
+    # the hashes that vouch for a URL: --hash values and, as in pip, a #sha256= fragment; a
+    # VCS checkout has no file to hash (pip refuses --hash on one), so nothing vouches for it
+    hashes = (*ur.hashes, *_fragment_hashes(url, ur)) if kind == "url" else ()
+    if kind in ("vcs", "url") and ctx.policy.on_unverifiable == "refuse" and not hashes:
+        raise PolicyRefusal(
+            f"{url!r} ({ur.source}) is a {'VCS' if kind == 'vcs' else 'direct URL'} requirement: "
+            "its files have no index, no upload time and no trusted hash, so they cannot be "
+            "checked, and building it would run its code",
+            hint=("install it from an index; or pin it to a full commit (@<commit hash>), "
+                  "review that commit, and accept the risk with --on-unverifiable warn (pip "
+                  "cannot check a --hash of a VCS requirement)") if kind == "vcs" else
+            ("install it from an index; or pin the file: a #sha256=<hex> fragment on the URL, "
+             "or --hash=sha256:<hex> on its line in a requirements file; or accept the risk "
+             "with --on-unverifiable warn"),
+        )
+    path: str | None = None
+    if kind == "url":
+        # fetch it ourselves and verify the user's hashes before reading or building it
+        path = str(ctx.store.fetch_url(
+            url, expected=frozenset(h.split(":", 1)[1].lower() for h in hashes
+                                    if h.lower().startswith("sha256:"))))
+    if kind in ("local", "editable") and not url.startswith(VCS_PREFIXES):
+        path = url[len("file://"):] if url.startswith("file://") else url
+        if not os.path.isabs(path):
+            path = os.path.join(ur.base_dir or ctx.cwd, path)
+        if not os.path.exists(path):
+            raise RequirementError(
+                f"{ur.text!r} ({ur.source}) is neither a valid requirement nor an existing path",
+                hint="check the spelling; names need no path separators, paths must exist",
+            )
+    if path is not None and path.endswith(".whl") and os.path.isfile(path):
+        meta = parse_metadata(read_wheel_metadata(Path(path), os.path.basename(path)
+                                                  .split("-")[0]), path)[0]
+    else:
+        build_env = None
+        if path is not None:
+            build_env = check_build_env(ctx, os.path.basename(path.rstrip("/")), Path(path),
+                                        editable=editable)
+        ctx.progress(f"preparing metadata of {url}")
+        item = pip_metadata_report(ctx, path or url, editable=editable, build_env=build_env,
+                                   vcs=path is None)
+        meta = _metadata_from_report(item, url)
+    name = canonicalize_name(meta.name)
+    if req is not None and canonicalize_name(req.name) != name:
+        raise RequirementError(f"{ur.text!r} ({ur.source}) names {req.name!r}, but the project "
+                               f"at that location is {meta.name!r}")
+    try:
+        version = Version(meta.version)
+    except InvalidVersion:
+        raise RequirementError(f"{url!r} has an invalid version {meta.version!r}") from None
+    if path is not None and not path.endswith(".whl"):
+        key = os.path.basename(path.rstrip("/"))
+        if key in ctx.build_envs:
+            ctx.build_envs[name] = ctx.build_envs.pop(key)
+    return DirectCandidate(name, version, url, kind, meta, extras, path,
+                           frozenset(h.split(":", 1)[1] for h in hashes))
+
+
+def _fragment_hashes(url: str, ur: UserRequirement) -> tuple[str, ...]:
+    """``sha256:HEX`` from a ``#sha256=HEX`` URL fragment (pip's link hash); other hash names
+    are not trust, as for --hash."""
+    import re
+
+    found = re.findall(r"(?:^|&)sha256=([^&]*)", urlsplit(url).fragment)
+    for value in found:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+            raise RequirementError(f"{url!r} ({ur.source}) has a malformed #sha256= fragment",
+                                   hint="a sha256 is 64 hexadecimal digits")
+    return tuple(f"sha256:{v.lower()}" for v in found)
+
+
+def check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bool = False,
+                    sha256: str | None = None, ask_backend: bool = True) -> BuildEnv | None:
+    """Resolve and check the build dependencies of ``source`` (an sdist that passed its checks,
+    or the user's own project) with the same pipeline, then the requirements its backend adds
+    at build time (asked in an environment of those checked files only), and return the build
+    environment: a directory of exactly the checked files and a constraints file pinning them
+    by version and sha256. Refuses (CheckRefused) if any of them fails its checks, before
+    anything is built. ``sha256``: the sdist's, to reuse an earlier run's answer of its
+    backend. ``ask_backend=False`` (a dry run that builds nothing): static requirements only,
+    no code of the sdist runs. None with --no-build-isolation: pip installs nothing for the
+    build then."""
+    from safeinstall.artifacts import build_requires
+    from safeinstall.buildenv import dynamic_requirements
+
+    if ctx.settings.no_build_isolation:
+        return None
+    known = ctx.build_envs.get(owner)
+    if known is not None:
+        return known
+    requires = build_requires(source)
+    env = _checked_env(ctx, owner, requires)
+    key = build_key(ctx.target) + ("-editable" if editable else "")
+    dynamic = ctx.store.built_requires(sha256, key) if ask_backend else ()
+    if dynamic is None:
+        ctx.progress(f"asking the build backend of {owner} for its build requirements")
+        workdir = ctx.store.scratch("build-requires")
+        workdir.mkdir(parents=True, exist_ok=True)
+        dynamic = dynamic_requirements(
+            owner=owner, source=source, env=env, python=ctx.target.executable,
+            pip_python=ctx.target.executable if ctx.settings.python else None,
+            environ=ctx.environ, workdir=workdir, editable=editable)
+        ctx.store.save_built_requires(sha256, key, dynamic)
+    missing = tuple(r for r in dynamic if not env.satisfies(r, ctx.target.environment))
+    if not ask_backend:
+        ctx.notes.append(f"{owner}: only its declared build requirements were checked; the "
+                         "requirements its backend adds when building are checked when it is "
+                         "built (not in a dry run)")
+    elif missing:
+        ctx.notes.append(f"the build backend of {owner} also needs {', '.join(missing)} to "
+                         "build (get_requires_for_build_wheel); checked like the others")
+        env = _checked_env(ctx, owner, (*requires, *missing))
+    ctx.build_envs[owner] = env
+    return env
+
+
+def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> BuildEnv:
+    """The checked build environment for ``requires`` (one per set of requirements)."""
+    key = tuple(sorted(requires))
+    label = f"build of {owner}"
+    if key in ctx._envs_by_requires:
+        env = ctx._envs_by_requires[key]
+        for res_key in ctx._build_members.get(env.constraints, []):
+            res = ctx.build_results[res_key]
+            if label not in res.required_by:
+                ctx.build_results[res_key] = replace(res, required_by=(*res.required_by, label))
+        return env
+    if owner in ctx._building:
+        raise ResolutionError(f"{owner} needs itself to build (a build-dependency cycle)",
+                              hint="install a wheel of it, or use --only-binary for it")
+    ctx._building.add(owner)
+    try:
+        ctx.progress(f"checking the build dependencies of {owner}")
+        env_markers = dict(ctx.target.environment)
+        reqs: list[Req] = []
+        order: dict[NormalizedName, int] = {}
+        for i, text in enumerate(requires):
+            try:
+                req = Requirement(text)
+            except InvalidRequirement as exc:
+                raise RequirementError(f"{owner} declares an invalid build requirement "
+                                       f"{text!r}: {exc}") from None
+            if req.marker is not None and not req.marker.evaluate({**env_markers, "extra": ""}):
+                continue
+            if req.url:
+                # pip would install what the URL names, not the index file checked by name
+                raise PolicyRefusal(
+                    f"{owner} needs {text!r} to build: a build requirement that names a URL "
+                    "or a path has no index, no upload time and no trusted hash, so it cannot "
+                    "be checked",
+                    hint=f"install a wheel of {owner} (--only-binary), or build it yourself "
+                         "from a reviewed source")
+            order.setdefault(canonicalize_name(req.name), i)
+            reqs.extend(named_requirements(req, label, user_order=i))
+        constraints = dict(ctx.build_constraint_pins)
+        if ctx.settings.build_with_pins:
+            constraints.update(_usable_pins(ctx, reqs, constraints))
+        assert ctx.rules is not None
+        provider = Provider(
+            finder=ctx.finder, rules=ctx.rules, target=ctx.target,
+            metadata=metadata_function(ctx, build_time=True),
+            constraints=constraints, installed={},
+            options=ResolverOptions(ignore_installed=True,
+                                    ignore_requires_python=ctx.settings.ignore_requires_python),
+            user_requested=order,
+        )
+        resolved = resolve(provider, reqs) if reqs else []
+        directory = ctx.store.scratch(f"build-env-{len(ctx._envs_by_requires)}")
+        members: list[tuple[str, str]] = []
+        pins: list[BuildPin] = []
+        nested: list[BuildPin] = []
+        for pkg in resolved:
+            result = replace(evaluate(ctx, pkg, build_time=True), required_by=(label,))
+            if result.decision == "refuse":
+                raise CheckRefused(result)
+            res_key = (result.name, result.version)
+            if res_key in ctx.build_results:  # the same package in another build environment
+                prev = ctx.build_results[res_key]
+                result = replace(prev, required_by=(*prev.required_by, label))
+            ctx.build_results[res_key] = result
+            members.append(res_key)
+            c = pkg.candidate
+            if isinstance(c, IndexCandidate):
+                path = ctx.store.fetch(c.file, expected=frozenset(
+                    ctx.build_trusted.get(c.name, set())))
+                pins.append(BuildPin(str(c.name), str(c.version), sha256_file(path),
+                                     c.file.filename, str(path)))
+                if not c.file.is_wheel:  # pip builds it with the same options: its own env
+                    sub = check_build_env(ctx, c.name, path, sha256=c.file.sha256)
+                    if sub is not None:
+                        nested += [*sub.pins, *sub.nested]
+        env = materialize(directory, pins, nested)
+        ctx._build_members[env.constraints] = members
+        ctx._envs_by_requires[key] = env
+        return env
+    finally:
+        ctx._building.discard(owner)
+
+
+def _usable_pins(ctx: CheckContext, reqs: Sequence[Req],
+                 constraints: Mapping[NormalizedName, Constraint]
+                 ) -> dict[NormalizedName, Constraint]:
+    """--build-with-pins: the user's exact pins that satisfy every build requirement on their
+    project (and every --build-constraint on it), as constraints of the build resolution."""
+    out: dict[NormalizedName, Constraint] = {}
+    for name, pin in ctx.runtime_pins.items():
+        wanted = [r for r in reqs if isinstance(r, NamedRequirement) and r.name == name]
+        version = next(iter(pin.specifier)).version
+        specs = [r.specifier for r in wanted]
+        if name in constraints:
+            specs.append(constraints[name].specifier)
+        if wanted and all(s.contains(version, prereleases=True) for s in specs):
+            out[name] = Constraint(pin.specifier, pin.hashes,
+                                   f"{pin.comes_from}, with --build-with-pins")
+    return out
+
+
+# -- metadata with check-before-build -------------------------------------------------------------
+
+
+def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
+                   build_time: bool = False) -> CoreMetadata:
+    """The core metadata of an sdist: its static PKG-INFO, or what pip prepares by building it,
+    which happens only after the sdist has passed its checks (nothing from it runs before)
+    and its build dependencies have passed theirs. A build's result is kept by the sdist's
+    sha256 and the target, so a later run does not build the same bytes again.
+
+    The look-ahead may prepare several sdists in the background. Checking (which shares the
+    context's build-dependency bookkeeping) is done under one lock, together with claiming
+    the sdist, and the build itself (a pip process) outside it, a bounded few at a time. So a
+    thread that waits for another's sdist while holding the lock only ever waits for a build
+    that no longer needs the lock: no deadlock, and builds run in parallel."""
+    f = c.file
+    with ctx.build_lock:
+        fut, owner = ctx.sdist_meta.claim(f.url)
+        if not owner and f.url in ctx._checking_sdists:
+            # its own build requirements lead back to it: waiting for it would never end
+            raise ResolutionError(
+                f"{c.name} {c.version} needs itself to build ({f.filename} is among the "
+                "build requirements of its own build dependencies: a build-dependency cycle)",
+                hint=f"install a wheel of {c.name} (--only-binary {c.name}), or pin a version "
+                     "that has one")
+        if owner:
+            ctx._checking_sdists.add(f.url)
+            try:
+                ready, build_env, path = _checked_sdist(ctx, c, build_time=build_time)
+            except BaseException as exc:
+                failed = _with_left_out(ctx, c, exc)
+                ctx.sdist_meta.settle(f.url, fut, _raiser(failed))
+                raise failed from None
+            finally:
+                ctx._checking_sdists.discard(f.url)
+            if ready is not None:
+                ctx.sdist_meta.settle(f.url, fut, lambda: ready)
+    if owner and not fut.done():
+        def build() -> CoreMetadata:
+            with ctx.build_slots:
+                ctx.progress(f"building metadata of {f.filename} (it passed its checks)")
+                try:
+                    item = pip_metadata_report(ctx, str(path), build_env=build_env)
+                except UsageError as exc:
+                    raise _with_left_out(ctx, c, exc) from None
+                meta = _metadata_from_report(item, f.filename)
+            _check_built_identity(c, meta)
+            ctx.store.save_built_metadata(f.sha256, build_key(ctx.target), meta)
+            return meta
+
+        ctx.sdist_meta.settle(f.url, fut, build)
+    return fut.result()
+
+
+def _with_left_out(ctx: CheckContext, c: IndexCandidate, exc: BaseException) -> BaseException:
+    """A failed build of an sdist that was taken because a late wheel of its release was left
+    out (a lock resolves from on-time files only): the error names that wheel and says how
+    to allow it."""
+    hidden = getattr(ctx.finder, "hidden", None)
+    if not isinstance(exc, UsageError) or not isinstance(hidden, dict):
+        return exc
+    left = [lo for lo in hidden.values()
+            if canonicalize_name(str(getattr(lo, "name", ""))) == c.name
+            and str(getattr(lo, "version", "")) == str(c.version)
+            and str(getattr(lo, "filename", "")).endswith(".whl")]
+    if not left:
+        return exc
+    lines = [f"{c.file.filename} was built because the wheel(s) of {c.name} {c.version} for "
+             "this target were left out:"]
+    for lo in left:
+        lines.append(f"  {lo.filename}: {lo.reason}")
+    only = (f" (or the file only: --allow-late sha256:{left[0].sha256})"
+            if len(left) == 1 and left[0].sha256 else "")
+    lines.append(f"after reviewing the late wheel, allow it with --allow-late "
+                 f"'{c.name}=={c.version}'{only}, or pin a version with an on-time wheel")
+    if exc.hint:
+        lines.append(exc.hint)
+    return type(exc)(exc.message, hint="\n".join(lines))
+
+
+def _checked_sdist(ctx: CheckContext, c: IndexCandidate, *, build_time: bool = False) -> \
+        tuple[CoreMetadata | None, BuildEnv | None, Path]:
+    """Check the sdist, fetch it, and return its metadata if that needs no build; otherwise
+    check its build dependencies and return the build environment to build it in.
+    ``build_time``: a build dependency (runtime hash pins do not apply to it)."""
+    f = c.file
+    pre = evaluate_index_candidate(ctx, c, (), (), build_time=build_time)
+    if pre.decision == "refuse":
+        raise CheckRefused(pre)
+    trusted = ctx.build_trusted if build_time else ctx.trusted
+    path = ctx.store.fetch(f, expected=frozenset(trusted.get(c.name, set())))
+    static = static_sdist_metadata(path)
+    if static is not None:
+        return static, None, path
+    cached = ctx.store.built_metadata(f.sha256, build_key(ctx.target))
+    if cached is not None:
+        _check_built_identity(c, cached)
+        return cached, None, path
+    return None, check_build_env(ctx, c.name, path, sha256=f.sha256), path
+
+
+def _raiser(exc: BaseException) -> Callable[[], CoreMetadata]:
+    def again() -> CoreMetadata:
+        raise exc
+    return again
+
+
+def _check_built_identity(c: IndexCandidate, meta: CoreMetadata) -> None:
+    try:
+        same = canonicalize_name(meta.name) == c.name and Version(meta.version) == c.version
+    except InvalidVersion:
+        same = False
+    if not same:
+        raise IntegrityError(
+            f"{c.file.filename}: its metadata is for {meta.name} {meta.version}, not "
+            f"{c.name} {c.version}",
+            hint="the sdist is broken or hostile; pin another version",
+        )
+
+
+def metadata_function(ctx: CheckContext, *,
+                      build_time: bool = False) -> Callable[[Candidate], CoreMetadata]:
+    def metadata(c: Candidate) -> CoreMetadata:
+        if c in ctx._metadata:
+            return ctx._metadata[c]
+        if isinstance(c, DirectCandidate):
+            meta = c.metadata
+        elif isinstance(c, IndexCandidate):
+            f = c.file
+            if f.invalid is not None:  # the resolver takes it: refused, nothing is read
+                raise CheckRefused(evaluate_index_candidate(ctx, c, (), ()),
+                                   "anything is downloaded or read from it")
+            ctx.progress(f"reading metadata of {f.filename}")
+            if f.is_wheel:
+                meta = ctx.wheel_meta.get(f.url, lambda: ctx.store.wheel_metadata(f))
+                if not ctx.settings.dry_run:
+                    # the resolver is taking it: its bytes download while the check goes on
+                    ctx.store.prefetch(f)
+            else:
+                meta = sdist_metadata(ctx, c, build_time=build_time)
+        else:
+            raise AssertionError(f"no metadata for {c!r}")
+        ctx._metadata[c] = meta
+        return meta
+
+    return metadata

@@ -1,0 +1,220 @@
+"""All files of one project across all sources (:class:`ProjectListing`), kept raw and
+parsed (:func:`safeinstall.indexdata.to_file`) only when a version is looked at."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from safeinstall.errors import IndexAccessError
+from safeinstall.indexdata import _entry_sha256, _guess_version, to_file
+from safeinstall.models import IndexFile, LightFile, Source
+
+#: A raw page entry as the finder keeps it: its source, the entry, its file name and the
+#: version in that name (None: only the full parse can tell).
+RawEntry = tuple["Source", dict[str, Any], str, "Version | None"]
+
+
+class ProjectListing:
+    """All files of one project across all sources, in pip's collection order.
+
+    Pages of popular projects list thousands of files, and parsing each one (URL, tags,
+    hashes, times) costs more than fetching the page; most of them are of versions nobody asks
+    about. So a listing built by the finder keeps the raw entries, grouped by the version in
+    their file name, and turns them into :class:`IndexFile` values only when a version is
+    looked at (:meth:`candidates`, :meth:`release`). ``files`` parses everything (cached).
+
+    Even raw, the entries of every version of every project of a large lock are most of the
+    run's memory (issue 21). A listing whose finder was told which versions can be asked for
+    (:meth:`~safeinstall.finder.Finder.expect`) keeps only theirs (:meth:`compact`); anything
+    that touches another version reads the pages again (:meth:`_restore`), and refuses them
+    unless they are the same bytes as the first time, so that one run never sees two versions
+    of a page.
+    """
+
+    def __init__(self, name: NormalizedName, files: Sequence[IndexFile] | None = None,
+                 notes: tuple[str, ...] = (), *,
+                 raw: Sequence[tuple[Source, dict[str, Any], str, Version | None]] = ()) -> None:
+        self.name = name
+        self.notes = notes
+        self._eager = tuple(files) if files is not None else None
+        self._raw: Sequence[RawEntry | None] = tuple(raw)
+        #: versions whose entries :meth:`compact` dropped; ``_reread`` gives them back
+        self._dropped: frozenset[Version] = frozenset()
+        self._reread: Callable[[], ProjectListing] | None = None
+        #: what the pages read were (set by the finder): a re-read must be the same
+        self.digest: str | None = None
+        self._restore_lock = threading.Lock()
+        self._parsed: dict[int, IndexFile | None] = {}
+        self._all: tuple[IndexFile, ...] | None = self._eager
+        self._by_version: dict[Version | None, list[int]] = {}
+        self._version_groups: dict[Version, list[int]] | None = None
+        self._index_urls: tuple[str, ...] | None = None
+        self._by_name: dict[str, list[int]] | None = None
+        for i, item in enumerate(self._raw):
+            self._by_version.setdefault(item[3] if item is not None else None, []).append(i)
+
+    def __repr__(self) -> str:
+        return f"<ProjectListing {self.name}: {len(self._eager or self._raw)} file(s)>"
+
+    def compact(self, keep: Callable[[Version], bool],
+                reread: Callable[[], ProjectListing]) -> None:
+        """Drop the raw entries of the versions ``keep`` rejects (entries whose version only
+        the full parse tells are kept). ``reread`` must collect the same pages again."""
+        if self._eager is not None or self._all is not None or self._reread is not None:
+            return
+        dropped = [v for v in self._by_version if v is not None and not keep(v)]
+        if not dropped:
+            return
+        self.index_urls()  # (from every entry, before any is dropped)
+        raw = list(self._raw)
+        for version in dropped:
+            for i in self._by_version[version]:
+                raw[i] = None
+        self._raw = raw
+        self._dropped = frozenset(dropped)
+        self._by_name = None
+        self._reread = reread
+
+    def _restore(self) -> None:
+        """Every entry back, from the pages read again; they must be the same bytes."""
+        with self._restore_lock:
+            if self._reread is None:
+                return
+            fresh = self._reread()
+            if fresh.digest != self.digest or len(fresh._raw) != len(self._raw):
+                raise IndexAccessError(
+                    f"the index pages of {self.name} changed during this run (read again for "
+                    "versions set aside to save memory, they were not the same bytes)",
+                    hint="run the command again; if it keeps happening, the index or something "
+                    "between you and it serves a different page to every request",
+                )
+            self._raw = fresh._raw
+            self._by_name = None
+            self._dropped = frozenset()
+            self._reread = None
+
+    def _entry(self, i: int) -> RawEntry:
+        item = self._raw[i]
+        if item is None:
+            self._restore()
+            item = self._raw[i]
+            assert item is not None  # (restored: every entry is there)
+        return item
+
+    def _file(self, i: int) -> IndexFile | None:
+        if i not in self._parsed:
+            source, entry, _fn, _v = self._entry(i)
+            self._parsed[i] = to_file(self.name, source, entry)
+        return self._parsed[i]
+
+    def _files_at(self, indices: Iterable[int]) -> tuple[IndexFile, ...]:
+        out = []
+        for i in sorted(indices):
+            f = self._file(i)
+            if f is not None:
+                out.append(f)
+        return tuple(out)
+
+    @property
+    def files(self) -> tuple[IndexFile, ...]:
+        if self._all is None:
+            self._all = self._files_at(range(len(self._raw)))
+        return self._all
+
+    def candidates(self, specifier: SpecifierSet) -> tuple[IndexFile, ...]:
+        """The files whose version the specifier admits (pre-releases included, so pip's own
+        pre-release rule can still be applied by the caller), in collection order."""
+        if self._eager is not None or self._all is not None:
+            return tuple(f for f in self.files
+                         if specifier.contains(f.version, prereleases=True))
+        wanted: list[int] = list(self._by_version.get(None, ()))
+        for version, indices in self._by_version.items():
+            if version is not None and specifier.contains(version, prereleases=True):
+                wanted.extend(indices)
+        return tuple(f for f in self._files_at(wanted)
+                     if specifier.contains(f.version, prereleases=True))
+
+    def versions(self) -> tuple[Version, ...]:
+        """Every version that has a listed file, highest first (files parsed only where their
+        name does not show the version cheaply)."""
+        return tuple(self._groups())
+
+    def files_of(self, version: Version) -> tuple[IndexFile, ...]:
+        """The files of one version, in collection order."""
+        if self._eager is not None or self._all is not None:
+            return tuple(f for f in self.files if f.version == version)
+        return tuple(f for f in self._files_at(self._groups().get(version, ()))
+                     if f.version == version)
+
+    def _groups(self) -> dict[Version, list[int]]:
+        """Version -> indices of its raw entries, highest version first (built once)."""
+        groups = self._version_groups
+        if groups is not None:
+            return groups
+        merged: dict[Version, list[int]] = {}
+        if self._eager is not None or self._all is not None:
+            for f in self.files:
+                merged.setdefault(f.version, [])
+        else:
+            for version, indices in self._by_version.items():
+                if version is not None:
+                    merged.setdefault(version, []).extend(indices)
+            for i in self._by_version.get(None, ()):
+                parsed = self._file(i)
+                if parsed is not None:
+                    merged.setdefault(parsed.version, []).append(i)
+        groups = {v: sorted(merged[v]) for v in sorted(merged, reverse=True)}
+        self._version_groups = groups
+        return groups
+
+    def release(self, version: Version, source: Source) -> tuple[IndexFile, ...]:
+        if self._eager is not None or self._all is not None:
+            return tuple(f for f in self.files if f.version == version and f.source == source)
+        indices = [*self._by_version.get(version, ()), *self._by_version.get(None, ())]
+        return tuple(f for f in self._files_at(indices)
+                     if f.version == version and f.source == source)
+
+    def index_urls(self) -> tuple[str, ...]:
+        """The origins (:attr:`Source.is_origin`: indexes and find-links pages on a server, not
+        ``file:`` indexes or find-links directories) that list files of this project, in
+        order."""
+        if self._eager is not None or self._all is not None:
+            return tuple(dict.fromkeys(f.source.url for f in self.files if f.source.is_origin))
+        if self._index_urls is None:
+            self._index_urls = tuple(dict.fromkeys(item[0].url for item in self._raw
+                                                   if item is not None and item[0].is_origin))
+        return self._index_urls
+
+    def light(self) -> tuple[LightFile, ...]:
+        """Every listed file's name, sha256, version and source, without full parsing."""
+        if self._eager is not None or self._all is not None:
+            return tuple(LightFile(f.filename, f.sha256, f.version, f.source) for f in self.files)
+        if self._dropped:
+            self._restore()
+        return tuple(LightFile(fn, _entry_sha256(entry), version, source)
+                     for source, entry, fn, version in map(self._entry, range(len(self._raw))))
+
+    def named(self, filename: str) -> tuple[IndexFile, ...]:
+        """Every listed file with this exact file name (on any source)."""
+        if self._eager is not None or self._all is not None:
+            return tuple(f for f in self.files if f.filename == filename)
+        if self._dropped:
+            plausible, version = _guess_version(self.name, filename)
+            if not plausible:
+                return ()  # (the finder keeps no entry of such a name)
+            if version is None or version in self._dropped:
+                self._restore()
+        by_name_now = self._by_name
+        if by_name_now is None:
+            by_name: dict[str, list[int]] = {}
+            for i, item in enumerate(self._raw):
+                if item is not None:
+                    by_name.setdefault(item[2], []).append(i)
+            self._by_name = by_name_now = by_name
+        return self._files_at(by_name_now.get(filename, ()))
