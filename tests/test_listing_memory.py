@@ -21,6 +21,7 @@ from safeinstall.http import HttpClient
 from safeinstall.listing import ProjectListing
 from safeinstall.session import LightSession, Session
 from safeinstall.tls import default_context
+from clihelp import run_cli
 from support.artifacts import build_sdist, build_wheel
 
 VERSIONS = ["1.0", "2.0", "3.0"]
@@ -121,3 +122,26 @@ def test_without_expectation_or_with_any_version_everything_is_kept(demo) -> Non
     finder.expect("demo", SpecifierSet("==1.0"))
     finder.expect("demo", SpecifierSet("==3.0"))
     assert kept(finder.project("demo")) == {"1.0", "3.0"}
+
+
+def test_the_look_ahead_keeps_to_the_users_pins_and_reads_no_page_twice(
+        local_index, clean_pip_env, tmp_path: Path, t0) -> None:
+    # app 1.0 asks for dep>=1; the user pins dep==1.0 (a lock). The look-ahead's guess for
+    # 'dep>=1' alone is dep 2.0, a version the compacted listing set aside: asking for it read
+    # dep's page a second time (issue 21, cause 2 of benchmarks/cold-regression.md).
+    out = tmp_path / "dists"
+    local_index.add(build_wheel(out, "app", "1.0", requires_dist=["dep>=1"]), upload_time=t0,
+                    advertise_metadata=True)
+    for i, v in enumerate(["1.0", "2.0"]):
+        local_index.add(build_wheel(out, "dep", v), upload_time=t0 + timedelta(days=i),
+                        advertise_metadata=True)
+    for run in range(2):  # the second run also warms dep from the first run's hints
+        local_index.clear_requests()
+        done = run_cli(["-i", local_index.url, "--dry-run", "app==1.0", "dep==1.0"],
+                       clean_pip_env, tmp_path)
+        assert done.code == 0, done.stderr
+        assert {(p["name"], p["version"]) for p in done.report["packages"]} == \
+            {("app", "1.0"), ("dep", "1.0")}
+        assert local_index.requests.count("/simple/dep/") == 1, (run, local_index.requests)
+        # nothing of the version the user did not ask for was fetched
+        assert not [p for p in local_index.requests if "dep-2.0" in p]

@@ -155,6 +155,12 @@ class LookAhead:
         #: the run's constraints (set once known): a constraint narrows the guess, as it
         #: narrows the resolver
         self.constraints: Mapping[NormalizedName, Constraint] = {}
+        #: the user's own requirements on each name (intersected; from :meth:`ahead`): every
+        #: candidate the resolver takes for that name satisfies them, so they narrow the guess
+        #: too. Without them a dependency's ``dep>=1`` guesses a version the user did not pin,
+        #: which the finder set aside (:meth:`~safeinstall.finder.Finder.expect`): its pages
+        #: would be read and parsed again for a file nobody takes (issue 21).
+        self.user_specifiers: dict[NormalizedName, SpecifierSet] = {}
         #: name -> (dependency, specifier) the resolution met, for :meth:`save`
         self.observed: dict[str, set[tuple[str, str]]] = {}
         self.prefetcher = Prefetcher(self.warm)
@@ -169,9 +175,13 @@ class LookAhead:
         prefetcher = self.prefetcher
         if not self.no_deps:
             prefetcher.requirements(self.hints.get(name), hinted=True)
-        constraint = self.constraints.get(canonicalize_name(name))
+        key = canonicalize_name(name)
+        constraint = self.constraints.get(key)
         if constraint is not None:
             specifier = specifier & constraint.specifier
+        user = self.user_specifiers.get(key)
+        if user is not None:
+            specifier = specifier & user
         best = next(iter_ranked(self.finder.project(name), specifier, self.rules), None)
         if best is not None and not prefetcher.closed and best.file.invalid is None:
             f = best.file
@@ -195,9 +205,15 @@ class LookAhead:
             prefetcher.requirements(ahead_items)
 
     def ahead(self, deps: Sequence[Req]) -> None:
-        """Warm the named requirements among ``deps``."""
+        """Warm the named requirements among ``deps``. The user's own (``user_order`` set)
+        are kept first, to narrow every later guess on their names (:attr:`user_specifiers`)."""
         from safeinstall.resolver import NamedRequirement
 
+        for r in deps:
+            if isinstance(r, NamedRequirement) and r.user_order is not None:
+                known = self.user_specifiers.get(r.name)
+                self.user_specifiers[r.name] = r.specifier if known is None \
+                    else known & r.specifier
         self.prefetcher.requirements((r.name, r.specifier) for r in deps
                                      if isinstance(r, NamedRequirement))
 
