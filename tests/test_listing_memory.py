@@ -15,13 +15,13 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from clihelp import run_cli
 from safeinstall.errors import IndexAccessError
 from safeinstall.finder import Finder
 from safeinstall.http import HttpClient
 from safeinstall.listing import ProjectListing
 from safeinstall.session import LightSession, Session
 from safeinstall.tls import default_context
-from clihelp import run_cli
 from support.artifacts import build_sdist, build_wheel
 
 VERSIONS = ["1.0", "2.0", "3.0"]

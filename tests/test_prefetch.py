@@ -154,3 +154,23 @@ def test_start_page_fetches_takes_the_named_requirements_for_the_target(tmp_path
     assert seen.settled(2) == ["a", "f"]
     # the finder is told which versions they can select (it keeps only those in memory)
     assert seen.expected == ["a>=1", "f"]
+
+
+def test_start_page_fetches_tells_the_finder_the_constraints_but_fetches_nothing_for_them(
+        tmp_path):
+    # a constraint bounds every candidate of its name: only its versions need to be kept
+    # (issue 21: the constrained airflow set kept every version of 230 projects in memory)
+    from safeinstall.cli import start_page_fetches
+    from safeinstall.models import UserRequirement
+    from safeinstall.reqfile import RequirementLine
+    from safeinstall.target import current_target
+
+    lines = [RequirementLine(t, f"c.txt:{i}") for i, t in enumerate(
+        ["k==1.0", "m<3; python_version < '3'", "u @ https://example.org/u-1.0.tar.gz",
+         "x[extra]==1", "not a constraint!!", "n>=2; python_version >= '3'"], 1)]
+    seen = _Recorder()
+    warmer = start_page_fetches(seen, [UserRequirement("a", "test")],  # type: ignore[arg-type]
+                                current_target(), None, no_deps=False, constraints=lines)
+    assert warmer.names == ("a",)
+    assert seen.settled(1) == ["a"]
+    assert seen.expected == ["a", "k==1.0", "n>=2"]

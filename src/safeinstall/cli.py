@@ -416,7 +416,8 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
     finder = make_finder(settings, session, index_for=ours.index_for, times_from=ours.times_from)
     cache_dir = run_cache_dir(ours, environ, no_cache=bool(cmd.get("no_cache_dir")))
     # the pages the check will ask for first are fetched while the rest of it is imported
-    pages = start_page_fetches(finder, user_reqs, target, cache_dir, no_deps=settings.no_deps)
+    pages = start_page_fetches(finder, user_reqs, target, cache_dir, no_deps=settings.no_deps,
+                               constraints=inputs.parsed.constraints)
     try:
         return _checked(cmd, ours, environ, out, console, cwd, now, trust_store,
                         early_installed, early_install, inputs, target, session, finder,
@@ -426,10 +427,13 @@ def _check_and_install(cmd: Any, ours: Any, environ: dict[str, str], out: IO[str
 
 
 def start_page_fetches(finder: Finder, user_reqs: Sequence[Any], target: TargetPython,
-                       cache_dir: Path | None, *, no_deps: bool) -> PageWarmer:
+                       cache_dir: Path | None, *, no_deps: bool,
+                       constraints: Sequence[Any] = ()) -> PageWarmer:
     """Fetch, in the background, the index pages of the named requirements that apply to
     ``target`` and (unless ``no_deps``) of their dependencies in the previous run (see
-    :class:`safeinstall.prefetch.PageWarmer`)."""
+    :class:`safeinstall.prefetch.PageWarmer`). The finder is told which versions the
+    requirements and the ``constraints`` (every candidate of their name satisfies them) can
+    select, to keep only those in memory (:meth:`Finder.expect`)."""
     from packaging.requirements import InvalidRequirement, Requirement
 
     from safeinstall.prefetch import DependencyHints, PageWarmer
@@ -452,6 +456,15 @@ def start_page_fetches(finder: Finder, user_reqs: Sequence[Any], target: TargetP
             pass
         names.append(req.name)
         finder.expect(req.name, req.specifier)  # (memory: keep only the versions it admits)
+    for line in constraints:
+        try:
+            creq = Requirement(line.text)
+            if creq.url or creq.extras or (creq.marker is not None
+                                           and not creq.marker.evaluate(environment)):
+                continue  # (refused or ignored by the check itself)
+        except Exception:  # noqa: BLE001, S112 - the check reports it; nothing is set aside
+            continue
+        finder.expect(creq.name, creq.specifier)
     hints = None if no_deps else DependencyHints.for_target(cache_dir, target)
     return PageWarmer(finder.project, names, hints)
 
