@@ -27,6 +27,7 @@ from safeinstall.indexdata import (
     _DIST_ENDINGS,
     _fast_filename,
     _guess_version,
+    all_safe_filenames,
     is_safe_filename,
     parse_html_page,
     parse_json_page,
@@ -202,13 +203,17 @@ class Finder:
             plausible, version = _guess_version(name, filename)
             if plausible:
                 raw.append((source, entry, filename, version))
-                if not is_safe_filename(filename):  # (the cheap check: its name)
-                    unsafe.setdefault(source.url, []).append(filename)
                 continue
             # find-links pages list every project's files; only a project page is expected
             # to list nothing but this project's distributions
             if source.kind == "index" and filename.lower().endswith(_DIST_ENDINGS):
                 skipped.setdefault(source.url, []).append(filename)
+        # the cheap check of every entry, its name (the rest is validated where an entry is
+        # looked at: indexdata.to_file): one scan of the page, each name only if one fails
+        if not all_safe_filenames([item[2] for item in raw]):
+            for source, _entry, filename, _version in raw:
+                if not is_safe_filename(filename):
+                    unsafe.setdefault(source.url, []).append(filename)
         for src, names in skipped.items():
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3
                                              else "")

@@ -187,8 +187,15 @@ class ProjectListing:
         if self._eager is not None or self._all is not None:
             return tuple(dict.fromkeys(f.source.url for f in self.files if f.source.is_origin))
         if self._index_urls is None:
-            self._index_urls = tuple(dict.fromkeys(item[0].url for item in self._raw
-                                                   if item is not None and item[0].is_origin))
+            # (a page's entries share one Source object: each is looked at once per run of it)
+            urls: dict[str, None] = {}
+            last: Source | None = None
+            for item in self._raw:
+                if item is not None and item[0] is not last:
+                    last = item[0]
+                    if last.is_origin:
+                        urls[last.url] = None
+            self._index_urls = tuple(urls)
         return self._index_urls
 
     def light(self) -> tuple[LightFile, ...]:
