@@ -56,6 +56,8 @@ class ProjectListing:
         self._version_groups: dict[Version, list[int]] | None = None
         self._index_urls: tuple[str, ...] | None = None
         self._by_name: dict[str, list[int]] | None = None
+        #: :meth:`candidates` by specifier: the resolver asks the same again every round
+        self._candidates: dict[SpecifierSet, tuple[IndexFile, ...]] = {}
         for i, item in enumerate(self._raw):
             self._by_version.setdefault(item[3] if item is not None else None, []).append(i)
 
@@ -130,15 +132,22 @@ class ProjectListing:
     def candidates(self, specifier: SpecifierSet) -> tuple[IndexFile, ...]:
         """The files whose version the specifier admits (pre-releases included, so pip's own
         pre-release rule can still be applied by the caller), in collection order."""
+        known = self._candidates.get(specifier)
+        if known is not None:
+            return known
         if self._eager is not None or self._all is not None:
-            return tuple(f for f in self.files
-                         if specifier.contains(f.version, prereleases=True))
-        wanted: list[int] = list(self._by_version.get(None, ()))
-        for version, indices in self._by_version.items():
-            if version is not None and specifier.contains(version, prereleases=True):
-                wanted.extend(indices)
-        return tuple(f for f in self._files_at(wanted)
-                     if specifier.contains(f.version, prereleases=True))
+            found = tuple(f for f in self.files
+                          if specifier.contains(f.version, prereleases=True))
+        else:
+            wanted: list[int] = list(self._by_version.get(None, ()))
+            for version, indices in self._by_version.items():
+                if version is not None and specifier.contains(version, prereleases=True):
+                    wanted.extend(indices)
+            found = tuple(f for f in self._files_at(wanted)
+                          if specifier.contains(f.version, prereleases=True))
+        if len(self._candidates) < 256:
+            self._candidates[specifier] = found
+        return found
 
     def versions(self) -> tuple[Version, ...]:
         """Every version that has a listed file, highest first (files parsed only where their
