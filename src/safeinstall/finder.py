@@ -120,7 +120,8 @@ class Finder:
         collected: its listing then keeps in memory only the entries of versions that one of
         the expected specifiers admits (issue 21), and reads the pages again, once, if any
         other version is asked for (which must then be the same bytes). Only a saving: what
-        is found and selected does not change."""
+        is found and selected does not change. A constraint on ``name`` is expected too:
+        every candidate of the name satisfies it."""
         key = canonicalize_name(name)
         with self._lock:
             if key not in self._cache:
