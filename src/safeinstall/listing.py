@@ -4,6 +4,7 @@ parsed (:func:`safeinstall.indexdata.to_file`) only when a version is looked at.
 from __future__ import annotations
 
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -44,22 +45,28 @@ class ProjectListing:
         self.notes = notes
         self._eager = tuple(files) if files is not None else None
         self._raw: Sequence[RawEntry | None] = tuple(raw)
-        #: versions whose entries :meth:`compact` dropped; ``_reread`` gives them back
-        self._dropped: frozenset[Version] = frozenset()
+        #: set while :meth:`compact` has dropped entries: gives them back (:meth:`_restore`)
         self._reread: Callable[[], ProjectListing] | None = None
         #: what the pages read were (set by the finder): a re-read must be the same
         self.digest: str | None = None
         self._restore_lock = threading.Lock()
         self._parsed: dict[int, IndexFile | None] = {}
         self._all: tuple[IndexFile, ...] | None = self._eager
-        self._by_version: dict[Version | None, list[int]] = {}
+        #: version -> indices of its raw entries (compact arrays: a large lock lists millions of
+        #: entries, most of them dropped, issue 21)
+        self._by_version: dict[Version | None, array[int]] = {}
         self._version_groups: dict[Version, list[int]] | None = None
         self._index_urls: tuple[str, ...] | None = None
         self._by_name: dict[str, list[int]] | None = None
         #: :meth:`candidates` by specifier: the resolver asks the same again every round
         self._candidates: dict[SpecifierSet, tuple[IndexFile, ...]] = {}
+        by_version = self._by_version
         for i, item in enumerate(self._raw):
-            self._by_version.setdefault(item[3] if item is not None else None, []).append(i)
+            key = item[3] if item is not None else None
+            indices = by_version.get(key)
+            if indices is None:
+                by_version[key] = indices = array("I")
+            indices.append(i)
 
     def __repr__(self) -> str:
         return f"<ProjectListing {self.name}: {len(self._eager or self._raw)} file(s)>"
@@ -79,9 +86,14 @@ class ProjectListing:
             for i in self._by_version[version]:
                 raw[i] = None
         self._raw = raw
-        self._dropped = frozenset(dropped)
         self._by_name = None
         self._reread = reread
+
+    def _is_dropped(self, version: Version) -> bool:
+        """Whether :meth:`compact` dropped the entries of ``version`` (it drops whole
+        versions)."""
+        indices = self._by_version.get(version)
+        return indices is not None and len(indices) > 0 and self._raw[indices[0]] is None
 
     def _restore(self) -> None:
         """Every entry back, from the pages read again; they must be the same bytes."""
@@ -98,7 +110,6 @@ class ProjectListing:
                 )
             self._raw = fresh._raw
             self._by_name = None
-            self._dropped = frozenset()
             self._reread = None
 
     def _entry(self, i: int) -> RawEntry:
@@ -211,7 +222,7 @@ class ProjectListing:
         """Every listed file's name, sha256, version and source, without full parsing."""
         if self._eager is not None or self._all is not None:
             return tuple(LightFile(f.filename, f.sha256, f.version, f.source) for f in self.files)
-        if self._dropped:
+        if self._reread is not None:
             self._restore()
         return tuple(LightFile(fn, _entry_sha256(entry), version, source)
                      for source, entry, fn, version in map(self._entry, range(len(self._raw))))
@@ -220,11 +231,11 @@ class ProjectListing:
         """Every listed file with this exact file name (on any source)."""
         if self._eager is not None or self._all is not None:
             return tuple(f for f in self.files if f.filename == filename)
-        if self._dropped:
+        if self._reread is not None:
             plausible, version = _guess_version(self.name, filename)
             if not plausible:
                 return ()  # (the finder keeps no entry of such a name)
-            if version is None or version in self._dropped:
+            if version is None or self._is_dropped(version):
                 self._restore()
         by_name_now = self._by_name
         if by_name_now is None:
