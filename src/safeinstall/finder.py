@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import stat
@@ -35,7 +36,9 @@ from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import IndexAccessError, SafeInstallError, UsageError
 from safeinstall.http import as_client, redact
-from safeinstall.urls import canonical_index_url
+from safeinstall.urls import canonical_index_url, redact_url
+
+logger = logging.getLogger(__name__)
 
 #: "times-from": an index read only to date files (``--times-from``), never a candidate source.
 SourceKind = Literal["index", "find-links", "times-from"]
@@ -777,6 +780,9 @@ class Finder:
                 if not is_safe_filename(filename):  # (the cheap check: its name)
                     unsafe.setdefault(source.url, []).append(filename)
                 continue
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("Skipping link: wrong project name (not %s): %s", name,
+                             redact_url(str(entry.get("url", filename))))
             # find-links pages list every project's files; only a project page is expected
             # to list nothing but this project's distributions
             if source.kind == "index" and filename.lower().endswith(_DIST_ENDINGS):
@@ -956,6 +962,8 @@ class Finder:
         filename = unquote(os.path.basename(parts.path))
         parsed = _parse_filename(name, filename)
         if parsed is None:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("Skipping link: not a distribution of %s: %s", name, redact_url(url))
             return None
         version, is_wheel, tags, build = parsed
         problems: list[str] = []

@@ -8,6 +8,7 @@ Requires-Python from metadata.  Constraints narrow what is found; they never bec
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from safeinstall.errors import ResolutionError
 from safeinstall.finder import Finder, IndexFile
 from safeinstall.selection import Ranked, SelectionRules, iter_ranked, order_candidates
 from safeinstall.target import TargetPython
+
+logger = logging.getLogger(__name__)
 
 PYTHON_ID = "<python>"
 #: resolvelib's pin check is cached by subclassing its resolution loop (issue 21); were the
@@ -582,8 +585,34 @@ class _Reporter(BaseReporter[Req, Candidate, str]):
         self.on_pin = on_pin
 
     def pinning(self, candidate: Any) -> None:
-        if self.on_pin is not None and not isinstance(candidate, PythonCandidate):
+        if isinstance(candidate, PythonCandidate):
+            return
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Pinning %s %s (%s)", candidate.name, candidate.version,
+                         _described(candidate))
+        if self.on_pin is not None:
             self.on_pin(f"{candidate.name} {candidate.version}")
+
+    def rejecting_candidate(self, criterion: Any, candidate: Any) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        causes = "; ".join(dict.fromkeys(
+            f"{'the user' if i.parent is None else f'{i.parent.name} {i.parent.version}'} "
+            f"requires {i.requirement}" for i in criterion.information))
+        logger.debug("Will try a different candidate, due to conflict: %s %s (%s) does not "
+                     "satisfy: %s", candidate.name, candidate.version, _described(candidate),
+                     causes)
+
+
+def _described(candidate: Candidate) -> str:
+    """Where a candidate comes from, for a log line."""
+    if isinstance(candidate, IndexCandidate):
+        return candidate.file.filename
+    if isinstance(candidate, InstalledCandidate):
+        return "already installed"
+    if isinstance(candidate, DirectCandidate):
+        return candidate.url
+    return "the target Python"
 
 
 def resolve(provider: Provider, requirements: Sequence[Req], *,

@@ -15,7 +15,8 @@ This follows pip 26's ``LinkEvaluator``, ``CandidateEvaluator`` and the resolver
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -27,6 +28,9 @@ from packaging.version import Version
 
 from safeinstall.finder import IndexFile, ProjectListing
 from safeinstall.target import TargetPython
+from safeinstall.urls import redact_url
+
+logger = logging.getLogger(__name__)
 
 Hashes = Mapping[str, frozenset[str]]
 
@@ -92,6 +96,8 @@ class SelectionRules:
 
     _verdicts: dict[tuple[object, ...], str | None] = field(
         default_factory=dict, compare=False, hash=False, repr=False)
+    #: the files already logged as passed over, yanked or outranked (-v: one line each)
+    _logged_skipped: set[str] = field(default_factory=set, compare=False, hash=False, repr=False)
 
     @cached_property
     def tag_priority(self) -> dict[Tag, int]:
@@ -155,21 +161,75 @@ def evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
 def _evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
     allowed = rules.format_control.allowed(f.project)
     if f.is_wheel and "binary" not in allowed:
-        return "wheels are not allowed for this project (--no-binary)"
+        return _skipped(f, "wheels are not allowed for this project (--no-binary)",
+                        lambda: f"No binaries permitted for {f.project}")
     if not f.is_wheel and "source" not in allowed:
-        return "sdists are not allowed for this project (--only-binary)"
+        return _skipped(f, "sdists are not allowed for this project (--only-binary)",
+                        lambda: f"No sources permitted for {f.project}")
     if rules.uploaded_prior_to is not None and not f.url.startswith("file:"):
         if f.upload_time is None:
-            return f"Index {f.source.url} does not provide upload-time metadata."
+            why = f"Index {f.source.url} does not provide upload-time metadata."
+            return _skipped(f, why, lambda: why)
         if f.upload_time >= rules.uploaded_prior_to:
-            return f"Upload time {f.upload_time} not prior to {rules.uploaded_prior_to}"
+            why = f"Upload time {f.upload_time} not prior to {rules.uploaded_prior_to}"
+            return _skipped(f, why, lambda: why)
     if f.requires_python and not rules.ignore_requires_python and \
             _requires_python_excludes(f.requires_python, rules.target.version_string):
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Link requires a different Python (%s not in: %r): %s",
+                         rules.target.version_string, f.requires_python, redact_url(f.url))
         return (f"Requires-Python {f.requires_python} excludes "
                 f"Python {rules.target.version_string}")
     if f.is_wheel and f.tags.isdisjoint(rules.tag_set):
-        return "no tag of this wheel is supported by the target"
+        return _skipped(f, "no tag of this wheel is supported by the target",
+                        lambda: f"none of the wheel's tags "
+                        f"({', '.join(sorted(str(t) for t in f.tags))}) are compatible "
+                        "(run pip debug --verbose to show compatible tags)")
     return None
+
+
+def _skipped(f: IndexFile, verdict: str, detail: Callable[[], str]) -> str:
+    """``verdict``, logged in pip's words (``detail``, made only when logged)."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("Skipping link: %s: %s", detail(), redact_url(f.url))
+    return verdict
+
+
+def _log_outranked(loser: Ranked, winner: Ranked, rules: SelectionRules) -> None:
+    """A candidate of a version passed over for a better file of it (pip's preference order;
+    the caller checks that debug records are wanted)."""
+    f, best = loser.file, winner.file
+    if f.url in rules._logged_skipped:
+        return
+    rules._logged_skipped.add(f.url)
+    n = len(rules.target.tags)
+    if loser.key[0] != winner.key[0]:
+        why = "no allowed hash"
+    elif loser.key[1] != winner.key[1]:
+        why = "yanked"
+    elif not f.is_wheel and best.is_wheel:
+        why = "an sdist ranks below every compatible wheel"
+    elif loser.tag_rank is not None and winner.tag_rank is not None \
+            and loser.tag_rank != winner.tag_rank:
+        why = (f"its best tag {rules.target.tags[loser.tag_rank]} is #{loser.tag_rank + 1} of "
+               f"{n} supported tags, {best.filename}'s {rules.target.tags[winner.tag_rank]} "
+               f"is #{winner.tag_rank + 1}")
+    elif loser.key != winner.key:
+        why = "a lower build tag"
+    else:
+        why = "an equal file met later wins, as in pip"
+    logger.debug("Skipping link: %s %s prefers %s (%s): %s", f.project, f.version,
+                 best.filename, why, redact_url(f.url))
+
+
+def _log_yanked(f: IndexFile, rules: SelectionRules) -> None:
+    """A yanked file passed over (the caller checks that debug records are wanted)."""
+    if f.url in rules._logged_skipped:
+        return
+    rules._logged_skipped.add(f.url)
+    logger.debug("Skipping link: yanked for reason: %s (a yanked file counts only when the "
+                 "specifier pins a version that only yanked files match): %s",
+                 f.yanked or "<none given>", redact_url(f.url))
 
 
 def rank(f: IndexFile, rules: SelectionRules, hashes: Hashes) -> Ranked:
@@ -231,13 +291,18 @@ def order_candidates(
     all_yanked = all(r.file.is_yanked for r in ranked)
     pinned = is_pinned(specifier)
     out: list[Ranked] = []
-    seen: set[Version] = set()
+    seen: dict[Version, Ranked] = {}
+    log = logger.isEnabledFor(logging.DEBUG)
     for r in reversed(ranked):
         if r.file.is_yanked and not (all_yanked and pinned):
+            if log:
+                _log_yanked(r.file, rules)
             continue
         if r.file.version in seen:
+            if log:
+                _log_outranked(r, seen[r.file.version], rules)
             continue
-        seen.add(r.file.version)
+        seen[r.file.version] = r
         out.append(r)
     return out
 
@@ -273,12 +338,23 @@ def iter_ranked(
         """(has a compatible file, yanked or not; the best compatible non-yanked file)."""
         compatible = [f for f in listing.files_of(version) if evaluate_file(f, rules) is None]
         best: Ranked | None = None
+        log = logger.isEnabledFor(logging.DEBUG)
+        losers: list[Ranked] = []
         for f in compatible:
             if f.is_yanked:
+                if log:
+                    _log_yanked(f, rules)
                 continue
             r = rank(f, rules, hashes)
             if best is None or r.key >= best.key:  # equal keys: the copy met last wins
+                if log and best is not None:
+                    losers.append(best)
                 best = r
+            elif log:
+                losers.append(r)
+        if best is not None:
+            for r in losers:
+                _log_outranked(r, best, rules)
         return bool(compatible), best
 
     some_final_matches = any(v in strict and not v.is_prerelease for v in order)
