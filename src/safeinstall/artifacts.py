@@ -149,7 +149,7 @@ class ArtifactStore:
             # its failure (after the retries) is this fetch's: the download is not tried again
             path = early.result()
             if expected:
-                self._check_expected(f, _sha256_file(path), expected)
+                self._check_expected(f, sha256_file(path), expected)
             return path
         return self._fetch(f, expected, progress)
 
@@ -160,11 +160,11 @@ class ArtifactStore:
             done = self._downloads.get(_key(f))
         if done is not None:
             if expected:  # fetched earlier without the trusted hashes: check them now
-                self._check_expected(f, _sha256_file(done), expected)
+                self._check_expected(f, sha256_file(done), expected)
             return done
         if f.sha256:
             cached = self._cached_path(f.sha256, f.filename)
-            if cached is not None and cached.is_file() and _sha256_file(cached) == f.sha256:
+            if cached is not None and cached.is_file() and sha256_file(cached) == f.sha256:
                 self._check_expected(f, f.sha256, expected)
                 with self._lock:
                     self._downloads[_key(f)] = cached
@@ -640,15 +640,13 @@ def static_sdist_metadata(path: Path) -> CoreMetadata | None:
                         meta.provides_extra, "sdist-pkg-info")
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes (hex), read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
-
-
-sha256_file = _sha256_file
 
 
 class _NoRanges(Exception):

@@ -527,10 +527,6 @@ class ResolvedPackage:
     #: the version specifiers of the named requirements on it (``==1.0``), as written
     specifiers: tuple[str, ...] = ()
 
-    @property
-    def already_installed(self) -> bool:
-        return isinstance(self.candidate, InstalledCandidate)
-
 
 class _Resolution(Resolution[Req, Candidate, str]):
     """resolvelib's resolution with its pin check cached (issue 21).
