@@ -1,7 +1,7 @@
 """Download, verify and cache artifacts; read their core metadata without running them.
 
 Everything downloaded is verified against the sha256 the index published (and any trusted hash)
-before it is stored, and stored by that hash, so what the installer later hands to pip is exactly
+before it is cached, and cached by that hash, so what the installer later hands to pip is exactly
 what was checked.  Metadata comes, cheapest first, from a PEP 658 file the index advertises, from
 the wheel read through HTTP Range requests, or from the (verified) downloaded artifact.
 """
@@ -83,12 +83,14 @@ def parse_metadata(data: bytes, source: str) -> tuple[CoreMetadata, Message]:
     ), msg
 
 
-#: Largest file :meth:`ArtifactStore.prefetch` downloads ahead of the install.
+#: Largest file :meth:`ArtifactCache.prefetch` downloads ahead of the install.
 EARLY_DOWNLOAD_MAX = 50 * 1024 * 1024
 
 
-class ArtifactStore:
-    """Content-addressed store of verified artifacts and their metadata."""
+class ArtifactCache:
+    """Content-addressed cache of verified artifacts and their metadata (files on disk, keyed
+    by sha256). Not the state store (:mod:`safeinstall.store`, a database): "store" names
+    only that one."""
 
     def __init__(self, session: Any, cache_dir: Path | None) -> None:
         self.session = session
@@ -123,7 +125,7 @@ class ArtifactStore:
             self._early[_key(f)] = self._pool.submit(self._fetch, f, frozenset(), None)
 
     def downloaded(self, f: IndexFile) -> Path | None:
-        """Where ``f`` was stored by this run's :meth:`fetch`, if it was."""
+        """Where ``f`` was saved by this run's :meth:`fetch`, if it was."""
         with self._lock:
             return self._downloads.get(_key(f))
 
@@ -475,6 +477,11 @@ class ArtifactStore:
             return None
 
 
+#: The former name, for the branches of this round that still import it (issue 20 renamed the
+#: class so that "store" means the state database only); remove once they are merged.
+ArtifactStore = ArtifactCache
+
+
 def _key(f: IndexFile) -> tuple[str, str | None]:
     return f.url, f.sha256
 
@@ -681,7 +688,7 @@ class _RangeFile(io.RawIOBase):
         if self.size < len(data):
             raise _NoRanges(url)
         start = self.size - len(data)
-        self._store(start, data)
+        self._keep(start, data)
 
     def _get(self, byte_range: str, length: int) -> Any:
         # a server that ignores Range answers 200: its body is never read
@@ -691,7 +698,7 @@ class _RangeFile(io.RawIOBase):
             raise _NoRanges(self.url)
         return resp
 
-    def _store(self, start: int, data: bytes) -> None:
+    def _keep(self, start: int, data: bytes) -> None:
         self.blocks[start] = data
 
     def readable(self) -> bool:
@@ -729,7 +736,7 @@ class _RangeFile(io.RawIOBase):
             start = max(0, self.pos - self.BACK)
             end = min(self.size, self.pos + max(n, self.BLOCK)) - 1
             resp = self._get(f"bytes={start}-{end}", end - start + 1)
-            self._store(start, bytes(resp.content))
+            self._keep(start, bytes(resp.content))
             got = self._find(self.pos, n)
             if got is None:
                 raise OSError("short range response")
