@@ -24,7 +24,7 @@ from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from resolvelib.resolvers.abstract import Result
 from resolvelib.resolvers.resolution import Resolution, _build_result
 
-from safeinstall.artifacts import CoreMetadata
+from safeinstall.distmeta import CoreMetadata
 from safeinstall.errors import ResolutionError
 from safeinstall.finder import Finder, IndexFile
 from safeinstall.selection import Ranked, SelectionRules, iter_ranked, order_candidates
