@@ -188,21 +188,23 @@ class Policy:
         if key in self._logged:
             return
         self._logged.add(key)
-        outcome = {"error": "refused", "warning": "warned", "info": "allowed"}.get(
-            judgment.severity or "", "")
+        if judgment.exception is not None:
+            outcome = f"allowed by exception {judgment.exception}"
+        elif judgment.proof is not None:
+            outcome = f"allowed as a proven backfill of {judgment.proof.reference}"
+        elif judgment.verdict == "late" and self.on_late == "verify":
+            outcome = "refused unless proven a benign backfill: --on-late verify"
+        else:
+            outcome = "the policy warns" if judgment.severity == "warning" \
+                else "the policy refuses it"
         if judgment.verdict == "unknown":
             logger.debug("Upload time unknown: %s: %s (%s)", dated.filename,
                          dated.problem or "no upload time", outcome)
             return
         assert dated.lateness is not None
-        detail = ""
-        if judgment.exception is not None:
-            detail = f" by exception {judgment.exception}"
-        elif judgment.proof is not None:
-            detail = f" as a proven backfill of {judgment.proof.reference}"
         logger.debug("Late file: %s was uploaded %s after its release began, more than the %s "
-                     "threshold (%s%s)", dated.filename, format_duration(dated.lateness),
-                     format_duration(self.late_after), outcome, detail)
+                     "threshold (%s)", dated.filename, format_duration(dated.lateness),
+                     format_duration(self.late_after), outcome)
 
     def judge_late(self, name: str, version: Version, dated: DatedFile, *,
                    proof: Proof | None = None) -> Judgment:
