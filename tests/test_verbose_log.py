@@ -79,3 +79,18 @@ def test_no_log_output_without_verbose(local_index, make_venv, clean_pip_env, tm
     run = run_cli(["--python", str(venv), "-i", local_index.url, "--dry-run", "demo"],
                   clean_pip_env, tmp_path)
     assert "Skipping link" not in run.stderr and "Late file:" not in run.stderr
+
+
+def test_verbose_explains_a_pinned_requirement_too(local_index, make_venv, clean_pip_env,
+                                                   tmp_path, t0):
+    """A pinned specifier takes the eager path of the selection (where yanked files can
+    count): the files it passes over are named the same way."""
+    foreign, late, _yanked, _newer = _publish(local_index, tmp_path, t0)
+    venv = make_venv()
+    run = run_cli(["--python", str(venv), "-i", local_index.url, "--dry-run", "-v",
+                   "demo==1.0"], clean_pip_env, tmp_path)
+    assert run.code == 1
+    assert f"Skipping link: demo 1.0 prefers {late.filename} (an sdist ranks below every " \
+           "compatible wheel)" in run.stderr
+    assert f"Skipping link: none of the wheel's tags ({foreign_tag()})" in run.stderr
+    assert f"Late file: {late.filename}" in run.stderr

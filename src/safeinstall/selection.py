@@ -278,8 +278,11 @@ def order_candidates(
     specifier: SpecifierSet,
     rules: SelectionRules,
     hashes: Hashes | None = None,
+    *,
+    explain: bool = False,
 ) -> list[Ranked]:
-    """The files pip's resolver would try, best first, one per version."""
+    """The files pip's resolver would try, best first, one per version. ``explain``: log the
+    files passed over (for the resolver's own look-ups, not for the hints' ones)."""
     hashes = hashes or {}
     compatible = [f for f in files if evaluate_file(f, rules) is None]
     prereleases = True if rules.allow_all_prereleases else None
@@ -292,7 +295,7 @@ def order_candidates(
     pinned = is_pinned(specifier)
     out: list[Ranked] = []
     seen: dict[Version, Ranked] = {}
-    log = logger.isEnabledFor(logging.DEBUG)
+    log = explain and logger.isEnabledFor(logging.DEBUG)
     for r in reversed(ranked):
         if r.file.is_yanked and not (all_yanked and pinned):
             if log:
@@ -326,7 +329,8 @@ def iter_ranked(
     """
     hashes = hashes or {}
     if hashes or rules.prefer_binary or is_pinned(specifier):
-        yield from order_candidates(listing.candidates(specifier), specifier, rules, hashes)
+        yield from order_candidates(listing.candidates(specifier), specifier, rules, hashes,
+                                    explain=True)
         return
     prereleases = True if rules.allow_all_prereleases else None
     versions = listing.versions()
