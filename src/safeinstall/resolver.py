@@ -234,7 +234,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         rules = self.rules
 
         def index() -> Iterator[Candidate]:
-            for r in iter_ranked(listing, specifier, rules, hashes):
+            for r in iter_ranked(listing, specifier, rules, hashes, explain=True):
                 yield IndexCandidate(name, r.file.version, r.file, extras, r)
 
         def matches() -> Iterator[Candidate]:

@@ -16,7 +16,7 @@ This follows pip 26's ``LinkEvaluator``, ``CandidateEvaluator`` and the resolver
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -158,41 +158,55 @@ def evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
     return verdict
 
 
-def _evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
+def _evaluate_file(f: IndexFile, rules: SelectionRules, *,
+                   pip_words: bool = False) -> str | None:
+    """The verdict, or with ``pip_words`` the log message pip writes for it (without the URL:
+    only for ``-v``, never cached)."""
     allowed = rules.format_control.allowed(f.project)
     if f.is_wheel and "binary" not in allowed:
-        return _skipped(f, "wheels are not allowed for this project (--no-binary)",
-                        lambda: f"No binaries permitted for {f.project}")
+        return f"Skipping link: No binaries permitted for {f.project}" if pip_words \
+            else "wheels are not allowed for this project (--no-binary)"
     if not f.is_wheel and "source" not in allowed:
-        return _skipped(f, "sdists are not allowed for this project (--only-binary)",
-                        lambda: f"No sources permitted for {f.project}")
+        return f"Skipping link: No sources permitted for {f.project}" if pip_words \
+            else "sdists are not allowed for this project (--only-binary)"
     if rules.uploaded_prior_to is not None and not f.url.startswith("file:"):
         if f.upload_time is None:
             why = f"Index {f.source.url} does not provide upload-time metadata."
-            return _skipped(f, why, lambda: why)
+            return f"Skipping link: {why}" if pip_words else why
         if f.upload_time >= rules.uploaded_prior_to:
             why = f"Upload time {f.upload_time} not prior to {rules.uploaded_prior_to}"
-            return _skipped(f, why, lambda: why)
+            return f"Skipping link: {why}" if pip_words else why
     if f.requires_python and not rules.ignore_requires_python and \
             _requires_python_excludes(f.requires_python, rules.target.version_string):
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("Link requires a different Python (%s not in: %r): %s",
-                         rules.target.version_string, f.requires_python, redact_url(f.url))
+        if pip_words:
+            return (f"Link requires a different Python ({rules.target.version_string} not "
+                    f"in: {f.requires_python!r})")
         return (f"Requires-Python {f.requires_python} excludes "
                 f"Python {rules.target.version_string}")
     if f.is_wheel and f.tags.isdisjoint(rules.tag_set):
-        return _skipped(f, "no tag of this wheel is supported by the target",
-                        lambda: f"none of the wheel's tags "
-                        f"({', '.join(sorted(str(t) for t in f.tags))}) are compatible "
-                        "(run pip debug --verbose to show compatible tags)")
+        if pip_words:
+            return (f"Skipping link: none of the wheel's tags "
+                    f"({', '.join(sorted(str(t) for t in f.tags))}) are compatible "
+                    "(run pip debug --verbose to show compatible tags)")
+        return "no tag of this wheel is supported by the target"
     return None
 
 
-def _skipped(f: IndexFile, verdict: str, detail: Callable[[], str]) -> str:
-    """``verdict``, logged in pip's words (``detail``, made only when logged)."""
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("Skipping link: %s: %s", detail(), redact_url(f.url))
-    return verdict
+def _compatible(files: Iterable[IndexFile], rules: SelectionRules,
+                explain: bool) -> list[IndexFile]:
+    """The files pip would consider at all; with ``explain`` (and ``-v``), the others are
+    logged in pip's words, once each."""
+    if not (explain and logger.isEnabledFor(logging.DEBUG)):
+        return [f for f in files if evaluate_file(f, rules) is None]
+    out = []
+    for f in files:
+        if evaluate_file(f, rules) is None:
+            out.append(f)
+        elif f.url not in rules._logged_skipped:
+            rules._logged_skipped.add(f.url)
+            logger.debug("%s: %s", _evaluate_file(f, rules, pip_words=True),
+                         redact_url(f.url))
+    return out
 
 
 def _log_outranked(loser: Ranked, winner: Ranked, rules: SelectionRules) -> None:
@@ -284,7 +298,7 @@ def order_candidates(
     """The files pip's resolver would try, best first, one per version. ``explain``: log the
     files passed over (for the resolver's own look-ups, not for the hints' ones)."""
     hashes = hashes or {}
-    compatible = [f for f in files if evaluate_file(f, rules) is None]
+    compatible = _compatible(files, rules, explain)
     prereleases = True if rules.allow_all_prereleases else None
     by_version = {str(f.version): f.version for f in compatible}
     allowed_versions = set(specifier.filter(by_version.values(), prereleases=prereleases))
@@ -315,6 +329,8 @@ def iter_ranked(
     specifier: SpecifierSet,
     rules: SelectionRules,
     hashes: Hashes | None = None,
+    *,
+    explain: bool = False,
 ) -> Iterator[Ranked]:
     """What :func:`order_candidates` returns for all of ``listing``'s files, computed lazily:
     version by version from the highest, so a resolver that takes the first candidate parses
@@ -326,11 +342,14 @@ def iter_ranked(
     version can be picked version by version. The only whole-listing fact needed is the
     specifier's pre-release fallback ("pre-releases only if no compatible final release
     matches"), settled by the first matching final release that has a compatible file.
+
+    ``explain`` (the resolver's own look-ups, not the look-ahead's): with ``-v``, log why each
+    file met lost, in the resolver's thread, so the lines come in a stable order.
     """
     hashes = hashes or {}
     if hashes or rules.prefer_binary or is_pinned(specifier):
         yield from order_candidates(listing.candidates(specifier), specifier, rules, hashes,
-                                    explain=True)
+                                    explain=explain)
         return
     prereleases = True if rules.allow_all_prereleases else None
     versions = listing.versions()
@@ -340,9 +359,9 @@ def iter_ranked(
 
     def judged(version: Version) -> tuple[bool, Ranked | None]:
         """(has a compatible file, yanked or not; the best compatible non-yanked file)."""
-        compatible = [f for f in listing.files_of(version) if evaluate_file(f, rules) is None]
+        compatible = _compatible(listing.files_of(version), rules, explain)
         best: Ranked | None = None
-        log = logger.isEnabledFor(logging.DEBUG)
+        log = explain and logger.isEnabledFor(logging.DEBUG)
         losers: list[Ranked] = []
         for f in compatible:
             if f.is_yanked:
