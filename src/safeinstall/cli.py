@@ -260,6 +260,8 @@ def _main(argv: list[str], environ: dict[str, str], out: IO[str], err: IO[str], 
         if cmd.get("version"):
             out.write(f"safe-install {__version__}\n")
             return EXIT_OK
+        from safeinstall.logs import configure_logging  # -v: why each file lost, on stderr
+        configure_logging(int(cmd.get("verbose", 0) or 0), err, environ)  # type: ignore[call-overload]
         if pip_config is None or cmd.get("isolated"):
             if pip_config is not None:
                 pip_config.close()
