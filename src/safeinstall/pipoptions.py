@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from safeinstall.errors import UsageError
+from safeinstall.pipconfig import PipConfig
 
 Kind = Literal["flag", "value", "count"]
 Group = Literal["selection", "passthrough", "refused", "ours"]
@@ -266,28 +267,7 @@ def parse_command_line(argv: Sequence[str]) -> CommandLine:
 
 
 # ---------------------------------------------------------------------------------------------
-# pip configuration
-
-
-@dataclass(frozen=True)
-class PipConfig:
-    """pip configuration, merged as pip merges it (``:env:`` > ``install`` > ``global``)."""
-
-    items: Mapping[str, str] = field(default_factory=dict)
-
-    def get(self, key: str) -> str | None:
-        for section in (":env:", "install", "global"):
-            value = self.items.get(f"{section}.{key}")
-            if value is not None:
-                return value
-        return None
-
-
-def read_pip_config(environ: Mapping[str, str], *, isolated: bool = False) -> PipConfig:
-    """Read pip's configuration through its CLI (``python -m pip config list``)."""
-    from safeinstall.pipconfig import PendingPipConfig
-
-    return PendingPipConfig(environ, isolated=isolated).result()
+# pip configuration (read in :mod:`safeinstall.pipconfig`)
 
 
 _TRUE = {"1", "yes", "true", "on", "y", "t"}

@@ -87,9 +87,9 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         silence_stdout(out)
         return EXIT_BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - a bug: say so (no command of this tool installs)
-        from safeinstall.cli import _internal_error
+        from safeinstall.entry import internal_error
 
-        _internal_error(exc, err, env, f"safe-install-tool {name}")
+        internal_error(exc, err, env, f"safe-install-tool {name}")
         return EXIT_INTERNAL
 
 
@@ -99,7 +99,7 @@ def _help_of(module_name: str) -> str:
 
 
 def console_main() -> None:
-    from safeinstall.cli import leave, tune_gc
+    from safeinstall.entry import leave, tune_gc
 
     tune_gc()
     leave(main())

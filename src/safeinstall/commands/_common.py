@@ -21,7 +21,8 @@ from packaging.version import InvalidVersion, Version
 
 from safeinstall.errors import UsageError
 from safeinstall.finder import Finder
-from safeinstall.pipoptions import CommandLine, PipSettings, effective_settings, read_pip_config
+from safeinstall.pipconfig import read_pip_config
+from safeinstall.pipoptions import CommandLine, PipSettings, effective_settings
 from safeinstall.policy import Policy
 from safeinstall.releaseview import NamedTarget, RulesFor, current_named, parse_targets
 from safeinstall.selection import FormatControl, SelectionRules
@@ -157,7 +158,7 @@ class IndexSession:
 
 def open_finder(settings: PipSettings) -> IndexSession:
     """A finder over the settings' sources, with the checked install's HTTP session."""
-    from safeinstall.cli import make_finder, open_session
+    from safeinstall.wiring import make_finder, open_session
 
     session = open_session(settings)
     try:
