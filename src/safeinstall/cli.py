@@ -27,68 +27,6 @@ if TYPE_CHECKING:
     from safeinstall.pipconfig import PendingPipConfig
     from safeinstall.policy import Policy
 
-HELP = """\
-usage: safe-install [pip install options] [safe-install options] REQUIREMENTS...
-
-Runs `pip install` with the same arguments, after checking every artifact that would be
-installed (and every dependency): artifacts added to their release later than --late-after are
-refused, and so are artifacts without a trusted hash in hash-checking mode. Then it installs
-exactly the checked files, pinned by hash.
-
-safe-install options:
-  --late-after DURATION       lateness threshold relative to the release start (default 24h;
-                              units s, m, h, d, w: '36h', '7d')
-  --on-late refuse|warn|verify
-                              what a late artifact does (default refuse); verify installs it
-                              only when its content is proven identical to an on-time file
-                              of its release (late-verified)
-  --allow-late NAME==VERSION  accept late files of one release (repeatable);
-  --allow-late sha256:HEX     or one file
-  --on-unknown-upload-time refuse|warn
-                              index gives no upload time (default refuse)
-  --on-untrusted-hash warn|refuse
-                              no --hash vouches for the artifact (default warn; always refuse
-                              in hash-checking mode)
-  --on-unverifiable refuse|warn
-                              direct URL / VCS requirements (default refuse; local paths are
-                              allowed)
-  --on-multiple-indexes refuse|warn
-                              a name found on several indexes with different files: the
-                              dependency-confusion setup (default refuse)
-  --index-for NAME=URL        take NAME only from that index (repeatable; or [index-for] in
-                              safe-install.toml); other indexes are not asked about it
-  --build-with-pins           build sdists with your pinned versions (name==version, with their
-                              hashes) where they satisfy the build requirements
-  --times-from URL            date a mirror's files by the identical file (name and sha256)
-                              on this index, e.g. https://pypi.org/simple/ (repeatable)
-  --report FILE               write the JSON report ('-' for stdout)
-  --response-deadline SECONDS the longest one response from an index may take in all
-                              (default 120; plus 1 s per 100 KiB it announces)
-  --config FILE               the one settings file to read (default: safe-install.toml or
-                              [tool.safe-install] in pyproject.toml, from here up to the
-                              repository root, then the user's config.toml; /dev/null: none)
-  --trust-store URL|off       trust on first use: remember the files of each release as first
-                              seen, refuse a selected file added later (release-changed); default
-                              the state store (SAFE_INSTALL_TRUST_STORE); 'off' disables
-  --no-trust-store            same as --trust-store off
-  -V, --version               show the version
-
-Target: --python, else the active virtual environment (VIRTUAL_ENV), else the interpreter
-safe-install runs on. An install that would change safe-install's own dependencies in the
-environment it runs from is refused (exit 2): keep it in an environment of its own.
-
-Every `pip install` option is accepted: those that change which file is selected are
-implemented by safe-install, the rest are passed to pip, and the few not supported yet are
-refused with a message. pip's configuration (files and PIP_* variables) is honoured.
-
-Exit codes: 0 installed (or would install), also with warnings; 1 refused by policy;
-2 usage, requirement or resolution error; 3 index or network error; 4 pip failed installing;
-5 the report could not be written (the message says whether anything was installed);
-70 internal error (a bug; the message says whether anything was installed); 130 Ctrl-C;
-141 standard output closed early; 143 SIGTERM.
-"""
-
-
 def docs_location() -> str:
     """Where the documentation is on this machine: installed with safe-install (the wheel puts
     it in ``<prefix>/share/doc/safe-install``), or the ``docs`` directory of the checkout it
@@ -105,8 +43,13 @@ def docs_location() -> str:
 
 
 def help_text() -> str:
-    return HELP + ("Documentation (reference.md: every option, setting, finding and report "
-                   f"field; usage.md; threat-model.md):\n  {docs_location()}\n")
+    """``--help``: made from the option table (:func:`safeinstall.cmdline.help_text`), and
+    where the documentation is."""
+    from safeinstall.cmdline import help_text as options_help
+
+    return options_help() + ("Documentation (reference.md: every option, setting, finding and "
+                             "report field; usage.md; threat-model.md):\n"
+                             f"  {docs_location()}\n")
 
 
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
@@ -148,7 +91,7 @@ def _main(argv: list[str], run: Run) -> int:
     report_dest: str | None = None
     dry_run = "--dry-run" in argv
     try:
-        from safeinstall.pipoptions import parse_command_line
+        from safeinstall.cmdline import parse_command_line
 
         argv, trust_store = take_trust_options(argv, environ)
         cmd = parse_command_line(argv)
