@@ -72,3 +72,60 @@ def test_the_tool_lists_each_commands_own_help_text():
     for name, module_name in _available().items():
         module = importlib.import_module(f"safeinstall.commands.{module_name}")
         assert _help_of(module_name) == module.HELP, name
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every import between safeinstall's modules, at module level or inside functions
+    (under TYPE_CHECKING too)."""
+    import ast
+    from pathlib import Path
+
+    import safeinstall
+
+    root = Path(safeinstall.__file__).parent
+    modules = {}
+    for path in root.rglob("*.py"):
+        name = ".".join(("safeinstall", *path.relative_to(root).with_suffix("").parts))
+        modules[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            graph[name].update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def test_nothing_below_the_command_line_imports_it():
+    graph = _import_graph()
+    assert sorted(m for m, deps in graph.items() if "safeinstall.cli" in deps) == \
+        ["safeinstall.__main__"]
+
+
+@pytest.mark.parametrize("start", [
+    "safeinstall.cli", "safeinstall.tool", "safeinstall.run", "safeinstall.wiring",
+    "safeinstall.entry", "safeinstall.background", "safeinstall.cmdline",
+    "safeinstall.pipconfig", "safeinstall.pipoptions", "safeinstall.installed_dists",
+    "safeinstall.target", "safeinstall.settings", "safeinstall.commands._common",
+])
+def test_no_import_cycle_through_the_command_line_modules(start):
+    graph = _import_graph()
+    path: list[str] = []
+
+    def back_to_start(module: str, seen: set[str]) -> bool:
+        for dep in sorted(graph[module]):
+            if dep == start:
+                path.append(module)
+                return True
+            if dep not in seen:
+                seen.add(dep)
+                if back_to_start(dep, seen):
+                    path.append(module)
+                    return True
+        return False
+
+    assert not back_to_start(start, set()), " <- ".join([start, *path])

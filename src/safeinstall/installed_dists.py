@@ -27,7 +27,6 @@ makes the script answer
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -40,6 +39,7 @@ from safeinstall.background import Background, BackgroundTimeout, Finished
 from safeinstall.errors import UsageError
 from safeinstall.pipconfig import PipProcess
 from safeinstall.pipoptions import environ_without_pip
+from safeinstall.target import interpreter_path
 
 if TYPE_CHECKING:
     from safeinstall.pipoptions import PipSettings
@@ -104,15 +104,6 @@ for location in sys.path:
                     "requires_python": meta.get("Requires-Python")})
 print(json.dumps({"installed": out}))
 """
-
-
-def interpreter_path(executable: str) -> str:
-    """The interpreter a ``--python`` value names: a venv directory means its python."""
-    if os.path.isdir(executable):  # pip accepts a venv directory too
-        for candidate in ("bin/python", "Scripts/python.exe"):
-            if os.path.exists(os.path.join(executable, candidate)):
-                return os.path.join(executable, candidate)
-    return executable
 
 
 class PendingListing(Background["list[dict[str, object]] | None"]):

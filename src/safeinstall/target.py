@@ -152,8 +152,6 @@ def active_environment(environ: Mapping[str, str]) -> str | None:
         return None
     if same_environment(venv, sys.prefix):
         return None
-    from safeinstall.installed_dists import interpreter_path
-
     if not os.path.isdir(venv) or interpreter_path(venv) == venv:
         raise UsageError(
             f"VIRTUAL_ENV names {venv!r}, which is not a virtual environment (no bin/python "
@@ -162,6 +160,15 @@ def active_environment(environ: Mapping[str, str]) -> str | None:
                  "--python the interpreter to install into",
         )
     return venv
+
+
+def interpreter_path(executable: str) -> str:
+    """The interpreter a ``--python`` value names: a venv directory means its python."""
+    if os.path.isdir(executable):  # pip accepts a venv directory too
+        for candidate in ("bin/python", "Scripts/python.exe"):
+            if os.path.exists(os.path.join(executable, candidate)):
+                return os.path.join(executable, candidate)
+    return executable
 
 
 def probe_interpreter(executable: str) -> TargetPython:
@@ -179,8 +186,6 @@ class PendingProbe(Background[TargetPython]):
     starts while safe-install itself does)."""
 
     def __init__(self, executable: str) -> None:
-        from safeinstall.installed_dists import interpreter_path
-
         super().__init__("probe")
         self.executable = executable
         path = interpreter_path(executable)
