@@ -23,12 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
+from safeinstall.background import Background
 from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
 
 if TYPE_CHECKING:
     import ssl
 
-    from safeinstall.background import Background
     from safeinstall.checker import CheckResult
     from safeinstall.installed_dists import InstalledSet
     from safeinstall.installer import EarlyInstall
@@ -97,7 +97,8 @@ class LazyConsole:
         return bool(self._get().is_terminal)
 
     def prepare(self) -> None:
-        threading.Thread(target=self._get, name="safe-install-console", daemon=True).start()
+        """Make the console in the background (nothing to stop: the thread ends on its own)."""
+        Background.thread("console", self._get)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)
