@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from safeinstall.pipconfig import PendingPipConfig
     from safeinstall.policy import Policy
 
+
 def docs_location() -> str:
     """Where the documentation is on this machine: installed with safe-install (the wheel puts
     it in ``<prefix>/share/doc/safe-install``), or the ``docs`` directory of the checkout it

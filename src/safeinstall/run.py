@@ -254,7 +254,7 @@ class Run:
         self.stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         interactive = settings.verbosity >= 0 and console.is_terminal
         status = _progress_for(settings.verbosity, interactive, console)
-        self.stack.callback(lambda: status.stop())
+        self.stack.callback(status.stop)
         status.start()
         status.stage("resolving", detail=f"and checking {len(user_reqs)} requirement(s)")
 
@@ -297,8 +297,8 @@ class Run:
                                          exit_code=EXIT_OK, outcome="would-install"),
                              ours.report, self.out)
             return EXIT_OK
-        status = _progress_for(settings.verbosity, interactive, console)
-        return self._install(result, store, settings, cmd, ours, workdir, status, progress,
+        return self._install(result, store, settings, cmd, ours, workdir,
+                             _progress_for(settings.verbosity, interactive, console), progress,
                              console)
 
     def _install(self, result: CheckResult, store: Any, settings: PipSettings,
