@@ -64,8 +64,8 @@ def load_inputs(cmd: CommandLine, environ: Mapping[str, str], cwd: str,
         pylocks = tuple(p for p in settings.requirement_files
                         if "://" not in p and is_pylock_name(split_extras(p)[0]))
     parsed = parse_requirement_files(
-        [_abs(p, cwd) for p in settings.requirement_files if p not in pylocks],
-        [_abs(p, cwd) for p in settings.constraint_files],
+        [absolute(p, cwd) for p in settings.requirement_files if p not in pylocks],
+        [absolute(p, cwd) for p in settings.constraint_files],
         environ=environ,
     )
     settings, notes = with_file_options(settings, parsed.options)
@@ -121,7 +121,7 @@ def _sdist_only(fc: Any, location: str, cwd: str) -> list[str]:
     """Names for which only sdists are allowed (pip's prefer_sdist_predicate for pylock)."""
     from safeinstall.lockfile import read_lock, split_extras
 
-    path = _abs(split_extras(location)[0], cwd)
+    path = absolute(split_extras(location)[0], cwd)
     try:
         names = [r.name for r in read_lock(path, fmt="pylock").releases]
     except Exception:  # the real read reports errors with context
@@ -242,7 +242,8 @@ def take_trust_options(argv: Sequence[str], environ: Mapping[str, str]) -> \
     return rest, value
 
 
-def _abs(path: str, cwd: str) -> str:
+def absolute(path: str, cwd: str) -> str:
+    """``path`` relative to ``cwd`` (a URL is left as it is)."""
     if "://" in path:
         return path
     return path if os.path.isabs(path) else os.path.join(cwd, path)

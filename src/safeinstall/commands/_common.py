@@ -8,7 +8,6 @@ them; ``--isolated`` ignores that configuration, as in pip.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,6 +27,7 @@ from safeinstall.policy import Policy
 from safeinstall.releaseview import NamedTarget, RulesFor, current_named, parse_targets
 from safeinstall.selection import FormatControl, SelectionRules
 from safeinstall.target import TargetPython
+from safeinstall.wiring import absolute
 
 
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,7 +112,7 @@ def pip_values(args: argparse.Namespace, cwd: str) -> dict[str, object]:
     """``pip install`` option values (by pipoptions dest) from the shared index options."""
     values: dict[str, object] = {
         "extra_index_urls": list(args.extra_index_url),
-        "find_links": [_abs(p, cwd) for p in args.find_links],
+        "find_links": [absolute(p, cwd) for p in args.find_links],
         "trusted_hosts": list(args.trusted_host),
         "only_binary": list(args.only_binary),
         "no_binary": list(args.no_binary),
@@ -158,17 +158,12 @@ def open_finder(settings: PipSettings) -> IndexSession:
 
 def current_target_of(settings: PipSettings) -> NamedTarget:
     """``current``: --python's interpreter (or ours), narrowed by pip's --platform & co."""
-    from safeinstall.target import current_target, foreign_target, probe_interpreter
+    from safeinstall.wiring import default_target
 
-    target = probe_interpreter(settings.python) if settings.python else current_target()
     note = f"interpreter {settings.python}" if settings.python else "this interpreter"
     if settings.foreign:
-        target = foreign_target(python_version=settings.python_version,
-                                platforms=settings.platforms or None,
-                                implementation=settings.implementation,
-                                abis=settings.abis or None, base=target)
         note = "as described by pip's --platform/--python-version configuration"
-    return current_named(target, note=note)
+    return current_named(default_target(settings), note=note)
 
 
 def targets_of(args: argparse.Namespace, settings: PipSettings,
@@ -185,9 +180,3 @@ def rules_factory(settings: PipSettings) -> RulesFor:
                               ignore_requires_python=settings.ignore_requires_python)
 
     return rules_for
-
-
-def _abs(path: str, cwd: str) -> str:
-    if "://" in path:
-        return path
-    return path if os.path.isabs(path) else os.path.join(cwd, path)
