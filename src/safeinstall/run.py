@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -29,11 +29,14 @@ from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
 if TYPE_CHECKING:
     import ssl
 
+    from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import CheckResult
+    from safeinstall.cmdline import CommandLine
     from safeinstall.installed_dists import InstalledSet
     from safeinstall.installer import EarlyInstall
     from safeinstall.pipconfig import PendingPipConfig
-    from safeinstall.pipoptions import CommandLine, PipSettings
+    from safeinstall.pipoptions import PipSettings
+    from safeinstall.progress import Silent
     from safeinstall.settings import Settings
     from safeinstall.target import PendingProbe, TargetPython
     from safeinstall.trust import TrustStore
@@ -301,9 +304,9 @@ class Run:
                              _progress_for(settings.verbosity, interactive, console), progress,
                              console)
 
-    def _install(self, result: CheckResult, store: Any, settings: PipSettings,
-                 cmd: CommandLine, ours: Settings, workdir: Path, status: Any,
-                 progress: Any, console: Any) -> int:
+    def _install(self, result: CheckResult, store: ArtifactStore, settings: PipSettings,
+                 cmd: CommandLine, ours: Settings, workdir: Path, status: Silent,
+                 progress: Callable[[str], None], console: LazyConsole) -> int:
         """Download, verify and install the checked files (``status``: a new progress
         display, stopped here)."""
         from safeinstall.installer import install, prepare
@@ -341,7 +344,7 @@ class Run:
                          self.out)
         return EXIT_OK
 
-    def _open_trust(self, trust_store: str | None, console: Any) -> TrustStore | None:
+    def _open_trust(self, trust_store: str | None, console: LazyConsole) -> TrustStore | None:
         from safeinstall.trust import open_trust
 
         try:
@@ -355,7 +358,8 @@ class Run:
         return trust
 
     @staticmethod
-    def _trust_failed(exc: SafeInstallError, trust_store: str | None, console: Any) -> None:
+    def _trust_failed(exc: SafeInstallError, trust_store: str | None,
+                      console: LazyConsole) -> None:
         """A trust store that cannot be opened or used: an error for a store the user chose,
         or one from a newer safe-install (or with damaged rows), rather than silently turning
         trust on first use off; a warning for the default store, a convenience (an
@@ -368,7 +372,7 @@ class Run:
 
 
 def _protect_own_environment(result: CheckResult, settings: PipSettings, target: TargetPython,
-                             console: Any) -> None:
+                             console: LazyConsole) -> None:
     """Refuse (exit 2) an install into the environment safe-install runs from that would
     change one of its own dependencies; a dry run says that the install would be refused."""
     from safeinstall.environments import own_changes, refuse_own_changes, targets_own_environment
@@ -389,7 +393,7 @@ def _protect_own_environment(result: CheckResult, settings: PipSettings, target:
     refuse_own_changes(changes, target)
 
 
-def _progress_for(verbosity: int, interactive: bool, console: Any) -> Any:
+def _progress_for(verbosity: int, interactive: bool, console: LazyConsole) -> Silent:
     """Progress by stage (:mod:`safeinstall.progress`): a rich display on a terminal, one line
     per stage without one, nothing with -q."""
     from safeinstall.progress import Lines, Silent, Terminal

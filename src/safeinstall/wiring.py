@@ -22,9 +22,10 @@ if TYPE_CHECKING:
     import ssl
 
     from safeinstall.checker import UserRequirement
+    from safeinstall.cmdline import CommandLine
     from safeinstall.finder import Finder
     from safeinstall.pipconfig import PendingPipConfig
-    from safeinstall.pipoptions import CommandLine, PipSettings
+    from safeinstall.pipoptions import PipSettings
     from safeinstall.prefetch import PageWarmer
     from safeinstall.reqfile import ParsedRequirements
     from safeinstall.target import PendingProbe, TargetPython

@@ -18,11 +18,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from safeinstall.cmdline import declare
+from safeinstall.cmdline import CommandLine, declare
 from safeinstall.errors import UsageError
 from safeinstall.finder import Finder
 from safeinstall.pipconfig import read_pip_config
-from safeinstall.pipoptions import CommandLine, PipSettings, effective_settings
+from safeinstall.pipoptions import PipSettings, effective_settings
 from safeinstall.policy import Policy
 from safeinstall.releaseview import NamedTarget, RulesFor, current_named, parse_targets
 from safeinstall.selection import FormatControl, SelectionRules
