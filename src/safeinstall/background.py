@@ -4,8 +4,8 @@ subprocess and thread of a run.
 A run overlaps its waits: pip's configuration (``pip config list``), the target interpreter's
 tags, the listing of what is installed, the final ``pip install`` waiting for its list, the
 default TLS context. Each is a :class:`Background`: started at once, its :meth:`result` read
-(with a timeout) when the answer is needed, and :meth:`close`\\ d -- a process killed (with its
-process group when it has one of its own), a thread abandoned -- when it is no longer wanted.
+(with a timeout) when the answer is needed, and closed when it is no longer wanted (a process
+killed, with its process group when it has one of its own; a thread abandoned).
 A :class:`Background` is a context manager, so a run registers each one on its
 :class:`contextlib.ExitStack` (:mod:`safeinstall.run`) and none outlives the run.
 
