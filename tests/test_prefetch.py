@@ -140,9 +140,9 @@ def test_page_warmer_starts_nothing_after_close():
 
 
 def test_start_page_fetches_takes_the_named_requirements_for_the_target(tmp_path):
-    from safeinstall.cli import start_page_fetches
     from safeinstall.models import UserRequirement
     from safeinstall.target import current_target
+    from safeinstall.wiring import start_page_fetches
 
     texts = ["a>=1", "b; python_version < '3'", "c @ https://example.org/c-1.0.tar.gz",
              "not a requirement!!", "e; extra == 'x'", "f[x]; python_version >= '3'"]
