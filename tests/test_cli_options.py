@@ -124,3 +124,48 @@ def test_python_m_safeinstall_and_version(clean_pip_env):
     out = subprocess.run([sys.executable, "-m", "safeinstall", "--help"], capture_output=True,
                          text=True, env=clean_pip_env, check=False)
     assert out.returncode == 0 and "--late-after" in out.stdout
+
+
+def test_help_is_made_from_the_option_table():
+    """Every option of ours with a help text is in ``--help`` with that text, and every option
+    of ours the parser takes (or the trust options taken before it) has a help text."""
+    import io
+
+    from safeinstall.cli import main
+    from safeinstall.cmdline import OPTIONS
+
+    out = io.StringIO()
+    assert main(["--help"], environ={}, stdout=out, stderr=io.StringIO()) == 0
+    text = " ".join(out.getvalue().split())
+    ours = [s for s in OPTIONS if s.group == "ours"]
+    assert {s.dest for s in ours if not s.help} == {"help"}
+    for spec in ours:
+        if spec.help:
+            assert " ".join((", ".join(spec.names) + " " + spec.metavar).split()) in text
+            assert " ".join(spec.help.split()) in text, spec.dest
+
+
+def test_the_tools_index_options_are_declared_from_the_same_table():
+    """safe-install-tool's commands declare pip's options from safe-install's table: the
+    same kind (flag, repeatable value), metavar and help."""
+    import argparse
+
+    from safeinstall.cmdline import OPTIONS
+    from safeinstall.commands._common import add_index_arguments
+
+    parser = argparse.ArgumentParser()
+    add_index_arguments(parser)
+    by_name = {name: spec for spec in OPTIONS for name in spec.names}
+    declared = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    assert len(declared) == 12
+    for action in declared:
+        spec = by_name[action.option_strings[-1]]
+        assert set(action.option_strings) <= set(spec.names)
+        assert isinstance(action, argparse._AppendAction) == (spec.kind == "value"
+                                                               and spec.repeat)
+        if spec.kind == "value":
+            assert action.metavar == spec.metavar
+        if action.dest != "response_deadline":  # the tool's own wording
+            assert action.help == spec.help
+    args = parser.parse_args(["--extra-index-url", "a", "--extra-index-url", "b", "--no-index"])
+    assert args.extra_index_url == ["a", "b"] and args.no_index and args.find_links == []

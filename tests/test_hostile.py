@@ -550,7 +550,7 @@ def test_store_checks_trusted_hashes_on_a_file_it_fetched_before(tmp_path):
     from packaging.utils import canonicalize_name
     from packaging.version import Version
 
-    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.artifacts import ArtifactCache
     from safeinstall.errors import IntegrityError
     from safeinstall.models import IndexFile, Source
 
@@ -560,7 +560,7 @@ def test_store_checks_trusted_hashes_on_a_file_it_fetched_before(tmp_path):
                   is_wheel=True, tags=frozenset(), build_tag=(), sha256=None, hashes=(),
                   upload_time=None, yanked=None, requires_python=None, size=None,
                   metadata_url=None, metadata_sha256=None)
-    store = ArtifactStore(None, None)
+    store = ArtifactCache(None, None)
     try:
         store.fetch(f)
         with pytest.raises(IntegrityError, match="not among the trusted hashes"):

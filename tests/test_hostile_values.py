@@ -231,7 +231,7 @@ _SAFE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_ENTRY, max_size=4))
 def test_page_entries_are_valid_invalid_or_dropped_never_a_crash(entries: list[dict]) -> None:
-    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.artifacts import ArtifactCache
 
     content = json.dumps({"meta": {"api-version": "1.1"}, "files": entries}).encode()
     try:
@@ -244,7 +244,7 @@ def test_page_entries_are_valid_invalid_or_dropped_never_a_crash(entries: list[d
     files = listing.files
     light = listing.light()
     assert all(g.sha256 is None or _is_sha256(g.sha256) for g in light)
-    store = ArtifactStore(None, Path(os.devnull).parent / "nonexistent-cache")
+    store = ArtifactCache(None, Path(os.devnull).parent / "nonexistent-cache")
     try:
         for f in files:
             assert f.project == "demo"
@@ -344,7 +344,7 @@ def test_one_url_listed_with_two_hashes_is_verified_for_each_listing(tmp_path):
     import dataclasses
     import hashlib
 
-    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.artifacts import ArtifactCache
     from safeinstall.errors import IntegrityError
     from support.artifacts import build_wheel
 
@@ -355,7 +355,7 @@ def test_one_url_listed_with_two_hashes_is_verified_for_each_listing(tmp_path):
     assert honest is not None and honest.invalid is None
     other = dataclasses.replace(honest, source=Source("file:///two/", "index"),
                                 sha256="0" * 64, hashes=(("sha256", "0" * 64),))
-    store = ArtifactStore(None, tmp_path / "cache")
+    store = ArtifactCache(None, tmp_path / "cache")
     try:
         assert store.fetch(honest).read_bytes() == wheel.read_bytes()
         with pytest.raises(IntegrityError, match="on two downloads"):

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from safeinstall.checker import InstalledSet
 from safeinstall.errors import UsageError
-from safeinstall.installed import PendingListing
+from safeinstall.installed_dists import InstalledSet, PendingListing
 from support.artifacts import build_wheel
 from support.piprun import run_pip
 

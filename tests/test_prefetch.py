@@ -140,9 +140,9 @@ def test_page_warmer_starts_nothing_after_close():
 
 
 def test_start_page_fetches_takes_the_named_requirements_for_the_target(tmp_path):
-    from safeinstall.cli import start_page_fetches
     from safeinstall.models import UserRequirement
     from safeinstall.target import current_target
+    from safeinstall.wiring import start_page_fetches
 
     texts = ["a>=1", "b; python_version < '3'", "c @ https://example.org/c-1.0.tar.gz",
              "not a requirement!!", "e; extra == 'x'", "f[x]; python_version >= '3'"]
@@ -160,10 +160,10 @@ def test_start_page_fetches_tells_the_finder_the_constraints_but_fetches_nothing
         tmp_path):
     # a constraint bounds every candidate of its name: only its versions need to be kept
     # (issue 21: the constrained airflow set kept every version of 230 projects in memory)
-    from safeinstall.cli import start_page_fetches
     from safeinstall.models import UserRequirement
     from safeinstall.reqfile import RequirementLine
     from safeinstall.target import current_target
+    from safeinstall.wiring import start_page_fetches
 
     lines = [RequirementLine(t, f"c.txt:{i}") for i, t in enumerate(
         ["k==1.0", "m<3; python_version < '3'", "u @ https://example.org/u-1.0.tar.gz",

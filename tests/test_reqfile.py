@@ -1098,3 +1098,9 @@ def test_module_does_not_import_pip_internals() -> None:
     source = Path(__file__).resolve().parents[1] / "src" / "safeinstall" / "reqfile.py"
     imports = re.findall(r"^\s*(?:from|import)\s+(\S+)", source.read_text(encoding="utf-8"), re.M)
     assert not [name for name in imports if name.split(".")[0] == "pip"]
+
+
+def test_line_parser_does_not_import_pip_internals() -> None:
+    source = Path(__file__).resolve().parents[1] / "src" / "safeinstall" / "reqlines.py"
+    imports = re.findall(r"^\s*(?:from|import)\s+(\S+)", source.read_text(encoding="utf-8"), re.M)
+    assert not [name for name in imports if name.split(".")[0] == "pip"]

@@ -4,11 +4,8 @@ real PostgreSQL server (see support/postgres.py for how the server is found or s
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -23,22 +20,15 @@ from safeinstall.store import (
     redact_url,
 )
 from safeinstall.store_migrations import MIGRATIONS, Migration
-from support.postgres import drop_database, fresh_database, postgres_admin_url
+from support.stores import STORE_KINDS, empty_store, run_concurrently
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=STORE_KINDS)
 def store_url(request, tmp_path):
     """An empty store of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/state.sqlite3"
-        return
-    admin = postgres_admin_url()
-    url, name = fresh_database(admin)
-    yield url
-    drop_database(admin, name)
+    yield from empty_store(request.param, tmp_path / "state.sqlite3")
 
 
 # -- URLs -----------------------------------------------------------------------------------------
@@ -213,13 +203,10 @@ def test_concurrent_processes_migrate_once_and_lose_no_update(store_url, tmp_pat
     conn.close()
     workers, rounds = 6, 15
     env = dict(os.environ)
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, SRC, store_url, str(w),
-                               str(rounds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env)
-             for w in range(workers)]
-    for p in procs:
-        out, err = p.communicate(timeout=240)
-        assert p.returncode == 0, err
+    for code, _out, err in run_concurrently(
+            _WORKER, [[store_url, str(w), str(rounds)] for w in range(workers)], env=env,
+            timeout=240):
+        assert code == 0, err
     with open_store(store_url, cwd=str(tmp_path), now=NOW) as store:
         assert [v for v, _, _ in store.applied_migrations()] == \
             [m.version for m in MIGRATIONS]

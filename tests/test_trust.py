@@ -8,11 +8,8 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import subprocess
-import sys
 import textwrap
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -24,22 +21,14 @@ from safeinstall.store_migrations import MIGRATIONS
 from safeinstall.tool import main as tool_main
 from support.artifacts import build_wheel
 from support.piprun import pip_list
-from support.postgres import drop_database, fresh_database, postgres_admin_url
 from support.scenarios import foreign_tag, native_tag
+from support.stores import STORE_KINDS, empty_store, run_concurrently
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=STORE_KINDS)
 def store_url(request, tmp_path):
     """An empty store of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/state.sqlite3"
-        return
-    admin = postgres_admin_url()
-    url, name = fresh_database(admin)
-    yield url
-    drop_database(admin, name)
+    yield from empty_store(request.param, tmp_path / "state.sqlite3")
 
 
 def _env(clean_pip_env, tmp_path):
@@ -449,12 +438,9 @@ _WRITER = textwrap.dedent("""
 
 def test_two_processes_writing_snapshots_at_once(store_url, tmp_path):
     n = 60
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, SRC, store_url, who, str(n)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for who in ("a", "b")]
-    for p in procs:
-        _out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
+    for code, _out, err in run_concurrently(
+            _WRITER, [[store_url, who, str(n)] for who in ("a", "b")], timeout=300):
+        assert code == 0, err
     with open_store(store_url, cwd=str(tmp_path), now=datetime.now(timezone.utc)) as store, \
             store.transaction() as tx:
         snaps = tx.query("SELECT project FROM release_snapshots")

@@ -6,33 +6,24 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import sys
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from safeinstall.tool import main as tool_main
 from support.artifacts import build_sdist, build_wheel
-from support.postgres import drop_database, fresh_database, postgres_admin_url
 from support.scenarios import foreign_tag, native_tag
+from support.stores import STORE_KINDS, empty_store, run_concurrently
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
 PY = f"{sys.version_info[0]}{sys.version_info[1]}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=STORE_KINDS)
 def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/watch.sqlite3"
-        return
-    admin = postgres_admin_url()
-    url, name = fresh_database(admin)
-    yield url
-    drop_database(admin, name)
+    yield from empty_store(request.param, tmp_path / "watch.sqlite3")
 
 
 @pytest.fixture
@@ -394,15 +385,11 @@ def test_concurrent_runs_share_the_store_and_report_a_new_file_once(released, st
     runs = 4
 
     def race(day):
-        procs = [subprocess.Popen([sys.executable, "-c", _RUNNER, SRC, *watch.args(day)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=watch.env, cwd=str(tmp_path))
-                 for _ in range(runs)]
         results = []
-        for p in procs:
-            out, err = p.communicate(timeout=300)
+        for code, out, err in run_concurrently(_RUNNER, [watch.args(day)] * runs,
+                                               env=watch.env, cwd=str(tmp_path), timeout=300):
             assert "Traceback" not in err, err
-            results.append((p.returncode, out.splitlines(), err))
+            results.append((code, out.splitlines(), err))
         return results
 
     first = race(1)  # concurrent first runs: one baseline, no findings, no errors

@@ -1,41 +1,45 @@
 """Download, verify and cache artifacts; read their core metadata without running them.
 
 Everything downloaded is verified against the sha256 the index published (and any trusted hash)
-before it is stored, and stored by that hash, so what the installer later hands to pip is exactly
+before it is cached, and cached by that hash, so what the installer later hands to pip is exactly
 what was checked.  Metadata comes, cheapest first, from a PEP 658 file the index advertises, from
-the wheel read through HTTP Range requests, or from the (verified) downloaded artifact.
+the wheel read through HTTP Range requests (:mod:`safeinstall.rangefile`), or from the
+(verified) downloaded artifact; the readers of metadata bytes and files are in
+:mod:`safeinstall.distmeta`.
 """
 
 from __future__ import annotations
 
-import email.parser
 import hashlib
-import io
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+# (the metadata readers moved to distmeta; their callers still import them from here)
+from safeinstall.distmeta import MAX_METADATA_BYTES as MAX_METADATA_BYTES
+from safeinstall.distmeta import CoreMetadata as CoreMetadata
+from safeinstall.distmeta import MetadataTooLarge, metadata_from_zip
+from safeinstall.distmeta import build_requires as build_requires
+from safeinstall.distmeta import parse_metadata as parse_metadata
+from safeinstall.distmeta import read_wheel_metadata as read_wheel_metadata
+from safeinstall.distmeta import static_sdist_metadata as static_sdist_metadata
 from safeinstall.errors import IndexAccessError, IntegrityError
 from safeinstall.http import as_client, redact
 from safeinstall.indexdata import is_safe_filename, is_sha256
 from safeinstall.models import IndexFile
+from safeinstall.rangefile import NoRanges, RangeFile
 from safeinstall.urls import canonical_index_url
 
-MAX_METADATA_BYTES = 16 * 1024 * 1024
 #: The largest artifact downloaded when the index does not give its size (PyPI's largest files
 #: are a few GiB); with a size, at most that size plus 1 MiB is read.
 MAX_DOWNLOAD_BYTES = 8 * 1024 * 1024 * 1024
@@ -44,52 +48,14 @@ CHUNK = 256 * 1024
 VERIFIED_ALGORITHMS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
 
 
-@dataclass(frozen=True)
-class CoreMetadata:
-    """The parts of a distribution's core metadata that decide resolution."""
-
-    name: str
-    version: str
-    requires_dist: tuple[str, ...]
-    requires_python: str | None
-    provides_extra: tuple[str, ...]
-    source: str  # where it came from: "metadata-file", "range", "wheel", "sdist-pkg-info", "build"
-
-    def requirements(self) -> list[Requirement]:
-        out = []
-        for text in self.requires_dist:
-            try:
-                out.append(Requirement(text))
-            except InvalidRequirement as exc:
-                raise IndexAccessError(
-                    f"{self.name} {self.version} declares an invalid dependency {text!r}: {exc}",
-                    hint="the package's metadata is broken; pin another version",
-                ) from None
-        return out
-
-
-def parse_metadata(data: bytes, source: str) -> tuple[CoreMetadata, Message]:
-    msg = email.parser.BytesParser().parsebytes(data)
-    name = msg.get("Name")
-    version = msg.get("Version")
-    if not name or not version:
-        raise IndexAccessError(f"metadata from {source} lacks Name or Version")
-    return CoreMetadata(
-        name=str(name),
-        version=str(version),
-        requires_dist=tuple(str(v) for v in (msg.get_all("Requires-Dist") or [])),
-        requires_python=str(msg["Requires-Python"]) if msg.get("Requires-Python") else None,
-        provides_extra=tuple(str(v) for v in (msg.get_all("Provides-Extra") or [])),
-        source=source,
-    ), msg
-
-
-#: Largest file :meth:`ArtifactStore.prefetch` downloads ahead of the install.
+#: Largest file :meth:`ArtifactCache.prefetch` downloads ahead of the install.
 EARLY_DOWNLOAD_MAX = 50 * 1024 * 1024
 
 
-class ArtifactStore:
-    """Content-addressed store of verified artifacts and their metadata."""
+class ArtifactCache:
+    """Content-addressed cache of verified artifacts and their metadata (files on disk, keyed
+    by sha256). Not the state store (:mod:`safeinstall.store`, a database): "store" names
+    only that one."""
 
     def __init__(self, session: Any, cache_dir: Path | None) -> None:
         self.session = session
@@ -124,7 +90,7 @@ class ArtifactStore:
             self._early[_key(f)] = self._pool.submit(self._fetch, f, frozenset(), None)
 
     def downloaded(self, f: IndexFile) -> Path | None:
-        """Where ``f`` was stored by this run's :meth:`fetch`, if it was."""
+        """Where ``f`` was saved by this run's :meth:`fetch`, if it was."""
         with self._lock:
             return self._downloads.get(_key(f))
 
@@ -150,7 +116,7 @@ class ArtifactStore:
             # its failure (after the retries) is this fetch's: the download is not tried again
             path = early.result()
             if expected:
-                self._check_expected(f, _sha256_file(path), expected)
+                self._check_expected(f, sha256_file(path), expected)
             return path
         return self._fetch(f, expected, progress)
 
@@ -161,11 +127,11 @@ class ArtifactStore:
             done = self._downloads.get(_key(f))
         if done is not None:
             if expected:  # fetched earlier without the trusted hashes: check them now
-                self._check_expected(f, _sha256_file(done), expected)
+                self._check_expected(f, sha256_file(done), expected)
             return done
         if f.sha256:
             cached = self._cached_path(f.sha256, f.filename)
-            if cached is not None and cached.is_file() and _sha256_file(cached) == f.sha256:
+            if cached is not None and cached.is_file() and sha256_file(cached) == f.sha256:
                 self._check_expected(f, f.sha256, expected)
                 with self._lock:
                     self._downloads[_key(f)] = cached
@@ -394,10 +360,10 @@ class ArtifactStore:
         for cache in (verified, served):
             if cache is not None and cache.is_file():
                 try:
-                    stored = cache.read_bytes()
+                    saved = cache.read_bytes()
                 except OSError:
                     continue
-                cached = parse_metadata(stored, "cache")[0]
+                cached = parse_metadata(saved, "cache")[0]
                 _check_identity(f, cached, "cache")
                 return cached
         data: bytes | None = None
@@ -461,19 +427,24 @@ class ArtifactStore:
     def _range_metadata(self, f: IndexFile) -> bytes | None:
         """Read ``*.dist-info/METADATA`` from a remote wheel with HTTP Range requests."""
         try:
-            remote = _RangeFile(self.http, f.url)
+            remote = RangeFile(self.http, f.url)
             with zipfile.ZipFile(remote) as zf:
-                return _metadata_from_zip(zf, f.project)
-        except _TooLarge:
+                return metadata_from_zip(zf, f.project)
+        except MetadataTooLarge:
             raise IndexAccessError(
                 f"{f.filename}: its METADATA is larger than "
                 f"{MAX_METADATA_BYTES // (1024 * 1024)} MiB; refusing",
                 hint="the wheel is broken or hostile; pin another version",
             ) from None
-        except (_NoRanges, zipfile.BadZipFile, KeyError, OSError, IndexAccessError):
+        except (NoRanges, zipfile.BadZipFile, KeyError, OSError, IndexAccessError):
             return None  # the metadata then comes from the downloaded, verified wheel
         except Exception:
             return None
+
+
+#: The former name, for the branches of this round that still import it (issue 20 renamed the
+#: class so that "store" means the state database only); remove once they are merged.
+ArtifactStore = ArtifactCache
 
 
 def _key(f: IndexFile) -> tuple[str, str | None]:
@@ -518,228 +489,10 @@ def _check_identity(f: IndexFile, meta: CoreMetadata, source: str) -> None:
         )
 
 
-class _TooLarge(Exception):
-    pass
-
-
-def _metadata_from_zip(zf: zipfile.ZipFile, project: str) -> bytes:
-    names = [n for n in zf.namelist()
-             if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-    wanted = [n for n in names if canonicalize_name(n.split("-")[0]) == canonicalize_name(project)]
-    name = (wanted or names)[0]
-    info = zf.getinfo(name)
-    if info.file_size > MAX_METADATA_BYTES:
-        raise _TooLarge(name)
-    return zf.read(name)
-
-
-def read_wheel_metadata(path: Path, project: str) -> bytes:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return _metadata_from_zip(zf, project)
-    except _TooLarge:
-        raise IndexAccessError(
-            f"{path.name}: its METADATA is larger than {MAX_METADATA_BYTES // (1024 * 1024)} "
-            "MiB; refusing",
-            hint="the wheel is broken or hostile; pin another version",
-        ) from None
-    except (zipfile.BadZipFile, KeyError, IndexError):
-        raise IndexAccessError(
-            f"{path.name} is not a valid wheel (no readable .dist-info/METADATA)",
-            hint="the file is broken; pin another version or report it to the project",
-        ) from None
-
-
-def read_sdist_pkg_info(path: Path) -> bytes | None:
-    """PKG-INFO at the top of an sdist, or None."""
-    try:
-        if path.name.endswith(".zip"):
-            with zipfile.ZipFile(path) as zf:
-                for n in zf.namelist():
-                    if n.count("/") == 1 and n.endswith("/PKG-INFO"):
-                        return zf.read(n)[:MAX_METADATA_BYTES]
-            return None
-        with tarfile.open(path) as tf:
-            for member in tf:
-                if member.isfile() and member.name.count("/") == 1 and \
-                        member.name.endswith("/PKG-INFO"):
-                    handle = tf.extractfile(member)
-                    return handle.read(MAX_METADATA_BYTES) if handle else None
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
-        return None
-    return None
-
-
-PIP_DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
-
-
-def _read_member(path: Path, name: str) -> bytes | None:
-    """A top-level file (``<dir>/name``) of an sdist archive, or of a project directory."""
-    try:
-        if path.is_dir():
-            target = path / name
-            return target.read_bytes()[:MAX_METADATA_BYTES] if target.is_file() else None
-        if path.name.endswith(".zip"):
-            with zipfile.ZipFile(path) as zf:
-                for n in zf.namelist():
-                    if n.count("/") == 1 and n.endswith("/" + name):
-                        return zf.read(n)[:MAX_METADATA_BYTES]
-            return None
-        with tarfile.open(path) as tf:
-            for member in tf:
-                if member.isfile() and member.name.count("/") == 1 and \
-                        member.name.endswith("/" + name):
-                    handle = tf.extractfile(member)
-                    return handle.read(MAX_METADATA_BYTES) if handle else None
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
-        return None
-    return None
-
-
-def build_requires(path: Path) -> tuple[str, ...]:
-    """``[build-system] requires`` of an sdist or project directory, read without running it
-    (pip's default when there is no build-system table)."""
-    import sys
-
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-
-    data = _read_member(path, "pyproject.toml")
-    if data is None:
-        return PIP_DEFAULT_BUILD_REQUIRES
-    try:
-        table = tomllib.loads(data.decode("utf-8")).get("build-system")
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise IndexAccessError(f"{path.name}: pyproject.toml is not valid TOML ({exc})",
-                               hint="the sdist is broken; pin another version") from None
-    if table is None:
-        return PIP_DEFAULT_BUILD_REQUIRES
-    requires = table.get("requires") if isinstance(table, dict) else None
-    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
-        raise IndexAccessError(f"{path.name}: [build-system] requires is not a list of strings")
-    return tuple(requires)
-
-
-def static_sdist_metadata(path: Path) -> CoreMetadata | None:
-    """An sdist's metadata when it is static (Metadata-Version >= 2.2, dependencies not dynamic)."""
-    data = read_sdist_pkg_info(path)
-    if data is None:
-        return None
-    meta, msg = parse_metadata(data, f"{path.name} (PKG-INFO)")
-    try:
-        mv = tuple(int(p) for p in str(msg.get("Metadata-Version", "1.0")).split("."))
-    except ValueError:
-        return None
-    if mv < (2, 2):
-        return None
-    dynamic = {str(d).lower() for d in (msg.get_all("Dynamic") or [])}
-    if {"requires-dist", "requires-python", "provides-extra"} & dynamic:
-        return None
-    return CoreMetadata(meta.name, meta.version, meta.requires_dist, meta.requires_python,
-                        meta.provides_extra, "sdist-pkg-info")
-
-
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes (hex), read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             h.update(chunk)
     return h.hexdigest()
-
-
-sha256_file = _sha256_file
-
-
-class _NoRanges(Exception):
-    pass
-
-
-class _RangeFile(io.RawIOBase):
-    """A read-only seekable view of a remote file, fetched in blocks with Range requests."""
-
-    BLOCK = 64 * 1024
-    #: The first read takes the file's last TAIL bytes: for most wheels that is the whole
-    #: central directory and the ``.dist-info`` files before it (written last), so one round
-    #: trip; bytes are cheap next to round trips.
-    TAIL = 256 * 1024
-    #: A later miss also takes this much before the position asked for: a reader that has just
-    #: read the central directory next reads ``.dist-info/METADATA``, stored shortly before it.
-    BACK = 64 * 1024
-
-    def __init__(self, http: Any, url: str) -> None:
-        super().__init__()
-        self.http = as_client(http)
-        self.url = url
-        self.pos = 0
-        self.blocks: dict[int, bytes] = {}
-        resp = self._get(f"bytes=-{self.TAIL}", self.TAIL)
-        crange = resp.headers.get("Content-Range", "") or resp.headers.get("content-range", "")
-        try:
-            self.size = int(crange.rpartition("/")[2])
-        except ValueError:
-            raise _NoRanges(url) from None
-        data = bytes(resp.content)
-        if self.size < len(data):
-            raise _NoRanges(url)
-        start = self.size - len(data)
-        self._store(start, data)
-
-    def _get(self, byte_range: str, length: int) -> Any:
-        # a server that ignores Range answers 200: its body is never read
-        resp = self.http.get(self.url, headers={"Range": byte_range}, max_bytes=length,
-                             what="range request", body_statuses=(206,))
-        if resp.status_code != 206:
-            raise _NoRanges(self.url)
-        return resp
-
-    def _store(self, start: int, data: bytes) -> None:
-        self.blocks[start] = data
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 0:
-            self.pos = offset
-        elif whence == 1:
-            self.pos += offset
-        else:
-            self.pos = self.size + offset
-        return self.pos
-
-    def _find(self, pos: int, n: int) -> bytes | None:
-        for start, data in self.blocks.items():
-            if start <= pos and pos + n <= start + len(data):
-                return data[pos - start: pos - start + n]
-        return None
-
-    def read(self, n: int = -1) -> bytes:
-        if n < 0:
-            n = self.size - self.pos
-        n = max(0, min(n, self.size - self.pos))
-        if n == 0:
-            return b""
-        got = self._find(self.pos, n)
-        if got is None:
-            start = max(0, self.pos - self.BACK)
-            end = min(self.size, self.pos + max(n, self.BLOCK)) - 1
-            resp = self._get(f"bytes={start}-{end}", end - start + 1)
-            self._store(start, bytes(resp.content))
-            got = self._find(self.pos, n)
-            if got is None:
-                raise OSError("short range response")
-        self.pos += len(got)
-        return got
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)

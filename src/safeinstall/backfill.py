@@ -18,29 +18,35 @@ Both also refuse a late wheel whose own RECORD names a path that is not in the w
 that list and removes those paths on uninstall).
 
 Each returns a :class:`Proof` or a :class:`Mismatch` that explains the first difference found.
-What is proven and what is not is written down in docs/threat-model.md.
+What is proven and what is not is written down in docs/threat-model.md. Reading the archives
+and an sdist's static metadata is :mod:`safeinstall.archivecontent`.
 """
 
 from __future__ import annotations
 
 import base64
-import configparser
 import csv
-import email.parser
-import email.policy
 import hashlib
 import io
-import sys
 import tarfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from safeinstall.archivecontent import (
+    NotVerifiable,
+    is_python_source,
+    newlines,
+    norm_requirements,
+    parse_email,
+    read_entry_points,
+    read_sdist,
+    read_wheel,
+    sdist_static_metadata,
+    shebang_python,
+)
 
 #: dist-info files that are bookkeeping of the wheel format, not content: never compared
 _BOOKKEEPING = frozenset({"RECORD", "WHEEL", "INSTALLER", "RECORD.jws", "RECORD.p7s",
@@ -49,9 +55,6 @@ _BOOKKEEPING = frozenset({"RECORD", "WHEEL", "INSTALLER", "RECORD.jws", "RECORD.
 _PREFIXES = ("", "src/")
 #: files that run code at interpreter start (with a .pth) or are never part of a backfill
 _STARTUP_MODULES = frozenset({"sitecustomize", "usercustomize"})
-#: an archive member larger than this is not read (a proof is not worth a memory bomb)
-MAX_MEMBER_BYTES = 256 * 1024 * 1024
-MAX_MEMBERS = 100_000
 
 ProofKind = Literal["sdist-content", "wheel-record"]
 
@@ -85,248 +88,13 @@ class Mismatch:
 Outcome = Proof | Mismatch
 
 
-class _NotVerifiable(Exception):
-    """Raised inside the verifier; becomes a :class:`Mismatch`."""
-
-
-# -- reading archives without extracting them --------------------------------------------------
-
-
-def _check_member_name(name: str, archive: str) -> str:
-    if "\\" in name or name.startswith("/") or any(ord(c) < 32 for c in name):
-        raise _NotVerifiable(f"{archive} has a member with an unsafe name: {name!r}")
-    parts = PurePosixPath(name).parts
-    if ".." in parts:
-        raise _NotVerifiable(f"{archive} has a member outside its root: {name!r}")
-    return "/".join(p for p in parts if p != ".")
-
-
-def read_wheel(path: Path) -> dict[str, bytes]:
-    """Every regular file of a wheel: archive path -> bytes."""
-    out: dict[str, bytes] = {}
-    with zipfile.ZipFile(path) as archive:
-        infos = archive.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise _NotVerifiable(f"{path.name} has more than {MAX_MEMBERS} members")
-        for info in infos:
-            if info.is_dir():
-                continue
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise _NotVerifiable(f"{path.name}: {info.filename} is too large to compare")
-            name = _check_member_name(info.filename, path.name)
-            if name in out:
-                raise _NotVerifiable(f"{path.name} lists {name} twice")
-            out[name] = archive.read(info)
-    return out
-
-
-def read_sdist(path: Path) -> dict[str, bytes]:
-    """Every regular file of an sdist (``.tar.gz`` or ``.zip``) below its single top-level
-    directory: path relative to that root -> bytes. Links and devices are left out (a file the
-    wheel has and the sdist only links to is then missing, and not verified)."""
-    files: dict[str, bytes] = {}
-    if path.name.endswith(".zip"):
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            if len(infos) > MAX_MEMBERS:
-                raise _NotVerifiable(f"{path.name} has more than {MAX_MEMBERS} members")
-            for info in infos:
-                if info.is_dir() or info.file_size > MAX_MEMBER_BYTES:
-                    continue
-                files[_check_member_name(info.filename, path.name)] = archive.read(info)
-    else:
-        with tarfile.open(path, mode="r:*") as archive:
-            count = 0
-            for member in archive:
-                count += 1
-                if count > MAX_MEMBERS:
-                    raise _NotVerifiable(f"{path.name} has more than {MAX_MEMBERS} members")
-                if not member.isreg() or member.size > MAX_MEMBER_BYTES:
-                    continue
-                handle = archive.extractfile(member)
-                if handle is None:
-                    continue
-                name = _check_member_name(member.name, path.name)
-                if name in files:
-                    raise _NotVerifiable(f"{path.name} lists {name} twice")
-                files[name] = handle.read()
-    roots = {n.split("/", 1)[0] for n in files}
-    if len(roots) != 1:
-        raise _NotVerifiable(f"{path.name} does not have a single top-level directory")
-    root = roots.pop()
-    return {n[len(root) + 1:]: data for n, data in files.items() if "/" in n}
-
-
-# -- normalisations --------------------------------------------------------------------------------
-
-
-def _is_python_source(path: str) -> bool:
-    return path.endswith((".py", ".pyi"))
-
-
-def _newlines(data: bytes) -> bytes:
-    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-
-
-def _shebang_python(data: bytes) -> bytes:
-    """A script's first line rewritten to ``#!python`` as wheel builders do."""
-    if not data.startswith(b"#!"):
-        return data
-    first, sep, rest = data.partition(b"\n")
-    if b"python" not in first.lower():
-        return data
-    return b"#!python" + sep + rest
-
-
-# -- static metadata of an sdist --------------------------------------------------------------
-
-
-def _norm_requirements(lines: Iterable[str], origin: str) -> frozenset[str]:
-    out = set()
-    for line in lines:
-        text = line.strip()
-        if not text:
-            continue
-        try:
-            req = Requirement(text)
-        except InvalidRequirement as exc:
-            raise _NotVerifiable(f"{origin} has an invalid requirement {text!r}: {exc}") from None
-        extras = ",".join(sorted(canonicalize_name(e) for e in req.extras))
-        text = canonicalize_name(req.name) + (f"[{extras}]" if extras else "")
-        text += ",".join(sorted(str(s) for s in req.specifier))
-        if req.url:
-            text += f" @ {req.url}"
-        if req.marker:
-            text += f"; {req.marker}"
-        out.add(text)
-    return frozenset(out)
-
-
-def _parse_email(data: bytes) -> email.message.Message:
-    return email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data)
-
-
-def _requires_txt(text: str, origin: str) -> frozenset[str]:
-    """setuptools' ``egg-info/requires.txt``: sections ``[extra]``, ``[:marker]``,
-    ``[extra:marker]`` turned into Requires-Dist lines."""
-    lines: list[str] = []
-    section: str | None = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            continue
-        if section is None:
-            lines.append(line)
-            continue
-        extra, _, marker = section.partition(":")
-        conditions = []
-        if marker:
-            conditions.append(f"({marker})")
-        if extra:
-            conditions.append(f'extra == "{extra}"')
-        lines.append(f"{line}; {' and '.join(conditions)}" if conditions else line)
-    return _norm_requirements(lines, origin)
-
-
-@dataclass(frozen=True)
-class StaticMetadata:
-    requires: frozenset[str] | None  # None: not known without building
-    entry_points: dict[str, dict[str, str]] | None  # None: not known without building
-    origin: str
-
-
-def _entry_points(text: str, origin: str) -> dict[str, dict[str, str]]:
-    parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    try:
-        parser.read_string(text)
-    except configparser.Error as exc:
-        raise _NotVerifiable(f"{origin} cannot be read: {exc}") from None
-    out = {}
-    for group in parser.sections():
-        entries = {k.strip(): " ".join(v.split()) for k, v in parser.items(group)}
-        if entries:
-            out[group] = entries
-    return out
-
-
-def sdist_static_metadata(sdist: Mapping[str, bytes]) -> StaticMetadata:
-    """What the sdist declares without being built: Requires-Dist from PKG-INFO (Metadata-Version
-    2.2+ and not Dynamic), else ``*.egg-info/requires.txt``, else static ``pyproject.toml``; entry
-    points from ``*.egg-info/entry_points.txt`` or static ``pyproject.toml``."""
-    requires: frozenset[str] | None = None
-    entry_points: dict[str, dict[str, str]] | None = None
-    origin = "the sdist"
-    pkg_info = sdist.get("PKG-INFO")
-    if pkg_info is not None:
-        msg = _parse_email(pkg_info)
-        try:
-            mv = Version(msg.get("Metadata-Version", "0").strip())
-        except InvalidVersion:
-            mv = Version("0")
-        dynamic = {d.strip().lower() for d in msg.get_all("Dynamic") or ()}
-        if mv >= Version("2.2") and "requires-dist" not in dynamic:
-            requires = _norm_requirements(msg.get_all("Requires-Dist") or (), "PKG-INFO")
-            origin = "PKG-INFO"
-    bases = sorted({n.rsplit("/", 1)[0] + "/" for n in sdist
-                    if n.rsplit("/", 1)[0].endswith(".egg-info") and n.count("/") in (1, 2)})
-    for base in bases[:1]:
-        if requires is None:
-            req = sdist.get(base + "requires.txt")
-            requires = (_requires_txt(req.decode("utf-8", "replace"), base + "requires.txt")
-                        if req is not None else frozenset())
-            origin = base + "requires.txt"
-        eps = sdist.get(base + "entry_points.txt")
-        if entry_points is None:
-            entry_points = (_entry_points(eps.decode("utf-8", "replace"),
-                                          base + "entry_points.txt")
-                            if eps is not None else {})
-    pyproject = sdist.get("pyproject.toml")
-    if pyproject is not None and (requires is None or entry_points is None):
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover
-            import tomli as tomllib
-        try:
-            project = tomllib.loads(pyproject.decode("utf-8")).get("project")
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
-            project = None
-        if isinstance(project, dict):
-            dynamic_fields = set(project.get("dynamic") or ())
-            if requires is None and "dependencies" not in dynamic_fields and \
-                    "optional-dependencies" not in dynamic_fields:
-                lines = [str(x) for x in project.get("dependencies") or ()]
-                for extra, reqs in (project.get("optional-dependencies") or {}).items():
-                    for r in reqs:
-                        base, sep, marker = str(r).partition(";")
-                        lines.append(f'{base}; ({marker.strip()}) and extra == "{extra}"' if sep
-                                     else f'{base}; extra == "{extra}"')
-                requires = _norm_requirements(lines, "pyproject.toml")
-                origin = "pyproject.toml"
-            if entry_points is None and not {"scripts", "gui-scripts", "entry-points"} & \
-                    dynamic_fields:
-                groups: dict[str, dict[str, str]] = {}
-                for key, group in (("scripts", "console_scripts"),
-                                   ("gui-scripts", "gui_scripts")):
-                    if project.get(key):
-                        groups[group] = {k: " ".join(str(v).split())
-                                         for k, v in project[key].items()}
-                for group, entries in (project.get("entry-points") or {}).items():
-                    groups[group] = {k: " ".join(str(v).split()) for k, v in entries.items()}
-                entry_points = groups
-    return StaticMetadata(requires, entry_points, origin)
-
-
 # -- the proofs -----------------------------------------------------------------------------------
 
 
 def _dist_info(wheel: Mapping[str, bytes], name: str) -> str:
     dirs = {n.split("/", 1)[0] for n in wheel if n.split("/", 1)[0].endswith(".dist-info")}
     if len(dirs) != 1:
-        raise _NotVerifiable(f"{name} has {len(dirs)} .dist-info directories, not one")
+        raise NotVerifiable(f"{name} has {len(dirs)} .dist-info directories, not one")
     return dirs.pop()
 
 
@@ -336,14 +104,14 @@ def _check_own_record(wheel: Mapping[str, bytes], info: str, name: str) -> None:
     not bookkeeping, and is not verified."""
     record = wheel.get(f"{info}/RECORD")
     if record is None:
-        raise _NotVerifiable(f"{name} has no {info}/RECORD")
+        raise NotVerifiable(f"{name} has no {info}/RECORD")
     try:
         rows = list(csv.reader(io.StringIO(record.decode("utf-8"))))
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise _NotVerifiable(f"the RECORD of {name} cannot be read: {exc}") from None
+        raise NotVerifiable(f"the RECORD of {name} cannot be read: {exc}") from None
     for row in rows:
         if row and row[0] not in wheel:
-            raise _NotVerifiable(f"the RECORD of {name} lists {row[0]!r}, which is not a file "
+            raise NotVerifiable(f"the RECORD of {name} lists {row[0]!r}, which is not a file "
                                  "of the wheel")
 
 
@@ -355,7 +123,7 @@ def is_pure_wheel(path: Path) -> bool:
                      and n.endswith(".dist-info/WHEEL")]
             if len(names) != 1:
                 return False
-            meta = _parse_email(archive.read(names[0]))
+            meta = parse_email(archive.read(names[0]))
     except (zipfile.BadZipFile, OSError, ValueError, KeyError):
         return False
     return (meta.get("Root-Is-Purelib") or "").strip().lower() == "true"
@@ -367,7 +135,7 @@ def _installed_path(path: str, data_dir: str) -> tuple[str, str]:
         rest = path[len(data_dir) + 1:]
         scheme, _, sub = rest.partition("/")
         if not sub:
-            raise _NotVerifiable(f"{path} is not inside a scheme of {data_dir}")
+            raise NotVerifiable(f"{path} is not inside a scheme of {data_dir}")
         return scheme, sub
     return "lib", path
 
@@ -388,7 +156,7 @@ def verify_pure_wheel(wheel_path: Path, sdist_path: Path, *,
     """Prove a pure-Python wheel carries only the sdist's files (see the module docstring)."""
     try:
         return _verify_pure(wheel_path, sdist_path, sdist_sha256)
-    except _NotVerifiable as exc:
+    except NotVerifiable as exc:
         return Mismatch(sdist_path.name, str(exc))
     except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, ValueError) as exc:
         return Mismatch(sdist_path.name, f"an archive cannot be read: {exc}")
@@ -400,9 +168,9 @@ def _verify_pure(wheel_path: Path, sdist_path: Path, sdist_sha256: str | None) -
     info = _dist_info(wheel, wheel_path.name)
     _check_own_record(wheel, info, wheel_path.name)
     data_dir = info[:-len(".dist-info")] + ".data"
-    wheel_meta = _parse_email(wheel.get(f"{info}/WHEEL", b""))
+    wheel_meta = parse_email(wheel.get(f"{info}/WHEEL", b""))
     if (wheel_meta.get("Root-Is-Purelib") or "").strip().lower() != "true":
-        raise _NotVerifiable(f"{wheel_path.name} is not a pure-Python wheel (Root-Is-Purelib)")
+        raise NotVerifiable(f"{wheel_path.name} is not a pure-Python wheel (Root-Is-Purelib)")
     normalised: set[str] = set()
     installed: dict[str, bytes] = {}
     scripts: dict[str, bytes] = {}
@@ -413,22 +181,22 @@ def _verify_pure(wheel_path: Path, sdist_path: Path, sdist_sha256: str | None) -
         scheme, sub = _installed_path(path, data_dir)
         bad = _forbidden(sub)
         if bad:
-            raise _NotVerifiable(f"{wheel_path.name} installs {sub}: {bad}")
+            raise NotVerifiable(f"{wheel_path.name} installs {sub}: {bad}")
         if scheme in ("purelib", "platlib", "lib"):
             if sub in installed:
-                raise _NotVerifiable(f"{wheel_path.name} installs {sub} twice")
+                raise NotVerifiable(f"{wheel_path.name} installs {sub} twice")
             installed[sub] = data
         elif scheme == "scripts":
             scripts[sub] = data
         elif scheme in ("data", "headers"):
             others[f"{scheme}/{sub}"] = data
         else:
-            raise _NotVerifiable(f"{wheel_path.name} has an unknown scheme {scheme!r}")
+            raise NotVerifiable(f"{wheel_path.name} has an unknown scheme {scheme!r}")
     if not installed:
-        raise _NotVerifiable(f"{wheel_path.name} installs no module")
+        raise NotVerifiable(f"{wheel_path.name} installs no module")
     prefix, compared, first_difference = _match_prefix(installed, sdist, normalised)
     if prefix is None:
-        raise _NotVerifiable(first_difference or "no common layout")
+        raise NotVerifiable(first_difference or "no common layout")
     # no .py file of the matched packages missing from the wheel
     packages = {p.split("/", 1)[0] for p in installed if "/" in p}
     for path in sorted(sdist):
@@ -436,21 +204,21 @@ def _verify_pure(wheel_path: Path, sdist_path: Path, sdist_sha256: str | None) -
             continue
         rel = path[len(prefix):]
         if rel.split("/", 1)[0] in packages and "/" in rel and rel not in installed:
-            raise _NotVerifiable(f"the sdist's {path} is missing from {wheel_path.name}")
+            raise NotVerifiable(f"the sdist's {path} is missing from {wheel_path.name}")
     # scripts and data files: the sdist must hold the same bytes (shebang normalised)
     for name, data in sorted(scripts.items()):
         candidates = [p for p in sdist if PurePosixPath(p).name == name]
-        if not any(_shebang_python(sdist[p]) == _shebang_python(data) for p in candidates):
-            raise _NotVerifiable(f"{wheel_path.name} installs the script {name}, which no file "
+        if not any(shebang_python(sdist[p]) == shebang_python(data) for p in candidates):
+            raise NotVerifiable(f"{wheel_path.name} installs the script {name}, which no file "
                                  "of the sdist matches")
-        if any(sdist[p] != data for p in candidates if _shebang_python(sdist[p]) ==
-               _shebang_python(data)):
+        if any(sdist[p] != data for p in candidates if shebang_python(sdist[p]) ==
+               shebang_python(data)):
             normalised.add("script shebang rewritten to #!python")
         compared += 1
     for name, data in sorted(others.items()):
         rel = name.split("/", 1)[1]
         if not any(p == rel or p.endswith("/" + rel) for p in sdist if sdist[p] == data):
-            raise _NotVerifiable(f"{wheel_path.name} installs {name}, which no file of the "
+            raise NotVerifiable(f"{wheel_path.name} installs {name}, which no file of the "
                                  "sdist matches")
         compared += 1
     _compare_metadata(wheel, info, sdist, wheel_path.name)
@@ -471,7 +239,7 @@ def _match_prefix(installed: Mapping[str, bytes], sdist: Mapping[str, bytes],
                 break
             if theirs == data:
                 continue
-            if _is_python_source(path) and _newlines(theirs) == _newlines(data):
+            if is_python_source(path) and newlines(theirs) == newlines(data):
                 crlf = True
                 continue
             why = f"{path} differs from the sdist's {prefix}{path}"
@@ -489,29 +257,29 @@ def _compare_metadata(wheel: Mapping[str, bytes], info: str, sdist: Mapping[str,
                       name: str) -> None:
     static = sdist_static_metadata(sdist)
     if static.requires is None:
-        raise _NotVerifiable("the sdist declares its dependencies only at build time "
+        raise NotVerifiable("the sdist declares its dependencies only at build time "
                              "(no static Requires-Dist), so they cannot be compared")
-    meta = _parse_email(wheel.get(f"{info}/METADATA", b""))
-    ours = _norm_requirements(meta.get_all("Requires-Dist") or (), f"{name} METADATA")
+    meta = parse_email(wheel.get(f"{info}/METADATA", b""))
+    ours = norm_requirements(meta.get_all("Requires-Dist") or (), f"{name} METADATA")
     if ours != static.requires:
         extra = sorted(ours - static.requires)
         missing = sorted(static.requires - ours)
-        raise _NotVerifiable(
+        raise NotVerifiable(
             f"{name}'s Requires-Dist differs from the sdist's {static.origin}"
             + (f": added {', '.join(extra)}" if extra else "")
             + (f"; missing {', '.join(missing)}" if missing else ""))
     eps = wheel.get(f"{info}/entry_points.txt")
-    ours_eps = _entry_points(eps.decode("utf-8", "replace"), f"{name} entry_points.txt") \
+    ours_eps = read_entry_points(eps.decode("utf-8", "replace"), f"{name} entry_points.txt") \
         if eps is not None else {}
     if static.entry_points is None:
         if ours_eps:
-            raise _NotVerifiable(f"{name} declares entry points, and the sdist's are known only "
+            raise NotVerifiable(f"{name} declares entry points, and the sdist's are known only "
                                  "at build time")
         return
     if ours_eps != static.entry_points:
         groups = sorted(set(ours_eps) | set(static.entry_points))
         diff = next(g for g in groups if ours_eps.get(g) != static.entry_points.get(g))
-        raise _NotVerifiable(f"{name}'s entry points differ from the sdist's in [{diff}]")
+        raise NotVerifiable(f"{name}'s entry points differ from the sdist's in [{diff}]")
 
 
 def _record_digest(data: bytes) -> str:
@@ -525,14 +293,14 @@ def parse_record(text: bytes, name: str) -> dict[str, str]:
     try:
         rows = list(csv.reader(io.StringIO(text.decode("utf-8"))))
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise _NotVerifiable(f"the RECORD of {name} cannot be read: {exc}") from None
+        raise NotVerifiable(f"the RECORD of {name} cannot be read: {exc}") from None
     for row in rows:
         if not row:
             continue
         path = row[0]
         digest = row[1] if len(row) > 1 else ""
         if path in out:
-            raise _NotVerifiable(f"the RECORD of {name} lists {path} twice")
+            raise NotVerifiable(f"the RECORD of {name} lists {path} twice")
         if digest.startswith("sha256="):
             out[path] = digest
     return out
@@ -564,7 +332,7 @@ def verify_identical_wheel(wheel_path: Path, reference_name: str, reference_reco
             return Mismatch(reference_name, f"{reference_name} has {sorted(expected)[0]}, which "
                             f"{wheel_path.name} does not")
         return Proof("wheel-record", reference_name, reference_sha256, compared, ())
-    except _NotVerifiable as exc:
+    except NotVerifiable as exc:
         return Mismatch(reference_name, str(exc))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         return Mismatch(reference_name, f"an archive cannot be read: {exc}")
@@ -586,7 +354,7 @@ def verify_against_wheel(wheel_path: Path, reference_path: Path, *,
     """:func:`verify_identical_wheel` against the content of a downloaded on-time wheel."""
     try:
         record = content_record(reference_path)
-    except _NotVerifiable as exc:
+    except NotVerifiable as exc:
         return Mismatch(reference_path.name, str(exc))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         return Mismatch(reference_path.name, f"an archive cannot be read: {exc}")

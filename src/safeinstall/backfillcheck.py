@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from safeinstall.artifacts import ArtifactStore
+from safeinstall.artifacts import ArtifactCache
 from safeinstall.backfill import (
     Mismatch,
     Outcome,
@@ -79,7 +79,7 @@ def references(late: IndexFile, on_time: Sequence[IndexFile], *, pure: bool) -> 
     return sdists + wheels[:MAX_WHEEL_REFERENCES]
 
 
-def prove_late_wheel(store: ArtifactStore, late: IndexFile, late_path: Path,
+def prove_late_wheel(cache: ArtifactCache, late: IndexFile, late_path: Path,
                      on_time: Sequence[IndexFile]) -> tuple[Outcome, int]:
     """Try the references in order; the first proof wins. Returns the outcome (a
     :class:`Mismatch` with the first reference's first difference when none proves it) and
@@ -94,7 +94,7 @@ def prove_late_wheel(store: ArtifactStore, late: IndexFile, late_path: Path,
     for ref in refs:
         outcome: Outcome
         try:
-            path = store.fetch(ref)
+            path = cache.fetch(ref)
         except SafeInstallError as exc:
             outcome = Mismatch(ref.filename, f"the on-time {ref.filename} could not be "
                                f"downloaded to compare with: {exc.message}")
@@ -110,7 +110,7 @@ def prove_late_wheel(store: ArtifactStore, late: IndexFile, late_path: Path,
     return first, len(refs)
 
 
-def prove_dated(store: ArtifactStore, policy: Policy, late: IndexFile, timeline: ReleaseTimeline,
+def prove_dated(cache: ArtifactCache, policy: Policy, late: IndexFile, timeline: ReleaseTimeline,
                 release_files: Sequence[IndexFile]) -> tuple[Outcome, int]:
     """``--on-late verify`` for one late file of a release: ``release_files`` are the files of
     the release on the late file's index, each dated in ``timeline`` (the one that dates the
@@ -124,7 +124,7 @@ def prove_dated(store: ArtifactStore, policy: Policy, late: IndexFile, timeline:
         judged = policy.judge(late.project, late.version, timeline.date(g))
         if judged.verdict == "on-time" and judged.dated.upload_time is not None:
             on_time.append((judged.dated.upload_time, g.filename, g))
-    return prove_late_wheel(store, late, store.fetch(late),
+    return prove_late_wheel(cache, late, cache.fetch(late),
                             [g for _t, _n, g in sorted(on_time, key=lambda x: x[:2])])
 
 

@@ -151,7 +151,7 @@ with open(out, "w", encoding="utf-8") as fh:
 def backend_of(source: Path) -> tuple[str, tuple[str, ...]]:
     """``[build-system] build-backend`` and ``backend-path`` of an sdist or project
     directory, read without running it (pip's legacy setuptools backend when none)."""
-    from safeinstall.artifacts import _read_member
+    from safeinstall.distmeta import read_member as _read_member
 
     if sys.version_info >= (3, 11):
         import tomllib

@@ -6,16 +6,12 @@ target, the indexes, the policy and "now" are all parameters.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from safeinstall.artifacts import ArtifactStore, CoreMetadata
 from safeinstall.builds import (
@@ -30,8 +26,7 @@ from safeinstall.errors import RequirementError, UsageError
 from safeinstall.evaluate import evaluate
 from safeinstall.finder import Finder
 from safeinstall.models import UserRequirement
-from safeinstall.pipconfig import PipProcess
-from safeinstall.pipoptions import PipSettings, environ_without_pip
+from safeinstall.pipoptions import PipSettings
 from safeinstall.policy import Policy
 from safeinstall.prefetch import DependencyHints, LookAhead
 from safeinstall.reqfile import ParsedRequirements, RequirementLine
@@ -145,107 +140,6 @@ def constraint_map(constraint_lines: Sequence[RequirementLine], env: Mapping[str
     return constraints
 
 
-def installed_dists(settings: PipSettings, environ: Mapping[str, str],
-                    early: InstalledSet | None = None) -> InstalledSet:
-    """What is installed in the target (see :class:`InstalledSet`), unless pip would ignore it.
-    The listing runs in the background and is read on first use. ``early``: one started at
-    start-up, before the settings were final; used if it asked about the same environment."""
-    if settings.ignore_installed or settings.target_dir:
-        if early is not None:
-            early.close()
-        return InstalledSet(None, user=False, environ=environ, run=False)
-    if early is not None:
-        if early.python == (settings.python or None) and early.user == settings.user:
-            return early
-        early.close()
-    return InstalledSet(settings.python or None, user=settings.user, environ=environ)
-
-
-class InstalledSet(Mapping[NormalizedName, InstalledDist]):
-    """The distributions installed in an environment as pip sees them, read when first needed:
-    listed by the target interpreter itself (:mod:`safeinstall.installed`), or by
-    ``pip inspect`` where that listing defers to pip (legacy installs, ``--user``).
-
-    ``python`` is the ``--python`` value as given (None: this interpreter), resolved by pip
-    itself as for ``pip --python X install``. ``run=False``: an empty set (pip would ignore
-    what is installed)."""
-
-    def __init__(self, python: str | None, *, user: bool, environ: Mapping[str, str],
-                 run: bool = True) -> None:
-        from safeinstall.installed import PendingListing
-
-        self.python = python
-        self.user = user
-        self.executable = python or sys.executable
-        self._data: dict[NormalizedName, InstalledDist] | None = None
-        self._proc: PipProcess | None = None
-        self._listing: PendingListing | None = None
-        self._environ = environ_without_pip(environ)
-        self._lock = threading.Lock()
-        if not run:
-            self._data = {}
-            return
-        if user:
-            self._start_pip()
-        else:
-            self._listing = PendingListing(self.executable, self._environ)
-
-    def _start_pip(self) -> None:
-        args = ["--python", self.executable, "inspect"] + (["--user"] if self.user else [])
-        self._proc = PipProcess(args, self._environ,
-                                what=f"pip inspect of {self.executable}",
-                                failed=f"cannot list what is installed in {self.executable}")
-
-    def _read(self) -> dict[NormalizedName, InstalledDist]:
-        with self._lock:
-            if self._data is not None:
-                return self._data
-            items: list[dict[str, object]] | None = None
-            if self._listing is not None:
-                items = self._listing.result()
-                if items is None:  # pip must answer (and reports any error itself)
-                    self._start_pip()
-            if items is None:
-                assert self._proc is not None
-                stdout = self._proc.output(timeout=300)
-                try:
-                    data = json.loads(stdout)
-                except ValueError:
-                    raise UsageError(f"pip inspect of {self.executable} gave no JSON") from None
-                items = [item.get("metadata", {}) for item in data.get("installed", [])]
-            out: dict[NormalizedName, InstalledDist] = {}
-            for meta in items:
-                try:
-                    name = canonicalize_name(str(meta["name"]))
-                    version = Version(str(meta["version"]))
-                except (KeyError, InvalidVersion):
-                    continue
-                requires = meta.get("requires_dist") or []
-                requires_python = meta.get("requires_python")
-                out[name] = InstalledDist(
-                    name, version,
-                    tuple(str(r) for r in requires) if isinstance(requires, list) else (),
-                    str(requires_python) if requires_python is not None else None)
-            self._data = out
-            return out
-
-    def close(self) -> None:
-        """Stop the listing or ``pip inspect`` if its answer was never needed."""
-        if self._listing is not None:
-            self._listing.close()
-        if self._proc is not None:
-            self._proc.close()
-
-    def __getitem__(self, name: NormalizedName) -> InstalledDist:
-        return self._read()[name]
-
-    def __iter__(self) -> Iterator[NormalizedName]:
-        return iter(self._read())
-
-    def __len__(self) -> int:
-        return len(self._read())
-
-
 def run_check(
     *,
     settings: PipSettings,
@@ -348,4 +242,4 @@ def run_check(
     )
 
 
-__all__ = ["run_check", "installed_dists"]
+__all__ = ["run_check"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import stat
 import threading
@@ -35,7 +36,9 @@ from safeinstall.indexdata import (
 )
 from safeinstall.listing import ProjectListing
 from safeinstall.models import IndexFile, Source
-from safeinstall.urls import canonical_index_url
+from safeinstall.urls import canonical_index_url, redact_url
+
+logger = logging.getLogger(__name__)
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -205,6 +208,9 @@ class Finder:
             if plausible:
                 raw.append((source, entry, filename, version))
                 continue
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("Skipping link: wrong project name (not %s): %s", name,
+                             redact_url(str(entry.get("url", filename))))
             # find-links pages list every project's files; only a project page is expected
             # to list nothing but this project's distributions
             if source.kind == "index" and filename.lower().endswith(_DIST_ENDINGS):

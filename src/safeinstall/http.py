@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
+from safeinstall.deadlines import ResponseDeadline, response_budget
 from safeinstall.errors import IndexAccessError, SafeInstallError
-from safeinstall.session import ResponseDeadline, response_budget
 from safeinstall.urls import redact_url
 
 T = TypeVar("T")
@@ -122,7 +122,7 @@ class HttpClient:
     backoff: float | None = None  # None: the module's BACKOFF (read at each pause)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     #: ``--response-deadline``: seconds one response may take in all (plus time for the bytes
-    #: it announces, see :func:`safeinstall.session.response_budget`); None: no deadline. The
+    #: it announces, see :func:`safeinstall.deadlines.response_budget`); None: no deadline. The
     #: light session cuts a late response wherever it is; for others it is checked between
     #: the blocks of the body.
     deadline: float | None = None

@@ -8,6 +8,7 @@ Nothing here does I/O: the finder (:mod:`safeinstall.finder`) reads the pages.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ from packaging.version import InvalidVersion, Version
 from safeinstall.errors import IndexAccessError
 from safeinstall.models import BuildTag, IndexFile, Source
 from safeinstall.urls import redact_url as redact
+
+logger = logging.getLogger(__name__)
 
 
 def _entry_sha256(entry: Mapping[str, Any]) -> str | None:
@@ -384,6 +387,8 @@ def to_file(name: NormalizedName, source: Source, entry: dict[str, Any]) -> Inde
     filename = unquote(os.path.basename(parts.path))
     parsed = _parse_filename(name, filename)
     if parsed is None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Skipping link: not a distribution of %s: %s", name, redact(url))
         return None
     version, is_wheel, tags, build = parsed
     problems: list[str] = []

@@ -8,7 +8,6 @@ the local files with their sha256: pip cannot pick anything else, and cannot fet
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from safeinstall.artifacts import (
     read_wheel_metadata,
     sha256_file,
 )
+from safeinstall.background import Background
 from safeinstall.buildenv import pip_build_args
 from safeinstall.builds import index_args
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
@@ -171,7 +171,7 @@ def _install_args(settings: PipSettings, passthrough: Sequence[str]) -> list[str
     return common
 
 
-class EarlyInstall:
+class EarlyInstall(Background[None]):
     """The ``pip install`` of the checked files, started while the check is still running, so
     that pip's start-up (imports, and its re-run under ``--python``) overlaps with the check.
 
@@ -182,24 +182,24 @@ class EarlyInstall:
     is killed, pip reads an empty list and stops without installing anything. Where there is
     no ``/dev/stdin``, :func:`start_install` returns None and pip starts after the check."""
 
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
+    def __init__(self, cmd: Sequence[str], env: Mapping[str, str], stdout: int | None) -> None:
+        super().__init__("install")
+        # its own process group, so that cancel() stops pip's child too (under --python, pip
+        # re-runs itself in a child process, and that child, holding our stdout, must not be
+        # left waiting); an interrupt reaches safe-install only, which then waits for pip if
+        # pip is already installing
+        self.start_process(cmd, env=env, stdin=subprocess.PIPE, stdout=stdout,
+                           new_session=True)
 
     def finish(self, text: str, what: str) -> None:
         """Hand pip the list, and wait for it to install (interrupts wait for pip, as in
         :func:`_run`)."""
+        assert self.proc is not None
         _wait(self.proc, what, quiet=False, shield=True, text=text)
 
     def cancel(self) -> None:
         """Stop pip if it is still waiting for its list (a no-op once it was waited for)."""
-        if self.proc.returncode is not None:
-            return
-        # the whole process group: under --python, pip re-runs itself in a child process, and
-        # that child (holding our stdout) must not be left waiting
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with self.proc:
-            self.proc.communicate()
+        self.close()
 
 
 def start_install(python: str | None, settings: PipSettings, environ: Mapping[str, str],
@@ -213,12 +213,7 @@ def start_install(python: str | None, settings: PipSettings, environ: Mapping[st
     cmd = _pip(target_python) + ["install", "--no-deps", "--no-index", "--require-hashes",
                                  "-r", "/dev/stdin"] + _install_args(settings, passthrough)
     out = sys.stderr.fileno() if stdout_to_stderr else None
-    # its own process group, so that cancel() stops pip's child too; an interrupt reaches
-    # safe-install only, which then waits for pip if pip is already installing
-    proc = subprocess.Popen(cmd, env=environ_without_pip(environ), stdin=subprocess.PIPE,
-                            stdout=out, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    return EarlyInstall(proc)
+    return EarlyInstall(cmd, environ_without_pip(environ), out)
 
 
 def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,

@@ -1,5 +1,6 @@
-"""pip commands whose answers a run needs later, started early: pip's configuration
-(``python -m pip config list``) and, through :class:`PipProcess`, ``pip inspect``.
+"""pip's configuration (:class:`PipConfig`) and how it is read: ``python -m pip config list``,
+started early (:class:`PendingPipConfig`); and :class:`PipProcess`, any pip command whose answer
+a run needs later (``pip inspect``).
 
 A module of its own, with nothing heavy imported, because the configuration is read first
 thing in a run: it costs a pip start-up (~0.1 s), which then overlaps with safe-install's own."""
@@ -10,13 +11,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
+from safeinstall.background import Background, BackgroundTimeout, Finished
 from safeinstall.errors import UsageError
-
-if TYPE_CHECKING:
-    from safeinstall.pipoptions import PipConfig
-
 
 #: How safe-install runs pip: this interpreter's ``-m pip``. On Python 3.11 and newer with
 #: ``-P``, so that the working directory (which ``-m`` would put first on ``sys.path``) cannot
@@ -25,42 +23,33 @@ PIP_COMMAND: tuple[str, ...] = (sys.executable, *(("-P",) if sys.version_info >=
                                                    else ()), "-m", "pip")
 
 
-class PipProcess:
+class PipProcess(Background[str]):
     """A pip command started now and read when its answer is needed, so that its start-up
-    overlaps with other work; :meth:`close` stops it unread."""
+    overlaps with other work; :meth:`close` stops it unread. Its answer is pip's standard
+    output; a :class:`UsageError` if it failed or took too long."""
 
     def __init__(self, args: Sequence[str], environ: Mapping[str, str], *, what: str,
                  failed: str, hint: str | None = None) -> None:
+        super().__init__(what)
         self.what = what  # "pip inspect of X": for a timeout
         self.failed = failed  # "cannot list what is installed in X": for a failure
         self.hint = hint
         try:
-            self._proc: subprocess.Popen[str] = subprocess.Popen(
-                [*PIP_COMMAND, *args], stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(environ))
+            self.start_process([*PIP_COMMAND, *args], env=environ)
         except OSError as exc:  # pragma: no cover - our own interpreter always runs
             raise UsageError(f"{failed}: cannot run pip: {exc}") from None
+
+    def read(self, finished: Finished) -> str:
+        if finished.returncode != 0:
+            raise UsageError(f"{self.failed}: {finished.stderr.strip()[-500:]}", hint=self.hint)
+        return finished.stdout
 
     def output(self, timeout: float) -> str:
         """pip's standard output; a :class:`UsageError` if it failed or took too long."""
         try:
-            stdout, stderr = self._proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.close()
+            return self.result(timeout)
+        except BackgroundTimeout:
             raise UsageError(f"{self.what} took more than {timeout:.0f} s") from None
-        if self._proc.returncode != 0:
-            raise UsageError(f"{self.failed}: {stderr.strip()[-500:]}", hint=self.hint)
-        return stdout
-
-    def finished(self) -> bool:
-        """Whether the command has ended (its answer can be read without waiting)."""
-        return self._proc.poll() is not None
-
-    def close(self) -> None:
-        """Stop the command if its answer is no longer wanted."""
-        if self._proc.returncode is None:
-            self._proc.kill()
-            self._proc.communicate()
 
 
 #: ``PIP_<NAME>`` variables pip's configuration skips (pip's ``ENV_NAMES_IGNORED``)
@@ -106,7 +95,21 @@ def parse_config_list(output: str) -> dict[str, str]:
     return items
 
 
-class PendingPipConfig:
+@dataclass(frozen=True)
+class PipConfig:
+    """pip configuration, merged as pip merges it (``:env:`` > ``install`` > ``global``)."""
+
+    items: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, key: str) -> str | None:
+        for section in (":env:", "install", "global"):
+            value = self.items.get(f"{section}.{key}")
+            if value is not None:
+                return value
+        return None
+
+
+class PendingPipConfig(Background[PipConfig]):
     """``python -m pip config list``, started at once and read when needed: the command costs
     a pip start-up (~0.1 s), which then overlaps with safe-install's own start-up.
 
@@ -115,39 +118,44 @@ class PendingPipConfig:
     Dockerfiles and CI jobs often neutralise a machine's configuration)."""
 
     def __init__(self, environ: Mapping[str, str], *, isolated: bool = False) -> None:
-        self._config: PipConfig | None = None
-        self._proc: PipProcess | None = None
-        self._env_only: dict[str, str] | None = None
+        super().__init__("reading pip's configuration")
         self.isolated = isolated
         env = {**environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-        if isolated:
-            return
-        if env.get("PIP_CONFIG_FILE") == os.devnull:
-            self._env_only = environment_items(env)
-            return
-        self._proc = PipProcess(
-            ["config", "list"], env,
-            what="reading pip's configuration",
-            failed="pip could not read its configuration",
-            hint="fix the pip configuration file or PIP_* variable it names")
+        if isolated:  # --isolated: nothing
+            self.set_result(PipConfig({}))
+        elif env.get("PIP_CONFIG_FILE") == os.devnull:
+            self.set_result(PipConfig(environment_items(env)))
+        else:
+            try:
+                self.start_process([*PIP_COMMAND, "config", "list"], env=env)
+            except OSError as exc:  # pragma: no cover - our own interpreter always runs
+                raise UsageError(f"pip could not read its configuration: cannot run pip: "
+                                 f"{exc}") from None
 
-    def result(self) -> PipConfig:
-        from safeinstall.pipoptions import PipConfig
+    def read(self, finished: Finished) -> PipConfig:
+        if finished.returncode != 0:
+            raise UsageError(f"pip could not read its configuration: "
+                             f"{finished.stderr.strip()[-500:]}",
+                             hint="fix the pip configuration file or PIP_* variable it names")
+        return PipConfig(parse_config_list(finished.stdout))
 
-        if self._config is not None:
-            return self._config
-        if self._proc is None:  # --isolated (nothing) or PIP_CONFIG_FILE=/dev/null
-            self._config = PipConfig(self._env_only or {})
-            return self._config
-        items = parse_config_list(self._proc.output(timeout=120))
-        self._config = PipConfig(items)
-        return self._config
+    def result(self, timeout: float | None = 120) -> PipConfig:
+        try:
+            return super().result(timeout)
+        except BackgroundTimeout as exc:
+            raise UsageError(f"{self.name} took more than {exc.timeout:.0f} s") from None
 
     def ready(self) -> bool:
         """Whether :meth:`result` would answer without waiting for pip."""
-        return self._config is not None or self._proc is None or self._proc.finished()
+        return self.done()
 
-    def close(self) -> None:
-        """Stop the command if its answer is no longer wanted (an error came first)."""
-        if self._proc is not None:
-            self._proc.close()
+    @property
+    def _proc(self) -> subprocess.Popen[str] | None:
+        """The pip process (None: no pip was started); the name older tests know."""
+        return self.proc
+
+
+def read_pip_config(environ: Mapping[str, str], *, isolated: bool = False) -> PipConfig:
+    """Read pip's configuration through its CLI (``python -m pip config list``)."""
+    with PendingPipConfig(environ, isolated=isolated) as pending:
+        return pending.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,6 +13,8 @@ from packaging.version import InvalidVersion, Version
 
 from safeinstall.backfill import Proof
 from safeinstall.errors import UsageError
+
+logger = logging.getLogger(__name__)
 
 Severity = Literal["error", "warning", "info"]
 Action = Literal["refuse", "warn"]
@@ -142,6 +145,9 @@ class Policy:
     on_unverifiable: Action = "refuse"  # remote URLs and VCS; local paths are the user's own
     on_multiple_indexes: Action = "refuse"  # a name on several indexes: dependency confusion
     allow_late: tuple[LateException, ...] = field(default_factory=tuple)
+    #: the files already logged as late or undated (-v: one line each, however often judged)
+    _logged: set[tuple[str, str | None, str]] = field(
+        default_factory=set, compare=False, hash=False, repr=False)
 
     def exception_for(self, name: str, version: Version, sha256: str | None) -> \
             LateException | None:
@@ -164,10 +170,41 @@ class Policy:
         if dated.lateness is None:
             severity: Severity = "error" if dated.inconsistent \
                 else severity_for(self.on_unknown_upload_time)
-            return Judgment("unknown", dated, self.late_after, severity=severity)
-        if dated.lateness <= self.late_after:
+            judgment = Judgment("unknown", dated, self.late_after, severity=severity)
+        elif dated.lateness <= self.late_after:
             return Judgment("on-time", dated, self.late_after)
-        return self.judge_late(name, version, dated, proof=proof)
+        else:
+            judgment = self.judge_late(name, version, dated, proof=proof)
+        if logger.isEnabledFor(logging.DEBUG):
+            self._log(judgment)
+        return judgment
+
+    def _log(self, judgment: Judgment) -> None:
+        """Why a file is not on time, once per file and verdict."""
+        from safeinstall.durations import format_duration
+
+        dated = judgment.dated
+        key = (dated.filename, dated.sha256, judgment.verdict)
+        if key in self._logged:
+            return
+        self._logged.add(key)
+        if judgment.exception is not None:
+            outcome = f"allowed by exception {judgment.exception}"
+        elif judgment.proof is not None:
+            outcome = f"allowed as a proven backfill of {judgment.proof.reference}"
+        elif judgment.verdict == "late" and self.on_late == "verify":
+            outcome = "refused unless proven a benign backfill: --on-late verify"
+        else:
+            outcome = "the policy warns" if judgment.severity == "warning" \
+                else "the policy refuses it"
+        if judgment.verdict == "unknown":
+            logger.debug("Upload time unknown: %s: %s (%s)", dated.filename,
+                         dated.problem or "no upload time", outcome)
+            return
+        assert dated.lateness is not None
+        logger.debug("Late file: %s was uploaded %s after its release began, more than the %s "
+                     "threshold (%s)", dated.filename, format_duration(dated.lateness),
+                     format_duration(self.late_after), outcome)
 
     def judge_late(self, name: str, version: Version, dated: DatedFile, *,
                    proof: Proof | None = None) -> Judgment:

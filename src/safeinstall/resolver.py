@@ -1,16 +1,19 @@
 """Resolve the full dependency tree with resolvelib, choosing files exactly as pip's resolver does.
 
-Identifiers follow pip: ``name`` for a project and ``name[extra,...]`` for a project with extras
-(whose candidate depends on the base candidate, pinned to the same file), plus ``<python>`` for
-Requires-Python from metadata.  Constraints narrow what is found; they never become requirements.
+The requirements, candidates and results are in :mod:`safeinstall.candidates` (re-exported
+here). Constraints narrow what is found; they never become requirements.
+
+About 550 lines, kept as one module on purpose: the provider, the cached resolution loop and
+the explanation of a failed resolution are one algorithm (each cache of the provider is read
+by the loop's override), and reading it in one place is how it is checked against pip's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.markers import InvalidMarker
@@ -23,193 +26,67 @@ from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from resolvelib.resolvers.abstract import Result
 from resolvelib.resolvers.resolution import Resolution, _build_result
 
-from safeinstall.artifacts import CoreMetadata
+from safeinstall.candidates import (
+    PYTHON_ID,
+    Candidate,
+    Constraint,
+    DirectCandidate,
+    ExplicitRequirement,
+    IndexCandidate,
+    InstalledCandidate,
+    InstalledDist,
+    NamedRequirement,
+    PinnedRequirement,
+    PythonCandidate,
+    PythonRequirement,
+    Req,
+    ResolvedPackage,
+    ResolverOptions,
+    base_of,
+    make_identifier,
+    named_requirements,
+    with_extras,
+)
+from safeinstall.distmeta import CoreMetadata
 from safeinstall.errors import ResolutionError
 from safeinstall.finder import Finder
-from safeinstall.models import IndexFile
-from safeinstall.selection import Ranked, SelectionRules, iter_ranked, order_candidates
+from safeinstall.selection import SelectionRules, iter_ranked, order_candidates
 from safeinstall.target import TargetPython
 
-PYTHON_ID = "<python>"
+__all__ = [
+    "PYTHON_ID",
+    "Candidate",
+    "Constraint",
+    "DirectCandidate",
+    "ExplicitRequirement",
+    "IndexCandidate",
+    "InstalledCandidate",
+    "InstalledDist",
+    "MetadataFn",
+    "NamedRequirement",
+    "PinnedRequirement",
+    "Provider",
+    "PythonCandidate",
+    "PythonRequirement",
+    "Req",
+    "ResolvedPackage",
+    "ResolverOptions",
+    "base_of",
+    "explain_impossible",
+    "make_identifier",
+    "named_requirements",
+    "resolve",
+    "with_extras",
+]
+
+logger = logging.getLogger(__name__)
+
 #: resolvelib's pin check is cached by subclassing its resolution loop (issue 21); were the
 #: method renamed, the plain loop is used (the override would be dead code, not wrong).
 _CACHED_PIN_CHECKS = hasattr(Resolution, "_is_current_pin_satisfying")
 #: Entries of each of the resolver's caches before it is emptied (bounds memory on long
 #: backtracking, where candidates are made anew; an emptied cache only costs recomputation).
 _MAX_CACHED = 1_000_000
-
-
-def make_identifier(name: str, extras: Iterable[str] = ()) -> str:
-    cname = canonicalize_name(name)
-    ex = sorted({canonicalize_name(e) for e in extras})
-    return f"{cname}[{','.join(ex)}]" if ex else cname
-
-
-# -- requirements ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NamedRequirement:
-    name: NormalizedName
-    extras: frozenset[str]
-    specifier: SpecifierSet
-    hashes: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False, compare=False)
-    comes_from: str = ""  # "the user (requirements.txt:3)" or "app 1.0"
-    user_order: int | None = None
-
-    @property
-    def identifier(self) -> str:
-        return make_identifier(self.name, self.extras)
-
-    def __str__(self) -> str:
-        ex = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
-        return f"{self.name}{ex}{self.specifier}"
-
-
-@dataclass(frozen=True)
-class PinnedRequirement:
-    """The base of an extras candidate: exactly the same artifact."""
-
-    candidate: Candidate
-    comes_from: str = ""
-
-    @property
-    def identifier(self) -> str:
-        return self.candidate.name
-
-    def __str__(self) -> str:
-        return f"{self.candidate.name}=={self.candidate.version}"
-
-
-@dataclass(frozen=True)
-class ExplicitRequirement:
-    """A direct URL, VCS or local path requirement: one fixed candidate."""
-
-    candidate: DirectCandidate
-    comes_from: str = ""
-    user_order: int | None = None
-
-    @property
-    def identifier(self) -> str:
-        return make_identifier(self.candidate.name, self.candidate.extras)
-
-    def __str__(self) -> str:
-        return f"{self.candidate.name} @ {self.candidate.url}"
-
-
-@dataclass(frozen=True)
-class PythonRequirement:
-    specifier: SpecifierSet
-    comes_from: str = ""
-
-    @property
-    def identifier(self) -> str:
-        return PYTHON_ID
-
-    def __str__(self) -> str:
-        return f"Python{self.specifier}"
-
-
-Req = NamedRequirement | PinnedRequirement | ExplicitRequirement | PythonRequirement
-
-# -- candidates --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IndexCandidate:
-    name: NormalizedName
-    version: Version
-    file: IndexFile
-    extras: frozenset[str] = frozenset()
-    ranked: Ranked | None = field(default=None, compare=False, hash=False)
-
-    @property
-    def identifier(self) -> str:
-        return make_identifier(self.name, self.extras)
-
-
-@dataclass(frozen=True)
-class InstalledCandidate:
-    name: NormalizedName
-    version: Version
-    requires_dist: tuple[str, ...] = field(compare=False, hash=False)
-    requires_python: str | None = field(default=None, compare=False, hash=False)
-    extras: frozenset[str] = frozenset()
-
-    @property
-    def identifier(self) -> str:
-        return make_identifier(self.name, self.extras)
-
-
-@dataclass(frozen=True)
-class DirectCandidate:
-    name: NormalizedName
-    version: Version
-    url: str
-    kind: str  # "local-path", "local-file", "url", "vcs", "editable"
-    metadata: CoreMetadata = field(compare=False, hash=False)
-    extras: frozenset[str] = frozenset()
-    local_path: str | None = None  # the file or directory on disk
-    hashes: frozenset[str] = frozenset()
-
-    @property
-    def identifier(self) -> str:
-        return make_identifier(self.name, self.extras)
-
-
-@dataclass(frozen=True)
-class PythonCandidate:
-    version: Version
-    name: str = PYTHON_ID
-    extras: frozenset[str] = frozenset()
-
-    @property
-    def identifier(self) -> str:
-        return PYTHON_ID
-
-
-Candidate = IndexCandidate | InstalledCandidate | DirectCandidate | PythonCandidate
-
-
-def base_of(c: Candidate) -> Candidate:
-    if not c.extras:
-        return c
-    if isinstance(c, IndexCandidate):
-        return IndexCandidate(c.name, c.version, c.file, frozenset(), c.ranked)
-    if isinstance(c, InstalledCandidate):
-        return InstalledCandidate(c.name, c.version, c.requires_dist, c.requires_python)
-    if isinstance(c, DirectCandidate):
-        return DirectCandidate(c.name, c.version, c.url, c.kind, c.metadata, frozenset(),
-                               c.local_path, c.hashes)
-    return c
-
-
-# -- provider ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Constraint:
-    specifier: SpecifierSet
-    hashes: Mapping[str, frozenset[str]]
-    comes_from: str
-
-
-@dataclass(frozen=True)
-class InstalledDist:
-    name: NormalizedName
-    version: Version
-    requires_dist: tuple[str, ...]
-    requires_python: str | None
-
-
-@dataclass
-class ResolverOptions:
-    no_deps: bool = False
-    upgrade: bool = False
-    upgrade_strategy: str = "only-if-needed"
-    force_reinstall: bool = False
-    ignore_installed: bool = False
-    ignore_requires_python: bool = False
 
 
 MetadataFn = Callable[[Candidate], CoreMetadata]
@@ -338,7 +215,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         explicit = [r.candidate for r in reqs if isinstance(r, ExplicitRequirement)]
         if pins or explicit:
             fixed = pins[0] if pins else explicit[0]
-            cand = _with_extras(fixed, extras)
+            cand = with_extras(fixed, extras)
             ok = cand not in bad and all(self.is_satisfied_by(r, cand) for r in reqs)
             return [cand] if ok else []
         specifier = SpecifierSet()
@@ -357,7 +234,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         rules = self.rules
 
         def index() -> Iterator[Candidate]:
-            for r in iter_ranked(listing, specifier, rules, hashes):
+            for r in iter_ranked(listing, specifier, rules, hashes, explain=True):
                 yield IndexCandidate(name, r.file.version, r.file, extras, r)
 
         def matches() -> Iterator[Candidate]:
@@ -479,30 +356,6 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         return out
 
 
-def named_requirements(req: Requirement, comes_from: str, *, user_order: int | None = None,
-                       hashes: Mapping[str, frozenset[str]] | None = None) -> list[Req]:
-    """``foo[x]>=1`` yields requirements on both ``foo`` and ``foo[x]``, as pip does."""
-    name = canonicalize_name(req.name)
-    base = NamedRequirement(name, frozenset(), req.specifier, hashes or {}, comes_from,
-                            user_order)
-    if not req.extras:
-        return [base]
-    extras = frozenset(canonicalize_name(e) for e in req.extras)
-    return [base, NamedRequirement(name, extras, req.specifier, hashes or {}, comes_from,
-                                   user_order)]
-
-
-def _with_extras(c: Candidate, extras: frozenset[str]) -> Candidate:
-    if isinstance(c, IndexCandidate):
-        return IndexCandidate(c.name, c.version, c.file, extras, c.ranked)
-    if isinstance(c, InstalledCandidate):
-        return InstalledCandidate(c.name, c.version, c.requires_dist, c.requires_python, extras)
-    if isinstance(c, DirectCandidate):
-        return DirectCandidate(c.name, c.version, c.url, c.kind, c.metadata, extras,
-                               c.local_path, c.hashes)
-    return c
-
-
 def _and_hashes(a: Mapping[str, frozenset[str]],
                 b: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
     if not a:
@@ -513,21 +366,6 @@ def _and_hashes(a: Mapping[str, frozenset[str]],
 
 
 # -- running -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResolvedPackage:
-    name: NormalizedName
-    version: Version
-    candidate: Candidate  # base candidate (no extras)
-    extras: frozenset[str]
-    required_by: tuple[str, ...]  # "the user (file:line)" or "parent 1.0"
-    #: the version specifiers of the named requirements on it (``==1.0``), as written
-    specifiers: tuple[str, ...] = ()
-
-    @property
-    def already_installed(self) -> bool:
-        return isinstance(self.candidate, InstalledCandidate)
 
 
 class _Resolution(Resolution[Req, Candidate, str]):
@@ -583,8 +421,34 @@ class _Reporter(BaseReporter[Req, Candidate, str]):
         self.on_pin = on_pin
 
     def pinning(self, candidate: Any) -> None:
-        if self.on_pin is not None and not isinstance(candidate, PythonCandidate):
+        if isinstance(candidate, PythonCandidate):
+            return
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Pinning %s %s (%s)", candidate.name, candidate.version,
+                         _described(candidate))
+        if self.on_pin is not None:
             self.on_pin(f"{candidate.name} {candidate.version}")
+
+    def rejecting_candidate(self, criterion: Any, candidate: Any) -> None:
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        causes = "; ".join(dict.fromkeys(
+            f"{'the user' if i.parent is None else f'{i.parent.name} {i.parent.version}'} "
+            f"requires {i.requirement}" for i in criterion.information))
+        logger.debug("Will try a different candidate, due to conflict: %s %s (%s) does not "
+                     "satisfy: %s", candidate.name, candidate.version, _described(candidate),
+                     causes)
+
+
+def _described(candidate: Candidate) -> str:
+    """Where a candidate comes from, for a log line."""
+    if isinstance(candidate, IndexCandidate):
+        return candidate.file.filename
+    if isinstance(candidate, InstalledCandidate):
+        return "already installed"
+    if isinstance(candidate, DirectCandidate):
+        return candidate.url
+    return "the target Python"
 
 
 def resolve(provider: Provider, requirements: Sequence[Req], *,

@@ -15,6 +15,7 @@ This follows pip 26's ``LinkEvaluator``, ``CandidateEvaluator`` and the resolver
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,9 @@ from packaging.version import Version
 from safeinstall.listing import ProjectListing
 from safeinstall.models import IndexFile
 from safeinstall.target import TargetPython
+from safeinstall.urls import redact_url
+
+logger = logging.getLogger(__name__)
 
 Hashes = Mapping[str, frozenset[str]]
 
@@ -93,6 +97,8 @@ class SelectionRules:
 
     _verdicts: dict[tuple[object, ...], str | None] = field(
         default_factory=dict, compare=False, hash=False, repr=False)
+    #: the files already logged as passed over, yanked or outranked (-v: one line each)
+    _logged_skipped: set[str] = field(default_factory=set, compare=False, hash=False, repr=False)
 
     @cached_property
     def tag_priority(self) -> dict[Tag, int]:
@@ -153,24 +159,92 @@ def evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
     return verdict
 
 
-def _evaluate_file(f: IndexFile, rules: SelectionRules) -> str | None:
+def _evaluate_file(f: IndexFile, rules: SelectionRules, *,
+                   pip_words: bool = False) -> str | None:
+    """The verdict, or with ``pip_words`` the log message pip writes for it (without the URL:
+    only for ``-v``, never cached)."""
     allowed = rules.format_control.allowed(f.project)
     if f.is_wheel and "binary" not in allowed:
-        return "wheels are not allowed for this project (--no-binary)"
+        return f"Skipping link: No binaries permitted for {f.project}" if pip_words \
+            else "wheels are not allowed for this project (--no-binary)"
     if not f.is_wheel and "source" not in allowed:
-        return "sdists are not allowed for this project (--only-binary)"
+        return f"Skipping link: No sources permitted for {f.project}" if pip_words \
+            else "sdists are not allowed for this project (--only-binary)"
     if rules.uploaded_prior_to is not None and not f.url.startswith("file:"):
         if f.upload_time is None:
-            return f"Index {f.source.url} does not provide upload-time metadata."
+            why = f"Index {f.source.url} does not provide upload-time metadata."
+            return f"Skipping link: {why}" if pip_words else why
         if f.upload_time >= rules.uploaded_prior_to:
-            return f"Upload time {f.upload_time} not prior to {rules.uploaded_prior_to}"
+            why = f"Upload time {f.upload_time} not prior to {rules.uploaded_prior_to}"
+            return f"Skipping link: {why}" if pip_words else why
     if f.requires_python and not rules.ignore_requires_python and \
             _requires_python_excludes(f.requires_python, rules.target.version_string):
+        if pip_words:
+            return (f"Link requires a different Python ({rules.target.version_string} not "
+                    f"in: {f.requires_python!r})")
         return (f"Requires-Python {f.requires_python} excludes "
                 f"Python {rules.target.version_string}")
     if f.is_wheel and f.tags.isdisjoint(rules.tag_set):
+        if pip_words:
+            return (f"Skipping link: none of the wheel's tags "
+                    f"({', '.join(sorted(str(t) for t in f.tags))}) are compatible "
+                    "(run pip debug --verbose to show compatible tags)")
         return "no tag of this wheel is supported by the target"
     return None
+
+
+def _compatible(files: Iterable[IndexFile], rules: SelectionRules,
+                explain: bool) -> list[IndexFile]:
+    """The files pip would consider at all; with ``explain`` (and ``-v``), the others are
+    logged in pip's words, once each."""
+    if not (explain and logger.isEnabledFor(logging.DEBUG)):
+        return [f for f in files if evaluate_file(f, rules) is None]
+    out = []
+    for f in files:
+        if evaluate_file(f, rules) is None:
+            out.append(f)
+        elif f.url not in rules._logged_skipped:
+            rules._logged_skipped.add(f.url)
+            logger.debug("%s: %s", _evaluate_file(f, rules, pip_words=True),
+                         redact_url(f.url))
+    return out
+
+
+def _log_outranked(loser: Ranked, winner: Ranked, rules: SelectionRules) -> None:
+    """A candidate of a version passed over for a better file of it (pip's preference order;
+    the caller checks that debug records are wanted)."""
+    f, best = loser.file, winner.file
+    if f.url in rules._logged_skipped:
+        return
+    rules._logged_skipped.add(f.url)
+    n = len(rules.target.tags)
+    if loser.key[0] != winner.key[0]:
+        why = "no allowed hash"
+    elif loser.key[1] != winner.key[1]:
+        why = "yanked"
+    elif not f.is_wheel and best.is_wheel:
+        why = "an sdist ranks below every compatible wheel"
+    elif loser.tag_rank is not None and winner.tag_rank is not None \
+            and loser.tag_rank != winner.tag_rank:
+        why = (f"its best tag {rules.target.tags[loser.tag_rank]} is #{loser.tag_rank + 1} of "
+               f"{n} supported tags, {best.filename}'s {rules.target.tags[winner.tag_rank]} "
+               f"is #{winner.tag_rank + 1}")
+    elif loser.key != winner.key:
+        why = "a lower build tag"
+    else:
+        why = "an equal file met later wins, as in pip"
+    logger.debug("Skipping link: %s %s prefers %s (%s): %s", f.project, f.version,
+                 best.filename, why, redact_url(f.url))
+
+
+def _log_yanked(f: IndexFile, rules: SelectionRules) -> None:
+    """A yanked file passed over (the caller checks that debug records are wanted)."""
+    if f.url in rules._logged_skipped:
+        return
+    rules._logged_skipped.add(f.url)
+    logger.debug("Skipping link: yanked for reason: %s (a yanked file counts only when the "
+                 "specifier pins a version that only yanked files match): %s",
+                 f.yanked or "<none given>", redact_url(f.url))
 
 
 def rank(f: IndexFile, rules: SelectionRules, hashes: Hashes) -> Ranked:
@@ -219,10 +293,13 @@ def order_candidates(
     specifier: SpecifierSet,
     rules: SelectionRules,
     hashes: Hashes | None = None,
+    *,
+    explain: bool = False,
 ) -> list[Ranked]:
-    """The files pip's resolver would try, best first, one per version."""
+    """The files pip's resolver would try, best first, one per version. ``explain``: log the
+    files passed over (for the resolver's own look-ups, not for the hints' ones)."""
     hashes = hashes or {}
-    compatible = [f for f in files if evaluate_file(f, rules) is None]
+    compatible = _compatible(files, rules, explain)
     prereleases = True if rules.allow_all_prereleases else None
     by_version = {str(f.version): f.version for f in compatible}
     allowed_versions = set(specifier.filter(by_version.values(), prereleases=prereleases))
@@ -232,13 +309,18 @@ def order_candidates(
     all_yanked = all(r.file.is_yanked for r in ranked)
     pinned = is_pinned(specifier)
     out: list[Ranked] = []
-    seen: set[Version] = set()
+    seen: dict[Version, Ranked] = {}
+    log = explain and logger.isEnabledFor(logging.DEBUG)
     for r in reversed(ranked):
         if r.file.is_yanked and not (all_yanked and pinned):
+            if log:
+                _log_yanked(r.file, rules)
             continue
         if r.file.version in seen:
+            if log:
+                _log_outranked(r, seen[r.file.version], rules)
             continue
-        seen.add(r.file.version)
+        seen[r.file.version] = r
         out.append(r)
     return out
 
@@ -248,6 +330,8 @@ def iter_ranked(
     specifier: SpecifierSet,
     rules: SelectionRules,
     hashes: Hashes | None = None,
+    *,
+    explain: bool = False,
 ) -> Iterator[Ranked]:
     """What :func:`order_candidates` returns for all of ``listing``'s files, computed lazily:
     version by version from the highest, so a resolver that takes the first candidate parses
@@ -259,10 +343,14 @@ def iter_ranked(
     version can be picked version by version. The only whole-listing fact needed is the
     specifier's pre-release fallback ("pre-releases only if no compatible final release
     matches"), settled by the first matching final release that has a compatible file.
+
+    ``explain`` (the resolver's own look-ups, not the look-ahead's): with ``-v``, log why each
+    file met lost, in the resolver's thread, so the lines come in a stable order.
     """
     hashes = hashes or {}
     if hashes or rules.prefer_binary or is_pinned(specifier):
-        yield from order_candidates(listing.candidates(specifier), specifier, rules, hashes)
+        yield from order_candidates(listing.candidates(specifier), specifier, rules, hashes,
+                                    explain=explain)
         return
     prereleases = True if rules.allow_all_prereleases else None
     versions = listing.versions()
@@ -272,14 +360,25 @@ def iter_ranked(
 
     def judged(version: Version) -> tuple[bool, Ranked | None]:
         """(has a compatible file, yanked or not; the best compatible non-yanked file)."""
-        compatible = [f for f in listing.files_of(version) if evaluate_file(f, rules) is None]
+        compatible = _compatible(listing.files_of(version), rules, explain)
         best: Ranked | None = None
+        log = explain and logger.isEnabledFor(logging.DEBUG)
+        losers: list[Ranked] = []
         for f in compatible:
             if f.is_yanked:
+                if log:
+                    _log_yanked(f, rules)
                 continue
             r = rank(f, rules, hashes)
             if best is None or r.key >= best.key:  # equal keys: the copy met last wins
+                if log and best is not None:
+                    losers.append(best)
                 best = r
+            elif log:
+                losers.append(r)
+        if best is not None:
+            for r in losers:
+                _log_outranked(r, best, rules)
         return bool(compatible), best
 
     some_final_matches = any(v in strict and not v.is_prerelease for v in order)

@@ -49,9 +49,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from safeinstall.cmdline import CommandLine
 from safeinstall.durations import parse_duration
 from safeinstall.errors import UsageError
-from safeinstall.pipoptions import CommandLine
 from safeinstall.policy import LateException, Policy, parse_action, parse_late_action
 
 DEFAULT_CONFIG_NAME = "safe-install.toml"

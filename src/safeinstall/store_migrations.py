@@ -17,14 +17,23 @@ Rules, because stores outlive releases of safe-install and are shared by several
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from safeinstall.store import Transaction
+from typing import Any, Literal, Protocol
 
 Dialect = Literal["sqlite", "postgresql"]
+
+
+class Transaction(Protocol):
+    """What a migration's ``python`` step is given: the open transaction of the migration
+    (:class:`safeinstall.store.Transaction` is one). Declared here, so that this module
+    imports nothing of the store that imports it."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import packaging
 from packaging.markers import default_environment
 from packaging.tags import Tag, parse_tag, sys_tags
 
+from safeinstall.background import Background, BackgroundTimeout, Finished
 from safeinstall.errors import UsageError
 
 
@@ -152,8 +152,6 @@ def active_environment(environ: Mapping[str, str]) -> str | None:
         return None
     if same_environment(venv, sys.prefix):
         return None
-    from safeinstall.installed import interpreter_path
-
     if not os.path.isdir(venv) or interpreter_path(venv) == venv:
         raise UsageError(
             f"VIRTUAL_ENV names {venv!r}, which is not a virtual environment (no bin/python "
@@ -164,54 +162,59 @@ def active_environment(environ: Mapping[str, str]) -> str | None:
     return venv
 
 
+def interpreter_path(executable: str) -> str:
+    """The interpreter a ``--python`` value names: a venv directory means its python."""
+    if os.path.isdir(executable):  # pip accepts a venv directory too
+        for candidate in ("bin/python", "Scripts/python.exe"):
+            if os.path.exists(os.path.join(executable, candidate)):
+                return os.path.join(executable, candidate)
+    return executable
+
+
 def probe_interpreter(executable: str) -> TargetPython:
     """Ask the interpreter at ``executable`` for its tags and markers (as ``pip --python`` does).
 
     The probe imports only our copy of :mod:`packaging`, put on its path for this one run, so the
     target needs nothing installed.
     """
-    return PendingProbe(executable).result()
+    with PendingProbe(executable) as probe:
+        return probe.result()
 
 
-class PendingProbe:
+class PendingProbe(Background[TargetPython]):
     """:func:`probe_interpreter`, started now and read when needed (the target interpreter
     starts while safe-install itself does)."""
 
     def __init__(self, executable: str) -> None:
-        from safeinstall.installed import interpreter_path
-
+        super().__init__("probe")
         self.executable = executable
         path = interpreter_path(executable)
         packaging_parent = os.path.dirname(os.path.dirname(packaging.__file__))
         self._error: str | None = None
-        self._proc: subprocess.Popen[str] | None = None
-        self._result: TargetPython | None = None
         try:
-            self._proc = subprocess.Popen(
-                [path, "-I", "-c", _PROBE, packaging_parent], stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.start_process([path, "-I", "-c", _PROBE, packaging_parent])
         except OSError as exc:
             self._error = str(exc.strerror)
 
-    def result(self) -> TargetPython:
-        if self._result is not None:
-            return self._result
+    def result(self, timeout: float | None = 60) -> TargetPython:
         executable = self.executable
-        if self._proc is None:
+        if self.proc is None:
             raise UsageError(
                 f"cannot run the target interpreter {executable!r}: {self._error}",
                 hint="pass --python the path of a Python executable or virtual environment",
             )
         try:
-            stdout, stderr = self._proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.close()
+            return super().result(timeout)
+        except BackgroundTimeout as exc:
             raise UsageError(f"the target interpreter {executable!r} did not report its tags "
-                             "within 60 s") from None
-        if self._proc.returncode != 0:
+                             f"within {exc.timeout:.0f} s") from None
+
+    def read(self, finished: Finished) -> TargetPython:
+        executable, stdout = self.executable, finished.stdout
+        if finished.returncode != 0:
             raise UsageError(
                 f"the target interpreter {executable!r} failed to report its tags: "
-                f"{stderr.strip()[-500:]}",
+                f"{finished.stderr.strip()[-500:]}",
                 hint="pip 26 supports CPython/PyPy 3.9 and newer",
             )
         try:
@@ -226,7 +229,7 @@ class PendingProbe:
         tags: list[Tag] = []
         for text in data["tags"]:
             tags.extend(parse_tag(text))
-        self._result = TargetPython(
+        return TargetPython(
             executable=data["executable"],
             version=(version[0], version[1], version[2]),
             implementation=data["implementation"],
@@ -236,13 +239,6 @@ class PendingProbe:
             user_site_refusal=str(data.get("user_site_refusal", "")),
             externally_managed=str(data.get("externally_managed", "")),
         )
-        return self._result
-
-    def close(self) -> None:
-        """Stop the probe if its answer is no longer wanted."""
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.kill()
-            self._proc.communicate()
 
 
 def _apple_platforms(arch: str, prefix: str) -> list[str]:

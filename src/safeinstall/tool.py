@@ -87,19 +87,37 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         silence_stdout(out)
         return EXIT_BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - a bug: say so (no command of this tool installs)
-        from safeinstall.cli import _internal_error
+        from safeinstall.entry import internal_error
 
-        _internal_error(exc, err, env, f"safe-install-tool {name}")
+        internal_error(exc, err, env, f"safe-install-tool {name}")
         return EXIT_INTERNAL
 
 
 def _help_of(module_name: str) -> str:
-    module = importlib.import_module(f"safeinstall.commands.{module_name}")
+    """A command's one-line ``HELP``, read from its source without running it: ``--help``
+    lists every command, and importing them all would load the HTTP stack (~0.3 s). A
+    module whose ``HELP`` is not a plain string literal is imported."""
+    import ast
+    from importlib.util import find_spec
+
+    name = f"safeinstall.commands.{module_name}"
+    spec = find_spec(name)
+    if spec is not None and spec.origin and spec.origin.endswith(".py"):
+        try:
+            with open(spec.origin, encoding="utf-8") as source:
+                tree = ast.parse(source.read())
+            for node in tree.body:
+                if isinstance(node, ast.Assign) and any(
+                        isinstance(t, ast.Name) and t.id == "HELP" for t in node.targets):
+                    return str(ast.literal_eval(node.value))
+        except (OSError, SyntaxError, ValueError):
+            pass
+    module = importlib.import_module(name)
     return str(getattr(module, "HELP", ""))
 
 
 def console_main() -> None:
-    from safeinstall.cli import leave, tune_gc
+    from safeinstall.entry import leave, tune_gc
 
     tune_gc()
     leave(main())

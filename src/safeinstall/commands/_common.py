@@ -8,7 +8,6 @@ them; ``--isolated`` ignores that configuration, as in pip.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,39 +18,29 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from safeinstall.cmdline import CommandLine, declare
 from safeinstall.errors import UsageError
 from safeinstall.finder import Finder
-from safeinstall.pipoptions import CommandLine, PipSettings, effective_settings, read_pip_config
+from safeinstall.pipconfig import read_pip_config
+from safeinstall.pipoptions import PipSettings, effective_settings
 from safeinstall.policy import Policy
 from safeinstall.releaseview import NamedTarget, RulesFor, current_named, parse_targets
 from safeinstall.selection import FormatControl, SelectionRules
 from safeinstall.target import TargetPython
+from safeinstall.wiring import absolute
 
 
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    """pip's index options, declared from safe-install's option table (:func:`declare`)."""
     group = parser.add_argument_group("indexes (as in pip install; pip's configuration applies)")
-    group.add_argument("-i", "--index-url", metavar="URL",
-                       help="base URL of the package index (default: pip's, i.e. PyPI)")
-    group.add_argument("--extra-index-url", action="append", default=[], metavar="URL",
-                       help="an additional index (repeatable)")
-    group.add_argument("--no-index", action="store_true", help="ignore package indexes")
-    group.add_argument("-f", "--find-links", action="append", default=[], metavar="URL",
-                       help="a directory or page listing distribution files (repeatable)")
-    group.add_argument("--trusted-host", action="append", default=[], metavar="HOST",
-                       help="allow plain HTTP to HOST (repeatable)")
-    group.add_argument("--cert", metavar="PATH", help="CA bundle for HTTPS")
-    group.add_argument("--timeout", metavar="SECONDS", help="network timeout (pip's)")
-    group.add_argument("--response-deadline", metavar="SECONDS",
-                       help="the longest one response may take in all (default 120; plus 1 s "
-                       "per 100 KiB it announces)")
-    group.add_argument("--only-binary", action="append", default=[], metavar="NAMES",
-                       help="as pip: never select sdists for these projects (:all:)")
-    group.add_argument("--no-binary", action="append", default=[], metavar="NAMES",
-                       help="as pip: never select wheels for these projects (:all:)")
-    group.add_argument("--prefer-binary", action="store_true",
-                       help="as pip: prefer wheels to newer sdists")
-    group.add_argument("--isolated", action="store_true",
-                       help="ignore pip's configuration files and PIP_* variables")
+    for names in (("-i", "--index-url"), ("--extra-index-url",), ("--no-index",),
+                  ("-f", "--find-links"), ("--trusted-host",), ("--cert",), ("--timeout",)):
+        declare(group, *names)
+    declare(group, "--response-deadline",
+            help="the longest one response may take in all (default 120; plus 1 s per 100 KiB "
+            "it announces)")
+    for names in (("--only-binary",), ("--no-binary",), ("--prefer-binary",), ("--isolated",)):
+        declare(group, *names)
 
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, default: str) -> None:
@@ -63,18 +52,18 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, default: str) -> No
         "musllinux x86_64, macOS arm64/x86_64, Windows amd64), or PYTHON:PLATFORM such as "
         "3.12:manylinux_x86_64, 3.10-3.14:win_amd64, *:macos_arm64 or "
         f"3.12:manylinux_2_28_x86_64 (a wheel platform tag). Default: {default}")
-    group.add_argument("--python", metavar="PATH",
-                       help="the interpreter that 'current' means (default: the one running "
-                       "safe-install), as pip install --python")
+    declare(group, "--python",
+            help="the interpreter that 'current' means (default: the one running "
+            "safe-install), as pip install --python")
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--late-after", metavar="DURATION",
-                        help="lateness threshold relative to the release start (default: "
-                        "SAFE_INSTALL_LATE_AFTER, safe-install.toml, else 24h)")
-    parser.add_argument("--config", metavar="FILE",
-                        help="the one safe-install settings file to read (default: found as for "
-                        "safe-install; /dev/null: none)")
+    declare(parser, "--late-after",
+            help="lateness threshold relative to the release start (default: "
+            "SAFE_INSTALL_LATE_AFTER, safe-install.toml, else 24h)")
+    declare(parser, "--config",
+            help="the one safe-install settings file to read (default: found as for "
+            "safe-install; /dev/null: none)")
     parser.add_argument("--now", metavar="TIME", help=argparse.SUPPRESS)
 
 
@@ -123,7 +112,7 @@ def pip_values(args: argparse.Namespace, cwd: str) -> dict[str, object]:
     """``pip install`` option values (by pipoptions dest) from the shared index options."""
     values: dict[str, object] = {
         "extra_index_urls": list(args.extra_index_url),
-        "find_links": [_abs(p, cwd) for p in args.find_links],
+        "find_links": [absolute(p, cwd) for p in args.find_links],
         "trusted_hosts": list(args.trusted_host),
         "only_binary": list(args.only_binary),
         "no_binary": list(args.no_binary),
@@ -157,7 +146,7 @@ class IndexSession:
 
 def open_finder(settings: PipSettings) -> IndexSession:
     """A finder over the settings' sources, with the checked install's HTTP session."""
-    from safeinstall.cli import make_finder, open_session
+    from safeinstall.wiring import make_finder, open_session
 
     session = open_session(settings)
     try:
@@ -169,17 +158,12 @@ def open_finder(settings: PipSettings) -> IndexSession:
 
 def current_target_of(settings: PipSettings) -> NamedTarget:
     """``current``: --python's interpreter (or ours), narrowed by pip's --platform & co."""
-    from safeinstall.target import current_target, foreign_target, probe_interpreter
+    from safeinstall.wiring import default_target
 
-    target = probe_interpreter(settings.python) if settings.python else current_target()
     note = f"interpreter {settings.python}" if settings.python else "this interpreter"
     if settings.foreign:
-        target = foreign_target(python_version=settings.python_version,
-                                platforms=settings.platforms or None,
-                                implementation=settings.implementation,
-                                abis=settings.abis or None, base=target)
         note = "as described by pip's --platform/--python-version configuration"
-    return current_named(target, note=note)
+    return current_named(default_target(settings), note=note)
 
 
 def targets_of(args: argparse.Namespace, settings: PipSettings,
@@ -196,9 +180,3 @@ def rules_factory(settings: PipSettings) -> RulesFor:
                               ignore_requires_python=settings.ignore_requires_python)
 
     return rules_for
-
-
-def _abs(path: str, cwd: str) -> str:
-    if "://" in path:
-        return path
-    return path if os.path.isabs(path) else os.path.join(cwd, path)

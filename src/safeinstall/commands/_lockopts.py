@@ -110,7 +110,7 @@ def emit(text: str, dest: str | None, stdout: IO[str], cwd: str) -> None:
 
 def open_index(settings: Any, finder_class: Any = None, **kwargs: Any) -> tuple[Any, Any]:
     """(session, finder) configured as the checked install configures them."""
-    from safeinstall.cli import make_finder, open_session
+    from safeinstall.wiring import make_finder, open_session
 
     session = open_session(settings, urls=tuple(kwargs.get("times_from", ())))
     try:

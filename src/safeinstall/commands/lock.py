@@ -60,7 +60,6 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         stderr: IO[str], cwd: str) -> int:
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import run_check
-    from safeinstall.cli import inputs_for_target, load_inputs
     from safeinstall.errors import UsageError
     from safeinstall.fileio import write_atomically
     from safeinstall.locks.builder import OnTimeFinder, build_lock
@@ -68,6 +67,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     from safeinstall.locks.writer import build_constraints_text, pylock_text, requirements_text
     from safeinstall.pipoptions import CommandLine
     from safeinstall.settings import run_cache_dir
+    from safeinstall.wiring import inputs_for_target, load_inputs
 
     now = _common.parse_now(args.now)
     ours = _lockopts.load_settings(args, environ, cwd)
@@ -188,10 +188,10 @@ def _open_trust(args: argparse.Namespace, environ: Mapping[str, str], cwd: str, 
                 stderr: IO[str]) -> tuple[Any, str | None]:
     """The trust store (None: off, or the default store cannot be opened: a warning), and the
     store URL as chosen (``""``: the default), read as ``safe-install`` reads it."""
-    from safeinstall.cli import take_trust_options
     from safeinstall.errors import SafeInstallError
     from safeinstall.store import StoreRowError, StoreSchemaError
     from safeinstall.trust import open_trust
+    from safeinstall.wiring import take_trust_options
 
     argv = ["--no-trust-store"] if args.no_trust_store else \
         ["--trust-store", args.trust_store] if args.trust_store is not None else []

@@ -232,16 +232,6 @@ def _size(n: int | None) -> str:
     return f"{n} B"
 
 
-def _tags(f: IndexFile) -> str:
-    """The tag triple as in a wheel's filename (``cp312-cp312-manylinux_2_17_x86_64...``)."""
-    if not f.is_wheel:
-        return "sdist"
-    interps = sorted({t.interpreter for t in f.tags})
-    abis = sorted({t.abi for t in f.tags})
-    plats = sorted({t.platform for t in f.tags})
-    return f"{'.'.join(interps)}-{'.'.join(abis)}-{'.'.join(plats)}"
-
-
 def _file_cell(f: IndexFile, prefix: str) -> str:
     """A wheel's filename without the ``name-version-`` all wheels of the release share: what
     remains is its tags (``py3-none-any.whl``). Other files keep their whole name."""
