@@ -20,21 +20,16 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from safeinstall.artifacts import (
-    ArtifactStore,
-    CoreMetadata,
-    parse_metadata,
-    read_wheel_metadata,
-    sha256_file,
-)
+from safeinstall.artifacts import ArtifactStore, sha256_file
 from safeinstall.background import Background
 from safeinstall.buildenv import pip_build_args
 from safeinstall.builds import index_args
+from safeinstall.candidates import DirectCandidate, IndexCandidate
+from safeinstall.distmeta import CoreMetadata, parse_metadata, read_wheel_metadata
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
 from safeinstall.models import IndexFile
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
-from safeinstall.resolver import DirectCandidate, IndexCandidate
 from safeinstall.results import CheckResult, PackageResult
 
 #: Downloads of checked artifacts that run at once (as uv's default, a polite bound).

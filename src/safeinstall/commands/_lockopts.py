@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from safeinstall.cmdline import CommandLine
 from safeinstall.commands import _common
-from safeinstall.pipoptions import CommandLine
 from safeinstall.settings import Settings
 
 

@@ -60,12 +60,12 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
         stderr: IO[str], cwd: str) -> int:
     from safeinstall.artifacts import ArtifactStore
     from safeinstall.checker import run_check
+    from safeinstall.cmdline import CommandLine
     from safeinstall.errors import UsageError
     from safeinstall.fileio import write_atomically
     from safeinstall.locks.builder import OnTimeFinder, build_lock
     from safeinstall.locks.targets import target_label
     from safeinstall.locks.writer import build_constraints_text, pylock_text, requirements_text
-    from safeinstall.pipoptions import CommandLine
     from safeinstall.settings import run_cache_dir
     from safeinstall.wiring import inputs_for_target, load_inputs
 
