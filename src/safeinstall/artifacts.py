@@ -442,11 +442,6 @@ class ArtifactCache:
             return None
 
 
-#: The former name, for the branches of this round that still import it (issue 20 renamed the
-#: class so that "store" means the state database only); remove once they are merged.
-ArtifactStore = ArtifactCache
-
-
 def _key(f: IndexFile) -> tuple[str, str | None]:
     return f.url, f.sha256
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from packaging.utils import NormalizedName
 
-from safeinstall.artifacts import ArtifactStore
+from safeinstall.artifacts import ArtifactCache
 from safeinstall.backfill import Outcome
 from safeinstall.buildenv import BuildEnv
 from safeinstall.candidates import Candidate, Constraint
@@ -31,7 +31,7 @@ class CheckContext:
     policy: Policy
     target: TargetPython
     finder: Finder
-    store: ArtifactStore
+    store: ArtifactCache
     environ: Mapping[str, str]
     now: datetime
     cwd: str

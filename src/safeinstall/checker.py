@@ -13,7 +13,7 @@ from datetime import datetime
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from safeinstall.artifacts import ArtifactStore
+from safeinstall.artifacts import ArtifactCache
 from safeinstall.builds import (
     VCS_PREFIXES,
     check_build_env,
@@ -148,7 +148,7 @@ def run_check(
     user_requirements: Sequence[UserRequirement],
     parsed: ParsedRequirements,
     finder: Finder,
-    store: ArtifactStore,
+    store: ArtifactCache,
     environ: Mapping[str, str],
     now: datetime,
     cwd: str,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from safeinstall.artifacts import ArtifactStore, sha256_file
+from safeinstall.artifacts import ArtifactCache, sha256_file
 from safeinstall.background import Background
 from safeinstall.buildenv import pip_build_args
 from safeinstall.builds import index_args
@@ -211,7 +211,7 @@ def start_install(python: str | None, settings: PipSettings, environ: Mapping[st
     return EarlyInstall(cmd, environ_without_pip(environ), out)
 
 
-def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
+def prepare(result: CheckResult, store: ArtifactCache, settings: PipSettings,
             environ: Mapping[str, str], workdir: Path,
             progress: Callable[[str], None] = lambda _m: None, *,
             on_bytes: Callable[[int], None] | None = None) -> InstallPlan:
@@ -237,7 +237,7 @@ def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _fetch_counted(store: ArtifactStore, f: IndexFile, expected: frozenset[str],
+def _fetch_counted(store: ArtifactCache, f: IndexFile, expected: frozenset[str],
                    on_bytes: Callable[[int], None] | None) -> Path:
     """``store.fetch``, reporting bytes as they arrive; a file downloaded earlier in the run
     (or cached) counts once it is there. A retry starts from 0 again: counted only past the

@@ -54,11 +54,11 @@ def prover(policy: Any, session: Any, cache_dir: str | None, environ: Mapping[st
     :func:`safeinstall.lockcheck.date_release` takes); otherwise (None, None)."""
     if policy.on_late != "verify":
         return None, None
-    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.artifacts import ArtifactCache
     from safeinstall.backfillcheck import prove_dated
     from safeinstall.settings import default_cache_dir
 
-    store = ArtifactStore(session, Path(cache_dir) if cache_dir else default_cache_dir(environ))
+    store = ArtifactCache(session, Path(cache_dir) if cache_dir else default_cache_dir(environ))
 
     def prove(f: Any, timeline: Any, release_files: Any) -> Any:
         return prove_dated(store, policy, f, timeline, release_files)

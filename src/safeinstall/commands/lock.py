@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str],
         stderr: IO[str], cwd: str) -> int:
-    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.artifacts import ArtifactCache
     from safeinstall.checker import run_check
     from safeinstall.cmdline import CommandLine
     from safeinstall.errors import UsageError
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     session, finder = _lockopts.open_index(per_target[0][1].settings, OnTimeFinder,
                                            policy=policy, index_for=ours.index_for)
     cache_dir = run_cache_dir(ours, environ, no_cache=bool(args.no_cache_dir))
-    store = ArtifactStore(session, cache_dir)
+    store = ArtifactCache(session, cache_dir)
     trust = None
     try:
         trust, trust_store = _open_trust(args, environ, cwd, now, stderr)
