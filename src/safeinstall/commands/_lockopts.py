@@ -48,9 +48,6 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
     return load(CommandLine(values, (), ()), environ, Path(cwd))
 
 
-pip_values = _common.pip_values
-
-
 def prover(policy: Any, session: Any, cache_dir: str | None, environ: Mapping[str, str]
            ) -> tuple[Any, Any]:
     """With ``--on-late verify``: (an artifact store to close, the prover

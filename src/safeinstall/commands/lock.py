@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     now = _common.parse_now(args.now)
     ours = _lockopts.load_settings(args, environ, cwd)
     policy = ours.policy
-    values = _lockopts.pip_values(args, cwd)
+    values = _common.pip_values(args, cwd)
     values["requirements"] = list(args.requirement_files)
     values["constraints"] = list(args.constraint_files)
     if args.pre:
