@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from clihelp import run_cli
-from safeinstall.installer import compile_installed, compiles_afterwards
+from safeinstall.bytecode import compile_installed, compiles_afterwards
 from safeinstall.pipoptions import PipSettings
 from support.artifacts import build_wheel
 from support.index import LocalIndex

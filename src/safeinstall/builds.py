@@ -17,15 +17,25 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from safeinstall.artifacts import (
+from safeinstall.artifacts import sha256_file
+from safeinstall.buildenv import BuildEnv, BuildPin, materialize, pip_build_args
+from safeinstall.candidates import (
+    Candidate,
+    Constraint,
+    DirectCandidate,
+    IndexCandidate,
+    NamedRequirement,
+    Req,
+    ResolverOptions,
+    named_requirements,
+)
+from safeinstall.checkcontext import CheckContext
+from safeinstall.distmeta import (
     CoreMetadata,
     parse_metadata,
     read_wheel_metadata,
-    sha256_file,
     static_sdist_metadata,
 )
-from safeinstall.buildenv import BuildEnv, BuildPin, materialize, pip_build_args
-from safeinstall.checkcontext import CheckContext
 from safeinstall.errors import (
     IntegrityError,
     PolicyRefusal,
@@ -37,18 +47,7 @@ from safeinstall.evaluate import evaluate, evaluate_index_candidate
 from safeinstall.models import UserRequirement
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
-from safeinstall.resolver import (
-    Candidate,
-    Constraint,
-    DirectCandidate,
-    IndexCandidate,
-    NamedRequirement,
-    Provider,
-    Req,
-    ResolverOptions,
-    named_requirements,
-    resolve,
-)
+from safeinstall.resolver import Provider, resolve
 from safeinstall.results import CheckRefused
 from safeinstall.target import build_key
 
@@ -223,8 +222,8 @@ def check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bo
     backend. ``ask_backend=False`` (a dry run that builds nothing): static requirements only,
     no code of the sdist runs. None with --no-build-isolation: pip installs nothing for the
     build then."""
-    from safeinstall.artifacts import build_requires
     from safeinstall.buildenv import dynamic_requirements
+    from safeinstall.distmeta import build_requires
 
     if ctx.settings.no_build_isolation:
         return None

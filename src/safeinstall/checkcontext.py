@@ -11,14 +11,15 @@ from datetime import datetime
 
 from packaging.utils import NormalizedName
 
-from safeinstall.artifacts import ArtifactStore, CoreMetadata
+from safeinstall.artifacts import ArtifactCache
 from safeinstall.backfill import Outcome
 from safeinstall.buildenv import BuildEnv
+from safeinstall.candidates import Candidate, Constraint
+from safeinstall.distmeta import CoreMetadata
 from safeinstall.finder import Finder
 from safeinstall.pipoptions import PipSettings
 from safeinstall.policy import Policy
 from safeinstall.prefetch import Memo
-from safeinstall.resolver import Candidate, Constraint
 from safeinstall.results import PackageResult
 from safeinstall.selection import SelectionRules
 from safeinstall.target import TargetPython
@@ -30,7 +31,7 @@ class CheckContext:
     policy: Policy
     target: TargetPython
     finder: Finder
-    store: ArtifactStore
+    store: ArtifactCache
     environ: Mapping[str, str]
     now: datetime
     cwd: str

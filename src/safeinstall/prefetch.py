@@ -22,10 +22,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 if TYPE_CHECKING:
-    from safeinstall.artifacts import CoreMetadata
+    from safeinstall.candidates import Candidate, Constraint, Req
+    from safeinstall.distmeta import CoreMetadata
     from safeinstall.finder import Finder
     from safeinstall.models import IndexFile
-    from safeinstall.resolver import Candidate, Constraint, Req
     from safeinstall.selection import Ranked, SelectionRules
 
 T = TypeVar("T")
@@ -196,14 +196,14 @@ class LookAhead:
 
     def ahead(self, deps: Sequence[Req]) -> None:
         """Warm the named requirements among ``deps``."""
-        from safeinstall.resolver import NamedRequirement
+        from safeinstall.candidates import NamedRequirement
 
         self.prefetcher.requirements((r.name, r.specifier) for r in deps
                                      if isinstance(r, NamedRequirement))
 
     def dependencies_of(self, candidate: Candidate, deps: Sequence[Req]) -> None:
         """The resolver's ``on_dependencies``: record them, and warm them."""
-        from safeinstall.resolver import NamedRequirement
+        from safeinstall.candidates import NamedRequirement
 
         seen = self.observed.setdefault(candidate.name, set())
         seen.update((r.name, str(r.specifier)) for r in deps if isinstance(r, NamedRequirement)
