@@ -5,10 +5,13 @@ requirements. Nothing from an sdist runs before it has passed its checks."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,6 +56,8 @@ from safeinstall.results import CheckRefused
 from safeinstall.target import build_key
 
 VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+#: numbers the checked build-environment directories of a run
+_ENV_SEQ = itertools.count()
 
 
 def pip_metadata_report(ctx: CheckContext, spec: str, *, editable: bool = False,
@@ -177,8 +182,9 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
     else:
         build_env = None
         if path is not None:
-            build_env = check_build_env(ctx, os.path.basename(path.rstrip("/")), Path(path),
-                                        editable=editable)
+            with ctx.build_lock:
+                build_env = check_build_env(ctx, os.path.basename(path.rstrip("/")),
+                                            Path(path), editable=editable)
         ctx.progress(f"preparing metadata of {url}")
         item = pip_metadata_report(ctx, path or url, editable=editable, build_env=build_env,
                                    vcs=path is None)
@@ -239,10 +245,14 @@ def check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bo
         ctx.progress(f"asking the build backend of {owner} for its build requirements")
         workdir = ctx.store.scratch("build-requires")
         workdir.mkdir(parents=True, exist_ok=True)
-        dynamic = dynamic_requirements(
-            owner=owner, source=source, env=env, python=ctx.target.executable,
-            pip_python=ctx.target.executable if ctx.settings.python else None,
-            environ=ctx.environ, workdir=workdir, editable=editable)
+        # the subprocesses (install of the checked files, the backend's hook) run without the
+        # lock, a bounded few at a time, each in a directory of its own: other sdists are
+        # checked and prepared meanwhile
+        with ctx.build_lock.released(), ctx.build_slots:
+            dynamic = dynamic_requirements(
+                owner=owner, source=source, env=env, python=ctx.target.executable,
+                pip_python=ctx.target.executable if ctx.settings.python else None,
+                environ=ctx.environ, workdir=workdir, editable=editable)
         ctx.store.save_built_requires(sha256, key, dynamic)
     missing = tuple(r for r in dynamic if not env.satisfies(r, ctx.target.environment))
     if not ask_backend:
@@ -268,10 +278,11 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
             if label not in res.required_by:
                 ctx.build_results[res_key] = replace(res, required_by=(*res.required_by, label))
         return env
-    if owner in ctx._building:
+    me = (threading.get_ident(), owner)
+    if me in ctx._building:
         raise ResolutionError(f"{owner} needs itself to build (a build-dependency cycle)",
                               hint="install a wheel of it, or use --only-binary for it")
-    ctx._building.add(owner)
+    ctx._building.add(me)
     try:
         ctx.progress(f"checking the build dependencies of {owner}")
         env_markers = dict(ctx.target.environment)
@@ -308,7 +319,6 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
             user_requested=order,
         )
         resolved = resolve(provider, reqs) if reqs else []
-        directory = ctx.store.scratch(f"build-env-{len(ctx._envs_by_requires)}")
         members: list[tuple[str, str]] = []
         pins: list[BuildPin] = []
         nested: list[BuildPin] = []
@@ -319,7 +329,8 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
             res_key = (result.name, result.version)
             if res_key in ctx.build_results:  # the same package in another build environment
                 prev = ctx.build_results[res_key]
-                result = replace(prev, required_by=(*prev.required_by, label))
+                result = replace(prev, required_by=prev.required_by + (
+                    (label,) if label not in prev.required_by else ()))
             ctx.build_results[res_key] = result
             members.append(res_key)
             c = pkg.candidate
@@ -332,12 +343,13 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
                     sub = check_build_env(ctx, c.name, path, sha256=c.file.sha256)
                     if sub is not None:
                         nested += [*sub.pins, *sub.nested]
-        env = materialize(directory, pins, nested)
+        # a directory of its own (another thread may check the same requirements meanwhile)
+        env = materialize(ctx.store.scratch(f"build-env-{next(_ENV_SEQ)}"), pins, nested)
         ctx._build_members[env.constraints] = members
         ctx._envs_by_requires[key] = env
         return env
     finally:
-        ctx._building.discard(owner)
+        ctx._building.discard(me)
 
 
 def _usable_pins(ctx: CheckContext, reqs: Sequence[Req],
@@ -370,21 +382,19 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
 
     The look-ahead may prepare several sdists in the background. Checking (which shares the
     context's build-dependency bookkeeping) is done under one lock, together with claiming
-    the sdist, and the build itself (a pip process) outside it, a bounded few at a time. So a
-    thread that waits for another's sdist while holding the lock only ever waits for a build
-    that no longer needs the lock: no deadlock, and builds run in parallel."""
+    the sdist; the subprocesses (preparing the build environment and asking the backend, in
+    :func:`check_build_env`, and the build itself) run outside it, a bounded few at a time,
+    each in directories of its own. A thread waits for another's sdist with the lock released;
+    a wait that would close a loop (the sdist is being checked by this thread, or by one that
+    waits, however indirectly, for this thread) is a build-dependency cycle, an error."""
     f = c.file
+    me = threading.get_ident()
     with ctx.build_lock:
         fut, owner = ctx.sdist_meta.claim(f.url)
-        if not owner and f.url in ctx._checking_sdists:
-            # its own build requirements lead back to it: waiting for it would never end
-            raise ResolutionError(
-                f"{c.name} {c.version} needs itself to build ({f.filename} is among the "
-                "build requirements of its own build dependencies: a build-dependency cycle)",
-                hint=f"install a wheel of {c.name} (--only-binary {c.name}), or pin a version "
-                     "that has one")
+        if not owner and not fut.done():
+            _wait_for_sdist(ctx, c, fut, me)
         if owner:
-            ctx._checking_sdists.add(f.url)
+            ctx._checking_sdists[f.url] = me
             try:
                 ready, build_env, path = _checked_sdist(ctx, c, build_time=build_time)
             except BaseException as exc:
@@ -392,7 +402,7 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
                 ctx.sdist_meta.settle(f.url, fut, _raiser(failed))
                 raise failed from None
             finally:
-                ctx._checking_sdists.discard(f.url)
+                del ctx._checking_sdists[f.url]
             if ready is not None:
                 ctx.sdist_meta.settle(f.url, fut, lambda: ready)
     if owner and not fut.done():
@@ -410,6 +420,32 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
 
         ctx.sdist_meta.settle(f.url, fut, build)
     return fut.result()
+
+
+def _wait_for_sdist(ctx: CheckContext, c: IndexCandidate, fut: Future[CoreMetadata],
+                    me: int) -> None:
+    """Wait (lock released) for the metadata of an sdist another thread prepares; an error if
+    the wait closes a loop of threads each waiting for an sdist the next one checks. Called
+    and returns with ``ctx.build_lock`` held."""
+    url = c.file.url
+    thread: int | None = ctx._checking_sdists.get(url)
+    seen: set[int] = set()
+    while thread is not None and thread not in seen:
+        if thread == me:
+            # its own build requirements lead back to it: waiting for it would never end
+            raise ResolutionError(
+                f"{c.name} {c.version} needs itself to build ({c.file.filename} is among the "
+                "build requirements of its own build dependencies: a build-dependency cycle)",
+                hint=f"install a wheel of {c.name} (--only-binary {c.name}), or pin a version "
+                     "that has one")
+        seen.add(thread)
+        waited = ctx._waiting_for.get(thread)
+        thread = ctx._checking_sdists.get(waited) if waited is not None else None
+    ctx._waiting_for[me] = url
+    try:
+        ctx.build_lock.wait(fut)
+    finally:
+        del ctx._waiting_for[me]
 
 
 def _with_left_out(ctx: CheckContext, c: IndexCandidate, exc: BaseException) -> BaseException:
