@@ -229,18 +229,30 @@ def check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bo
     backend. ``ask_backend=False`` (a dry run that builds nothing): static requirements only,
     no code of the sdist runs. None with --no-build-isolation: pip installs nothing for the
     build then."""
+    return _check_build_env(ctx, owner, source, editable=editable, sha256=sha256,
+                            ask_backend=ask_backend)[0]
+
+
+def _check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bool = False,
+                     sha256: str | None = None, ask_backend: bool = True,
+                     want_metadata: bool = False) -> tuple[BuildEnv | None, bytes | None]:
+    """:func:`check_build_env`, and with ``want_metadata`` (an sdist from an index): the
+    METADATA its backend prepared in the environment made for asking it, when that
+    environment needs nothing more (every requirement the backend added is among its checked
+    files), else None (pip builds it, with the checked files)."""
     from safeinstall.artifacts import build_requires
-    from safeinstall.buildenv import dynamic_requirements
+    from safeinstall.buildenv import prepare_build
 
     if ctx.settings.no_build_isolation:
-        return None
+        return None, None
     known = ctx.build_envs.get(owner)
     if known is not None:
-        return known
+        return known, None
     requires = build_requires(source)
     env = _checked_env(ctx, owner, requires)
     key = build_key(ctx.target) + ("-editable" if editable else "")
     dynamic = ctx.store.built_requires(sha256, key) if ask_backend else ()
+    built: bytes | None = None
     if dynamic is None:
         ctx.progress(f"asking the build backend of {owner} for its build requirements")
         workdir = ctx.store.scratch("build-requires")
@@ -248,11 +260,14 @@ def check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bo
         # the subprocesses (install of the checked files, the backend's hook) run without the
         # lock, a bounded few at a time, each in a directory of its own: other sdists are
         # checked and prepared meanwhile
+        static_env, markers = env, dict(ctx.target.environment)
         with ctx.build_lock.released(), ctx.build_slots:
-            dynamic = dynamic_requirements(
+            dynamic, built = prepare_build(
                 owner=owner, source=source, env=env, python=ctx.target.executable,
                 pip_python=ctx.target.executable if ctx.settings.python else None,
-                environ=ctx.environ, workdir=workdir, editable=editable)
+                environ=ctx.environ, workdir=workdir, editable=editable,
+                metadata_if=(lambda reqs: all(static_env.satisfies(r, markers) for r in reqs))
+                if want_metadata else None)
         ctx.store.save_built_requires(sha256, key, dynamic)
     missing = tuple(r for r in dynamic if not env.satisfies(r, ctx.target.environment))
     if not ask_backend:
@@ -264,7 +279,7 @@ def check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bo
                          "build (get_requires_for_build_wheel); checked like the others")
         env = _checked_env(ctx, owner, (*requires, *missing))
     ctx.build_envs[owner] = env
-    return env
+    return env, built if not missing else None
 
 
 def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> BuildEnv:
@@ -476,8 +491,9 @@ def _with_left_out(ctx: CheckContext, c: IndexCandidate, exc: BaseException) -> 
 
 def _checked_sdist(ctx: CheckContext, c: IndexCandidate, *, build_time: bool = False) -> \
         tuple[CoreMetadata | None, BuildEnv | None, Path]:
-    """Check the sdist, fetch it, and return its metadata if that needs no build; otherwise
-    check its build dependencies and return the build environment to build it in.
+    """Check the sdist, fetch it, and return its metadata if that needs no build (or was
+    prepared in the checked environment made to ask its backend); otherwise check its build
+    dependencies and return the build environment to build it in.
     ``build_time``: a build dependency (runtime hash pins do not apply to it)."""
     f = c.file
     pre = evaluate_index_candidate(ctx, c, (), (), build_time=build_time)
@@ -492,7 +508,13 @@ def _checked_sdist(ctx: CheckContext, c: IndexCandidate, *, build_time: bool = F
     if cached is not None:
         _check_built_identity(c, cached)
         return cached, None, path
-    return None, check_build_env(ctx, c.name, path, sha256=f.sha256), path
+    env, built = _check_build_env(ctx, c.name, path, sha256=f.sha256, want_metadata=True)
+    if built is None:
+        return None, env, path
+    meta = replace(parse_metadata(built, f.filename)[0], source="build")
+    _check_built_identity(c, meta)
+    ctx.store.save_built_metadata(f.sha256, build_key(ctx.target), meta)
+    return meta, env, path
 
 
 def _raiser(exc: BaseException) -> Callable[[], CoreMetadata]:
