@@ -14,13 +14,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from safeinstall.artifacts import ArtifactCache
-from safeinstall.builds import (
-    VCS_PREFIXES,
-    check_build_env,
-    direct_candidate,
-    metadata_function,
-    sdist_metadata,
-)
+from safeinstall.builds import check_build_env, metadata_function, sdist_metadata
 from safeinstall.candidates import (
     Candidate,
     Constraint,
@@ -32,6 +26,7 @@ from safeinstall.candidates import (
     named_requirements,
 )
 from safeinstall.checkcontext import CheckContext
+from safeinstall.direct import VCS_PREFIXES, direct_candidate
 from safeinstall.distmeta import CoreMetadata
 from safeinstall.errors import RequirementError, UsageError
 from safeinstall.evaluate import evaluate
