@@ -10,9 +10,9 @@ check`` behave as after a plain pip install).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
-import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,6 +20,8 @@ from pathlib import Path
 from safeinstall.errors import EXIT_PIP, SafeInstallError
 from safeinstall.pipoptions import PipSettings
 from safeinstall.process import kill_group
+
+logger = logging.getLogger(__name__)
 
 
 def compiles_afterwards(settings: PipSettings, passthrough: Sequence[str]) -> bool:
@@ -232,7 +234,7 @@ def dist_info_dir(wheel: Path) -> str | None:
 
 
 def compile_installed(python: str, wheels: Sequence[Path], settings: PipSettings,
-                      env: Mapping[str, str], since: float) -> None:
+                      env: Mapping[str, str], since: float) -> list[str]:
     """Byte-compile what pip just installed from ``wheels`` (with ``--no-compile``), as pip
     would have, on every core: run by the target interpreter ``python``, so that the
     ``.pyc`` files are the ones it reads; the same environment as pip's (so the same
@@ -243,10 +245,11 @@ def compile_installed(python: str, wheels: Sequence[Path], settings: PipSettings
     wrote in this install (modified since ``since``); of their RECORD, only the ``.py`` files
     pip wrote in this install. A file that does not compile is left as pip leaves it (no
     ``.pyc``, not an error). A distribution that cannot be found is left uncompiled, with a
-    warning (Python compiles it on first import)."""
+    warning (Python compiles it on first import). Returns the warnings, for the caller to
+    show; the compiler's own messages are logged (``-v``), as pip logs them at debug level."""
     infos = [i for i in (dist_info_dir(w) for w in wheels) if i is not None]
     if not infos:
-        return
+        return []
     target = os.path.abspath(settings.target_dir) if settings.target_dir else None
     request = json.dumps({"infos": infos, "since": since, "target": target})
     try:
@@ -273,13 +276,13 @@ def compile_installed(python: str, wheels: Sequence[Path], settings: PipSettings
             f"{python} exited with {proc.returncode}:\n{printable(stderr.strip()[-3000:])}"),
             hint="the installed packages work without bytecode (Python compiles a module when "
             "it first imports it); `python -m compileall` compiles them, or pass --no-compile")
-    if settings.verbosity >= 2 and stderr.strip():  # pip logs compile errors at debug level
-        sys.stderr.write(printable(stderr, keep_newlines=True))
-    if summary.get("missing") and not target and settings.verbosity > -2:
+    if stderr.strip() and logger.isEnabledFor(logging.DEBUG):  # pip logs these at debug level
+        logger.debug("byte-compiling: %s", stderr.strip())
+    if summary.get("missing") and not target:
         names = ", ".join(printable(str(m)) for m in summary["missing"])
-        sys.stderr.write(f"safe-install: warning: not byte-compiled: {names} (not found in the "
-                         f"install directories of {python}); Python compiles its modules when "
-                         "it first imports them\n")
+        return [f"not byte-compiled: {names} (not found in the install directories of "
+                f"{python}); Python compiles its modules when it first imports them"]
+    return []
 
 
 def _compile_failed(detail: str) -> str:

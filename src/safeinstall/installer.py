@@ -333,13 +333,15 @@ def _same_metadata(result: CheckResult, name: str, path: Path) -> None:
 
 def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
             environ: Mapping[str, str], workdir: Path, passthrough: Sequence[str], *,
-            stdout_to_stderr: bool = False, early: EarlyInstall | None = None) -> None:
-    """Run pip on exactly the prepared files. ``stdout_to_stderr`` keeps pip's output out of
-    stdout when the JSON report goes there (``--report -``). ``early``: the pip process
+            stdout_to_stderr: bool = False, early: EarlyInstall | None = None) -> list[str]:
+    """Run pip on exactly the prepared files; returns warnings to show (bytecode).
+    ``stdout_to_stderr`` keeps pip's output out of stdout when the JSON report goes there
+    (``--report -``). ``early``: the pip process
     started for this by :func:`start_install` (it must have the same settings)."""
     env = environ_without_pip(environ)
     target_python = result.target.executable if settings.python else None
     common = _install_args(settings, passthrough)
+    warnings: list[str] = []
     if plan.wheels:
         text = "".join(f"{path} --hash=sha256:{digest}\n" for _name, path, digest in plan.wheels)
         what = "installing the checked artifacts"
@@ -354,8 +356,8 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
                                          "--require-hashes", "-r", str(req)] + common
             _run(cmd, env, what, quiet=False, stdout_to_stderr=stdout_to_stderr, shield=True)
         if compiles_afterwards(settings, passthrough):  # pip has finished: never before
-            compile_installed(result.target.executable, [p for _n, p, _d in plan.wheels],
-                              settings, env, since)
+            warnings += compile_installed(result.target.executable,
+                                          [p for _n, p, _d in plan.wheels], settings, env, since)
     elif early is not None:
         early.cancel()
     editable_args = _install_args(settings, passthrough, editable=True)
@@ -366,3 +368,4 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
         cmd += [a for a in editable_args if a != "--no-build-isolation"]
         _run(cmd, env, f"installing the editable project {path}", quiet=False,
              stdout_to_stderr=stdout_to_stderr, shield=True)
+    return warnings

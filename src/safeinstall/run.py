@@ -329,9 +329,19 @@ class Run:
         if count:
             status.stage("installing", detail=f"{count} checked artifact(s)")
             self.install_started = True
-            install(plan, result, settings, self.environ, workdir, cmd.passthrough,
-                    stdout_to_stderr=ours.report == "-", early=self.pip_install)
+            from safeinstall.bytecode import CompileFailed
+
+            try:
+                warnings = install(plan, result, settings, self.environ, workdir,
+                                   cmd.passthrough, stdout_to_stderr=ours.report == "-",
+                                   early=self.pip_install)
+            except CompileFailed:
+                self.installed = True  # pip finished: only the bytecode is missing
+                raise
             self.installed = True
+            if settings.verbosity > -2:
+                for text in warnings:
+                    console.print(f"[yellow]warning[/] {text}")
         status.stop()
         if count:
             if settings.verbosity >= 0:
