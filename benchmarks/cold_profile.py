@@ -192,9 +192,9 @@ def summary(label: str) -> dict[str, Any]:
 #: call counts that explain the cold-run CPU (file suffix, function), main thread + threads
 COUNTS = {
     "index pages read": ("finder.py", "_read_page"),
-    "listings restored (pages read again)": ("finder.py", "_restore"),
+    "listings restored (pages read again)": ("listing.py", "_restore"),
     "HTTP GETs": ("http.py", "get"),
-    "is_safe_filename": ("finder.py", "is_safe_filename"),
+    "is_safe_filename": ("indexdata.py", "is_safe_filename"),
     "wheel metadata fetched": ("artifacts.py", "wheel_metadata"),
     "sdist metadata asked": ("builds.py", "sdist_metadata"),
     # (the inner function since buildsperf: check_build_env is a wrapper of it)
