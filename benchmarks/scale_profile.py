@@ -60,7 +60,8 @@ import cProfile, sys
 src, prof = sys.argv[1], sys.argv[2]
 sys.path.insert(0, src)
 sys.argv = ["safe-install", *sys.argv[3:]]
-from safeinstall.cli import main, tune_gc
+from safeinstall.cli import main
+from safeinstall.entry import tune_gc
 tune_gc()
 rc = 0
 if prof:

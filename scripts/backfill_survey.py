@@ -50,17 +50,16 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from safeinstall.archivecontent import read_sdist, read_wheel
 from safeinstall.backfill import (
     Mismatch,
     Proof,
     is_pure_wheel,
-    read_sdist,
-    read_wheel,
     verify_against_wheel,
     verify_pure_wheel,
 )
 from safeinstall.backfillcheck import references
-from safeinstall.finder import IndexFile, Source
+from safeinstall.models import IndexFile, Source
 
 INDEX = "https://pypi.org/simple/"
 LATE = timedelta(hours=24)

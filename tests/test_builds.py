@@ -288,3 +288,84 @@ def test_failed_build_after_a_late_wheel_was_left_out_names_that_wheel(local_ind
     assert late.filename in run.stderr and "left out" in run.stderr
     assert "--allow-late 'yamlish==6.0'" in run.stderr
     assert not (work / "requirements.lock").exists()
+
+
+def test_metadata_is_prepared_in_the_environment_made_to_ask_the_backend(
+        local_index, clean_pip_env, tmp_path, t0):
+    """The checked environment made to ask the backend for its build requirements (exactly the
+    checked files) also serves the metadata build: the backend is asked once, and pip does not
+    install the same files again in an environment of its own. A backend that needs more
+    than that environment holds gets the pip build with the checked files (as before)."""
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                requires_dist=["dep"], build_requires=["helper>=1"]),
+                    upload_time=t0)
+    local_index.add(build_sdist(out, "more", "1.0", static_metadata=False,
+                                build_requires=["helper>=1"],
+                                dynamic_build_requires=["dynhelper"]), upload_time=t0)
+    for name in ("helper", "dep", "dynhelper"):
+        local_index.add(build_wheel(out, name, "1.0"), upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    run = run_cli(["-i", local_index.url, "--dry-run", "demo"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.package("demo")["metadata_source"] == "build"
+    assert run.package("dep")["version"] == "1.0"  # what the build says demo needs
+    assert run.package("helper")["required_by"] == ["build of demo"]
+    assert marker.read_text().split() == ["get_requires_for_build_wheel",
+                                          "prepare_metadata_for_build_wheel"]
+    marker.unlink()
+    run = run_cli(["-i", local_index.url, "--dry-run", "more"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.package("dynhelper")["required_by"] == ["build of more"]
+    # asked in the static environment, then built by pip with dynhelper checked and added
+    assert marker.read_text().split() == ["get_requires_for_build_wheel",
+                                          "get_requires_for_build_wheel",
+                                          "prepare_metadata_for_build_wheel"]
+
+
+def test_threads_that_wait_for_each_others_sdists_get_a_cycle_error_not_a_hang():
+    """Sdists are checked by several threads, and a thread waits for another's sdist with the
+    build lock released. Thread A checks a and waits for b; thread B checks b and its build
+    needs a: B's wait would close the loop, so it is a build-dependency cycle error, and A's
+    wait ends with B's failure."""
+    import threading
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from safeinstall.builds import _wait_for_sdist
+    from safeinstall.checkcontext import BuildLock
+    from safeinstall.errors import ResolutionError
+
+    def sdist(name: str) -> SimpleNamespace:
+        return SimpleNamespace(name=name, version="1.0", file=SimpleNamespace(
+            url=f"https://x/{name}-1.0.tar.gz", filename=f"{name}-1.0.tar.gz"))
+
+    a, b = sdist("a"), sdist("b")
+    ctx = SimpleNamespace(build_lock=BuildLock(), _checking_sdists={}, _waiting_for={})
+    fut_b: Future[object] = Future()
+    waiting = threading.Event()
+    outcome: list[object] = []
+
+    def thread_a() -> None:
+        me = threading.get_ident()
+        with ctx.build_lock, ctx.build_lock:  # held twice, as when nested: released fully
+            ctx._checking_sdists[a.file.url] = me
+            waiting.set()
+            _wait_for_sdist(ctx, b, fut_b, me)
+            outcome.append(fut_b.exception())
+
+    t = threading.Thread(target=thread_a)
+    t.start()
+    assert waiting.wait(10)
+    me = threading.get_ident()
+    with ctx.build_lock:  # free only once A waits (A registered its wait under the lock)
+        assert ctx._waiting_for == {t.ident: b.file.url}
+        ctx._checking_sdists[b.file.url] = me
+        with pytest.raises(ResolutionError, match="needs itself to build"):
+            _wait_for_sdist(ctx, a, Future(), me)
+        fut_b.set_exception(ResolutionError("b failed"))
+    t.join(10)
+    assert not t.is_alive(), "thread A still waits"
+    assert [str(e) for e in outcome] == ["b failed"]
+    assert ctx._waiting_for == {}

@@ -169,3 +169,37 @@ def test_the_tools_index_options_are_declared_from_the_same_table():
             assert action.help == spec.help
     args = parser.parse_args(["--extra-index-url", "a", "--extra-index-url", "b", "--no-index"])
     assert args.extra_index_url == ["a", "b"] and args.no_index and args.find_links == []
+
+
+def test_the_tools_declare_every_option_through_the_option_specs():
+    """One way to declare options for both executables: safe-install-tool's commands declare
+    each option from an OptionSpec (safe-install's table or the command's own) through
+    safeinstall.cmdline; argparse's add_argument is called directly only for positionals."""
+    import argparse
+    import ast
+    from pathlib import Path
+
+    import pytest
+
+    import safeinstall.commands
+    from safeinstall.cmdline import declare_options, shared_option, tool_option
+
+    for path in Path(safeinstall.commands.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "add_argument"):
+                first = node.args[0]
+                assert isinstance(first, ast.Constant) and not str(first.value).startswith("-"), (
+                    f"{path.name}:{node.lineno} declares an option with plain argparse")
+    parser = argparse.ArgumentParser()
+    declare_options(parser, [
+        shared_option("-r", "--requirement", dest="files", metavar="FILE", help="h"),
+        shared_option("--pre"),
+        tool_option("--width", kind="value", convert=int, default=3),
+        tool_option("--format", kind="value", choices=("a", "b"), default="a"),
+    ])
+    args = parser.parse_args(["-r", "x", "--requirement", "y", "--pre", "--width", "7"])
+    assert (args.files, args.pre, args.width, args.format) == (["x", "y"], True, 7, "a")
+    assert parser.parse_args([]).files == [] and parser.parse_args([]).width == 3
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--format", "c"])

@@ -186,3 +186,65 @@ def test_build_dependencies_are_resolved_and_checked_first(local_index, make_ven
     assert "helper" in run.stderr and "late" in run.stderr
     assert not marker.exists(), "the sdist was built with an unchecked build dependency"
     assert pip_list(venv2, clean_pip_env) == {}
+
+
+_RENDEZVOUS = '''
+import os, pathlib, time
+import inbackend
+from inbackend import (build_sdist, build_wheel, get_requires_for_build_sdist,
+                       prepare_metadata_for_build_wheel)
+
+def get_requires_for_build_wheel(config_settings=None):
+    here = pathlib.Path(os.environ["SAFE_INSTALL_TEST_RENDEZVOUS"])
+    me = inbackend._dist()["name"]
+    if (here / (me + ".arrived")).exists():  # asked again (by pip's build): already met
+        return inbackend.get_requires_for_build_wheel(config_settings)
+    (here / (me + ".arrived")).write_text("")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(list(here.glob("*.arrived"))) < 2:
+        time.sleep(0.05)
+    (here / (me + ".saw")).write_text(str(len(list(here.glob("*.arrived")))))
+    return inbackend.get_requires_for_build_wheel(config_settings)
+'''
+
+
+def _rendezvous_sdist(out, name: str) -> object:
+    """A dynamic sdist (build requirement: helper) whose backend's get_requires hook waits up
+    to 20 s for the other such sdist's hook to start, and records how many it saw."""
+    import tarfile
+    import tempfile
+    from pathlib import Path
+
+    from support.inbackend import dist_stem, write_sdist_from_tree
+
+    plain = build_sdist(out / "plain", name, "1.0", static_metadata=False,
+                        build_requires=["helper"])
+    with tempfile.TemporaryDirectory() as tmp, tarfile.open(plain) as tf:
+        tf.extractall(tmp, filter="data")
+        tree = Path(tmp) / dist_stem(name, "1.0")
+        (tree / "rendezvous.py").write_text(_RENDEZVOUS)
+        pyproject = tree / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text().replace('build-backend = "inbackend"',
+                                                           'build-backend = "rendezvous"'))
+        return write_sdist_from_tree(tree, out, dist_stem(name, "1.0"))
+
+
+def test_sdists_prepare_their_build_environments_in_parallel(local_index, clean_pip_env,
+                                                             tmp_path, t0):
+    """Preparing one sdist's build (installing its checked build files, asking its backend)
+    does not wait for another's: both backends' get_requires hooks run at the same time."""
+    out = tmp_path / "dists"
+    local_index.add(_rendezvous_sdist(out, "alpha"), upload_time=t0)
+    local_index.add(_rendezvous_sdist(out, "beta"), upload_time=t0)
+    local_index.add(build_wheel(out, "helper", "1.0"), upload_time=t0)
+    here = tmp_path / "rendezvous"
+    here.mkdir()
+    env = dict(clean_pip_env, SAFE_INSTALL_TEST_RENDEZVOUS=str(here))
+    run = run_cli(["-i", local_index.url, "--dry-run", "alpha", "beta"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    assert run.package("alpha")["metadata_source"] == "build"
+    assert run.package("beta")["metadata_source"] == "build"
+    assert sorted(run.package("helper")["required_by"]) == ["build of alpha", "build of beta"]
+    saw = {p.name: p.read_text() for p in here.glob("*.saw")}
+    assert saw == {"alpha.saw": "2", "beta.saw": "2"}, \
+        f"one sdist's build preparation waited for the other's: {saw}"

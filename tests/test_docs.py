@@ -84,7 +84,7 @@ def test_toml_examples_are_valid_and_config_examples_are_accepted(tmp_path):
     else:  # pragma: no cover
         import tomli as tomllib
 
-    from safeinstall.pipoptions import CommandLine
+    from safeinstall.cmdline import CommandLine
     from safeinstall.settings import load_settings
 
     checked = 0

@@ -10,20 +10,21 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from safeinstall.artifacts import ArtifactStore, CoreMetadata
+from safeinstall.artifacts import ArtifactCache
+from safeinstall.candidates import (
+    DirectCandidate,
+    IndexCandidate,
+    InstalledCandidate,
+    ResolvedPackage,
+)
 from safeinstall.checkcontext import CheckContext
+from safeinstall.distmeta import CoreMetadata
 from safeinstall.evaluate import allow_late_toml, evaluate, evaluate_index_candidate
 from safeinstall.finder import Finder
 from safeinstall.http import HttpClient
 from safeinstall.models import IndexFile
 from safeinstall.pipoptions import PipSettings
 from safeinstall.policy import LateException, Policy
-from safeinstall.resolver import (
-    DirectCandidate,
-    IndexCandidate,
-    InstalledCandidate,
-    ResolvedPackage,
-)
 from safeinstall.selection import FormatControl, SelectionRules
 from safeinstall.session import LightSession, Session
 from safeinstall.target import current_target
@@ -49,7 +50,7 @@ def _context(index_url: str, policy: Policy | None = None) -> CheckContext:
     return CheckContext(
         settings=PipSettings(index_url=index_url), policy=policy or Policy(), target=target,
         finder=Finder(index_urls=[index_url], session=client),
-        store=ArtifactStore(client, None), environ={},
+        store=ArtifactCache(client, None), environ={},
         now=datetime(2025, 1, 1, tzinfo=timezone.utc), cwd=".",
         rules=SelectionRules(target=target, format_control=FormatControl.from_options((), ())))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from clihelp import run_cli
-from safeinstall.artifacts import MAX_METADATA_BYTES
+from safeinstall.distmeta import MAX_METADATA_BYTES
 from safeinstall.finder import MAX_PAGE_BYTES
 from support.artifacts import build_wheel
 from support.faults import Fault, FaultServer

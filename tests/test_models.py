@@ -3,18 +3,15 @@ the HTTP stack, the resolver or pip: a leaf module, checked in a fresh interpret
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-import safeinstall
 from safeinstall.errors import PolicyRefusal
 from safeinstall.models import IndexFile, Source
 from safeinstall.policy import Finding
@@ -50,51 +47,6 @@ def test_models_and_results_are_leaves() -> None:
     assert own == ["safeinstall.models"]
     own = [m for m in _loaded_after("safeinstall.results") if m.startswith("safeinstall.")]
     assert own == ["safeinstall.errors", "safeinstall.results"]
-
-
-#: the modules of the core pipeline (issue 20): none of them is on an import cycle
-CORE = ("models", "results", "indexdata", "listing", "finder", "timeline", "selection",
-        "checkcontext", "builds", "evaluate", "prefetch", "checker")
-
-
-def _imports(path: Path, package: str) -> set[str]:
-    """Every module of ``package`` that ``path`` imports: at the top, in functions, and for
-    the type checker only (a cycle through any of them is still a cycle)."""
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        elif isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        else:
-            continue
-        out.update(n for n in names if n.startswith(package + "."))
-    return out
-
-
-def test_no_core_module_is_on_an_import_cycle() -> None:
-    root = Path(safeinstall.__file__).parent
-    graph: dict[str, set[str]] = {}
-    for path in root.rglob("*.py"):
-        parts = path.relative_to(root).with_suffix("").parts
-        name = ".".join(("safeinstall", *parts)).removesuffix(".__init__")
-        graph[name] = _imports(path, "safeinstall")
-    for name in graph:
-        graph[name] = {m for m in graph[name] if m in graph and m != name}
-
-    def reaches(start: str, goal: str) -> bool:
-        seen, todo = set(), list(graph[start])
-        while todo:
-            m = todo.pop()
-            if m == goal:
-                return True
-            if m not in seen:
-                seen.add(m)
-                todo.extend(graph[m])
-        return False
-
-    on_cycle = [m for m in CORE if reaches(f"safeinstall.{m}", f"safeinstall.{m}")]
-    assert on_cycle == []
 
 
 def _file(url: str) -> IndexFile:

@@ -20,12 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from safeinstall.errors import RequirementError
-from safeinstall.reqfile import (
-    ParsedRequirements,
-    RequirementFileOptions,
-    RequirementLine,
-    parse_requirement_files,
-)
+from safeinstall.reqfile import parse_requirement_files
+from safeinstall.reqlines import ParsedRequirements, RequirementFileOptions, RequirementLine
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus" / "pypi"
 SHA_A = "a" * 64

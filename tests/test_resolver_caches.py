@@ -16,16 +16,15 @@ from resolvelib import BaseReporter
 from resolvelib.resolvers.criterion import Criterion
 from resolvelib.structs import RequirementInformation, State
 
-from safeinstall.resolver import (
+from safeinstall.candidates import (
     PYTHON_ID,
     InstalledCandidate,
     NamedRequirement,
-    Provider,
     PythonCandidate,
     PythonRequirement,
     ResolverOptions,
-    _Resolution,
 )
+from safeinstall.resolver import Provider, _Resolution
 
 
 def provider(user_requested: dict[str, int] | None = None) -> Provider:

@@ -94,3 +94,27 @@ def test_verbose_explains_a_pinned_requirement_too(local_index, make_venv, clean
            "compatible wheel)" in run.stderr
     assert f"Skipping link: none of the wheel's tags ({foreign_tag()})" in run.stderr
     assert f"Late file: {late.filename}" in run.stderr
+
+
+def test_the_tool_takes_verbose_before_its_command(local_index, clean_pip_env, tmp_path, t0,
+                                                   capsys):
+    """``safe-install-tool -v COMMAND``: the same log lines as ``safe-install -v`` (here from
+    ``lock``, which resolves as the install does); without it, none; and ``-v`` after the
+    command is still the command's own option."""
+    from lockhelp import run_tool
+
+    foreign, late, yanked, newer = _publish(local_index, tmp_path, t0)
+    args = ["lock", "-i", local_index.url, "demo", "--output-pylock", "",
+            "--output-build-constraints", ""]
+    run = run_tool(["-v", *args], clean_pip_env, tmp_path)
+    assert run.code == 0, run.stderr  # the lock leaves the late wheel out
+    assert f"Skipping link: none of the wheel's tags ({foreign_tag()})" in run.stderr
+    assert "Link requires a different Python" in run.stderr and newer.filename in run.stderr
+    assert "Skipping link: yanked for reason: broken" in run.stderr
+    assert yanked.filename in run.stderr and "\x1b" not in run.stderr
+    assert f"Late file: {late.filename}" in run.stderr
+    quiet = run_tool(args, clean_pip_env, tmp_path)
+    assert quiet.code == 0
+    assert "Skipping link" not in quiet.stderr and "Late file:" not in quiet.stderr
+    after = run_tool([*args, "-v"], clean_pip_env, tmp_path)  # (argparse writes to sys.stderr)
+    assert after.code == 2 and "unrecognized arguments: -v" in capsys.readouterr().err

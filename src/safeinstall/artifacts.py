@@ -25,14 +25,14 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-# (the metadata readers moved to distmeta; their callers still import them from here)
-from safeinstall.distmeta import MAX_METADATA_BYTES as MAX_METADATA_BYTES
-from safeinstall.distmeta import CoreMetadata as CoreMetadata
-from safeinstall.distmeta import MetadataTooLarge, metadata_from_zip
-from safeinstall.distmeta import build_requires as build_requires
-from safeinstall.distmeta import parse_metadata as parse_metadata
-from safeinstall.distmeta import read_wheel_metadata as read_wheel_metadata
-from safeinstall.distmeta import static_sdist_metadata as static_sdist_metadata
+from safeinstall.distmeta import (
+    MAX_METADATA_BYTES,
+    CoreMetadata,
+    MetadataTooLarge,
+    metadata_from_zip,
+    parse_metadata,
+    read_wheel_metadata,
+)
 from safeinstall.errors import IndexAccessError, IntegrityError
 from safeinstall.http import as_client, redact
 from safeinstall.indexdata import is_safe_filename, is_sha256
@@ -440,11 +440,6 @@ class ArtifactCache:
             return None  # the metadata then comes from the downloaded, verified wheel
         except Exception:
             return None
-
-
-#: The former name, for the branches of this round that still import it (issue 20 renamed the
-#: class so that "store" means the state database only); remove once they are merged.
-ArtifactStore = ArtifactCache
 
 
 def _key(f: IndexFile) -> tuple[str, str | None]:

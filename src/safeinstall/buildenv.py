@@ -28,13 +28,14 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from safeinstall.distmeta import MAX_METADATA_BYTES
 from safeinstall.errors import IndexAccessError, PipError, UsageError
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import environ_without_pip
@@ -140,6 +141,22 @@ obj = importlib.import_module(module.strip())
 for part in attr.strip().split(".") if attr.strip() else ():
     obj = getattr(obj, part)
 fn = getattr(obj, hook, None)
+if hook == "prepare_metadata_for_build_wheel":
+    # as pip (pyproject_hooks): the backend's metadata hook, else METADATA of a built wheel
+    where = out + ".d"
+    os.mkdir(where)
+    if fn is not None:
+        with open(os.path.join(where, fn(where, None), "METADATA"), "rb") as fh:
+            data = fh.read()
+    else:
+        import zipfile
+        with zipfile.ZipFile(os.path.join(where, obj.build_wheel(where, None, None))) as zf:
+            name = [n for n in zf.namelist()
+                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA")][0]
+            data = zf.read(name)
+    with open(out, "wb") as fh:
+        fh.write(data)
+    sys.exit(0)
 if fn is None and hook == "get_requires_for_build_editable":
     fn = getattr(obj, "get_requires_for_build_wheel", None)
 result = list(fn(None)) if fn is not None else []
@@ -219,6 +236,21 @@ def dynamic_requirements(*, owner: str, source: Path, env: BuildEnv | None, pyth
     only ``env``'s checked files, installed from its directory with their sha256.
     ``python`` runs the hook (the target interpreter); ``pip_python`` is the ``--python``
     value for pip, if any. The backend's code runs here, as it would in pip's build."""
+    return prepare_build(owner=owner, source=source, env=env, python=python,
+                         pip_python=pip_python, environ=environ, workdir=workdir,
+                         editable=editable)[0]
+
+
+def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str,
+                  pip_python: str | None, environ: Mapping[str, str], workdir: Path,
+                  editable: bool = False,
+                  metadata_if: Callable[[tuple[str, ...]], bool] | None = None
+                  ) -> tuple[tuple[str, ...], bytes | None]:
+    """:func:`dynamic_requirements`, and then, if ``metadata_if`` says the environment holds
+    all of them (nothing more is to be checked or installed), the METADATA the backend
+    prepares (``prepare_metadata_for_build_wheel``, as pip would run it) in that same
+    environment and source tree: one environment of the checked files serves both hooks, as
+    in pip's own build, instead of pip installing the same files again for the metadata."""
     backend, backend_path = backend_of(source)
     work = Path(tempfile.mkdtemp(prefix="build-requires-", dir=workdir))
     try:
@@ -244,6 +276,9 @@ def dynamic_requirements(*, owner: str, source: Path, env: BuildEnv | None, pyth
         out = work / "requires.json"
         hook = "get_requires_for_build_editable" if editable else \
             "get_requires_for_build_wheel"
+        if site_dir and (Path(site_dir) / "bin").is_dir():  # scripts of the build files
+            clean = {**clean, "PATH": os.pathsep.join(
+                [str(Path(site_dir) / "bin"), *filter(None, [clean.get("PATH")])])}
         cmd = [python, "-I", "-S", "-c", _HOOK, site_dir, backend, json.dumps(backend_path),
                hook, str(out)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
@@ -260,10 +295,26 @@ def dynamic_requirements(*, owner: str, source: Path, env: BuildEnv | None, pyth
         if not isinstance(data, list) or not all(isinstance(r, str) for r in data):
             raise UsageError(f"the build backend of {owner} returned no list of requirements "
                              f"from {hook}")
-        return tuple(data)
+        requires = tuple(data)
+        if editable or metadata_if is None or not metadata_if(requires):
+            return requires, None
+        meta = work / "METADATA"
+        cmd = [python, "-I", "-S", "-c", _HOOK, site_dir, backend, json.dumps(backend_path),
+               "prepare_metadata_for_build_wheel", str(meta)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              cwd=str(tree), env=clean, timeout=3600)
+        if proc.returncode != 0 or not meta.is_file():
+            raise UsageError(
+                f"the build backend of {owner} ({backend}) could not prepare its metadata "
+                f"(prepare_metadata_for_build_wheel):\n"
+                f"{(proc.stderr or proc.stdout).strip()[-1500:]}",
+                hint="fix the project so that it builds, or install a wheel of it")
+        with meta.open("rb") as fh:
+            return requires, fh.read(MAX_METADATA_BYTES)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 __all__ = ["BuildEnv", "BuildPin", "pip_build_args", "materialize", "dynamic_requirements",
+           "prepare_build",
            "backend_of"]

@@ -1,31 +1,42 @@
 """Building, only after checking: the metadata of sdists (static, or prepared by pip once
 the sdist and its build dependencies have passed their checks), the checked build
-environments (resolved and judged with the same pipeline), and direct (URL, VCS, path)
-requirements. Nothing from an sdist runs before it has passed its checks."""
+environments (resolved and judged with the same pipeline). Direct (URL, VCS, path)
+requirements are :mod:`safeinstall.direct`. Nothing from an sdist runs before it has passed
+its checks."""
 
 from __future__ import annotations
 
+import itertools
 import json
-import os
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from safeinstall.artifacts import (
+from safeinstall.artifacts import sha256_file
+from safeinstall.buildenv import BuildEnv, BuildPin, materialize, pip_build_args
+from safeinstall.candidates import (
+    Candidate,
+    Constraint,
+    DirectCandidate,
+    IndexCandidate,
+    NamedRequirement,
+    Req,
+    ResolverOptions,
+    named_requirements,
+)
+from safeinstall.checkcontext import CheckContext
+from safeinstall.distmeta import (
     CoreMetadata,
     parse_metadata,
-    read_wheel_metadata,
-    sha256_file,
     static_sdist_metadata,
 )
-from safeinstall.buildenv import BuildEnv, BuildPin, materialize, pip_build_args
-from safeinstall.checkcontext import CheckContext
 from safeinstall.errors import (
     IntegrityError,
     PolicyRefusal,
@@ -34,25 +45,14 @@ from safeinstall.errors import (
     UsageError,
 )
 from safeinstall.evaluate import evaluate, evaluate_index_candidate
-from safeinstall.models import UserRequirement
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
-from safeinstall.resolver import (
-    Candidate,
-    Constraint,
-    DirectCandidate,
-    IndexCandidate,
-    NamedRequirement,
-    Provider,
-    Req,
-    ResolverOptions,
-    named_requirements,
-    resolve,
-)
+from safeinstall.resolver import Provider, resolve
 from safeinstall.results import CheckRefused
 from safeinstall.target import build_key
 
-VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+#: numbers the checked build-environment directories of a run
+_ENV_SEQ = itertools.count()
 
 
 def pip_metadata_report(ctx: CheckContext, spec: str, *, editable: bool = False,
@@ -87,7 +87,7 @@ def pip_metadata_report(ctx: CheckContext, spec: str, *, editable: bool = False,
     return item
 
 
-def _metadata_from_report(item: Mapping[str, object], source: str) -> CoreMetadata:
+def metadata_from_report(item: Mapping[str, object], source: str) -> CoreMetadata:
     meta = item.get("metadata")
     if not isinstance(meta, dict):
         raise UsageError(f"pip gave no metadata for {source}")
@@ -124,94 +124,6 @@ def index_args(s: PipSettings) -> list[str]:
     return args
 
 
-def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | None, *,
-                     editable: bool = False) -> DirectCandidate:
-    """A URL, VCS or path requirement.  Remote sources are refused before anything is fetched
-    or built unless the policy says otherwise; local paths are the user's own code."""
-    url = req.url if req is not None and req.url else ur.text
-    extras = frozenset(canonicalize_name(e) for e in req.extras) if req is not None else frozenset()
-    if not url.startswith(VCS_PREFIXES) and "[" in url and not os.path.exists(url):
-        base, _, rest = url.partition("[")
-        if rest.endswith("]"):
-            url, extras = base, frozenset(canonicalize_name(e) for e in rest[:-1].split(","))
-    scheme = urlsplit(url).scheme
-    if url.startswith(VCS_PREFIXES):
-        kind = "vcs"
-    elif scheme in ("http", "https"):
-        kind = "url"
-    else:
-        kind = "editable" if editable else "local"
-    # the hashes that vouch for a URL: --hash values and, as in pip, a #sha256= fragment; a
-    # VCS checkout has no file to hash (pip refuses --hash on one), so nothing vouches for it
-    hashes = (*ur.hashes, *_fragment_hashes(url, ur)) if kind == "url" else ()
-    if kind in ("vcs", "url") and ctx.policy.on_unverifiable == "refuse" and not hashes:
-        raise PolicyRefusal(
-            f"{url!r} ({ur.source}) is a {'VCS' if kind == 'vcs' else 'direct URL'} requirement: "
-            "its files have no index, no upload time and no trusted hash, so they cannot be "
-            "checked, and building it would run its code",
-            hint=("install it from an index; or pin it to a full commit (@<commit hash>), "
-                  "review that commit, and accept the risk with --on-unverifiable warn (pip "
-                  "cannot check a --hash of a VCS requirement)") if kind == "vcs" else
-            ("install it from an index; or pin the file: a #sha256=<hex> fragment on the URL, "
-             "or --hash=sha256:<hex> on its line in a requirements file; or accept the risk "
-             "with --on-unverifiable warn"),
-        )
-    path: str | None = None
-    if kind == "url":
-        # fetch it ourselves and verify the user's hashes before reading or building it
-        path = str(ctx.store.fetch_url(
-            url, expected=frozenset(h.split(":", 1)[1].lower() for h in hashes
-                                    if h.lower().startswith("sha256:"))))
-    if kind in ("local", "editable") and not url.startswith(VCS_PREFIXES):
-        path = url[len("file://"):] if url.startswith("file://") else url
-        if not os.path.isabs(path):
-            path = os.path.join(ur.base_dir or ctx.cwd, path)
-        if not os.path.exists(path):
-            raise RequirementError(
-                f"{ur.text!r} ({ur.source}) is neither a valid requirement nor an existing path",
-                hint="check the spelling; names need no path separators, paths must exist",
-            )
-    if path is not None and path.endswith(".whl") and os.path.isfile(path):
-        meta = parse_metadata(read_wheel_metadata(Path(path), os.path.basename(path)
-                                                  .split("-")[0]), path)[0]
-    else:
-        build_env = None
-        if path is not None:
-            build_env = check_build_env(ctx, os.path.basename(path.rstrip("/")), Path(path),
-                                        editable=editable)
-        ctx.progress(f"preparing metadata of {url}")
-        item = pip_metadata_report(ctx, path or url, editable=editable, build_env=build_env,
-                                   vcs=path is None)
-        meta = _metadata_from_report(item, url)
-    name = canonicalize_name(meta.name)
-    if req is not None and canonicalize_name(req.name) != name:
-        raise RequirementError(f"{ur.text!r} ({ur.source}) names {req.name!r}, but the project "
-                               f"at that location is {meta.name!r}")
-    try:
-        version = Version(meta.version)
-    except InvalidVersion:
-        raise RequirementError(f"{url!r} has an invalid version {meta.version!r}") from None
-    if path is not None and not path.endswith(".whl"):
-        key = os.path.basename(path.rstrip("/"))
-        if key in ctx.build_envs:
-            ctx.build_envs[name] = ctx.build_envs.pop(key)
-    return DirectCandidate(name, version, url, kind, meta, extras, path,
-                           frozenset(h.split(":", 1)[1] for h in hashes))
-
-
-def _fragment_hashes(url: str, ur: UserRequirement) -> tuple[str, ...]:
-    """``sha256:HEX`` from a ``#sha256=HEX`` URL fragment (pip's link hash); other hash names
-    are not trust, as for --hash."""
-    import re
-
-    found = re.findall(r"(?:^|&)sha256=([^&]*)", urlsplit(url).fragment)
-    for value in found:
-        if not re.fullmatch(r"[0-9a-fA-F]{64}", value):
-            raise RequirementError(f"{url!r} ({ur.source}) has a malformed #sha256= fragment",
-                                   hint="a sha256 is 64 hexadecimal digits")
-    return tuple(f"sha256:{v.lower()}" for v in found)
-
-
 def check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bool = False,
                     sha256: str | None = None, ask_backend: bool = True) -> BuildEnv | None:
     """Resolve and check the build dependencies of ``source`` (an sdist that passed its checks,
@@ -223,26 +135,45 @@ def check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bo
     backend. ``ask_backend=False`` (a dry run that builds nothing): static requirements only,
     no code of the sdist runs. None with --no-build-isolation: pip installs nothing for the
     build then."""
-    from safeinstall.artifacts import build_requires
-    from safeinstall.buildenv import dynamic_requirements
+    return _check_build_env(ctx, owner, source, editable=editable, sha256=sha256,
+                            ask_backend=ask_backend)[0]
+
+
+def _check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bool = False,
+                     sha256: str | None = None, ask_backend: bool = True,
+                     want_metadata: bool = False) -> tuple[BuildEnv | None, bytes | None]:
+    """:func:`check_build_env`, and with ``want_metadata`` (an sdist from an index): the
+    METADATA its backend prepared in the environment made for asking it, when that
+    environment needs nothing more (every requirement the backend added is among its checked
+    files), else None (pip builds it, with the checked files)."""
+    from safeinstall.buildenv import prepare_build
+    from safeinstall.distmeta import build_requires
 
     if ctx.settings.no_build_isolation:
-        return None
+        return None, None
     known = ctx.build_envs.get(owner)
     if known is not None:
-        return known
+        return known, None
     requires = build_requires(source)
     env = _checked_env(ctx, owner, requires)
     key = build_key(ctx.target) + ("-editable" if editable else "")
     dynamic = ctx.store.built_requires(sha256, key) if ask_backend else ()
+    built: bytes | None = None
     if dynamic is None:
         ctx.progress(f"asking the build backend of {owner} for its build requirements")
         workdir = ctx.store.scratch("build-requires")
         workdir.mkdir(parents=True, exist_ok=True)
-        dynamic = dynamic_requirements(
-            owner=owner, source=source, env=env, python=ctx.target.executable,
-            pip_python=ctx.target.executable if ctx.settings.python else None,
-            environ=ctx.environ, workdir=workdir, editable=editable)
+        # the subprocesses (install of the checked files, the backend's hook) run without the
+        # lock, a bounded few at a time, each in a directory of its own: other sdists are
+        # checked and prepared meanwhile
+        static_env, markers = env, dict(ctx.target.environment)
+        with ctx.build_lock.released(), ctx.build_slots:
+            dynamic, built = prepare_build(
+                owner=owner, source=source, env=env, python=ctx.target.executable,
+                pip_python=ctx.target.executable if ctx.settings.python else None,
+                environ=ctx.environ, workdir=workdir, editable=editable,
+                metadata_if=(lambda reqs: all(static_env.satisfies(r, markers) for r in reqs))
+                if want_metadata else None)
         ctx.store.save_built_requires(sha256, key, dynamic)
     missing = tuple(r for r in dynamic if not env.satisfies(r, ctx.target.environment))
     if not ask_backend:
@@ -254,7 +185,7 @@ def check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: bo
                          "build (get_requires_for_build_wheel); checked like the others")
         env = _checked_env(ctx, owner, (*requires, *missing))
     ctx.build_envs[owner] = env
-    return env
+    return env, built if not missing else None
 
 
 def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> BuildEnv:
@@ -268,10 +199,11 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
             if label not in res.required_by:
                 ctx.build_results[res_key] = replace(res, required_by=(*res.required_by, label))
         return env
-    if owner in ctx._building:
+    me = (threading.get_ident(), owner)
+    if me in ctx._building:
         raise ResolutionError(f"{owner} needs itself to build (a build-dependency cycle)",
                               hint="install a wheel of it, or use --only-binary for it")
-    ctx._building.add(owner)
+    ctx._building.add(me)
     try:
         ctx.progress(f"checking the build dependencies of {owner}")
         env_markers = dict(ctx.target.environment)
@@ -308,7 +240,6 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
             user_requested=order,
         )
         resolved = resolve(provider, reqs) if reqs else []
-        directory = ctx.store.scratch(f"build-env-{len(ctx._envs_by_requires)}")
         members: list[tuple[str, str]] = []
         pins: list[BuildPin] = []
         nested: list[BuildPin] = []
@@ -319,7 +250,8 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
             res_key = (result.name, result.version)
             if res_key in ctx.build_results:  # the same package in another build environment
                 prev = ctx.build_results[res_key]
-                result = replace(prev, required_by=(*prev.required_by, label))
+                result = replace(prev, required_by=prev.required_by + (
+                    (label,) if label not in prev.required_by else ()))
             ctx.build_results[res_key] = result
             members.append(res_key)
             c = pkg.candidate
@@ -332,12 +264,13 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
                     sub = check_build_env(ctx, c.name, path, sha256=c.file.sha256)
                     if sub is not None:
                         nested += [*sub.pins, *sub.nested]
-        env = materialize(directory, pins, nested)
+        # a directory of its own (another thread may check the same requirements meanwhile)
+        env = materialize(ctx.store.scratch(f"build-env-{next(_ENV_SEQ)}"), pins, nested)
         ctx._build_members[env.constraints] = members
         ctx._envs_by_requires[key] = env
         return env
     finally:
-        ctx._building.discard(owner)
+        ctx._building.discard(me)
 
 
 def _usable_pins(ctx: CheckContext, reqs: Sequence[Req],
@@ -370,21 +303,19 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
 
     The look-ahead may prepare several sdists in the background. Checking (which shares the
     context's build-dependency bookkeeping) is done under one lock, together with claiming
-    the sdist, and the build itself (a pip process) outside it, a bounded few at a time. So a
-    thread that waits for another's sdist while holding the lock only ever waits for a build
-    that no longer needs the lock: no deadlock, and builds run in parallel."""
+    the sdist; the subprocesses (preparing the build environment and asking the backend, in
+    :func:`check_build_env`, and the build itself) run outside it, a bounded few at a time,
+    each in directories of its own. A thread waits for another's sdist with the lock released;
+    a wait that would close a loop (the sdist is being checked by this thread, or by one that
+    waits, however indirectly, for this thread) is a build-dependency cycle, an error."""
     f = c.file
+    me = threading.get_ident()
     with ctx.build_lock:
         fut, owner = ctx.sdist_meta.claim(f.url)
-        if not owner and f.url in ctx._checking_sdists:
-            # its own build requirements lead back to it: waiting for it would never end
-            raise ResolutionError(
-                f"{c.name} {c.version} needs itself to build ({f.filename} is among the "
-                "build requirements of its own build dependencies: a build-dependency cycle)",
-                hint=f"install a wheel of {c.name} (--only-binary {c.name}), or pin a version "
-                     "that has one")
+        if not owner and not fut.done():
+            _wait_for_sdist(ctx, c, fut, me)
         if owner:
-            ctx._checking_sdists.add(f.url)
+            ctx._checking_sdists[f.url] = me
             try:
                 ready, build_env, path = _checked_sdist(ctx, c, build_time=build_time)
             except BaseException as exc:
@@ -392,7 +323,7 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
                 ctx.sdist_meta.settle(f.url, fut, _raiser(failed))
                 raise failed from None
             finally:
-                ctx._checking_sdists.discard(f.url)
+                del ctx._checking_sdists[f.url]
             if ready is not None:
                 ctx.sdist_meta.settle(f.url, fut, lambda: ready)
     if owner and not fut.done():
@@ -403,13 +334,39 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
                     item = pip_metadata_report(ctx, str(path), build_env=build_env)
                 except UsageError as exc:
                     raise _with_left_out(ctx, c, exc) from None
-                meta = _metadata_from_report(item, f.filename)
+                meta = metadata_from_report(item, f.filename)
             _check_built_identity(c, meta)
             ctx.store.save_built_metadata(f.sha256, build_key(ctx.target), meta)
             return meta
 
         ctx.sdist_meta.settle(f.url, fut, build)
     return fut.result()
+
+
+def _wait_for_sdist(ctx: CheckContext, c: IndexCandidate, fut: Future[CoreMetadata],
+                    me: int) -> None:
+    """Wait (lock released) for the metadata of an sdist another thread prepares; an error if
+    the wait closes a loop of threads each waiting for an sdist the next one checks. Called
+    and returns with ``ctx.build_lock`` held."""
+    url = c.file.url
+    thread: int | None = ctx._checking_sdists.get(url)
+    seen: set[int] = set()
+    while thread is not None and thread not in seen:
+        if thread == me:
+            # its own build requirements lead back to it: waiting for it would never end
+            raise ResolutionError(
+                f"{c.name} {c.version} needs itself to build ({c.file.filename} is among the "
+                "build requirements of its own build dependencies: a build-dependency cycle)",
+                hint=f"install a wheel of {c.name} (--only-binary {c.name}), or pin a version "
+                     "that has one")
+        seen.add(thread)
+        waited = ctx._waiting_for.get(thread)
+        thread = ctx._checking_sdists.get(waited) if waited is not None else None
+    ctx._waiting_for[me] = url
+    try:
+        ctx.build_lock.wait(fut)
+    finally:
+        del ctx._waiting_for[me]
 
 
 def _with_left_out(ctx: CheckContext, c: IndexCandidate, exc: BaseException) -> BaseException:
@@ -440,8 +397,9 @@ def _with_left_out(ctx: CheckContext, c: IndexCandidate, exc: BaseException) -> 
 
 def _checked_sdist(ctx: CheckContext, c: IndexCandidate, *, build_time: bool = False) -> \
         tuple[CoreMetadata | None, BuildEnv | None, Path]:
-    """Check the sdist, fetch it, and return its metadata if that needs no build; otherwise
-    check its build dependencies and return the build environment to build it in.
+    """Check the sdist, fetch it, and return its metadata if that needs no build (or was
+    prepared in the checked environment made to ask its backend); otherwise check its build
+    dependencies and return the build environment to build it in.
     ``build_time``: a build dependency (runtime hash pins do not apply to it)."""
     f = c.file
     pre = evaluate_index_candidate(ctx, c, (), (), build_time=build_time)
@@ -456,7 +414,13 @@ def _checked_sdist(ctx: CheckContext, c: IndexCandidate, *, build_time: bool = F
     if cached is not None:
         _check_built_identity(c, cached)
         return cached, None, path
-    return None, check_build_env(ctx, c.name, path, sha256=f.sha256), path
+    env, built = _check_build_env(ctx, c.name, path, sha256=f.sha256, want_metadata=True)
+    if built is None:
+        return None, env, path
+    meta = replace(parse_metadata(built, f.filename)[0], source="build")
+    _check_built_identity(c, meta)
+    ctx.store.save_built_metadata(f.sha256, build_key(ctx.target), meta)
+    return meta, env, path
 
 
 def _raiser(exc: BaseException) -> Callable[[], CoreMetadata]:

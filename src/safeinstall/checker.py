@@ -13,15 +13,21 @@ from datetime import datetime
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from safeinstall.artifacts import ArtifactStore, CoreMetadata
-from safeinstall.builds import (
-    VCS_PREFIXES,
-    check_build_env,
-    direct_candidate,
-    metadata_function,
-    sdist_metadata,
+from safeinstall.artifacts import ArtifactCache
+from safeinstall.builds import check_build_env, metadata_function, sdist_metadata
+from safeinstall.candidates import (
+    Candidate,
+    Constraint,
+    ExplicitRequirement,
+    IndexCandidate,
+    InstalledDist,
+    Req,
+    ResolverOptions,
+    named_requirements,
 )
 from safeinstall.checkcontext import CheckContext
+from safeinstall.direct import VCS_PREFIXES, direct_candidate
+from safeinstall.distmeta import CoreMetadata
 from safeinstall.errors import RequirementError, UsageError
 from safeinstall.evaluate import evaluate
 from safeinstall.finder import Finder
@@ -29,19 +35,8 @@ from safeinstall.models import UserRequirement
 from safeinstall.pipoptions import PipSettings
 from safeinstall.policy import Policy
 from safeinstall.prefetch import DependencyHints, LookAhead
-from safeinstall.reqfile import ParsedRequirements, RequirementLine
-from safeinstall.resolver import (
-    Candidate,
-    Constraint,
-    ExplicitRequirement,
-    IndexCandidate,
-    InstalledDist,
-    Provider,
-    Req,
-    ResolverOptions,
-    named_requirements,
-    resolve,
-)
+from safeinstall.reqlines import ParsedRequirements, RequirementLine
+from safeinstall.resolver import Provider, resolve
 from safeinstall.results import CheckResult
 from safeinstall.selection import FormatControl, SelectionRules
 from safeinstall.target import TargetPython
@@ -148,7 +143,7 @@ def run_check(
     user_requirements: Sequence[UserRequirement],
     parsed: ParsedRequirements,
     finder: Finder,
-    store: ArtifactStore,
+    store: ArtifactCache,
     environ: Mapping[str, str],
     now: datetime,
     cwd: str,

@@ -16,14 +16,15 @@ Nothing heavy is imported here: ``--help`` and ``--version`` end here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from safeinstall.errors import UsageError
 
 Kind = Literal["flag", "value", "count"]
-Group = Literal["selection", "passthrough", "refused", "ours"]
+#: "tool": an option of a safe-install-tool command only (:func:`tool_option`)
+Group = Literal["selection", "passthrough", "refused", "ours", "tool"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ class OptionSpec:
     #: taken out of the arguments before they are parsed (:func:`safeinstall.wiring.
     #: take_trust_options`): in the help, not in the parser
     early: bool = False
+    #: safe-install-tool's argparse only: the values accepted, the value when the option is
+    #: not given (value options), and the conversion of the text given (e.g. ``int``)
+    choices: tuple[str, ...] = ()
+    default: object = None
+    convert: Callable[[str], object] | None = None
 
 
 def _o(dest: str, *names: str, kind: Kind = "flag", group: Group = "selection",
@@ -201,6 +207,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
 _BY_NAME: dict[str, OptionSpec] = {name: spec for spec in OPTIONS for name in spec.names
                                    if not spec.early}
 _LONG_NAMES = sorted(name for name in _BY_NAME if name.startswith("--"))
+#: every option by name, the early ones too (what safe-install-tool's commands declare)
+_DECLARED: dict[str, OptionSpec] = {name: spec for spec in OPTIONS for name in spec.names}
 
 
 @dataclass(frozen=True)
@@ -379,7 +387,49 @@ def declare(parser: Any, *names: str, help: str | None = None, **extra: Any) -> 
     for this command instead of the table's; ``extra``: more argparse keywords."""
     spec = _BY_NAME[names[0]]
     assert all(_BY_NAME.get(n) is spec for n in names), names
-    kwargs: dict[str, Any] = {"help": spec.help if help is None else help}
+    _add_argument(parser, spec, names, help, extra)
+
+
+def shared_option(*names: str, dest: str | None = None, **changes: Any) -> OptionSpec:
+    """The :data:`OPTIONS` entry of ``names`` as one safe-install-tool command has it: what it
+    is (a flag, a count, a value, a repeatable value) stays the table's, so the command and
+    ``safe-install`` mean the same by it; ``changes`` (help, metavar, choices, default) are
+    the command's. ``dest``: the argparse attribute (default: argparse's, from the names)."""
+    spec = _DECLARED[names[0]]
+    assert all(_DECLARED.get(n) is spec for n in names), names
+    return replace(spec, names=names, dest=dest or _argparse_dest(names), **changes)
+
+
+def tool_option(*names: str, dest: str | None = None, kind: Kind = "flag",
+                repeat: bool = False, metavar: str = "", help: str = "",
+                choices: tuple[str, ...] = (), default: object = None,
+                convert: Callable[[str], object] | None = None) -> OptionSpec:
+    """An option of a safe-install-tool command that ``safe-install`` does not have.
+    ``dest``: the argparse attribute (default: argparse's, from the names)."""
+    return OptionSpec(dest or _argparse_dest(names), names, kind, "tool", repeat,
+                      metavar=metavar, help=help, choices=choices, default=default,
+                      convert=convert)
+
+
+def declare_options(parser: Any, specs: Iterable[OptionSpec]) -> None:
+    """Declare a safe-install-tool command's options (:func:`shared_option`,
+    :func:`tool_option`) on an argparse ``parser`` or argument group, in order."""
+    for spec in specs:
+        _add_argument(parser, spec, spec.names, None, {"dest": spec.dest})
+
+
+def _argparse_dest(names: Sequence[str]) -> str:
+    """The attribute argparse derives from option ``names``: the first long one, else the
+    first."""
+    name = next((n for n in names if n.startswith("--")), names[0])
+    return name.lstrip("-").replace("-", "_")
+
+
+def _add_argument(parser: Any, spec: OptionSpec, names: Sequence[str], help: str | None,
+                  extra: Mapping[str, Any]) -> None:
+    kwargs: dict[str, Any] = {}
+    if help or spec.help:
+        kwargs["help"] = spec.help if help is None else help
     if spec.kind == "flag":
         kwargs["action"] = "store_true"
     elif spec.kind == "count":
@@ -387,7 +437,13 @@ def declare(parser: Any, *names: str, help: str | None = None, **extra: Any) -> 
     else:
         if spec.metavar:
             kwargs["metavar"] = spec.metavar
+        if spec.choices:
+            kwargs["choices"] = spec.choices
+        if spec.convert is not None:
+            kwargs["type"] = spec.convert
         if spec.repeat:
             kwargs.update(action="append", default=[])
+        elif spec.default is not None:
+            kwargs["default"] = spec.default
     kwargs.update(extra)
     parser.add_argument(*names, **kwargs)

@@ -16,16 +16,16 @@ from packaging.specifiers import SpecifierSet
 
 from safeinstall.artifacts import sha256_file
 from safeinstall.backfill import Mismatch, Outcome, Proof
-from safeinstall.checkcontext import CheckContext
-from safeinstall.listing import ProjectListing
-from safeinstall.models import IndexFile, LightFile
-from safeinstall.policy import Finding, is_refused, severity_for
-from safeinstall.resolver import (
+from safeinstall.candidates import (
     DirectCandidate,
     IndexCandidate,
     InstalledCandidate,
     ResolvedPackage,
 )
+from safeinstall.checkcontext import CheckContext
+from safeinstall.listing import ProjectListing
+from safeinstall.models import IndexFile, LightFile
+from safeinstall.policy import Finding, is_refused, severity_for
 from safeinstall.results import Decision, PackageResult
 from safeinstall.selection import order_candidates
 from safeinstall.timeline import ReleaseTimeline, likely_reason, release_timeline, timeline_for

@@ -42,8 +42,8 @@ from safeinstall.pipoptions import environ_without_pip
 from safeinstall.target import interpreter_path
 
 if TYPE_CHECKING:
+    from safeinstall.candidates import InstalledDist
     from safeinstall.pipoptions import PipSettings
-    from safeinstall.resolver import InstalledDist
 
 #: Runs under the target interpreter (Python 3.9 or newer), with nothing of ours importable.
 _LIST_SCRIPT = r"""
@@ -194,7 +194,7 @@ class InstalledSet(Mapping[NormalizedName, "InstalledDist"]):
                                 failed=f"cannot list what is installed in {self.executable}")
 
     def _read(self) -> dict[NormalizedName, InstalledDist]:
-        from safeinstall.resolver import InstalledDist
+        from safeinstall.candidates import InstalledDist
 
         with self._lock:
             if self._data is not None:

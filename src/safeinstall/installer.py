@@ -9,10 +9,10 @@ the local files with their sha256: pip cannot pick anything else, and cannot fet
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,21 +20,18 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from safeinstall.artifacts import (
-    ArtifactStore,
-    CoreMetadata,
-    parse_metadata,
-    read_wheel_metadata,
-    sha256_file,
-)
+from safeinstall.artifacts import ArtifactCache, sha256_file
 from safeinstall.background import Background
 from safeinstall.buildenv import pip_build_args
 from safeinstall.builds import index_args
+from safeinstall.bytecode import FRESH_MARGIN, compile_installed, compiles_afterwards
+from safeinstall.candidates import DirectCandidate, IndexCandidate
+from safeinstall.distmeta import CoreMetadata, parse_metadata, read_wheel_metadata
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
 from safeinstall.models import IndexFile
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
-from safeinstall.resolver import DirectCandidate, IndexCandidate
+from safeinstall.process import kill_group
 from safeinstall.results import CheckResult, PackageResult
 
 #: Downloads of checked artifacts that run at once (as uv's default, a polite bound).
@@ -126,7 +123,7 @@ def _wait(proc: subprocess.Popen[str], what: str, quiet: bool, *, shield: bool,
                 break
             except KeyboardInterrupt:
                 if not shield:
-                    _kill_group(proc)
+                    kill_group(proc)
                     raise
                 interrupted = True
     if interrupted:
@@ -147,18 +144,10 @@ def _wait(proc: subprocess.Popen[str], what: str, quiet: bool, *, shield: bool,
         sys.stderr.write(printable(stderr, keep_newlines=True))
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    """Stop ``proc`` and, when it leads a process group of its own, everything it started."""
-    try:
-        if hasattr(os, "killpg") and os.getpgid(proc.pid) == proc.pid:
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _install_args(settings: PipSettings, passthrough: Sequence[str]) -> list[str]:
+def _install_args(settings: PipSettings, passthrough: Sequence[str], *,
+                  editable: bool = False) -> list[str]:
+    """pip's arguments for installing the checked wheels (``editable``: for an editable
+    project, which pip byte-compiles itself, as the user asked)."""
     common = location_args(settings) + list(passthrough)
     if settings.verbosity < 0:
         common += ["-" + "q" * -settings.verbosity]
@@ -168,6 +157,8 @@ def _install_args(settings: PipSettings, passthrough: Sequence[str]) -> list[str
         common.append("--force-reinstall")
     if settings.ignore_installed:
         common.append("--ignore-installed")
+    if not editable and compiles_afterwards(settings, passthrough):
+        common.append("--no-compile")  # last: it wins; compiled by compile_installed()
     return common
 
 
@@ -216,7 +207,7 @@ def start_install(python: str | None, settings: PipSettings, environ: Mapping[st
     return EarlyInstall(cmd, environ_without_pip(environ), out)
 
 
-def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
+def prepare(result: CheckResult, store: ArtifactCache, settings: PipSettings,
             environ: Mapping[str, str], workdir: Path,
             progress: Callable[[str], None] = lambda _m: None, *,
             on_bytes: Callable[[int], None] | None = None) -> InstallPlan:
@@ -242,7 +233,7 @@ def prepare(result: CheckResult, store: ArtifactStore, settings: PipSettings,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _fetch_counted(store: ArtifactStore, f: IndexFile, expected: frozenset[str],
+def _fetch_counted(store: ArtifactCache, f: IndexFile, expected: frozenset[str],
                    on_bytes: Callable[[int], None] | None) -> Path:
     """``store.fetch``, reporting bytes as they arrive; a file downloaded earlier in the run
     (or cached) counts once it is there. A retry starts from 0 again: counted only past the
@@ -342,16 +333,20 @@ def _same_metadata(result: CheckResult, name: str, path: Path) -> None:
 
 def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
             environ: Mapping[str, str], workdir: Path, passthrough: Sequence[str], *,
-            stdout_to_stderr: bool = False, early: EarlyInstall | None = None) -> None:
-    """Run pip on exactly the prepared files. ``stdout_to_stderr`` keeps pip's output out of
-    stdout when the JSON report goes there (``--report -``). ``early``: the pip process
+            stdout_to_stderr: bool = False, early: EarlyInstall | None = None) -> list[str]:
+    """Run pip on exactly the prepared files; returns warnings to show (bytecode).
+    ``stdout_to_stderr`` keeps pip's output out of stdout when the JSON report goes there
+    (``--report -``). ``early``: the pip process
     started for this by :func:`start_install` (it must have the same settings)."""
     env = environ_without_pip(environ)
     target_python = result.target.executable if settings.python else None
     common = _install_args(settings, passthrough)
+    warnings: list[str] = []
     if plan.wheels:
         text = "".join(f"{path} --hash=sha256:{digest}\n" for _name, path, digest in plan.wheels)
         what = "installing the checked artifacts"
+        # what pip writes from now on is new (less a margin for coarse file timestamps)
+        since = time.time() - FRESH_MARGIN
         if early is not None:
             early.finish(text, what)
         else:
@@ -360,12 +355,17 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
             cmd = _pip(target_python) + ["install", "--no-deps", "--no-index",
                                          "--require-hashes", "-r", str(req)] + common
             _run(cmd, env, what, quiet=False, stdout_to_stderr=stdout_to_stderr, shield=True)
+        if compiles_afterwards(settings, passthrough):  # pip has finished: never before
+            warnings += compile_installed(result.target.executable,
+                                          [p for _n, p, _d in plan.wheels], settings, env, since)
     elif early is not None:
         early.cancel()
+    editable_args = _install_args(settings, passthrough, editable=True)
     for name, path in plan.editables:
         cmd = _pip(target_python) + ["install", "--no-deps", "-e", path]
         cmd += pip_build_args(result.build_envs.get(name),
                               no_build_isolation=settings.no_build_isolation)
-        cmd += [a for a in common if a != "--no-build-isolation"]
+        cmd += [a for a in editable_args if a != "--no-build-isolation"]
         _run(cmd, env, f"installing the editable project {path}", quiet=False,
              stdout_to_stderr=stdout_to_stderr, shield=True)
+    return warnings

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from safeinstall.cmdline import CommandLine as CommandLine  # re-exported (older imports)
+from safeinstall.cmdline import CommandLine
 from safeinstall.errors import UsageError
 from safeinstall.pipconfig import PipConfig
 

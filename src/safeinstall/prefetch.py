@@ -22,10 +22,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 if TYPE_CHECKING:
-    from safeinstall.artifacts import CoreMetadata
+    from safeinstall.candidates import Candidate, Constraint, Req
+    from safeinstall.distmeta import CoreMetadata
     from safeinstall.finder import Finder
     from safeinstall.models import IndexFile
-    from safeinstall.resolver import Candidate, Constraint, Req
     from safeinstall.selection import Ranked, SelectionRules
 
 T = TypeVar("T")
@@ -207,7 +207,7 @@ class LookAhead:
     def ahead(self, deps: Sequence[Req]) -> None:
         """Warm the named requirements among ``deps``. The user's own (``user_order`` set)
         are kept first, to narrow every later guess on their names (:attr:`user_specifiers`)."""
-        from safeinstall.resolver import NamedRequirement
+        from safeinstall.candidates import NamedRequirement
 
         for r in deps:
             if isinstance(r, NamedRequirement) and r.user_order is not None:
@@ -219,7 +219,7 @@ class LookAhead:
 
     def dependencies_of(self, candidate: Candidate, deps: Sequence[Req]) -> None:
         """The resolver's ``on_dependencies``: record them, and warm them."""
-        from safeinstall.resolver import NamedRequirement
+        from safeinstall.candidates import NamedRequirement
 
         seen = self.observed.setdefault(candidate.name, set())
         seen.update((r.name, str(r.specifier)) for r in deps if isinstance(r, NamedRequirement)

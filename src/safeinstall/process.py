@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import threading
 import weakref
@@ -137,3 +138,14 @@ def end_process(code: int) -> None:
                     stream.flush()
             os._exit(code)
     sys.exit(code)
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    """Stop ``proc`` and, when it leads a process group of its own, everything it started."""
+    try:
+        if hasattr(os, "killpg") and os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass

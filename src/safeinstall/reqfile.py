@@ -49,19 +49,13 @@ from safeinstall.reqlines import (
     LineOptions,
     ParsedRequirements,
     ParseState,
-    RequirementFileOptions,
     RequirementLine,
     break_args_options,
     parse_options,
     preprocess,
 )
 
-__all__ = [
-    "ParsedRequirements",
-    "RequirementFileOptions",
-    "RequirementLine",
-    "parse_requirement_files",
-]
+__all__ = ["parse_requirement_files"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Resolve the full dependency tree with resolvelib, choosing files exactly as pip's resolver does.
 
-The requirements, candidates and results are in :mod:`safeinstall.candidates` (re-exported
-here). Constraints narrow what is found; they never become requirements.
+The requirements, candidates and results are in :mod:`safeinstall.candidates`. Constraints
+narrow what is found; they never become requirements.
 
 About 550 lines, kept as one module on purpose: the provider, the cached resolution loop and
 the explanation of a failed resolution are one algorithm (each cache of the provider is read
@@ -43,7 +43,6 @@ from safeinstall.candidates import (
     ResolvedPackage,
     ResolverOptions,
     base_of,
-    make_identifier,
     named_requirements,
     with_extras,
 )
@@ -53,31 +52,7 @@ from safeinstall.finder import Finder
 from safeinstall.selection import SelectionRules, iter_ranked, order_candidates
 from safeinstall.target import TargetPython
 
-__all__ = [
-    "PYTHON_ID",
-    "Candidate",
-    "Constraint",
-    "DirectCandidate",
-    "ExplicitRequirement",
-    "IndexCandidate",
-    "InstalledCandidate",
-    "InstalledDist",
-    "MetadataFn",
-    "NamedRequirement",
-    "PinnedRequirement",
-    "Provider",
-    "PythonCandidate",
-    "PythonRequirement",
-    "Req",
-    "ResolvedPackage",
-    "ResolverOptions",
-    "base_of",
-    "explain_impossible",
-    "make_identifier",
-    "named_requirements",
-    "resolve",
-    "with_extras",
-]
+__all__ = ["MetadataFn", "Provider", "explain_impossible", "resolve"]
 
 logger = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Literal
 from safeinstall.errors import PolicyRefusal
 
 if TYPE_CHECKING:
-    from safeinstall.artifacts import CoreMetadata
     from safeinstall.backfill import Proof
     from safeinstall.buildenv import BuildEnv
+    from safeinstall.candidates import Candidate
+    from safeinstall.distmeta import CoreMetadata
     from safeinstall.policy import Finding
-    from safeinstall.resolver import Candidate
     from safeinstall.target import TargetPython
 
 Decision = Literal["install", "refuse", "already-satisfied"]

@@ -29,7 +29,7 @@ from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
 if TYPE_CHECKING:
     import ssl
 
-    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.artifacts import ArtifactCache
     from safeinstall.cmdline import CommandLine
     from safeinstall.installed_dists import InstalledSet
     from safeinstall.installer import EarlyInstall
@@ -244,13 +244,13 @@ class Run:
                                    constraints=inputs.parsed.constraints)
         self.stack.callback(pages.close)
 
-        from safeinstall.artifacts import ArtifactStore
+        from safeinstall.artifacts import ArtifactCache
         from safeinstall.checker import run_check
         from safeinstall.installed_dists import installed_dists
         from safeinstall.report import render_summary, report_json, write_report
         from safeinstall.trust import apply_trust
 
-        store = ArtifactStore(session, cache_dir)
+        store = ArtifactCache(session, cache_dir)
         self.stack.callback(store.close)
         # dry runs record release snapshots too (see safeinstall.trust: recording is safe)
         trust = self._open_trust(trust_store, console)
@@ -305,7 +305,7 @@ class Run:
                              _progress_for(settings.verbosity, interactive, console), progress,
                              console)
 
-    def _install(self, result: CheckResult, store: ArtifactStore, settings: PipSettings,
+    def _install(self, result: CheckResult, store: ArtifactCache, settings: PipSettings,
                  cmd: CommandLine, ours: Settings, workdir: Path, status: Silent,
                  progress: Callable[[str], None], console: LazyConsole) -> int:
         """Download, verify and install the checked files (``status``: a new progress
@@ -330,9 +330,19 @@ class Run:
         if count:
             status.stage("installing", detail=f"{count} checked artifact(s)")
             self.install_started = True
-            install(plan, result, settings, self.environ, workdir, cmd.passthrough,
-                    stdout_to_stderr=ours.report == "-", early=self.pip_install)
+            from safeinstall.bytecode import CompileFailed
+
+            try:
+                warnings = install(plan, result, settings, self.environ, workdir,
+                                   cmd.passthrough, stdout_to_stderr=ours.report == "-",
+                                   early=self.pip_install)
+            except CompileFailed:
+                self.installed = True  # pip finished: only the bytecode is missing
+                raise
             self.installed = True
+            if settings.verbosity > -2:
+                for text in warnings:
+                    console.print(f"[yellow]warning[/] {text}")
         status.stop()
         if count:
             if settings.verbosity >= 0:

@@ -368,4 +368,4 @@ def build_key(target: TargetPython) -> str:
 
 __all__ = ["TargetPython", "current_target", "probe_interpreter", "foreign_target",
            "active_environment", "same_environment",
-           "marker_environment", "default_environment", "parse_python_version", "build_key"]
+           "marker_environment", "parse_python_version", "build_key"]

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO
 
 from safeinstall import __version__
+from safeinstall.cmdline import declare
 from safeinstall.errors import EXIT_BROKEN_PIPE, EXIT_INTERNAL, SafeInstallError
 
 #: command name -> module under safeinstall.commands
@@ -53,16 +54,22 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     )
     parser.add_argument("-V", "--version", action="version",
                         version=f"safe-install {__version__}")
+    declare(parser, "-v", "--verbose",
+            help="log lines on standard error saying why each file lost, as safe-install -v "
+            "(given before COMMAND)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    if not argv or argv[0] not in commands:
+    lead = _verbosity_options(argv)
+    if lead == len(argv) or argv[lead] not in commands:
         for name in sorted(commands):
             sub.add_parser(name, help=_help_of(commands[name]))
         try:
+            if argv and lead == len(argv):
+                parser.error("the following arguments are required: COMMAND")
             parser.parse_args(argv or ["--help"])
         except SystemExit as exc:
             return int(exc.code or 0) if isinstance(exc.code, int) else 2
         return 2
-    name = argv[0]
+    name = argv[lead]
     module = importlib.import_module(f"safeinstall.commands.{commands[name]}")
     cmd_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
     module.add_arguments(cmd_parser)
@@ -71,7 +78,10 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else 2
     from safeinstall.display import printable
+    from safeinstall.logs import configure_logging
     from safeinstall.process import interrupt_code, interrupt_name, interruptible, silence_stdout
+
+    configure_logging(int(args.verbose), err, env)  # -v: why each file lost, on stderr
 
     try:
         with interruptible():
@@ -91,6 +101,17 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
 
         internal_error(exc, err, env, f"safe-install-tool {name}")
         return EXIT_INTERNAL
+
+
+def _verbosity_options(argv: Sequence[str]) -> int:
+    """How many of the first arguments are ``-v`` / ``-vv`` / ``--verbose`` (the tool's own,
+    before COMMAND; after it, an option is the command's)."""
+    lead = 0
+    while lead < len(argv) and (argv[lead] == "--verbose" or (
+            len(argv[lead]) > 1 and argv[lead].startswith("-")
+            and set(argv[lead][1:]) == {"v"})):
+        lead += 1
+    return lead
 
 
 def _help_of(module_name: str) -> str:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from safeinstall.pipconfig import PendingPipConfig
     from safeinstall.pipoptions import PipSettings
     from safeinstall.prefetch import PageWarmer
-    from safeinstall.reqfile import ParsedRequirements
+    from safeinstall.reqlines import ParsedRequirements
     from safeinstall.target import PendingProbe, TargetPython
 
 

@@ -18,7 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from safeinstall.cmdline import CommandLine, declare
+from safeinstall.cmdline import CommandLine, declare, declare_options, tool_option
 from safeinstall.errors import UsageError
 from safeinstall.finder import Finder
 from safeinstall.pipconfig import read_pip_config
@@ -45,13 +45,13 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_target_arguments(parser: argparse.ArgumentParser, *, default: str) -> None:
     group = parser.add_argument_group("targets")
-    group.add_argument(
-        "--targets", action="append", default=[], metavar="SPECS",
+    declare_options(group, [tool_option(
+        "--targets", kind="value", repeat=True, metavar="SPECS",
         help="targets to show pip's choice for, comma-separated (repeatable): 'current' (this "
         "interpreter, or --python), 'common' (CPython 3.10-3.14 on manylinux x86_64/aarch64, "
         "musllinux x86_64, macOS arm64/x86_64, Windows amd64), or PYTHON:PLATFORM such as "
         "3.12:manylinux_x86_64, 3.10-3.14:win_amd64, *:macos_arm64 or "
-        f"3.12:manylinux_2_28_x86_64 (a wheel platform tag). Default: {default}")
+        f"3.12:manylinux_2_28_x86_64 (a wheel platform tag). Default: {default}")])
     declare(group, "--python",
             help="the interpreter that 'current' means (default: the one running "
             "safe-install), as pip install --python")
@@ -64,7 +64,8 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     declare(parser, "--config",
             help="the one safe-install settings file to read (default: found as for "
             "safe-install; /dev/null: none)")
-    parser.add_argument("--now", metavar="TIME", help=argparse.SUPPRESS)
+    declare_options(parser, [tool_option("--now", kind="value", metavar="TIME",
+                                         help=argparse.SUPPRESS)])
 
 
 def parse_now(value: str | None) -> datetime:

@@ -11,23 +11,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from safeinstall.cmdline import CommandLine, declare_options, shared_option, tool_option
 from safeinstall.commands import _common
-from safeinstall.pipoptions import CommandLine
 from safeinstall.settings import Settings
+
+POLICY_OPTIONS = (
+    shared_option("--allow-late",
+                  help="accept late files of one release, or one file (repeatable), "
+                  "as safe-install --allow-late"),
+    shared_option("--on-unknown-upload-time", choices=("refuse", "warn"), metavar="",
+                  help="a file that cannot be dated (default refuse)"),
+    shared_option("--on-late", choices=("refuse", "verify"), metavar="",
+                  help="refuse (default): a late file fails; verify: a late wheel proven "
+                  "a benign backfill of an on-time file of its release is late-verified "
+                  "(downloads it and the on-time files it is compared with)"),
+)
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     _common.add_policy_arguments(parser)
-    parser.add_argument("--allow-late", action="append", default=[],
-                        metavar="NAME==VERSION|sha256:HEX",
-                        help="accept late files of one release, or one file (repeatable), "
-                        "as safe-install --allow-late")
-    parser.add_argument("--on-unknown-upload-time", choices=("refuse", "warn"),
-                        help="a file that cannot be dated (default refuse)")
-    parser.add_argument("--on-late", choices=("refuse", "verify"),
-                        help="refuse (default): a late file fails; verify: a late wheel proven "
-                        "a benign backfill of an on-time file of its release is late-verified "
-                        "(downloads it and the on-time files it is compared with)")
+    declare_options(parser, POLICY_OPTIONS)
 
 
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str) -> Settings:
@@ -45,20 +48,17 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
     return load(CommandLine(values, (), ()), environ, Path(cwd))
 
 
-pip_values = _common.pip_values
-
-
 def prover(policy: Any, session: Any, cache_dir: str | None, environ: Mapping[str, str]
            ) -> tuple[Any, Any]:
     """With ``--on-late verify``: (an artifact store to close, the prover
     :func:`safeinstall.lockcheck.date_release` takes); otherwise (None, None)."""
     if policy.on_late != "verify":
         return None, None
-    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.artifacts import ArtifactCache
     from safeinstall.backfillcheck import prove_dated
     from safeinstall.settings import default_cache_dir
 
-    store = ArtifactStore(session, Path(cache_dir) if cache_dir else default_cache_dir(environ))
+    store = ArtifactCache(session, Path(cache_dir) if cache_dir else default_cache_dir(environ))
 
     def prove(f: Any, timeline: Any, release_files: Any) -> Any:
         return prove_dated(store, policy, f, timeline, release_files)
@@ -74,23 +74,35 @@ def lock_targets(args: argparse.Namespace, settings: Any) -> tuple[Any, ...]:
     return tuple(for_lock(t) for t in _common.targets_of(args, settings, ["current"]))
 
 
+#: ``--lock-format`` of guard and audit
+LOCK_FORMAT = tool_option("--lock-format", kind="value",
+                          choices=("requirements", "pylock", "pipfile", "poetry", "uv"),
+                          help="the lock format (default: from the file name)")
+
+OUTPUT_OPTIONS = (
+    tool_option("--format", kind="value", choices=("text", "json", "sarif"), default="text",
+                help="output format (default text)"),
+    tool_option("-o", "--output", kind="value", metavar="FILE",
+                help="write the output to FILE instead of stdout"),
+    tool_option("--all", "-v", "--verbose",
+                help="text output: list on-time files too (default: only what is not "
+                "on time, and a summary)"),
+    tool_option("-q", "--quiet",
+                help="text output: print only what fails (nothing when all is well)"),
+)
+
+TIMES_FROM = shared_option(
+    "--times-from", help="an index used only to date identical files (same name and "
+    "sha256) when the configured ones give no upload times (repeatable; "
+    "as safe-install --times-from)")
+
+
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json", "sarif"), default="text",
-                        help="output format (default text)")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write the output to FILE instead of stdout")
-    parser.add_argument("--all", "-v", "--verbose", dest="all", action="store_true",
-                        help="text output: list on-time files too (default: only what is not "
-                        "on time, and a summary)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="text output: print only what fails (nothing when all is well)")
+    declare_options(parser, OUTPUT_OPTIONS)
 
 
 def add_times_from_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--times-from", action="append", default=[], metavar="URL",
-                        help="an index used only to date identical files (same name and "
-                        "sha256) when the configured ones give no upload times (repeatable; "
-                        "as safe-install --times-from)")
+    declare_options(parser, (TIMES_FROM,))
 
 
 def emit(text: str, dest: str | None, stdout: IO[str], cwd: str) -> None:

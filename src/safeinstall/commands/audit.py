@@ -15,6 +15,7 @@ import argparse
 from collections.abc import Mapping
 from typing import IO
 
+from safeinstall.cmdline import declare_options, tool_option
 from safeinstall.commands import _common, _lockopts
 from safeinstall.errors import EXIT_OK, EXIT_REFUSED
 
@@ -22,14 +23,17 @@ HELP = "report the late files among every hash of a lock (requirements, pylock, 
     "poetry.lock, uv.lock)"
 
 
+OPTIONS = (
+    _lockopts.LOCK_FORMAT,
+    tool_option("--strict",
+                help="exit 1 when an entry cannot be checked (a pin without a sha256 "
+                "hash, an unpinned requirement, VCS, URL, path or archive)"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="LOCKFILE", help="lock files to audit")
-    parser.add_argument("--lock-format", choices=("requirements", "pylock", "pipfile",
-                                                  "poetry", "uv"),
-                        help="the lock format (default: from the file name)")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when an entry cannot be checked (a pin without a sha256 "
-                        "hash, an unpinned requirement, VCS, URL, path or archive)")
+    declare_options(parser, OPTIONS)
     _lockopts.add_output_arguments(parser)
     _common.add_index_arguments(parser)
     _lockopts.add_times_from_argument(parser)

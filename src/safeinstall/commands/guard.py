@@ -19,6 +19,7 @@ import subprocess
 from collections.abc import Mapping
 from typing import IO, Any, Literal
 
+from safeinstall.cmdline import declare_options, tool_option
 from safeinstall.commands import _common, _lockopts
 from safeinstall.errors import EXIT_OK, EXIT_REFUSED, UsageError
 
@@ -26,15 +27,18 @@ HELP = "date every hash a lock change adds (new files of locked releases, upgrad
     "dependencies); exit 1 if one is late"
 
 
+OPTIONS = (
+    tool_option("--rev", kind="value", metavar="REV",
+                help="compare each FILE with its version at this git revision "
+                "(default HEAD when one FILE is given)"),
+    _lockopts.LOCK_FORMAT,
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="OLD NEW, or lock files to compare with a git revision")
-    parser.add_argument("--rev", metavar="REV",
-                        help="compare each FILE with its version at this git revision "
-                        "(default HEAD when one FILE is given)")
-    parser.add_argument("--lock-format", choices=("requirements", "pylock", "pipfile",
-                                                  "poetry", "uv"),
-                        help="the lock format (default: from the file name)")
+    declare_options(parser, OPTIONS)
     _lockopts.add_output_arguments(parser)
     _common.add_index_arguments(parser)
     _lockopts.add_times_from_argument(parser)

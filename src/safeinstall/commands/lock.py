@@ -15,42 +15,46 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from safeinstall.cmdline import declare_options, shared_option, tool_option
 from safeinstall.commands import _common, _lockopts
 from safeinstall.errors import EXIT_OK, EXIT_REFUSED
 
 HELP = "write a lock of checked artifacts (hashed requirements file and pylock.toml)"
 
 
+OPTIONS = (
+    shared_option("-r", "--requirement", dest="requirement_files", metavar="FILE",
+                  help="requirements file (repeatable)"),
+    shared_option("-c", "--constraint", dest="constraint_files", metavar="FILE",
+                  help="constraints file (repeatable)"),
+    shared_option("--pre", help="include pre-releases, as pip"),
+    tool_option("--output-requirements", dest="requirements_out", kind="value",
+                default="requirements.lock", metavar="FILE",
+                help="the hashed requirements file to write (default requirements.lock;"
+                " '' to skip)"),
+    tool_option("--output-build-constraints", dest="build_constraints_out", kind="value",
+                default="build-constraints.txt", metavar="FILE",
+                help="the hashed build constraints to write when sdists are locked: "
+                "their checked build dependencies, for pip's --build-constraint "
+                "(default build-constraints.txt; '' to skip)"),
+    tool_option("--output-pylock", dest="pylock_out", kind="value", default="pylock.toml",
+                metavar="FILE", help="the PEP 751 lock to write (default pylock.toml; "
+                "'' to skip)"),
+    shared_option("--report", help="write a JSON report of the lock ('-' for stdout)"),
+    shared_option("--no-cache-dir",
+                  help="do not use safe-install's artifact and metadata cache"),
+    tool_option("-q", "--quiet", help="print only problems"),
+    shared_option("--trust-store",
+                  help="trust on first use, as for safe-install: the store of release "
+                  "snapshots (default: the state store; SAFE_INSTALL_TRUST_STORE)"),
+    shared_option("--no-trust-store"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("requirements", nargs="*", metavar="REQUIREMENT",
                         help="requirements, as for pip install")
-    parser.add_argument("-r", "--requirement", dest="requirement_files", action="append",
-                        default=[], metavar="FILE", help="requirements file (repeatable)")
-    parser.add_argument("-c", "--constraint", dest="constraint_files", action="append",
-                        default=[], metavar="FILE", help="constraints file (repeatable)")
-    parser.add_argument("--pre", action="store_true", help="include pre-releases, as pip")
-    parser.add_argument("--output-requirements", dest="requirements_out",
-                        default="requirements.lock", metavar="FILE",
-                        help="the hashed requirements file to write (default requirements.lock;"
-                        " '' to skip)")
-    parser.add_argument("--output-build-constraints", dest="build_constraints_out",
-                        default="build-constraints.txt", metavar="FILE",
-                        help="the hashed build constraints to write when sdists are locked: "
-                        "their checked build dependencies, for pip's --build-constraint "
-                        "(default build-constraints.txt; '' to skip)")
-    parser.add_argument("--output-pylock", dest="pylock_out", default="pylock.toml",
-                        metavar="FILE", help="the PEP 751 lock to write (default pylock.toml; "
-                        "'' to skip)")
-    parser.add_argument("--report", metavar="FILE",
-                        help="write a JSON report of the lock ('-' for stdout)")
-    parser.add_argument("--no-cache-dir", action="store_true",
-                        help="do not use safe-install's artifact and metadata cache")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only problems")
-    parser.add_argument("--trust-store", metavar="URL|off",
-                        help="trust on first use, as for safe-install: the store of release "
-                        "snapshots (default: the state store; SAFE_INSTALL_TRUST_STORE)")
-    parser.add_argument("--no-trust-store", action="store_true",
-                        help="same as --trust-store off")
+    declare_options(parser, OPTIONS)
     _common.add_index_arguments(parser)
     _common.add_target_arguments(parser, default="current")
     _lockopts.add_policy_arguments(parser)
@@ -58,21 +62,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str],
         stderr: IO[str], cwd: str) -> int:
-    from safeinstall.artifacts import ArtifactStore
+    from safeinstall.artifacts import ArtifactCache
     from safeinstall.checker import run_check
+    from safeinstall.cmdline import CommandLine
     from safeinstall.errors import UsageError
     from safeinstall.fileio import write_atomically
     from safeinstall.locks.builder import OnTimeFinder, build_lock
     from safeinstall.locks.targets import target_label
     from safeinstall.locks.writer import build_constraints_text, pylock_text, requirements_text
-    from safeinstall.pipoptions import CommandLine
     from safeinstall.settings import run_cache_dir
     from safeinstall.wiring import inputs_for_target, load_inputs
 
     now = _common.parse_now(args.now)
     ours = _lockopts.load_settings(args, environ, cwd)
     policy = ours.policy
-    values = _lockopts.pip_values(args, cwd)
+    values = _common.pip_values(args, cwd)
     values["requirements"] = list(args.requirement_files)
     values["constraints"] = list(args.constraint_files)
     if args.pre:
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     session, finder = _lockopts.open_index(per_target[0][1].settings, OnTimeFinder,
                                            policy=policy, index_for=ours.index_for)
     cache_dir = run_cache_dir(ours, environ, no_cache=bool(args.no_cache_dir))
-    store = ArtifactStore(session, cache_dir)
+    store = ArtifactCache(session, cache_dir)
     trust = None
     try:
         trust, trust_store = _open_trust(args, environ, cwd, now, stderr)

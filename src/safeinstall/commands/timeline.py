@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from safeinstall.cmdline import declare_options, tool_option
 from safeinstall.commands._common import (
     add_index_arguments,
     add_policy_arguments,
@@ -45,16 +46,21 @@ _TICKS = (60, 300, 600, 1800, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 90 *
           180 * 86400, 365 * 86400, 730 * 86400)
 
 
+OPTIONS = (
+    tool_option("--format", kind="value", choices=FORMATS, default="text",
+                help="text (terminal), json, svg or html (default text)"),
+    tool_option("-o", "--output", kind="value", metavar="FILE",
+                help="write to FILE instead of standard output"),
+    tool_option("--width", kind="value", convert=int, metavar="COLUMNS",
+                help="width of the drawing (default: the terminal's, else COLUMNS; "
+                "text without either is one record per line; svg/html: 200)"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("releases", nargs="+", metavar="NAME==VERSION",
                         help="the releases to draw")
-    parser.add_argument("--format", choices=FORMATS, default="text",
-                        help="text (terminal), json, svg or html (default text)")
-    parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write to FILE instead of standard output")
-    parser.add_argument("--width", type=int, metavar="COLUMNS",
-                        help="width of the drawing (default: the terminal's, else COLUMNS; "
-                        "text without either is one record per line; svg/html: 200)")
+    declare_options(parser, OPTIONS)
     add_policy_arguments(parser)
     add_target_arguments(parser, default=",".join(DEFAULT_TARGETS))
     add_index_arguments(parser)

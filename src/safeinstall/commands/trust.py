@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import IO, Any
 
+from safeinstall.cmdline import declare_options, tool_option
 from safeinstall.display import printable
 from safeinstall.errors import EXIT_OK, UsageError
 from safeinstall.urls import redact_url
@@ -21,17 +22,22 @@ from safeinstall.urls import redact_url
 HELP = "list or forget the release snapshots of trust on first use (shared with watch)"
 
 
+OPTIONS = (
+    tool_option("--all", help="forget: every snapshot"),
+    tool_option("--index", kind="value", metavar="URL",
+                help="only snapshots of this index (any spelling of its URL)"),
+    tool_option("--format", kind="value", choices=("text", "json"), default="text"),
+    tool_option("--store", kind="value", metavar="URL",
+                help="the store (default: SAFE_INSTALL_TRUST_STORE, else the state "
+                "store: SAFE_INSTALL_STORE or the user data directory)"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("list", "forget"))
     parser.add_argument("release", nargs="?", metavar="NAME[==VERSION]",
                         help="only this project (and version)")
-    parser.add_argument("--all", action="store_true", help="forget: every snapshot")
-    parser.add_argument("--index", metavar="URL",
-                        help="only snapshots of this index (any spelling of its URL)")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument("--store", metavar="URL",
-                        help="the store (default: SAFE_INSTALL_TRUST_STORE, else the state "
-                        "store: SAFE_INSTALL_STORE or the user data directory)")
+    declare_options(parser, OPTIONS)
 
 
 def _release(text: str | None) -> tuple[str | None, str | None]:

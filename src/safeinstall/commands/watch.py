@@ -28,6 +28,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from safeinstall import __version__
+from safeinstall.cmdline import declare_options, shared_option, tool_option
 from safeinstall.commands._common import (
     add_index_arguments,
     add_policy_arguments,
@@ -51,43 +52,46 @@ HELP = ("record pinned releases' files in a state store and report files added t
 WEBHOOK_TIMEOUT = 10.0
 
 
+OPTIONS = (
+    shared_option("-r", "--requirement", metavar="FILE",
+                  help="a pip requirements file; its ==-pinned requirements are watched "
+                  "(--hash values are read as the lock's trusted files)"),
+    tool_option("-l", "--lock", kind="value", repeat=True, metavar="FILE",
+                help="a lock file: hashed requirements, pylock.toml, Pipfile.lock, "
+                "poetry.lock or uv.lock"),
+    tool_option("--store", kind="value", metavar="URL",
+                help="state store: sqlite:///PATH or postgresql://USER@HOST/DB "
+                "(default: SAFE_INSTALL_STORE, else state.sqlite3 in the user data dir)"),
+    tool_option("--watch-set", kind="value", default="default", metavar="NAME",
+                help="name of this set of watched releases in the store, so that "
+                "several projects can share one store (default 'default')"),
+    tool_option("--since", kind="value", metavar="DURATION",
+                help="also report files that appeared within DURATION (e.g. 7d), even "
+                "if an earlier run reported them or they belong to a baseline"),
+    tool_option("--report-existing",
+                help="on a release's first run, report its files that were already "
+                "late (default: record a silent baseline)"),
+    tool_option("--webhook", kind="value", metavar="URL",
+                help="POST the run's findings to URL, in one request per run (a "
+                "failed delivery exits 3 and the findings are reported again next "
+                "run, until a delivery succeeds); redirects to another origin are "
+                "not followed"),
+    tool_option("--webhook-format", kind="value", choices=("json", "slack"), default="json",
+                help="json: {watch_set, findings: [...]} (default); slack: a "
+                "{\"text\": ...} message for Slack-compatible incoming webhooks"),
+    tool_option("--webhook-header", kind="value", repeat=True, metavar="'NAME: VALUE'",
+                help="an HTTP header for the webhook (repeatable); ${VARIABLE} in "
+                "VALUE is read from the environment, e.g. 'Authorization: Bearer "
+                "${WATCH_TOKEN}' (single-quoted, so the secret is not on the "
+                "command line)"),
+    tool_option("-q", "--quiet", help="no summary on standard error"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("releases", nargs="*", metavar="NAME==VERSION",
                         help="releases to watch, besides those of -r/--lock files")
-    parser.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE",
-                        help="a pip requirements file; its ==-pinned requirements are watched "
-                        "(--hash values are read as the lock's trusted files)")
-    parser.add_argument("-l", "--lock", action="append", default=[], metavar="FILE",
-                        help="a lock file: hashed requirements, pylock.toml, Pipfile.lock, "
-                        "poetry.lock or uv.lock")
-    parser.add_argument("--store", metavar="URL",
-                        help="state store: sqlite:///PATH or postgresql://USER@HOST/DB "
-                        "(default: SAFE_INSTALL_STORE, else state.sqlite3 in the user data dir)")
-    parser.add_argument("--watch-set", default="default", metavar="NAME",
-                        help="name of this set of watched releases in the store, so that "
-                        "several projects can share one store (default 'default')")
-    parser.add_argument("--since", metavar="DURATION",
-                        help="also report files that appeared within DURATION (e.g. 7d), even "
-                        "if an earlier run reported them or they belong to a baseline")
-    parser.add_argument("--report-existing", action="store_true",
-                        help="on a release's first run, report its files that were already "
-                        "late (default: record a silent baseline)")
-    parser.add_argument("--webhook", metavar="URL",
-                        help="POST the run's findings to URL, in one request per run (a "
-                        "failed delivery exits 3 and the findings are reported again next "
-                        "run, until a delivery succeeds); redirects to another origin are "
-                        "not followed")
-    parser.add_argument("--webhook-format", choices=("json", "slack"), default="json",
-                        help="json: {watch_set, findings: [...]} (default); slack: a "
-                        "{\"text\": ...} message for Slack-compatible incoming webhooks")
-    parser.add_argument("--webhook-header", action="append", default=[],
-                        metavar="'NAME: VALUE'",
-                        help="an HTTP header for the webhook (repeatable); ${VARIABLE} in "
-                        "VALUE is read from the environment, e.g. 'Authorization: Bearer "
-                        "${WATCH_TOKEN}' (single-quoted, so the secret is not on the "
-                        "command line)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no summary on standard error")
+    declare_options(parser, OPTIONS)
     add_policy_arguments(parser)
     add_target_arguments(parser, default="current")
     add_index_arguments(parser)

@@ -103,7 +103,7 @@ def build_lock(results: Sequence[tuple[str, CheckResult]], finder: OnTimeFinder,
     carries an environment marker that selects exactly those of the lock's targets
     (:func:`marker_for`), so the lock is right on every target it names.
     """
-    from safeinstall.resolver import IndexCandidate
+    from safeinstall.candidates import IndexCandidate
 
     versions: dict[str, dict[str, str]] = {}
     chosen: dict[tuple[str, str], dict[str, tuple[IndexFile, list[str]]]] = {}
