@@ -186,3 +186,25 @@ def test_preference_keyed_on_resolvelibs_criteria_follows_a_new_criterion() -> N
     # resolvelib replaces alpha's criterion when a pin is required of it
     criteria["alpha"] = _criterion(req("alpha", "==2.0"), base=criteria["alpha"])
     assert choose() == "alpha"
+
+
+def test_dependency_lines_cached_per_extras_asked_for() -> None:
+    p = provider()
+    lines = ["bar>=1", "baz; extra == 'x'", "qux; extra == 'y' or extra == 'x'"]
+    names = lambda reqs: sorted(f"{r.identifier}{r.specifier}" for r in reqs)  # noqa: E731
+    assert names(p.dependencies_from(lines, frozenset(), "foo 1")) == ["bar>=1"]
+    # the same lines for the extra x: its dependencies, not the cached answer for no extras
+    assert names(p.dependencies_from(lines, frozenset({"x"}), "foo 1")) == ["baz", "qux"]
+    assert names(p.dependencies_from(lines, frozenset({"y"}), "foo 1")) == ["qux"]
+    assert names(p.dependencies_from(lines, frozenset(), "foo 1")) == ["bar>=1"]
+
+
+def test_an_invalid_dependency_line_is_an_error_every_time() -> None:
+    import pytest
+
+    from safeinstall.errors import ResolutionError
+
+    p = provider()
+    for _ in range(2):  # (not cached away)
+        with pytest.raises(ResolutionError, match="declares an invalid dependency"):
+            p.dependencies_from(["bar >= >= 1"], frozenset(), "foo 1")

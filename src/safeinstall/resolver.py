@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import heapq
 import logging
 import math
@@ -134,6 +135,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self._satisfied: dict[tuple[int, int], tuple[Req, Candidate, bool]] = {}
         #: identifier -> (its criterion, or its requirements' information, and preference)
         self._preferences: dict[str, tuple[Any, Any]] = {}
+        #: (Requires-Dist text, extras asked for) -> whether its marker admits it here
+        self._marker_verdicts: dict[tuple[str, tuple[str, ...]], bool] = {}
 
     # identifiers
     def identify(self, requirement_or_candidate: Any) -> str:
@@ -356,22 +359,40 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                           parent: str) -> list[Req]:
         out: list[Req] = []
         env = dict(self.target.environment)
-        contexts = [""] if not extras else sorted(extras)
+        contexts = ("",) if not extras else tuple(sorted(extras))
+        verdicts = self._marker_verdicts
         for text in requires_dist:
-            try:
-                req = Requirement(text)
-            except Exception:
-                raise ResolutionError(f"{parent} declares an invalid dependency {text!r}") from None
+            req = _parsed_requirement(text)
+            if req is None:
+                raise ResolutionError(f"{parent} declares an invalid dependency {text!r}")
             if req.marker is not None:
-                try:
-                    if not any(req.marker.evaluate({**env, "extra": e}) for e in contexts):
-                        continue
-                except InvalidMarker:
+                # (the same dependency text of many releases: its marker evaluated once per
+                # set of extras; the target environment is the provider's, fixed)
+                key = (text, contexts)
+                wanted = verdicts.get(key)
+                if wanted is None:
+                    try:
+                        wanted = any(req.marker.evaluate({**env, "extra": e}) for e in contexts)
+                    except InvalidMarker:
+                        wanted = False
+                    verdicts[key] = wanted
+                if not wanted:
                     continue
             elif extras:
                 continue  # unconditional deps come with the base candidate
             out.extend(named_requirements(req, parent))
         return out
+
+
+@functools.lru_cache(maxsize=16384)
+def _parsed_requirement(text: str) -> Requirement | None:
+    """A Requires-Dist line parsed, or None if it is invalid. Cached: releases of a project
+    (and a resolution's backtracking) repeat the same lines, and parsing is most of the cost of
+    a candidate's dependencies. (The object is shared: nothing here changes one.)"""
+    try:
+        return Requirement(text)
+    except Exception:
+        return None
 
 
 def _and_hashes(a: Mapping[str, frozenset[str]],
