@@ -240,9 +240,10 @@ in the main thread, where the resolver runs, over one warm run of `safe-install 
 seconds and peak RSS (`/usr/bin/time`) of plain warm runs (one shared cache, primed by a cold
 run; pages are fetched from PyPI each time). "preferences computed": `get_preference` bodies
 run (before) or `_compute_preference` (after; the cached lookups are cheap). "is_satisfied_by
-computed": its body run (after: `_satisfies`, behind the cache). "pin checks": resolvelib's
-`_is_current_pin_satisfying` calls, one per name per round, now a few dictionary look-ups each.
-"report": the JSON reports compared, the notes as a set (selection parity).
+computed": its body run (after: `_satisfies`, behind the cache). "pin checks":
+`_is_current_pin_satisfying` calls: one per name per round in resolvelib's loop, only for the
+names a round changed in the incremental loop (`_Resolution.resolve`, warmperf). "report": the
+JSON reports compared, the notes as a set (selection parity).
 
 {table}
 """

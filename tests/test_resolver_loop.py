@@ -186,3 +186,19 @@ def test_the_resolver_uses_the_incremental_loop() -> None:
     provider = MemoryProvider(universe, {"a": 0})
     result = _Resolver(provider, BaseReporter()).resolve([requirement("a >=1")])
     assert [str(c.version) for c in result.mapping.values()] == ["1.0"]
+
+
+def test_the_picker_answers_resolvelibs_choice_even_without_its_heap() -> None:
+    from resolvelib.structs import RequirementInformation
+
+    from safeinstall.resolver import _Picker
+
+    provider_ = MemoryProvider({}, {"zeta": 0, "alpha": 1})
+    information = {n: [RequirementInformation(requirement(f"{n} >=1"), None)]
+                   for n in ("alpha", "beta", "zeta")}
+    picker = _Picker(provider_)
+    picker.reset(information, information)
+    assert picker.least({"alpha", "beta", "zeta"}, information) == "zeta"  # the user's order
+    assert picker.least({"alpha", "beta"}, information) == "alpha"
+    picker._heap.clear()  # (an entry lost: the heap is rebuilt, the choice is the same)
+    assert picker.least({"alpha", "beta"}, information) == "alpha"

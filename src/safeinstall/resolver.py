@@ -522,7 +522,7 @@ class _Resolution(Resolution[Req, Candidate, str]):
                 elif causes:
                     name = min(causes, key=lambda i: self._provider._preference(i, information))
                 else:
-                    name = picker.least(unsatisfied)
+                    name = picker.least(unsatisfied, information)
 
             self._touched = set()
             failure_criterion = self._attempt_to_pin_criterion(name)
@@ -612,7 +612,7 @@ class _Picker:
             self._current[name] = preference
             heapq.heappush(self._heap, (preference, name))
 
-    def least(self, unsatisfied: set[str]) -> str:
+    def least(self, unsatisfied: set[str], information: Any) -> str:
         heap, current = self._heap, self._current
         while heap:
             preference, name = heap[0]
@@ -621,7 +621,10 @@ class _Picker:
             heapq.heappop(heap)
             if current.get(name) == preference:  # (pinned: asked again if unpinned later)
                 del current[name]
-        raise RuntimeError("no unpinned name left to choose")  # (unsatisfied is not empty)
+        # (not reached: every unsatisfied name has its entry; were one missing, the heap is
+        # rebuilt from the names themselves rather than a name chosen otherwise)
+        self.reset(unsatisfied, information)
+        return min(self._heap)[1]
 
 
 class _Resolver(Resolver[Req, Candidate, str]):
