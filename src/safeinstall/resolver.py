@@ -137,6 +137,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self._preferences: dict[str, tuple[Any, Any]] = {}
         #: (Requires-Dist text, extras asked for) -> whether its marker admits it here
         self._marker_verdicts: dict[tuple[str, tuple[str, ...]], bool] = {}
+        #: the last information list of ``<python>`` found to fit (:meth:`_python_fits`)
+        self._python_verified: list[Any] = []
 
     # identifiers
     def identify(self, requirement_or_candidate: Any) -> str:
@@ -215,20 +217,13 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
                      incompatibilities: Mapping[str, Iterator[Candidate]],
                      ) -> Sequence[Candidate] | Callable[[], Iterator[Candidate]]:
-        reqs = list(requirements[identifier])
         bad = set(incompatibilities[identifier])
         if identifier == PYTHON_ID:
             c = self.python_candidate
             if c in bad:
                 return []
-            # (one Requires-Python per pinned candidate, all asked again at every pin: the
-            # cache is read inline)
-            known, cid = self._satisfied, id(c)
-            for r in reqs:
-                hit = known.get((id(r), cid))
-                if not (hit[2] if hit is not None else self.is_satisfied_by(r, c)):
-                    return []
-            return [c]
+            return [c] if self._python_fits(requirements) else []
+        reqs = list(requirements[identifier])
         name = canonicalize_name(identifier.split("[")[0])
         extras = frozenset(identifier[len(name) + 1:-1].split(",")) if "[" in identifier \
             else frozenset()
@@ -283,6 +278,38 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                 yield installed
 
         return matches
+
+    def _python_fits(self, requirements: Mapping[str, Iterator[Req]]) -> bool:
+        """Whether the target Python satisfies every requirement on ``<python>``: one
+        Requires-Python per pinned candidate, all asked again at every pin (quadratic in the
+        pins). resolvelib passes its criteria and the requirement being added: when the
+        criterion's information extends the list last found to fit (each pin makes a new list
+        that copies the old one, then adds), only the new entries are checked."""
+        c = self.python_candidate
+        known, cid = self._satisfied, id(c)
+
+        def fits(reqs: Iterable[Req]) -> bool:
+            for r in reqs:
+                hit = known.get((id(r), cid))
+                if not (hit[2] if hit is not None else self.is_satisfied_by(r, c)):
+                    return False
+            return True
+
+        criteria = getattr(requirements, "_mapping", None)
+        appends = getattr(requirements, "_appends", None)
+        if not (isinstance(criteria, dict) and isinstance(appends, dict)):
+            return fits(requirements[PYTHON_ID])
+        criterion = criteria.get(PYTHON_ID)
+        info = criterion.information if criterion is not None else []
+        if type(info) is not list:
+            return fits(requirements[PYTHON_ID])
+        verified = self._python_verified
+        n = len(verified)
+        fresh = info[n:] if n and len(info) >= n and info[:n] == verified else info
+        if not fits(i.requirement for i in fresh):
+            return False
+        self._python_verified = list(info)  # (a copy: resolvelib never changes one, but)
+        return fits(appends.get(PYTHON_ID, ()))
 
     def _prefers_installed(self, name: NormalizedName) -> bool:
         if not self.options.upgrade:
