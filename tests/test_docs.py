@@ -161,3 +161,54 @@ def test_shell_examples_marked_run_work_against_the_local_index(docs_index, clea
                 f"{name}:{line}: {command} exited {done.returncode}\n{done.stderr}"
             ran += 1
     assert ran >= 8
+
+
+def test_architecture_names_every_module_and_only_modules_that_exist():
+    """Issue 20: docs/architecture.md maps the pipeline to its modules. A module is named as
+    its path under ``src/safeinstall/`` in backticks (`checker.py`, `locks/pylock.py`); a path
+    of the repository (`tests/test_docs.py`) may be named too. Every module of the tree must
+    be named, and every name must exist; in the tables of modules (a row whose first cell is
+    one module), every entry point named in the second cell (`run_check`, `Run.execute`) must
+    be defined in that module. So the document keeps matching the tree."""
+    import ast
+
+    package = ROOT / "src" / "safeinstall"
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    tree = {p.relative_to(package).as_posix() for p in package.rglob("*.py")
+            if "__pycache__" not in p.parts}
+    named = set(re.findall(r"`([\w/]+\.py)`", text))
+    unknown = sorted(n for n in named if n not in tree and not (ROOT / n).is_file())
+    assert not unknown, f"docs/architecture.md names modules that do not exist: {unknown}"
+    missing = sorted(tree - named)
+    assert not missing, f"docs/architecture.md does not name these modules: {missing}"
+
+    def defined(module: str) -> set[str]:
+        names: set[str] = set()
+        source = ast.parse((package / module).read_text(encoding="utf-8"))
+        for node in source.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+                if isinstance(node, ast.ClassDef):
+                    names.update(f"{node.name}.{item.name}" for item in node.body
+                                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)))
+                    names.update(f"{node.name}.{item.target.id}" for item in node.body
+                                 if isinstance(item, ast.AnnAssign)
+                                 and isinstance(item.target, ast.Name))
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.update(t.id for t in targets if isinstance(t, ast.Name))
+        return names
+
+    wrong, rows = [], 0
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] \
+            if line.startswith("|") else []
+        module = re.fullmatch(r"`([\w/]+\.py)`", cells[0]) if len(cells) >= 3 else None
+        if module is None or module.group(1) not in tree:
+            continue
+        rows += 1
+        have = defined(module.group(1))
+        wrong += [f"{module.group(1)}: {n}" for n in re.findall(r"`([A-Za-z_][\w.]*)`", cells[1])
+                  if not n.endswith(".py") and n not in have]
+    assert rows >= len(tree) // 2, "the module tables are missing"
+    assert not wrong, f"docs/architecture.md names entry points that do not exist: {wrong}"

@@ -208,3 +208,35 @@ def test_active_environment_is_ours_means_no_probe(clean_pip_env):
     assert active_environment({**clean_pip_env, "VIRTUAL_ENV": sys.prefix}) is None
     assert active_environment({k: v for k, v in clean_pip_env.items()
                                if k != "VIRTUAL_ENV"}) is None
+
+
+def test_own_distribution_is_found_by_name_without_reading_every_record(tmp_path):
+    """The installed (non-editable) layout: our distribution under its own name holds
+    safeinstall/__init__.py, so it is the root without a scan of every distribution; one that
+    does not hold it (another project under that name) falls back to the scan."""
+    import types
+    from importlib import metadata
+
+    from safeinstall.environments import OWN_DISTRIBUTION, _own_roots
+
+    def layout(files: str) -> types.SimpleNamespace:
+        info = tmp_path / files / "late_artifact_guard-0.1.0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {OWN_DISTRIBUTION}\n"
+                                       "Version: 0.1.0\n")
+        (info / "RECORD").write_text(f"{files}/__init__.py,,\n")
+        scanned: list[bool] = []
+
+        def packages_distributions() -> dict[str, list[str]]:
+            scanned.append(True)
+            return {"safeinstall": ["from-the-scan"]}
+
+        return types.SimpleNamespace(
+            distribution=lambda name: metadata.PathDistribution(info),
+            PackageNotFoundError=metadata.PackageNotFoundError,
+            packages_distributions=packages_distributions, scanned=scanned)
+
+    ours = layout("safeinstall")
+    assert _own_roots(ours) == [OWN_DISTRIBUTION] and not ours.scanned
+    other = layout("otherpkg")
+    assert _own_roots(other) == ["from-the-scan"] and other.scanned

@@ -8,11 +8,14 @@ the local files with their sha256: pip cannot pick anything else, and cannot fet
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import time
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +33,7 @@ from safeinstall.artifacts import (
 from safeinstall.background import Background
 from safeinstall.buildenv import pip_build_args
 from safeinstall.builds import index_args
-from safeinstall.errors import IntegrityError, PipError, SafeInstallError
+from safeinstall.errors import EXIT_PIP, IntegrityError, PipError, SafeInstallError
 from safeinstall.models import IndexFile
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
@@ -158,7 +161,10 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
         pass
 
 
-def _install_args(settings: PipSettings, passthrough: Sequence[str]) -> list[str]:
+def _install_args(settings: PipSettings, passthrough: Sequence[str], *,
+                  editable: bool = False) -> list[str]:
+    """pip's arguments for installing the checked wheels (``editable``: for an editable
+    project, which pip byte-compiles itself, as the user asked)."""
     common = location_args(settings) + list(passthrough)
     if settings.verbosity < 0:
         common += ["-" + "q" * -settings.verbosity]
@@ -168,7 +174,33 @@ def _install_args(settings: PipSettings, passthrough: Sequence[str]) -> list[str
         common.append("--force-reinstall")
     if settings.ignore_installed:
         common.append("--ignore-installed")
+    if not editable and compiles_afterwards(settings, passthrough):
+        common.append("--no-compile")  # last: it wins; compiled by compile_installed()
     return common
+
+
+def compiles_afterwards(settings: PipSettings, passthrough: Sequence[str]) -> bool:
+    """Whether the installed wheels are byte-compiled after pip (which then runs with
+    ``--no-compile``), in parallel, by :func:`compile_installed`.
+
+    Only when the user wants bytecode (pip's default ``--compile``; the last of
+    ``--compile``/``--no-compile`` wins, as in pip), and for the install locations where the
+    new ``.dist-info`` directories can be found without recomputing pip's install scheme:
+    the target interpreter's own (``sys.path``, the user site: default and ``--user``) and
+    ``--target``. Under ``--prefix`` or ``--root`` pip compiles, as it always did."""
+    from safeinstall.cmdline import OPTIONS
+
+    takes_value = {n for o in OPTIONS if o.kind == "value" for n in o.names}
+    wanted = True
+    args = iter(passthrough)
+    for arg in args:
+        if arg in takes_value:
+            next(args, None)  # a value, e.g. a log file named "--no-compile"
+        elif arg == "--compile":
+            wanted = True
+        elif arg == "--no-compile":
+            wanted = False
+    return wanted and not (settings.prefix or settings.root)
 
 
 class EarlyInstall(Background[None]):
@@ -352,6 +384,8 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
     if plan.wheels:
         text = "".join(f"{path} --hash=sha256:{digest}\n" for _name, path, digest in plan.wheels)
         what = "installing the checked artifacts"
+        # what pip writes from now on is new (less a margin for coarse file timestamps)
+        since = time.time() - FRESH_MARGIN
         if early is not None:
             early.finish(text, what)
         else:
@@ -360,12 +394,257 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
             cmd = _pip(target_python) + ["install", "--no-deps", "--no-index",
                                          "--require-hashes", "-r", str(req)] + common
             _run(cmd, env, what, quiet=False, stdout_to_stderr=stdout_to_stderr, shield=True)
+        if compiles_afterwards(settings, passthrough):  # pip has finished: never before
+            compile_installed(result.target.executable, [p for _n, p, _d in plan.wheels],
+                              settings, env, since)
     elif early is not None:
         early.cancel()
+    editable_args = _install_args(settings, passthrough, editable=True)
     for name, path in plan.editables:
         cmd = _pip(target_python) + ["install", "--no-deps", "-e", path]
         cmd += pip_build_args(result.build_envs.get(name),
                               no_build_isolation=settings.no_build_isolation)
-        cmd += [a for a in common if a != "--no-build-isolation"]
+        cmd += [a for a in editable_args if a != "--no-build-isolation"]
         _run(cmd, env, f"installing the editable project {path}", quiet=False,
              stdout_to_stderr=stdout_to_stderr, shield=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Byte-compiling what pip installed, in parallel (pip itself compiles file after file)
+
+#: Seconds subtracted from the clock before pip installs: a file pip writes is "new" when its
+#: modification time is not older than that (file systems round times down, up to 2 s on FAT).
+FRESH_MARGIN = 2.0
+
+
+class CompileFailed(SafeInstallError):
+    """The checked artifacts were installed, but byte-compiling them afterwards failed (exit 4,
+    as a pip failure)."""
+
+    exit_code = EXIT_PIP
+
+
+#: Runs under the target interpreter (Python 3.9 or newer), with nothing of ours importable.
+#: Reads ``{"infos": [dist-info dir names], "since": time, "target": dir or null}`` on stdin;
+#: writes one JSON object on stdout. Exactly what pip does with ``--compile`` (pip's
+#: ``_install_wheel``): every ``.py`` file of the new RECORD that is a file is compiled with
+#: ``compileall.compile_file(path, force=True, quiet=True)``, warnings ignored, failures
+#: tolerated; each ``.pyc`` written is added to RECORD as ``(path relative to the
+#: site-packages directory, "", "")`` and RECORD is rewritten sorted, as pip writes it.
+_COMPILE_SCRIPT = r"""
+import sys
+if sys.path and sys.path[0] == "":
+    # python -c puts the working directory first; pip's runner does not. Removed before any
+    # other import, so that a json.py (say) in the working directory is never run.
+    del sys.path[0]
+import compileall, csv, functools, importlib.util, json, os, site, stat, sysconfig, tempfile
+import warnings
+
+
+def lib_dirs(target):
+    if target is not None:
+        dirs = [target]
+    else:
+        paths = sysconfig.get_paths()
+        dirs = [paths.get("purelib"), paths.get("platlib")]
+        try:
+            dirs.append(site.getusersitepackages())
+        except Exception:
+            pass
+        dirs += sys.path
+    seen, out = set(), []
+    for d in dirs:
+        if not d or not os.path.isdir(d):
+            continue
+        key = os.path.normcase(os.path.realpath(d))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def fresh(path, since):
+    try:
+        return os.stat(path).st_mtime >= since
+    except OSError:
+        return False
+
+
+def record_path(path, lib):
+    # pip's _fs_to_record_path
+    if os.path.splitdrive(path)[0].lower() == os.path.splitdrive(lib)[0].lower():
+        path = os.path.relpath(path, lib)
+    return path.replace(os.path.sep, "/")
+
+
+def read_rows(record):
+    with open(record, encoding="utf-8", newline="") as f:
+        return list(csv.reader(f.read().splitlines()))
+
+
+def workers():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def compile_all(paths):
+    compile_one = functools.partial(compileall.compile_file, force=True, quiet=True)
+    n = workers()
+    if n > 1 and len(paths) > 8:
+        try:
+            from concurrent.futures import ProcessPoolExecutor
+            with ProcessPoolExecutor(max_workers=min(n, 32)) as pool:
+                chunk = max(1, min(16, len(paths) // (n * 4)))
+                return [bool(ok) for ok in pool.map(compile_one, paths, chunksize=chunk)]
+        except Exception:  # no process pool here (e.g. no semaphores): one after another
+            pass
+    return [bool(compile_one(p)) for p in paths]
+
+
+def main():
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # compile_file's messages (and the workers') go to stderr, as pip's log
+    warnings.filterwarnings("ignore")
+    request = json.loads(sys.stdin.read())
+    since = request["since"]
+    target = request["target"]
+    libs = lib_dirs(target)
+    found, missing, stale = [], [], []
+    for info in request["infos"]:
+        records = [os.path.join(lib, info, "RECORD") for lib in libs]
+        new = [(lib, r) for lib, r in zip(libs, records) if fresh(r, since)]
+        if new:
+            found += new
+        elif any(os.path.exists(r) for r in records):
+            stale.append(info)  # pip did not install it (e.g. --target without --upgrade)
+        else:
+            missing.append(info)
+    jobs = {}  # .py path -> [(directory RECORD paths are relative to, RECORD)]
+    for lib, record in found:
+        seen = set()
+        for row in read_rows(record):
+            if not row or not row[0].endswith(".py") or row[0] in seen:
+                continue
+            seen.add(row[0])
+            base = lib
+            if target is not None and row[0].startswith("../"):
+                # pip installed into DIR/lib/python of a temporary home, then moved its
+                # bin/ (scripts) and data into the target: where the file is now
+                if os.name != "posix":
+                    continue
+                base = os.path.join(lib, "lib", "python")
+                path = os.path.normpath(os.path.join(base, row[0]))
+                if not path.startswith(os.path.join(lib, "")):
+                    continue  # not in the target directory
+            else:
+                path = os.path.join(lib, row[0])
+            # a file pip wrote in this install (not one it left, or one of another install)
+            if os.path.isfile(path) and fresh(path, since):
+                jobs.setdefault(path, []).append((base, record))
+    paths = sorted(jobs)
+    results = compile_all(paths)
+    added = {record: [] for _lib, record in found}
+    compiled = 0
+    for path, ok in zip(paths, results):
+        pyc = importlib.util.cache_from_source(path)
+        if not ok or not os.path.exists(pyc):
+            continue
+        compiled += 1
+        for base, record in jobs[path]:
+            added[record].append((record_path(pyc, base), "", ""))
+    for record, rows in added.items():
+        if not rows:
+            continue
+        mode = stat.S_IMODE(os.stat(record).st_mode)
+        rows = sorted((r[0], r[1] if len(r) > 1 else "", r[2] if len(r) > 2 else "")
+                      for r in read_rows(record) + rows)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(record), prefix="RECORD.",
+                                   suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                csv.writer(f).writerows(rows)
+            os.chmod(tmp, mode)
+            os.replace(tmp, record)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    json.dump({"found": [r for _l, r in found], "missing": missing, "stale": stale,
+               "compiled": compiled, "failed": len(paths) - compiled}, out)
+    out.close()
+
+
+main()
+"""
+
+
+def dist_info_dir(wheel: Path) -> str | None:
+    """The ``.dist-info`` directory of ``wheel`` (the one top-level one, as pip requires),
+    which pip installs under that very name."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            tops = {n.split("/", 1)[0] for n in archive.namelist() if "/" in n}
+    except (OSError, zipfile.BadZipFile):
+        return None
+    infos = [t for t in tops if t.endswith(".dist-info")]
+    return infos[0] if len(infos) == 1 else None
+
+
+def compile_installed(python: str, wheels: Sequence[Path], settings: PipSettings,
+                      env: Mapping[str, str], since: float) -> None:
+    """Byte-compile what pip just installed from ``wheels`` (with ``--no-compile``), as pip
+    would have, on every core: run by the target interpreter ``python``, so that the
+    ``.pyc`` files are the ones it reads; the same environment as pip's (so the same
+    optimization level, ``SOURCE_DATE_EPOCH`` invalidation mode and ``PYTHONPYCACHEPREFIX``).
+
+    Where: the ``.dist-info`` directories of these wheels, by their exact names, in the target
+    interpreter's install directories (``--target``: that directory only) whose RECORD pip
+    wrote in this install (modified since ``since``); of their RECORD, only the ``.py`` files
+    pip wrote in this install. A file that does not compile is left as pip leaves it (no
+    ``.pyc``, not an error). A distribution that cannot be found is left uncompiled, with a
+    warning (Python compiles it on first import)."""
+    infos = [i for i in (dist_info_dir(w) for w in wheels) if i is not None]
+    if not infos:
+        return
+    target = os.path.abspath(settings.target_dir) if settings.target_dir else None
+    request = json.dumps({"infos": infos, "since": since, "target": target})
+    try:
+        proc = subprocess.Popen([python, "-c", _COMPILE_SCRIPT], env=dict(env),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                start_new_session=hasattr(os, "killpg"))
+    except OSError as exc:
+        raise CompileFailed(_compile_failed(f"cannot run {python}: {exc.strerror}")) from None
+    with proc:
+        try:
+            stdout, stderr = proc.communicate(request)
+        except KeyboardInterrupt:  # .pyc files and RECORD are each replaced atomically
+            _kill_group(proc)
+            raise
+    from safeinstall.display import printable
+
+    try:
+        summary = json.loads(stdout) if proc.returncode == 0 else None
+    except ValueError:
+        summary = None
+    if not isinstance(summary, dict):
+        raise CompileFailed(_compile_failed(
+            f"{python} exited with {proc.returncode}:\n{printable(stderr.strip()[-3000:])}"),
+            hint="the installed packages work without bytecode (Python compiles a module when "
+            "it first imports it); `python -m compileall` compiles them, or pass --no-compile")
+    if settings.verbosity >= 2 and stderr.strip():  # pip logs compile errors at debug level
+        sys.stderr.write(printable(stderr, keep_newlines=True))
+    if summary.get("missing") and not target and settings.verbosity > -2:
+        names = ", ".join(printable(str(m)) for m in summary["missing"])
+        sys.stderr.write(f"safe-install: warning: not byte-compiled: {names} (not found in the "
+                         f"install directories of {python}); Python compiles its modules when "
+                         "it first imports them\n")
+
+
+def _compile_failed(detail: str) -> str:
+    return ("the checked artifacts were installed (pip --no-compile), but byte-compiling "
+            f"them afterwards failed: {detail}")
