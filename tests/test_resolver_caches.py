@@ -185,3 +185,55 @@ def test_preference_keyed_on_resolvelibs_criteria_follows_a_new_criterion() -> N
     # resolvelib replaces alpha's criterion when a pin is required of it
     criteria["alpha"] = _criterion(req("alpha", "==2.0"), base=criteria["alpha"])
     assert choose() == "alpha"
+
+
+def test_dependency_lines_cached_per_extras_asked_for() -> None:
+    p = provider()
+    lines = ["bar>=1", "baz; extra == 'x'", "qux; extra == 'y' or extra == 'x'"]
+    names = lambda reqs: sorted(f"{r.identifier}{r.specifier}" for r in reqs)  # noqa: E731
+    assert names(p.dependencies_from(lines, frozenset(), "foo 1")) == ["bar>=1"]
+    # the same lines for the extra x: its dependencies, not the cached answer for no extras
+    assert names(p.dependencies_from(lines, frozenset({"x"}), "foo 1")) == ["baz", "qux"]
+    assert names(p.dependencies_from(lines, frozenset({"y"}), "foo 1")) == ["qux"]
+    assert names(p.dependencies_from(lines, frozenset(), "foo 1")) == ["bar>=1"]
+
+
+def test_an_invalid_dependency_line_is_an_error_every_time() -> None:
+    import pytest
+
+    from safeinstall.errors import ResolutionError
+
+    p = provider()
+    for _ in range(2):  # (not cached away)
+        with pytest.raises(ResolutionError, match="declares an invalid dependency"):
+            p.dependencies_from(["bar >= >= 1"], frozenset(), "foo 1")
+
+
+def test_python_requirements_checked_incrementally_as_resolvelib_adds_them() -> None:
+    import operator
+
+    from resolvelib.structs import IteratorMapping
+
+    p = Counting()
+
+    def matches(crit: Criterion[Any, Any] | None, new: Any) -> list[Any]:
+        criteria = {PYTHON_ID: crit} if crit is not None else {}
+        view = IteratorMapping(criteria, operator.methodcaller("iter_requirement"),
+                               {PYTHON_ID: [new]})
+        none = IteratorMapping({}, operator.attrgetter("incompatibilities"), {PYTHON_ID: []})
+        return list(p.find_matches(PYTHON_ID, view, none))  # type: ignore[arg-type]
+
+    crit: Criterion[Any, Any] | None = None
+    for i in range(40):  # one Requires-Python per pinned candidate, as resolvelib adds them
+        new = PythonRequirement(SpecifierSet(f">=3.{i % 9}"))
+        assert matches(crit, new) == [p.python_candidate]
+        crit = _criterion(new, base=crit)
+    assert p.computed == 40  # each checked once, not once per pin
+    # a requirement the target does not meet is seen, new or already in the criterion
+    assert matches(crit, PythonRequirement(SpecifierSet("<3"))) == []
+    bad = _criterion(PythonRequirement(SpecifierSet("<3.10")), base=crit)
+    assert matches(bad, PythonRequirement(SpecifierSet(">=3"))) == []
+    # a criterion that is not an extension of the last one that fit is checked whole
+    fresh = _criterion(PythonRequirement(SpecifierSet("<3.10")))
+    assert matches(fresh, PythonRequirement(SpecifierSet(">=3"))) == []
+    assert matches(crit, PythonRequirement(SpecifierSet(">=3"))) == [p.python_candidate]

@@ -103,3 +103,26 @@ def test_lazy_ranking_reads_only_the_releases_it_is_asked_for() -> None:
     first = next(iter_ranked(listing, SpecifierSet(">=1"), SelectionRules(target=TARGET)))
     assert str(first.file.version) == "2.1"
     assert len(listing._parsed) == 1  # only 2.1's file was parsed
+
+
+PINNED_VERSIONS = ["0.9", "1.0", "1.0.0", "1.0+loc", "1.0.post1", "1.1", "2.0b1", "2.0"]
+PINNED_SPECS = ["==1.0", "==1.0,>=0.9,!=1.0.post1", "==1.0,<1.0", "==1.0.0,!=1.0+loc",
+                "==2.0b1,>=2.0b1", "===1.0", "==1.0,===1.0.0", "==1.0+loc,>=1",
+                ">=0.9,==1.1,<3,!=1.0", "==1.*,==1.0"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(PINNED_VERSIONS),
+                          st.one_of(st.none(), st.sampled_from(TAGS)),
+                          st.sampled_from(REQUIRES_PYTHON), st.booleans(),
+                          st.sampled_from([0, 1]), st.sampled_from(["", "-1"])), max_size=20),
+       st.sampled_from(PINNED_SPECS), st.booleans())
+def test_pinned_lookups_find_exactly_the_files_of_the_whole_specifier(
+        entries: list, spec: str, pre: bool) -> None:
+    # the listing is asked with the pin's clause alone (issue 21): the files ranked must be
+    # those the whole specifier admits, in pip's order
+    rules = SelectionRules(target=TARGET, allow_all_prereleases=pre)
+    specifier = SpecifierSet(spec)
+    eager = order_candidates(listing_of(entries).candidates(specifier), specifier, rules)
+    lazy = list(iter_ranked(listing_of(entries), specifier, rules))
+    assert picks(lazy) == picks(eager)

@@ -10,21 +10,27 @@ by the loop's override), and reading it in one place is how it is checked agains
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
+import heapq
 import logging
 import math
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import resolvelib
 from packaging.markers import InvalidMarker
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 from resolvelib import AbstractProvider, BaseReporter, Resolver
-from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
+from resolvelib.resolvers import RequirementsConflicted, ResolutionImpossible, ResolutionTooDeep
 from resolvelib.resolvers.abstract import Result
 from resolvelib.resolvers.resolution import Resolution, _build_result
+from resolvelib.structs import IteratorMapping, State
 
 from safeinstall.candidates import (
     PYTHON_ID,
@@ -59,6 +65,13 @@ logger = logging.getLogger(__name__)
 #: resolvelib's pin check is cached by subclassing its resolution loop (issue 21); were the
 #: method renamed, the plain loop is used (the override would be dead code, not wrong).
 _CACHED_PIN_CHECKS = hasattr(Resolution, "_is_current_pin_satisfying")
+#: The incremental resolution loop (:meth:`_Resolution.resolve`) restates resolvelib 1.2's
+#: ``Resolution.resolve``; with another resolvelib, resolvelib's own loop runs (with the cached
+#: pin checks: slower on thousands of pins, never different).
+_INCREMENTAL_LOOP = _CACHED_PIN_CHECKS and resolvelib.__version__.split(".")[:2] == ["1", "2"] \
+    and all(hasattr(Resolution, m) for m in (
+        "_rollback_states", "_backjump", "_attempt_to_pin_criterion", "_push_new_state",
+        "_remove_information_from_criteria", "_add_to_criteria"))
 #: Entries of each of the resolver's caches before it is emptied (bounds memory on long
 #: backtracking, where candidates are made anew; an emptied cache only costs recomputation).
 _MAX_CACHED = 1_000_000
@@ -97,6 +110,10 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self._satisfied: dict[tuple[int, int], tuple[Req, Candidate, bool]] = {}
         #: identifier -> (its criterion, or its requirements' information, and preference)
         self._preferences: dict[str, tuple[Any, Any]] = {}
+        #: (Requires-Dist text, extras asked for) -> whether its marker admits it here
+        self._marker_verdicts: dict[tuple[str, tuple[str, ...]], bool] = {}
+        #: the last information list of ``<python>`` found to fit (:meth:`_python_fits`)
+        self._python_verified: list[Any] = []
 
     # identifiers
     def identify(self, requirement_or_candidate: Any) -> str:
@@ -111,15 +128,21 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         ids = list(identifiers)
         if PYTHON_ID in ids:
             return [PYTHON_ID]
+        causes = self.cause_ids(backtrack_causes)
+        narrowed = [i for i in ids if i in causes] or ids
+        if len(narrowed) == 1:
+            return narrowed
+        return [min(narrowed, key=lambda i: self._preference(i, information))]
+
+    @staticmethod
+    def cause_ids(backtrack_causes: Iterable[Any]) -> set[str]:
+        """The identifiers named by resolvelib's backtrack causes (requirement and parent)."""
         causes = set()
         for info in backtrack_causes:
             causes.add(info.requirement.identifier)
             if info.parent is not None:
                 causes.add(info.parent.identifier)
-        narrowed = [i for i in ids if i in causes] or ids
-        if len(narrowed) == 1:
-            return narrowed
-        return [min(narrowed, key=lambda i: self._preference(i, information))]
+        return causes
 
     def get_preference(self, identifier: str, resolutions: Mapping[str, Candidate],
                        candidates: Mapping[str, Iterator[Candidate]],
@@ -169,20 +192,13 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
                      incompatibilities: Mapping[str, Iterator[Candidate]],
                      ) -> Sequence[Candidate] | Callable[[], Iterator[Candidate]]:
-        reqs = list(requirements[identifier])
         bad = set(incompatibilities[identifier])
         if identifier == PYTHON_ID:
             c = self.python_candidate
             if c in bad:
                 return []
-            # (one Requires-Python per pinned candidate, all asked again at every pin: the
-            # cache is read inline)
-            known, cid = self._satisfied, id(c)
-            for r in reqs:
-                hit = known.get((id(r), cid))
-                if not (hit[2] if hit is not None else self.is_satisfied_by(r, c)):
-                    return []
-            return [c]
+            return [c] if self._python_fits(requirements) else []
+        reqs = list(requirements[identifier])
         name = canonicalize_name(identifier.split("[")[0])
         extras = frozenset(identifier[len(name) + 1:-1].split(",")) if "[" in identifier \
             else frozenset()
@@ -237,6 +253,38 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                 yield installed
 
         return matches
+
+    def _python_fits(self, requirements: Mapping[str, Iterator[Req]]) -> bool:
+        """Whether the target Python satisfies every requirement on ``<python>``: one
+        Requires-Python per pinned candidate, all asked again at every pin (quadratic in the
+        pins). resolvelib passes its criteria and the requirement being added: when the
+        criterion's information extends the list last found to fit (each pin makes a new list
+        that copies the old one, then adds), only the new entries are checked."""
+        c = self.python_candidate
+        known, cid = self._satisfied, id(c)
+
+        def fits(reqs: Iterable[Req]) -> bool:
+            for r in reqs:
+                hit = known.get((id(r), cid))
+                if not (hit[2] if hit is not None else self.is_satisfied_by(r, c)):
+                    return False
+            return True
+
+        criteria = getattr(requirements, "_mapping", None)
+        appends = getattr(requirements, "_appends", None)
+        if not (isinstance(criteria, dict) and isinstance(appends, dict)):
+            return fits(requirements[PYTHON_ID])
+        criterion = criteria.get(PYTHON_ID)
+        info = criterion.information if criterion is not None else []
+        if type(info) is not list:
+            return fits(requirements[PYTHON_ID])
+        verified = self._python_verified
+        n = len(verified)
+        fresh = info[n:] if n and len(info) >= n and info[:n] == verified else info
+        if not fits(i.requirement for i in fresh):
+            return False
+        self._python_verified = list(info)  # (a copy: resolvelib never changes one, but)
+        return fits(appends.get(PYTHON_ID, ()))
 
     def _prefers_installed(self, name: NormalizedName) -> bool:
         if not self.options.upgrade:
@@ -313,22 +361,40 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                           parent: str) -> list[Req]:
         out: list[Req] = []
         env = dict(self.target.environment)
-        contexts = [""] if not extras else sorted(extras)
+        contexts = ("",) if not extras else tuple(sorted(extras))
+        verdicts = self._marker_verdicts
         for text in requires_dist:
-            try:
-                req = Requirement(text)
-            except Exception:
-                raise ResolutionError(f"{parent} declares an invalid dependency {text!r}") from None
+            req = _parsed_requirement(text)
+            if req is None:
+                raise ResolutionError(f"{parent} declares an invalid dependency {text!r}")
             if req.marker is not None:
-                try:
-                    if not any(req.marker.evaluate({**env, "extra": e}) for e in contexts):
-                        continue
-                except InvalidMarker:
+                # (the same dependency text of many releases: its marker evaluated once per
+                # set of extras; the target environment is the provider's, fixed)
+                key = (text, contexts)
+                wanted = verdicts.get(key)
+                if wanted is None:
+                    try:
+                        wanted = any(req.marker.evaluate({**env, "extra": e}) for e in contexts)
+                    except InvalidMarker:
+                        wanted = False
+                    verdicts[key] = wanted
+                if not wanted:
                     continue
             elif extras:
                 continue  # unconditional deps come with the base candidate
             out.extend(named_requirements(req, parent))
         return out
+
+
+@functools.lru_cache(maxsize=16384)
+def _parsed_requirement(text: str) -> Requirement | None:
+    """A Requires-Dist line parsed, or None if it is invalid. Cached: releases of a project
+    (and a resolution's backtracking) repeat the same lines, and parsing is most of the cost of
+    a candidate's dependencies. (The object is shared: nothing here changes one.)"""
+    try:
+        return Requirement(text)
+    except Exception:
+        return None
 
 
 def _and_hashes(a: Mapping[str, frozenset[str]],
@@ -358,6 +424,150 @@ class _Resolution(Resolution[Req, Candidate, str]):
     def __init__(self, provider: Any, reporter: Any) -> None:
         super().__init__(provider, reporter)
         self._pin_checks: dict[Any, tuple[Any, Any, bool]] = {}
+        self._provider: Provider = provider
+        #: identifiers whose criterion may have changed since the round began (None: any may
+        #: have, after a backjump or a removal of information; see :meth:`resolve`)
+        self._touched: set[str] | None = None
+
+    def _add_to_criteria(self, criteria: Any, requirement: Any, parent: Any) -> None:
+        super()._add_to_criteria(criteria, requirement, parent)
+        if self._touched is not None:  # (also for a candidate then rejected: a spare check)
+            self._touched.add(self._p.identify(requirement_or_candidate=requirement))
+
+    def _remove_information_from_criteria(self, criteria: Any, parents: Any) -> None:
+        super()._remove_information_from_criteria(criteria, parents)
+        if parents:  # (every criterion is made anew)
+            self._touched = None
+
+    def resolve(self, requirements: Iterable[Req], max_rounds: int) -> Any:
+        """resolvelib 1.2's resolution loop, made incremental (issue 21).
+
+        resolvelib checks the pin of every name in every round, and asks the preference of
+        every unpinned name: quadratic in the number of pins. Here the same rounds run, with
+        the same choices, but a round only looks at what the previous one changed: the names
+        whose criterion was replaced (each replacement goes through
+        :meth:`_add_to_criteria`) and the name just pinned; any other change (a backjump, a
+        rollback, information removed from the criteria) makes the next round look at every
+        name, as resolvelib does. The name to pin is resolvelib's (``narrow_requirement_selection``
+        then ``min`` by preference, both the provider's): ``<python>`` first, then the
+        backtrack causes, else the least preference, kept in a heap whose entries are renewed
+        when a criterion changes (a preference is a function of the criterion only).
+        """
+        if not _INCREMENTAL_LOOP:
+            return super().resolve(requirements, max_rounds=max_rounds)
+        if self._states:
+            raise RuntimeError("already resolved")
+        self._r.starting()
+        self._states = [State(mapping=collections.OrderedDict(), criteria={},
+                              backtrack_causes=[])]
+        for r in requirements:
+            try:
+                self._add_to_criteria(self.state.criteria, r, parent=None)
+            except RequirementsConflicted as e:
+                raise ResolutionImpossible(e.criterion.information) from e
+        self._push_new_state()
+
+        optimistic_rounds_cutoff: int | None = None
+        optimistic_backjumping_start_round: int | None = None
+        unsatisfied: set[str] = set()
+        picker = _Picker(self._provider)
+        self._touched = None
+        for round_index in range(max_rounds):
+            self._r.starting_round(index=round_index)
+
+            if self._optimistic_backjumping_ratio and self._save_states is not None:
+                if optimistic_backjumping_start_round is None:
+                    optimistic_backjumping_start_round = round_index
+                    optimistic_rounds_cutoff = int(
+                        (max_rounds - round_index) * self._optimistic_backjumping_ratio)
+                    if optimistic_rounds_cutoff <= 0:
+                        self._rollback_states()
+                        self._touched = None
+                        continue
+                elif optimistic_rounds_cutoff is not None and round_index \
+                        - optimistic_backjumping_start_round >= optimistic_rounds_cutoff:
+                    self._rollback_states()
+                    self._touched = None
+                    continue
+
+            state = self.state
+            criteria = state.criteria
+            information = IteratorMapping(criteria, operator.attrgetter("information"))
+            touched = self._touched
+            if touched is None:
+                unsatisfied = {key for key, criterion in criteria.items()
+                               if not self._is_current_pin_satisfying(key, criterion)}
+                picker.reset(unsatisfied, information)
+            else:
+                for key in touched:
+                    criterion = criteria.get(key)
+                    if criterion is not None \
+                            and not self._is_current_pin_satisfying(key, criterion):
+                        unsatisfied.add(key)
+                        picker.update(key, information)
+                    else:
+                        unsatisfied.discard(key)
+
+            if not unsatisfied:
+                self._r.ending(state=state)
+                return state
+
+            if len(unsatisfied) == 1:
+                (name,) = unsatisfied
+            elif PYTHON_ID in unsatisfied:
+                name = PYTHON_ID
+            else:
+                causes = [i for i in self._provider.cause_ids(state.backtrack_causes)
+                          if i in unsatisfied]
+                if len(causes) == 1:
+                    name = causes[0]
+                elif causes:
+                    name = min(causes, key=lambda i: self._provider._preference(i, information))
+                else:
+                    name = picker.least(unsatisfied, information)
+
+            self._touched = set()
+            failure_criterion = self._attempt_to_pin_criterion(name)
+
+            if failure_criterion:
+                self._touched = None
+                causes_info = self._extract_causes(failure_criterion)
+                self._r.resolving_conflicts(causes=causes_info)
+                try:
+                    success = self._backjump(causes_info)
+                except ResolutionImpossible:
+                    if self._optimistic_backjumping_ratio and self._save_states:
+                        failed_optimistic_backjumping = True
+                    else:
+                        raise
+                else:
+                    failed_optimistic_backjumping = bool(
+                        not success and self._optimistic_backjumping_ratio
+                        and self._save_states)
+                self._touched = None
+                if failed_optimistic_backjumping and self._save_states:
+                    self._rollback_states()
+                else:
+                    self.state.backtrack_causes[:] = causes_info
+                    if not success:
+                        raise ResolutionImpossible(self.state.backtrack_causes)
+            else:
+                touched = self._touched
+                touched.add(name)
+                # resolvelib's "newly unsatisfied": names satisfied when the round began
+                # (pinned, and not unsatisfied) whose pin the new requirements reject; only a
+                # name whose criterion was replaced can be one
+                mapping = state.mapping
+                newly_unsatisfied = {
+                    key for key in touched
+                    if key != name and key in mapping and key not in unsatisfied
+                    and not self._is_current_pin_satisfying(key, criteria[key])}
+                self._remove_information_from_criteria(criteria, newly_unsatisfied)
+                self._push_new_state()
+
+            self._r.ending_round(index=round_index, state=self.state)
+
+        raise ResolutionTooDeep(max_rounds)
 
     def _is_current_pin_satisfying(self, name: Any, criterion: Any) -> bool:
         # (called for every name in every round: kept to a few dictionary look-ups)
@@ -381,6 +591,42 @@ class _Resolution(Resolution[Req, Candidate, str]):
         ok = all(satisfied(requirement=r, candidate=pin) for r in criterion.iter_requirement())
         checks[name] = (criterion, pin, ok)
         return ok
+
+
+class _Picker:
+    """The unpinned name of least preference, without asking every name in every round: a heap
+    of (preference, identifier), an entry renewed when a name's criterion changes and stale
+    ones dropped when met (a preference ends with its identifier: no two are equal)."""
+
+    def __init__(self, provider: Provider) -> None:
+        self._p = provider
+        self._heap: list[tuple[Any, str]] = []
+        self._current: dict[str, Any] = {}
+
+    def reset(self, names: Iterable[str], information: Any) -> None:
+        self._current = {n: self._p._preference(n, information) for n in names}
+        self._heap = [(p, n) for n, p in self._current.items()]
+        heapq.heapify(self._heap)
+
+    def update(self, name: str, information: Any) -> None:
+        preference = self._p._preference(name, information)
+        if self._current.get(name) != preference:
+            self._current[name] = preference
+            heapq.heappush(self._heap, (preference, name))
+
+    def least(self, unsatisfied: set[str], information: Any) -> str:
+        heap, current = self._heap, self._current
+        while heap:
+            preference, name = heap[0]
+            if name in unsatisfied and current.get(name) == preference:
+                return name
+            heapq.heappop(heap)
+            if current.get(name) == preference:  # (pinned: asked again if unpinned later)
+                del current[name]
+        # (not reached: every unsatisfied name has its entry; were one missing, the heap is
+        # rebuilt from the names themselves rather than a name chosen otherwise)
+        self.reset(unsatisfied, information)
+        return min(self._heap)[1]
 
 
 class _Resolver(Resolver[Req, Candidate, str]):

@@ -274,6 +274,28 @@ def is_pinned(specifier: SpecifierSet) -> bool:
     return False
 
 
+def _pin_clause(specifier: SpecifierSet) -> SpecifierSet:
+    """For looking files up in a listing only: the first ``==V`` clause of ``specifier``
+    alone (without one, ``specifier``). It admits every version the whole specifier admits,
+    and at most a few more of version V, which :func:`order_candidates` then drops by the
+    whole specifier: the same files come out, after one comparison per listed version
+    instead of one per clause (a constraint's pin merged with the requirements' ranges has
+    ten clauses; issue 21). Not with an ``===`` clause, which compares version strings: the
+    listing compares one spelling per version (``1.0`` for ``1.0.0`` too), and the files it
+    gives for the whole specifier stay what they were."""
+    if any(sp.operator == "===" for sp in specifier):
+        return specifier
+    for sp in specifier:
+        if sp.operator == "==" and not sp.version.endswith(".*"):
+            return _single_clause(str(sp))
+    return specifier
+
+
+@lru_cache(maxsize=4096)
+def _single_clause(text: str) -> SpecifierSet:
+    return SpecifierSet(text)
+
+
 def _filter_hashes(candidates: list[IndexFile], hashes: Hashes) -> list[IndexFile]:
     if not hashes:
         return candidates
@@ -349,8 +371,8 @@ def iter_ranked(
     """
     hashes = hashes or {}
     if hashes or rules.prefer_binary or is_pinned(specifier):
-        yield from order_candidates(listing.candidates(specifier), specifier, rules, hashes,
-                                    explain=explain)
+        yield from order_candidates(listing.candidates(_pin_clause(specifier)), specifier, rules,
+                                    hashes, explain=explain)
         return
     prereleases = True if rules.allow_all_prereleases else None
     versions = listing.versions()
