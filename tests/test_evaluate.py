@@ -50,7 +50,7 @@ def _context(index_url: str, policy: Policy | None = None) -> CheckContext:
     return CheckContext(
         settings=PipSettings(index_url=index_url), policy=policy or Policy(), target=target,
         finder=Finder(index_urls=[index_url], session=client),
-        store=ArtifactCache(client, None), environ={},
+        cache=ArtifactCache(client, None), environ={},
         now=datetime(2025, 1, 1, tzinfo=timezone.utc), cwd=".",
         rules=SelectionRules(target=target, format_control=FormatControl.from_options((), ())))
 

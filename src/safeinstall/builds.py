@@ -157,11 +157,11 @@ def _check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: b
     requires = build_requires(source)
     env = _checked_env(ctx, owner, requires)
     key = build_key(ctx.target) + ("-editable" if editable else "")
-    dynamic = ctx.store.built_requires(sha256, key) if ask_backend else ()
+    dynamic = ctx.cache.built_requires(sha256, key) if ask_backend else ()
     built: bytes | None = None
     if dynamic is None:
         ctx.progress(f"asking the build backend of {owner} for its build requirements")
-        workdir = ctx.store.scratch("build-requires")
+        workdir = ctx.cache.scratch("build-requires")
         workdir.mkdir(parents=True, exist_ok=True)
         # the subprocesses (install of the checked files, the backend's hook) run without the
         # lock, a bounded few at a time, each in a directory of its own: other sdists are
@@ -174,7 +174,7 @@ def _check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: b
                 environ=ctx.environ, workdir=workdir, editable=editable,
                 metadata_if=(lambda reqs: all(static_env.satisfies(r, markers) for r in reqs))
                 if want_metadata else None)
-        ctx.store.save_built_requires(sha256, key, dynamic)
+        ctx.cache.save_built_requires(sha256, key, dynamic)
     missing = tuple(r for r in dynamic if not env.satisfies(r, ctx.target.environment))
     if not ask_backend:
         ctx.notes.append(f"{owner}: only its declared build requirements were checked; the "
@@ -256,7 +256,7 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
             members.append(res_key)
             c = pkg.candidate
             if isinstance(c, IndexCandidate):
-                path = ctx.store.fetch(c.file, expected=frozenset(
+                path = ctx.cache.fetch(c.file, expected=frozenset(
                     ctx.build_trusted.get(c.name, set())))
                 pins.append(BuildPin(str(c.name), str(c.version), sha256_file(path),
                                      c.file.filename, str(path)))
@@ -265,7 +265,7 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
                     if sub is not None:
                         nested += [*sub.pins, *sub.nested]
         # a directory of its own (another thread may check the same requirements meanwhile)
-        env = materialize(ctx.store.scratch(f"build-env-{next(_ENV_SEQ)}"), pins, nested)
+        env = materialize(ctx.cache.scratch(f"build-env-{next(_ENV_SEQ)}"), pins, nested)
         ctx._build_members[env.constraints] = members
         ctx._envs_by_requires[key] = env
         return env
@@ -336,7 +336,7 @@ def sdist_metadata(ctx: CheckContext, c: IndexCandidate, *,
                     raise _with_left_out(ctx, c, exc) from None
                 meta = metadata_from_report(item, f.filename)
             _check_built_identity(c, meta)
-            ctx.store.save_built_metadata(f.sha256, build_key(ctx.target), meta)
+            ctx.cache.save_built_metadata(f.sha256, build_key(ctx.target), meta)
             return meta
 
         ctx.sdist_meta.settle(f.url, fut, build)
@@ -406,11 +406,11 @@ def _checked_sdist(ctx: CheckContext, c: IndexCandidate, *, build_time: bool = F
     if pre.decision == "refuse":
         raise CheckRefused(pre)
     trusted = ctx.build_trusted if build_time else ctx.trusted
-    path = ctx.store.fetch(f, expected=frozenset(trusted.get(c.name, set())))
+    path = ctx.cache.fetch(f, expected=frozenset(trusted.get(c.name, set())))
     static = static_sdist_metadata(path)
     if static is not None:
         return static, None, path
-    cached = ctx.store.built_metadata(f.sha256, build_key(ctx.target))
+    cached = ctx.cache.built_metadata(f.sha256, build_key(ctx.target))
     if cached is not None:
         _check_built_identity(c, cached)
         return cached, None, path
@@ -419,7 +419,7 @@ def _checked_sdist(ctx: CheckContext, c: IndexCandidate, *, build_time: bool = F
         return None, env, path
     meta = replace(parse_metadata(built, f.filename)[0], source="build")
     _check_built_identity(c, meta)
-    ctx.store.save_built_metadata(f.sha256, build_key(ctx.target), meta)
+    ctx.cache.save_built_metadata(f.sha256, build_key(ctx.target), meta)
     return meta, env, path
 
 
@@ -456,10 +456,10 @@ def metadata_function(ctx: CheckContext, *,
                                    "anything is downloaded or read from it")
             ctx.progress(f"reading metadata of {f.filename}")
             if f.is_wheel:
-                meta = ctx.wheel_meta.get(f.url, lambda: ctx.store.wheel_metadata(f))
+                meta = ctx.wheel_meta.get(f.url, lambda: ctx.cache.wheel_metadata(f))
                 if not ctx.settings.dry_run:
                     # the resolver is taking it: its bytes download while the check goes on
-                    ctx.store.prefetch(f)
+                    ctx.cache.prefetch(f)
             else:
                 meta = sdist_metadata(ctx, c, build_time=build_time)
         else:

@@ -81,7 +81,7 @@ class CheckContext:
     policy: Policy
     target: TargetPython
     finder: Finder
-    store: ArtifactCache
+    cache: ArtifactCache
     environ: Mapping[str, str]
     now: datetime
     cwd: str

@@ -143,7 +143,7 @@ def run_check(
     user_requirements: Sequence[UserRequirement],
     parsed: ParsedRequirements,
     finder: Finder,
-    store: ArtifactCache,
+    cache: ArtifactCache,
     environ: Mapping[str, str],
     now: datetime,
     cwd: str,
@@ -169,16 +169,16 @@ def run_check(
         uploaded_prior_to=settings.uploaded_prior_to,
     )
     ctx = CheckContext(settings=settings, policy=policy, target=target, finder=finder,
-                       store=store, environ=environ, now=now, cwd=cwd, progress=progress,
+                       cache=cache, environ=environ, now=now, cwd=cwd, progress=progress,
                        hash_mode=hash_mode, rules=rules, notes=list(notes))
     if not user_requirements:
         raise UsageError("no requirements given",
                          hint="name packages, or use -r FILE, as with `pip install`")
     marker_env = {**target.environment, "extra": ""}
     look = LookAhead(
-        finder=finder, rules=rules, hints=DependencyHints.for_target(store.cache_dir, target),
+        finder=finder, rules=rules, hints=DependencyHints.for_target(cache.cache_dir, target),
         marker_env=marker_env, no_deps=settings.no_deps,
-        wheel_metadata=lambda f: ctx.wheel_meta.get(f.url, lambda: store.wheel_metadata(f)),
+        wheel_metadata=lambda f: ctx.wheel_meta.get(f.url, lambda: cache.wheel_metadata(f)),
         sdist_metadata=lambda best: sdist_metadata(ctx, IndexCandidate(
             best.file.project, best.file.version, best.file, frozenset(), best)))
     if settings.build_constraint_files:
@@ -223,7 +223,7 @@ def run_check(
             continue
         if isinstance(c, IndexCandidate) and not c.file.is_wheel \
                 and c.name not in ctx.build_envs:
-            path = ctx.store.fetch(c.file, expected=frozenset(ctx.trusted.get(c.name, set())))
+            path = ctx.cache.fetch(c.file, expected=frozenset(ctx.trusted.get(c.name, set())))
             check_build_env(ctx, c.name, path, sha256=c.file.sha256,
                             ask_backend=ask_backends)
     packages += tuple(ctx.build_results.values())

@@ -59,7 +59,7 @@ def direct_candidate(ctx: CheckContext, ur: UserRequirement, req: Requirement | 
     path: str | None = None
     if kind == "url":
         # fetch it ourselves and verify the user's hashes before reading or building it
-        path = str(ctx.store.fetch_url(
+        path = str(ctx.cache.fetch_url(
             url, expected=frozenset(h.split(":", 1)[1].lower() for h in hashes
                                     if h.lower().startswith("sha256:"))))
     if kind in ("local", "editable") and not url.startswith(VCS_PREFIXES):

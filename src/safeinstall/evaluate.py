@@ -259,7 +259,7 @@ def _prove_backfill(ctx: CheckContext, c: IndexCandidate, tl: ReleaseTimeline,
     def compute() -> tuple[Outcome, int]:
         if f.is_wheel:
             ctx.progress(f"comparing {f.filename} with the on-time files of its release")
-        return prove_dated(ctx.store, ctx.policy, f, tl, listing.release(c.version, f.source))
+        return prove_dated(ctx.cache, ctx.policy, f, tl, listing.release(c.version, f.source))
 
     return ctx.proofs.get((f.url, f.sha256), compute)
 
@@ -299,10 +299,10 @@ def _dating_inputs(ctx: CheckContext, f: IndexFile, listing: ProjectListing
 
     digest = f.sha256
     if digest is None:
-        path = ctx.store.downloaded(f)  # already downloaded (for its metadata)?
+        path = ctx.cache.downloaded(f)  # already downloaded (for its metadata)?
         if path is None:
             ctx.progress(f"hashing {f.filename}: its index gives no sha256")
-            path = ctx.store.fetch(f)
+            path = ctx.cache.fetch(f)
         digest = sha256_file(path)
     if release_timeline(listing, f.version, f.source).has_upload_times:
         return digest, None

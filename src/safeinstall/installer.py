@@ -207,7 +207,7 @@ def start_install(python: str | None, settings: PipSettings, environ: Mapping[st
     return EarlyInstall(cmd, environ_without_pip(environ), out)
 
 
-def prepare(result: CheckResult, store: ArtifactCache, settings: PipSettings,
+def prepare(result: CheckResult, cache: ArtifactCache, settings: PipSettings,
             environ: Mapping[str, str], workdir: Path,
             progress: Callable[[str], None] = lambda _m: None, *,
             on_bytes: Callable[[int], None] | None = None) -> InstallPlan:
@@ -225,7 +225,7 @@ def prepare(result: CheckResult, store: ArtifactCache, settings: PipSettings,
             cand = result.plan[pkg.name]
             if isinstance(cand, IndexCandidate):
                 progress(f"downloading {cand.file.filename}")
-                downloads[pkg.name] = pool.submit(_fetch_counted, store, cand.file,
+                downloads[pkg.name] = pool.submit(_fetch_counted, cache, cand.file,
                                                   frozenset(pkg.trusted_hashes), on_bytes)
         return _assemble(result, settings, env, workdir, progress, target_python, wanted,
                          downloads)
@@ -233,13 +233,13 @@ def prepare(result: CheckResult, store: ArtifactCache, settings: PipSettings,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _fetch_counted(store: ArtifactCache, f: IndexFile, expected: frozenset[str],
+def _fetch_counted(cache: ArtifactCache, f: IndexFile, expected: frozenset[str],
                    on_bytes: Callable[[int], None] | None) -> Path:
-    """``store.fetch``, reporting bytes as they arrive; a file downloaded earlier in the run
+    """``cache.fetch``, reporting bytes as they arrive; a file downloaded earlier in the run
     (or cached) counts once it is there. A retry starts from 0 again: counted only past the
     most reached before."""
     if on_bytes is None:
-        return store.fetch(f, expected=expected)
+        return cache.fetch(f, expected=expected)
     seen = 0
 
     def step(done: int) -> None:
@@ -248,7 +248,7 @@ def _fetch_counted(store: ArtifactCache, f: IndexFile, expected: frozenset[str],
             on_bytes(done - seen)
             seen = done
 
-    path = store.fetch(f, expected=expected, progress=step)
+    path = cache.fetch(f, expected=expected, progress=step)
     size = f.size if f.size is not None else path.stat().st_size
     if size > seen:
         on_bytes(size - seen)

@@ -250,8 +250,8 @@ class Run:
         from safeinstall.report import render_summary, report_json, write_report
         from safeinstall.trust import apply_trust
 
-        store = ArtifactCache(session, cache_dir)
-        self.stack.callback(store.close)
+        cache = ArtifactCache(session, cache_dir)
+        self.stack.callback(cache.close)
         # dry runs record release snapshots too (see safeinstall.trust: recording is safe)
         trust = self._open_trust(trust_store, console)
         workdir = Path(tempfile.mkdtemp(prefix="safe-install-run-"))
@@ -273,7 +273,7 @@ class Run:
         self._start_install(settings, cmd, ours)
         result = run_check(
             settings=settings, policy=ours.policy, target=target, user_requirements=user_reqs,
-            parsed=inputs.parsed, finder=finder, store=store, environ=environ, now=now,
+            parsed=inputs.parsed, finder=finder, cache=cache, environ=environ, now=now,
             cwd=cwd, installed=installed, progress=progress, notes=list(inputs.notes),
         )
         if trust is not None:
@@ -301,11 +301,11 @@ class Run:
                                          exit_code=EXIT_OK, outcome="would-install"),
                              ours.report, self.out)
             return EXIT_OK
-        return self._install(result, store, settings, cmd, ours, workdir,
+        return self._install(result, cache, settings, cmd, ours, workdir,
                              _progress_for(settings.verbosity, interactive, console), progress,
                              console)
 
-    def _install(self, result: CheckResult, store: ArtifactCache, settings: PipSettings,
+    def _install(self, result: CheckResult, cache: ArtifactCache, settings: PipSettings,
                  cmd: CommandLine, ours: Settings, workdir: Path, status: Silent,
                  progress: Callable[[str], None], console: LazyConsole) -> int:
         """Download, verify and install the checked files (``status``: a new progress
@@ -324,7 +324,7 @@ class Run:
         if files:
             status.stage("downloading", total=total, detail=f"{len(files)} file(s)" + (
                 f", {format_size(total)}" if total else ""))
-        plan = prepare(result, store, settings, self.environ, workdir, progress,
+        plan = prepare(result, cache, settings, self.environ, workdir, progress,
                        on_bytes=status.advance)
         count = len(plan.wheels) + len(plan.editables)
         if count:

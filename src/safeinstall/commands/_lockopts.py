@@ -50,7 +50,7 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str], cwd: str
 
 def prover(policy: Any, session: Any, cache_dir: str | None, environ: Mapping[str, str]
            ) -> tuple[Any, Any]:
-    """With ``--on-late verify``: (an artifact store to close, the prover
+    """With ``--on-late verify``: (an artifact cache to close, the prover
     :func:`safeinstall.lockcheck.date_release` takes); otherwise (None, None)."""
     if policy.on_late != "verify":
         return None, None
@@ -58,12 +58,12 @@ def prover(policy: Any, session: Any, cache_dir: str | None, environ: Mapping[st
     from safeinstall.backfillcheck import prove_dated
     from safeinstall.settings import default_cache_dir
 
-    store = ArtifactCache(session, Path(cache_dir) if cache_dir else default_cache_dir(environ))
+    cache = ArtifactCache(session, Path(cache_dir) if cache_dir else default_cache_dir(environ))
 
     def prove(f: Any, timeline: Any, release_files: Any) -> Any:
-        return prove_dated(store, policy, f, timeline, release_files)
+        return prove_dated(cache, policy, f, timeline, release_files)
 
-    return store, prove
+    return cache, prove
 
 
 def lock_targets(args: argparse.Namespace, settings: Any) -> tuple[Any, ...]:

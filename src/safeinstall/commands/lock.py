@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     session, finder = _lockopts.open_index(per_target[0][1].settings, OnTimeFinder,
                                            policy=policy, index_for=ours.index_for)
     cache_dir = run_cache_dir(ours, environ, no_cache=bool(args.no_cache_dir))
-    store = ArtifactCache(session, cache_dir)
+    cache = ArtifactCache(session, cache_dir)
     trust = None
     try:
         trust, trust_store = _open_trust(args, environ, cwd, now, stderr)
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
                 result = run_check(
                     settings=tin.settings, policy=policy, target=t.target,
                     user_requirements=tin.user_reqs, parsed=tin.parsed, finder=finder,
-                    store=store, environ=environ, now=now, cwd=cwd, installed={},
+                    cache=cache, environ=environ, now=now, cwd=cwd, installed={},
                     notes=tin.notes, ask_backends=True)
                 if trust is not None:
                     # as for an install: a file added to a release after the store first saw
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, *, environ: Mapping[str, str], stdout: IO[str]
     finally:
         if trust is not None:
             trust.close()
-        store.close()
+        cache.close()
         session.close()
 
     problems = [(label, p, f) for label, r in results for p in r.packages for f in p.findings
