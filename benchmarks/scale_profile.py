@@ -246,7 +246,7 @@ run; pages are fetched from PyPI each time). "preferences computed": `get_prefer
 run (before) or `_compute_preference` (after; the cached lookups are cheap). "is_satisfied_by
 computed": its body run (after: `_satisfies`, behind the cache). "pin checks":
 `_is_current_pin_satisfying` calls: one per name per round in resolvelib's loop, only for the
-names a round changed in the incremental loop (`_Resolution.resolve`, warmperf). "report": the
+names a round changed in the incremental loop (`resolution._Resolution.resolve`, warmperf). "report": the
 JSON reports compared, the notes as a set (selection parity). "preference look-ups":
 `get_preference` and the cached `_preference` calls (resolvelib's loop asks every unpinned
 name in every round; the incremental loop keeps a heap).

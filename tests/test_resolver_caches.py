@@ -24,7 +24,8 @@ from safeinstall.candidates import (
     PythonRequirement,
     ResolverOptions,
 )
-from safeinstall.resolver import Provider, _Resolution
+from safeinstall.resolution import _Resolution
+from safeinstall.resolver import Provider
 
 
 def provider(user_requested: dict[str, int] | None = None) -> Provider:

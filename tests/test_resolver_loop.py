@@ -22,15 +22,10 @@ from packaging.version import Version
 from resolvelib import BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 
-from safeinstall import resolver as resolver_module
-from safeinstall.resolver import (
-    InstalledCandidate,
-    NamedRequirement,
-    Provider,
-    ResolverOptions,
-    _Resolution,
-    _Resolver,
-)
+from safeinstall import resolution as resolver_module
+from safeinstall.candidates import InstalledCandidate, NamedRequirement, ResolverOptions
+from safeinstall.resolution import _Resolution, _Resolver
+from safeinstall.resolver import Provider
 
 #: name -> version -> Requires-Dist
 Universe = dict[str, dict[str, list[str]]]
@@ -191,7 +186,7 @@ def test_the_resolver_uses_the_incremental_loop() -> None:
 def test_the_picker_answers_resolvelibs_choice_even_without_its_heap() -> None:
     from resolvelib.structs import RequirementInformation
 
-    from safeinstall.resolver import _Picker
+    from safeinstall.resolution import _Picker
 
     provider_ = MemoryProvider({}, {"zeta": 0, "alpha": 1})
     information = {n: [RequirementInformation(requirement(f"{n} >=1"), None)]

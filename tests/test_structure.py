@@ -118,8 +118,8 @@ def test_nothing_below_the_command_line_imports_it():
 
 
 def test_no_source_file_is_over_550_lines_without_a_stated_reason():
-    resolver = ast.get_docstring(ast.parse(_modules()["safeinstall.resolver"].read_text()))
-    assert SIZE_STATED.search(resolver or "")  # "About 550 lines, kept as one module ..."
+    # what a stated reason looks like (as resolver.py's was, before resolution.py left it)
+    assert SIZE_STATED.search("About 550 lines, kept as one module on purpose: ...")
     long = []
     for name, path in sorted(_modules().items()):
         lines = len(path.read_text(encoding="utf-8").splitlines())
