@@ -603,11 +603,14 @@ def selection_of(report: Any) -> set[tuple[str, str, str, str]]:
 
 
 def selected(report: Any) -> set[str]:
-    """``name==version`` of every package a (normalised) report lists."""
+    """``name==version`` of every package a (normalised) report lists, less those only needed
+    to build an sdist (``build_time``): pip's report lists what it installs, never the
+    contents of its build environments."""
     if "selected" in report:
         return set(report["selected"])
     return {f"{canonicalize_name(p['name'])}=={p['version']}"
-            for p in report.get("packages", []) if p.get("name") and p.get("version")}
+            for p in report.get("packages", [])
+            if p.get("name") and p.get("version") and not p.get("build_time")}
 
 
 def compare_reports(runs: list[dict[str, Any]], base_tool: str | None,
