@@ -224,3 +224,48 @@ def test_a_distribution_that_cannot_be_found_is_left_uncompiled_with_a_warning(
     assert warnings[0].startswith("not byte-compiled: gamma-1.0.dist-info")
     assert capfd.readouterr().err == ""  # the library returns its warnings, never prints
     assert _pycs(venv.parent.parent) == set()
+
+
+@pytest.mark.parametrize("layout", ["venv", "target"])
+def test_record_rows_outside_the_install_are_never_compiled(make_venv, clean_pip_env, tmp_path,
+                                                            layout):
+    """pip keeps a wheel's RECORD rows that name no installed file as they are: a hostile
+    wheel can list an absolute path or one that climbs out (``pkg/../../x.py``). Only files
+    inside the install directory are compiled and recorded, in every layout."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in ("abs.py", "climb.py"):
+        (outside / name).write_text("X = 1\n")
+    wheel = build_wheel(tmp_path / "dists", "gamma", "1.0")
+    since = time.time() - 2
+    if layout == "venv":
+        venv = make_venv()
+        _pip_install(["--no-compile"], [wheel], clean_pip_env, python=venv)
+        lib = _site(venv)
+        settings = PipSettings()
+    else:
+        lib = tmp_path / "tgt"
+        _pip_install(["--no-compile", "--target", str(lib)], [wheel], clean_pip_env)
+        venv = Path(sys.executable)
+        settings = PipSettings(target_dir=str(lib))
+    record = lib / "gamma-1.0.dist-info" / "RECORD"
+    climb = os.path.relpath(outside / "climb.py", lib)  # ../../outside/climb.py
+    with record.open("a", encoding="utf-8") as f:
+        f.write(f"{outside / 'abs.py'},,\n")
+        f.write(f"gamma/{'../' * (climb.count('../') + 1)}{climb.replace('../', '')},,\n")
+    os.utime(outside / "abs.py")
+    os.utime(outside / "climb.py")
+    compile_installed(str(venv), [wheel], settings, clean_pip_env, since)
+    assert _pycs(outside) == set()
+    assert "outside/__pycache__" not in record.read_text()  # (the hostile rows stay, as pip's)
+
+
+def test_a_distribution_pip_did_not_rewrite_is_reported(make_venv, clean_pip_env, tmp_path):
+    """A RECORD that is not newer than the install (pip left it, or a lagging file-system
+    clock) is not compiled, and the user, who asked for bytecode, is told."""
+    wheel = build_wheel(tmp_path / "dists", "eps", "1.0")
+    venv = make_venv()
+    _pip_install(["--no-compile"], [wheel], clean_pip_env, python=venv)
+    warnings = compile_installed(str(venv), [wheel], PipSettings(), clean_pip_env,
+                                 time.time() + 3600)
+    assert any("eps-1.0.dist-info" in w and "not byte-compiled" in w for w in warnings)

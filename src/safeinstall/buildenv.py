@@ -36,7 +36,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from safeinstall.distmeta import MAX_METADATA_BYTES
-from safeinstall.errors import IndexAccessError, PipError, UsageError
+from safeinstall.errors import IndexAccessError, IntegrityError, PipError, UsageError
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import environ_without_pip
 
@@ -310,7 +310,13 @@ def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str
                 f"{(proc.stderr or proc.stdout).strip()[-1500:]}",
                 hint="fix the project so that it builds, or install a wheel of it")
         with meta.open("rb") as fh:
-            return requires, fh.read(MAX_METADATA_BYTES)
+            data = fh.read(MAX_METADATA_BYTES + 1)
+        if len(data) > MAX_METADATA_BYTES:  # refused, as wheel and index metadata are
+            raise IntegrityError(
+                f"the metadata the build backend of {owner} prepared is larger than "
+                f"{MAX_METADATA_BYTES // (1024 * 1024)} MiB",
+                hint="a project's METADATA is a few KiB; this build is not to be trusted")
+        return requires, data
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import subprocess
+import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -102,6 +103,20 @@ def lib_dirs(target):
     return out
 
 
+def install_roots(target):
+    # where pip puts a wheel's files: the install scheme's directories (lib, scripts, data,
+    # headers; the user scheme's too), or the --target directory
+    if target is not None:
+        return [os.path.join(os.path.normpath(target), "")]
+    schemes = [sysconfig.get_paths()]
+    try:
+        schemes.append(sysconfig.get_paths(f"{os.name}_user"))
+    except Exception:
+        pass
+    return sorted({os.path.join(os.path.normpath(v), "") for paths in schemes
+                   for k, v in paths.items() if v and k != "stdlib" and k != "platstdlib"})
+
+
 def fresh(path, since):
     try:
         return os.stat(path).st_mtime >= since
@@ -150,6 +165,7 @@ def main():
     since = request["since"]
     target = request["target"]
     libs = lib_dirs(target)
+    roots = install_roots(target)
     found, missing, stale = [], [], []
     for info in request["infos"]:
         records = [os.path.join(lib, info, "RECORD") for lib in libs]
@@ -174,11 +190,11 @@ def main():
                 if os.name != "posix":
                     continue
                 base = os.path.join(lib, "lib", "python")
-                path = os.path.normpath(os.path.join(base, row[0]))
-                if not path.startswith(os.path.join(lib, "")):
-                    continue  # not in the target directory
-            else:
-                path = os.path.join(lib, row[0])
+            path = os.path.normpath(os.path.join(base, row[0]))
+            # never outside where pip installs: pip keeps a wheel's own RECORD rows that name
+            # no installed file as they are (an absolute path, "pkg/../../x.py")
+            if not any(path.startswith(root) for root in roots):
+                continue
             # a file pip wrote in this install (not one it left, or one of another install)
             if os.path.isfile(path) and fresh(path, since):
                 jobs.setdefault(path, []).append((base, record))
@@ -252,19 +268,25 @@ def compile_installed(python: str, wheels: Sequence[Path], settings: PipSettings
         return []
     target = os.path.abspath(settings.target_dir) if settings.target_dir else None
     request = json.dumps({"infos": infos, "since": since, "target": target})
-    try:
-        proc = subprocess.Popen([python, "-c", _COMPILE_SCRIPT], env=dict(env),
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True,
-                                start_new_session=hasattr(os, "killpg"))
-    except OSError as exc:
-        raise CompileFailed(_compile_failed(f"cannot run {python}: {exc.strerror}")) from None
-    with proc:
+    # run in an empty directory, with the script's directory off the path: neither the
+    # script nor its worker processes (spawned ones start anew) import from the caller's
+    # working directory, a checked-out project that may hold a multiprocessing.py
+    with tempfile.TemporaryDirectory(prefix="safe-install-compile-") as empty:
         try:
-            stdout, stderr = proc.communicate(request)
-        except KeyboardInterrupt:  # .pyc files and RECORD are each replaced atomically
-            kill_group(proc)
-            raise
+            proc = subprocess.Popen([python, "-c", _COMPILE_SCRIPT],
+                                    env={**env, "PYTHONSAFEPATH": "1"}, cwd=empty,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True,
+                                    start_new_session=hasattr(os, "killpg"))
+        except OSError as exc:
+            raise CompileFailed(
+                _compile_failed(f"cannot run {python}: {exc.strerror}")) from None
+        with proc:
+            try:
+                stdout, stderr = proc.communicate(request)
+            except KeyboardInterrupt:  # .pyc files and RECORD are each replaced atomically
+                kill_group(proc)
+                raise
     from safeinstall.display import printable
 
     try:
@@ -278,11 +300,18 @@ def compile_installed(python: str, wheels: Sequence[Path], settings: PipSettings
             "it first imports it); `python -m compileall` compiles them, or pass --no-compile")
     if stderr.strip() and logger.isEnabledFor(logging.DEBUG):  # pip logs these at debug level
         logger.debug("byte-compiling: %s", stderr.strip())
+    warnings = []
     if summary.get("missing") and not target:
         names = ", ".join(printable(str(m)) for m in summary["missing"])
-        return [f"not byte-compiled: {names} (not found in the install directories of "
-                f"{python}); Python compiles its modules when it first imports them"]
-    return []
+        warnings.append(f"not byte-compiled: {names} (not found in the install directories "
+                        f"of {python}); Python compiles its modules when it first imports them")
+    if summary.get("stale") and not target:  # (--target without --upgrade leaves them)
+        names = ", ".join(printable(str(m)) for m in summary["stale"])
+        warnings.append(f"not byte-compiled: {names} (its RECORD in the install directories of "
+                        f"{python} is not newer than this install: a file-system clock behind "
+                        "this machine's?); Python compiles its modules when it first imports "
+                        "them")
+    return warnings
 
 
 def _compile_failed(detail: str) -> str:

@@ -24,7 +24,12 @@ from safeinstall.artifacts import ArtifactCache, sha256_file
 from safeinstall.background import Background
 from safeinstall.buildenv import pip_build_args
 from safeinstall.builds import index_args
-from safeinstall.bytecode import FRESH_MARGIN, compile_installed, compiles_afterwards
+from safeinstall.bytecode import (
+    FRESH_MARGIN,
+    CompileFailed,
+    compile_installed,
+    compiles_afterwards,
+)
 from safeinstall.candidates import DirectCandidate, IndexCandidate
 from safeinstall.distmeta import CoreMetadata, parse_metadata, read_wheel_metadata
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
@@ -342,6 +347,7 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
     target_python = result.target.executable if settings.python else None
     common = _install_args(settings, passthrough)
     warnings: list[str] = []
+    compile_error: CompileFailed | None = None
     if plan.wheels:
         text = "".join(f"{path} --hash=sha256:{digest}\n" for _name, path, digest in plan.wheels)
         what = "installing the checked artifacts"
@@ -356,8 +362,12 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
                                          "--require-hashes", "-r", str(req)] + common
             _run(cmd, env, what, quiet=False, stdout_to_stderr=stdout_to_stderr, shield=True)
         if compiles_afterwards(settings, passthrough):  # pip has finished: never before
-            warnings += compile_installed(result.target.executable,
-                                          [p for _n, p, _d in plan.wheels], settings, env, since)
+            try:
+                warnings += compile_installed(result.target.executable,
+                                              [p for _n, p, _d in plan.wheels], settings, env,
+                                              since)
+            except CompileFailed as exc:  # the editables are still installed, then this
+                compile_error = exc
     elif early is not None:
         early.cancel()
     editable_args = _install_args(settings, passthrough, editable=True)
@@ -368,4 +378,6 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
         cmd += [a for a in editable_args if a != "--no-build-isolation"]
         _run(cmd, env, f"installing the editable project {path}", quiet=False,
              stdout_to_stderr=stdout_to_stderr, shield=True)
+    if compile_error is not None:
+        raise compile_error
     return warnings
