@@ -307,10 +307,10 @@ def compile_installed(python: str, wheels: Sequence[Path], settings: PipSettings
                         f"of {python}); Python compiles its modules when it first imports them")
     if summary.get("stale") and not target:  # (--target without --upgrade leaves them)
         names = ", ".join(printable(str(m)) for m in summary["stale"])
-        warnings.append(f"not byte-compiled: {names} (its RECORD in the install directories of "
-                        f"{python} is not newer than this install: a file-system clock behind "
-                        "this machine's?); Python compiles its modules when it first imports "
-                        "them")
+        warnings.append(f"not byte-compiled: {names} (pip did not rewrite its RECORD in the "
+                        f"install directories of {python}: already installed, or a file-system "
+                        "clock behind this machine's); Python compiles its modules when it "
+                        "first imports them")
     return warnings
 
 
