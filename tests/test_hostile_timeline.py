@@ -24,8 +24,8 @@ from clihelp import run_cli
 from lockhelp import run_tool
 from safeinstall.errors import SafeInstallError
 from safeinstall.indexdata import (
-    _fast_filename,
     _guess_version,
+    filename_in_url,
     parse_json_page,
     parse_upload_time,
 )
@@ -282,7 +282,7 @@ def _listing(entries: list[dict[str, Any]]) -> ProjectListing:
     name = canonicalize_name("prop")
     raw = []
     for entry in parsed:
-        filename = _fast_filename(entry)
+        filename = filename_in_url(str(entry["url"]))
         plausible, version = _guess_version(name, filename)
         if plausible:
             raw.append((SOURCE, entry, filename, version))

@@ -272,9 +272,9 @@ def test_page_entries_are_valid_invalid_or_dropped_never_a_crash(entries: list[d
 
 
 def _raw_key(name: Any, entry: dict) -> tuple[str, Any]:
-    from safeinstall.indexdata import _fast_filename, _guess_version
+    from safeinstall.indexdata import _guess_version, filename_in_url
 
-    filename = _fast_filename(entry)
+    filename = filename_in_url(str(entry["url"]))
     return filename, _guess_version(name, filename)[1]
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from safeinstall.indexdata import _fast_filename, _guess_version
+from safeinstall.indexdata import _guess_version, filename_in_url
 from safeinstall.listing import ProjectListing
 from safeinstall.models import Source
 from safeinstall.selection import SelectionRules, iter_ranked, order_candidates
@@ -54,7 +54,7 @@ def listing_of(entries: list[tuple[str, str | None, str | None, bool, int, str]]
         source = SOURCES[src]
         entry = {"url": f"{source.url}files/{i}/{fname}", "requires-python": rp,
                  "yanked": yanked, "hashes": {"sha256": f"{i:064x}"}}
-        plausible, guessed = _guess_version(NAME, _fast_filename(entry))
+        plausible, guessed = _guess_version(NAME, filename_in_url(str(entry["url"])))
         assert plausible
         raw.append((source, entry, fname, guessed))
     return ProjectListing(NAME, None, raw=raw)

@@ -20,21 +20,22 @@ from urllib.parse import urlsplit
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
 
 from safeinstall.errors import IndexAccessError, SafeInstallError, UsageError
 from safeinstall.http import as_client, redact
 from safeinstall.indexdata import (
     _DIST_ENDINGS,
-    _fast_filename,
-    _guess_version,
+    NOT_OURS,
+    Entry,
     all_safe_filenames,
+    entry_values,
+    guess_versions,
     is_safe_filename,
     parse_html_page,
-    parse_json_page,
+    read_json_page,
     to_file,
 )
-from safeinstall.listing import ProjectListing
+from safeinstall.listing import ProjectListing, RawEntry
 from safeinstall.models import IndexFile, Source
 from safeinstall.urls import canonical_index_url, redact_url
 
@@ -140,8 +141,8 @@ class Finder:
         for index in self.times_from:
             source = Source(index, "times-from")
             page_url = index.rstrip("/") + "/" + key + "/"
-            for entry in self._read_page(page_url, source, key):
-                parsed = to_file(key, source, entry)
+            for entry in self._read_page(page_url, source, key)[1]:
+                parsed = to_file(key, source, entry_values(entry))
                 if parsed is not None and parsed.invalid is None:  # never dates anything
                     files.append(parsed)
         with self._lock:
@@ -166,7 +167,7 @@ class Finder:
     def _collect(self, name: NormalizedName, *, whole: bool = False) -> ProjectListing:
         notes: list[str] = []
         digest = hashlib.sha256()
-        links: list[tuple[Source, dict[str, Any]]] = []
+        links: list[tuple[Source, list[str], Sequence[Entry]]] = []
         pinned = self.index_for.get(name)
         if pinned is not None:
             notes.append(f"{name} is pinned to {redact(pinned)} ([index-for]); no other index "
@@ -177,12 +178,12 @@ class Finder:
         notes.extend(self._find_links_notes)
         for source, url in sorted(direct, key=lambda e: e[1], reverse=True):
             if pinned is None or source.url == pinned:
-                links.append((source, {"url": url}))
+                links.append((source, [url], [{"url": url}]))
                 digest.update(f"file {url}\n".encode())
         for source, page_url in pages:
             if pinned is None or source.url == pinned:
-                links.extend((source, entry) for entry in self._read_page(
-                    page_url, source, None, notes, digest=digest))
+                links.append((source, *self._read_page(page_url, source, None, notes,
+                                                       digest=digest)))
         for index in self.index_urls:
             if pinned is not None and index != pinned:
                 continue
@@ -196,25 +197,27 @@ class Finder:
                                      "ignored (as pip does)")
                     continue
                 page_url = page_url + "index.html"
-            links.extend((source, entry)
-                         for entry in self._read_page(page_url, source, name, notes,
-                                                      digest=digest))
-        raw: list[tuple[Source, dict[str, Any], str, Version | None]] = []
+            links.append((source, *self._read_page(page_url, source, name, notes,
+                                                   digest=digest)))
+        raw: list[RawEntry] = []
         skipped: dict[str, list[str]] = {}
         unsafe: dict[str, list[str]] = {}
-        for source, entry in links:
-            filename = _fast_filename(entry)
-            plausible, version = _guess_version(name, filename)
-            if plausible:
-                raw.append((source, entry, filename, version))
-                continue
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("Skipping link: wrong project name (not %s): %s", name,
-                             redact_url(str(entry.get("url", filename))))
-            # find-links pages list every project's files; only a project page is expected
-            # to list nothing but this project's distributions
-            if source.kind == "index" and filename.lower().endswith(_DIST_ENDINGS):
-                skipped.setdefault(source.url, []).append(filename)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        append = raw.append
+        for source, urls, entries in links:
+            filenames, versions = guess_versions(name, urls)
+            for url, entry, filename, version in zip(urls, entries, filenames, versions,
+                                                     strict=True):
+                if version is not NOT_OURS:
+                    append((source, entry, filename, version))  # type: ignore[arg-type]
+                    continue
+                if debug:
+                    logger.debug("Skipping link: wrong project name (not %s): %s", name,
+                                 redact_url(url))
+                # find-links pages list every project's files; only a project page is
+                # expected to list nothing but this project's distributions
+                if source.kind == "index" and filename.lower().endswith(_DIST_ENDINGS):
+                    skipped.setdefault(source.url, []).append(filename)
         # the cheap check of every entry, its name (the rest is validated where an entry is
         # looked at: indexdata.to_file): one scan of the page, each name only if one fails
         if not all_safe_filenames([item[2] for item in raw]):
@@ -311,38 +314,39 @@ class Finder:
 
     def _read_page(self, url: str, source: Source, name: str | None,
                    notes: list[str] | None = None, *,
-                   digest: Any = None) -> list[dict[str, Any]]:
+                   digest: Any = None) -> tuple[list[str], Sequence[Entry]]:
         content, content_type, final_url = self._fetch(url, notes)
         if digest is not None:  # what was read, to tell whether a second read is the same
             digest.update(f"page {url} {final_url} {content_type} {len(content)}\n".encode())
             digest.update(content)
         if not content and not content_type:
-            return []
+            return [], []
         ctype = content_type.split(";")[0].strip().lower()
         remote = urlsplit(final_url).scheme in ("http", "https")
+        out: Sequence[Entry]
         if ctype == JSON_TYPE:
-            out = parse_json_page(content, url, final_url)
+            urls, out = read_json_page(content, url, final_url)
         elif ctype in ("text/html", "application/vnd.pypi.simple.v1+html") or \
                 url.startswith("file:"):
             out = parse_html_page(content, url, final_url)
+            urls = [str(entry["url"]) for entry in out]
         else:
             raise IndexAccessError(
                 f"the index page {redact(url)} has unsupported content type {content_type!r}",
                 hint="safe-install reads PEP 691 JSON and PEP 503 HTML index pages",
             )
         if remote:
-            for entry in out:
-                entry_url = entry["url"]
+            for entry_url in urls:
                 if entry_url.startswith("https://"):
                     continue
                 if entry_url[:5].lower() == "file:":  # the scheme, without parsing the URL
                     raise IndexAccessError(
-                        f"the index page {redact(url)} links to {entry['url'][:200]}, a local "
+                        f"the index page {redact(url)} links to {entry_url[:200]}, a local "
                         "file; refusing",
                         hint="a remote index must not point at local files; the index is "
                         "broken or hostile",
                     )
-        return out
+        return urls, out
 
 
 def _norm(location: str) -> str:

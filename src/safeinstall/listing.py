@@ -6,19 +6,25 @@ from __future__ import annotations
 import threading
 from array import array
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from safeinstall.errors import IndexAccessError
-from safeinstall.indexdata import _entry_sha256, _guess_version, to_file
+from safeinstall.indexdata import (
+    Entry,
+    _entry_sha256,
+    _guess_version,
+    detached,
+    entry_values,
+    to_file,
+)
 from safeinstall.models import IndexFile, LightFile, Source
 
 #: A raw page entry as the finder keeps it: its source, the entry, its file name and the
 #: version in that name (None: only the full parse can tell).
-RawEntry = tuple["Source", dict[str, Any], str, "Version | None"]
+RawEntry = tuple["Source", Entry, str, "Version | None"]
 
 
 class ProjectListing:
@@ -40,7 +46,7 @@ class ProjectListing:
 
     def __init__(self, name: NormalizedName, files: Sequence[IndexFile] | None = None,
                  notes: tuple[str, ...] = (), *,
-                 raw: Sequence[tuple[Source, dict[str, Any], str, Version | None]] = ()) -> None:
+                 raw: Sequence[RawEntry] = ()) -> None:
         self.name = name
         self.notes = notes
         self._eager = tuple(files) if files is not None else None
@@ -60,13 +66,20 @@ class ProjectListing:
         self._by_name: dict[str, list[int]] | None = None
         #: :meth:`candidates` by specifier: the resolver asks the same again every round
         self._candidates: dict[SpecifierSet, tuple[IndexFile, ...]] = {}
-        by_version = self._by_version
+        # grouped by the version object first (the finder's parse gives one object per
+        # version text: hashing a Version costs more than hashing its id), then merged by
+        # equal versions ("1.0" and "1.0.0")
+        by_object: dict[int, tuple[Version | None, array[int]]] = {}
         for i, item in enumerate(self._raw):
             key = item[3] if item is not None else None
-            indices = by_version.get(key)
-            if indices is None:
-                by_version[key] = indices = array("I")
-            indices.append(i)
+            slot = by_object.get(id(key))
+            if slot is None:
+                by_object[id(key)] = slot = (key, array("I"))
+            slot[1].append(i)
+        by_version = self._by_version
+        for key, indices in by_object.values():
+            known = by_version.get(key)
+            by_version[key] = indices if known is None else array("I", sorted([*known, *indices]))
 
     def __repr__(self) -> str:
         return f"<ProjectListing {self.name}: {len(self._eager or self._raw)} file(s)>"
@@ -85,6 +98,9 @@ class ProjectListing:
         for version in dropped:
             for i in self._by_version[version]:
                 raw[i] = None
+        for i, item in enumerate(raw):  # (what is kept no longer holds its page's bytes)
+            if item is not None:
+                raw[i] = (item[0], detached(item[1]), item[2], item[3])
         self._raw = raw
         self._by_name = None
         self._reread = reread
@@ -123,7 +139,7 @@ class ProjectListing:
     def _file(self, i: int) -> IndexFile | None:
         if i not in self._parsed:
             source, entry, _fn, _v = self._entry(i)
-            self._parsed[i] = to_file(self.name, source, entry)
+            self._parsed[i] = to_file(self.name, source, entry_values(entry))
         return self._parsed[i]
 
     def _files_at(self, indices: Iterable[int]) -> tuple[IndexFile, ...]:
@@ -224,7 +240,7 @@ class ProjectListing:
             return tuple(LightFile(f.filename, f.sha256, f.version, f.source) for f in self.files)
         if self._reread is not None:
             self._restore()
-        return tuple(LightFile(fn, _entry_sha256(entry), version, source)
+        return tuple(LightFile(fn, _entry_sha256(entry_values(entry)), version, source)
                      for source, entry, fn, version in map(self._entry, range(len(self._raw))))
 
     def named(self, filename: str) -> tuple[IndexFile, ...]:
