@@ -20,13 +20,17 @@ Nothing here prints or exits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
+import time
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,6 +136,12 @@ def materialize(directory: Path, pins: Sequence[BuildPin],
 _HOOK = r"""
 import importlib, json, os, site, sys
 site_dir, backend, backend_path, hook, out = sys.argv[1:6]
+# with a handshake: the descriptors to signal "requirements written" and to read the parent's
+# yes/no on, and where the metadata hook then writes its answer, stdout and stderr
+handshake = sys.argv[6:]
+for fd in handshake[:2]:
+    os.set_inheritable(int(fd), False)  # nothing the backend starts holds them
+start_dir = os.getcwd()
 if site_dir:
     site.addsitedir(site_dir)
 for p in reversed(json.loads(backend_path)):
@@ -140,9 +150,11 @@ module, _, attr = backend.partition(":")
 obj = importlib.import_module(module.strip())
 for part in attr.strip().split(".") if attr.strip() else ():
     obj = getattr(obj, part)
-fn = getattr(obj, hook, None)
-if hook == "prepare_metadata_for_build_wheel":
+
+
+def metadata(out):
     # as pip (pyproject_hooks): the backend's metadata hook, else METADATA of a built wheel
+    fn = getattr(obj, "prepare_metadata_for_build_wheel", None)
     where = out + ".d"
     os.mkdir(where)
     if fn is not None:
@@ -156,12 +168,32 @@ if hook == "prepare_metadata_for_build_wheel":
             data = zf.read(name)
     with open(out, "wb") as fh:
         fh.write(data)
+
+
+if hook == "prepare_metadata_for_build_wheel":
+    metadata(out)
     sys.exit(0)
+fn = getattr(obj, hook, None)
 if fn is None and hook == "get_requires_for_build_editable":
     fn = getattr(obj, "get_requires_for_build_wheel", None)
 result = list(fn(None)) if fn is not None else []
 with open(out, "w", encoding="utf-8") as fh:
     json.dump([str(r) for r in result], fh)
+if handshake:
+    ready, answer = int(handshake[0]), int(handshake[1])
+    os.write(ready, b"1")
+    os.close(ready)
+    yes = os.read(answer, 1) == b"y"
+    os.close(answer)
+    if yes:  # the parent found every requirement in this environment: the metadata, here
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, path in ((1, handshake[3]), (2, handshake[4])):
+            new = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(new, fd)
+            os.close(new)
+        os.chdir(start_dir)
+        metadata(handshake[2])
 """
 
 
@@ -241,86 +273,262 @@ def dynamic_requirements(*, owner: str, source: Path, env: BuildEnv | None, pyth
                          editable=editable)[0]
 
 
+class SiteTemplates:
+    """The checked build files installed (``pip install --target``) once per run for each
+    set of pins and interpreter, as templates: a build never runs in a template, it gets a
+    fresh copy of its own (:meth:`copy_for`), so a backend that writes into its environment
+    changes nothing another build sees. Thread-safe: sdists prepare in parallel; a second
+    thread that needs the same template waits for the first one's install."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[object, ...], _Template] = {}
+        #: pip runs made (one per distinct template): observable by tests and benchmarks
+        self.installs = 0
+
+    def copy_for(self, *, owner: str, env: BuildEnv, pip_python: str | None,
+                 environ: Mapping[str, str], workdir: Path, into: Path,
+                 progress: Callable[[str], None] = lambda _m: None) -> None:
+        """Make ``into`` a fresh copy of the site directory holding ``env``'s pins (installed
+        first if no build of this run needed the same pins yet)."""
+        key = (pip_python, tuple(sorted((p.sha256, p.filename) for p in env.pins)),
+               tuple(sorted((p.sha256, p.filename) for p in env.nested)))
+        with self._lock:
+            entry = self._entries.setdefault(key, _Template())
+        with entry.lock:
+            if entry.path is None and entry.failure is None:
+                self.installs += 1
+                progress(f"installing the checked build files for the build of {owner} "
+                         f"({', '.join(f'{p.name} {p.version}' for p in env.pins)})")
+                where = Path(tempfile.mkdtemp(prefix="site-template-", dir=workdir)) / "site"
+                entry.failure = _install_pins(env, pip_python, environ, workdir, where)
+                if entry.failure is None:
+                    entry.path = where
+        if entry.failure is not None:
+            raise PipError(f"pip could not prepare the checked build environment of "
+                           f"{owner}:\n{entry.failure}",
+                           hint="the build dependencies passed their checks; see pip's message")
+        assert entry.path is not None
+        # a real copy (no links): the backend runs arbitrary code and may write into it
+        shutil.copytree(entry.path, into, symlinks=True)
+
+
+class _Template:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.path: Path | None = None
+        self.failure: str | None = None  # pip's message, when its install failed
+
+
+def _install_pins(env: BuildEnv, pip_python: str | None, environ: Mapping[str, str],
+                  workdir: Path, site_dir: Path) -> str | None:
+    """``pip install --target site_dir`` of exactly ``env``'s checked files, by sha256;
+    pip's message when it fails, else None."""
+    fd, name = tempfile.mkstemp(prefix="requirements-", suffix=".txt", dir=workdir)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("".join(f"{Path(env.files) / p.filename} --hash=sha256:{p.sha256}\n"
+                         for p in env.pins))
+    cmd = list(PIP_COMMAND) + (["--python", pip_python] if pip_python else [])
+    cmd += ["install", "--no-deps", "--require-hashes", "--target", str(site_dir),
+            "--no-compile", "--no-warn-script-location", "--quiet",
+            *pip_build_args(env), "-r", name]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                          env=environ_without_pip(environ), timeout=3600)
+    return proc.stderr.strip()[-1500:] if proc.returncode != 0 else None
+
+
 def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str,
                   pip_python: str | None, environ: Mapping[str, str], workdir: Path,
                   editable: bool = False,
-                  metadata_if: Callable[[tuple[str, ...]], bool] | None = None
+                  metadata_if: Callable[[tuple[str, ...]], bool] | None = None,
+                  templates: SiteTemplates | None = None,
+                  progress: Callable[[str], None] = lambda _m: None,
                   ) -> tuple[tuple[str, ...], bytes | None]:
     """:func:`dynamic_requirements`, and then, if ``metadata_if`` says the environment holds
     all of them (nothing more is to be checked or installed), the METADATA the backend
     prepares (``prepare_metadata_for_build_wheel``, as pip would run it) in that same
     environment and source tree: one environment of the checked files serves both hooks, as
-    in pip's own build, instead of pip installing the same files again for the metadata."""
+    in pip's own build, instead of pip installing the same files again for the metadata.
+    Both hooks run in one process: it writes the requirements, then waits for the parent's
+    answer (``metadata_if``, decided here) before it prepares the metadata or exits.
+    ``templates``: the run's installed build files, copied for this build (else installed
+    for it alone)."""
     backend, backend_path = backend_of(source)
-    work = Path(tempfile.mkdtemp(prefix="build-requires-", dir=workdir))
+    work = Path(tempfile.mkdtemp(prefix="build-requires-", dir=workdir)).resolve()
     try:
         tree = _unpack(source, work / "src")
         site_dir = ""
         clean = environ_without_pip(environ)
         if env is not None and env.pins:
-            reqs = work / "requirements.txt"
-            reqs.write_text("".join(f"{Path(env.files) / p.filename} --hash=sha256:{p.sha256}\n"
-                                    for p in env.pins), encoding="utf-8")
             site_dir = str(work / "site")
-            cmd = list(PIP_COMMAND) + (["--python", pip_python] if pip_python else [])
-            cmd += ["install", "--no-deps", "--require-hashes", "--target", site_dir,
-                    "--no-compile", "--no-warn-script-location", "--quiet",
-                    *pip_build_args(env), "-r", str(reqs)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                                  env=clean, timeout=3600)
-            if proc.returncode != 0:
-                raise PipError(
-                    f"pip could not prepare the checked build environment of {owner}:\n"
-                    f"{proc.stderr.strip()[-1500:]}",
-                    hint="the build dependencies passed their checks; see pip's message")
-        out = work / "requires.json"
+            if templates is None:
+                failure = _install_pins(env, pip_python, environ, work, Path(site_dir))
+                if failure is not None:
+                    raise PipError(
+                        f"pip could not prepare the checked build environment of {owner}:\n"
+                        f"{failure}",
+                        hint="the build dependencies passed their checks; see pip's message")
+            else:
+                templates.copy_for(owner=owner, env=env, pip_python=pip_python,
+                                   environ=environ, workdir=workdir, into=Path(site_dir),
+                                   progress=progress)
         hook = "get_requires_for_build_editable" if editable else \
             "get_requires_for_build_wheel"
         if site_dir and (Path(site_dir) / "bin").is_dir():  # scripts of the build files
             clean = {**clean, "PATH": os.pathsep.join(
                 [str(Path(site_dir) / "bin"), *filter(None, [clean.get("PATH")])])}
-        cmd = [python, "-I", "-S", "-c", _HOOK, site_dir, backend, json.dumps(backend_path),
-               hook, str(out)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                              cwd=str(tree), env=clean, timeout=3600)
-        if proc.returncode != 0 or not out.is_file():
-            raise UsageError(
-                f"the build backend of {owner} ({backend}) failed while listing its build "
-                f"requirements ({hook}):\n{(proc.stderr or proc.stdout).strip()[-1500:]}",
-                hint="fix the project so that it builds, or install a wheel of it")
-        try:
-            data = json.loads(out.read_text(encoding="utf-8"))
-        except (ValueError, OSError):  # the backend's code wrote over its own answer
-            data = None
-        if not isinstance(data, list) or not all(isinstance(r, str) for r in data):
-            raise UsageError(f"the build backend of {owner} returned no list of requirements "
-                             f"from {hook}")
-        requires = tuple(data)
-        if editable or metadata_if is None or not metadata_if(requires):
+        hooks = _Hooks(owner=owner, backend=backend, work=work, tree=tree, env=clean,
+                       cmd=[python, "-I", "-S", "-c", _HOOK, site_dir, backend,
+                            json.dumps(backend_path)])
+        ask = None if editable else metadata_if
+        if ask is not None and os.name == "posix":
+            return hooks.both(hook, ask)
+        requires = hooks.requirements(hook)
+        if ask is None or not ask(requires):
             return requires, None
-        meta = work / "METADATA"
-        cmd = [python, "-I", "-S", "-c", _HOOK, site_dir, backend, json.dumps(backend_path),
-               "prepare_metadata_for_build_wheel", str(meta)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                              cwd=str(tree), env=clean, timeout=3600)
-        if proc.returncode != 0 or not meta.is_file():
-            raise UsageError(
-                f"the build backend of {owner} ({backend}) could not prepare its metadata "
-                f"(prepare_metadata_for_build_wheel):\n"
-                f"{(proc.stderr or proc.stdout).strip()[-1500:]}",
-                hint="fix the project so that it builds, or install a wheel of it")
-        with meta.open("rb") as fh:
-            data = fh.read(MAX_METADATA_BYTES + 1)
-        if len(data) > MAX_METADATA_BYTES:  # refused, as wheel and index metadata are
-            raise IntegrityError(
-                f"the metadata the build backend of {owner} prepared is larger than "
-                f"{MAX_METADATA_BYTES // (1024 * 1024)} MiB",
-                hint="a project's METADATA is a few KiB; this build is not to be trusted")
-        return requires, data
+        return requires, hooks.metadata()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+class _Hooks:
+    """The backend's hooks, run in subprocesses in the source tree ``tree``: each hook in a
+    process of its own, or (:meth:`both`, POSIX) the requirements and then, if the parent
+    agrees, the metadata in one process."""
+
+    def __init__(self, *, owner: str, backend: str, work: Path, tree: Path,
+                 env: Mapping[str, str], cmd: Sequence[str]) -> None:
+        self.owner, self.backend, self.work, self.tree = owner, backend, work, tree
+        self.env, self.cmd = dict(env), list(cmd)
+        self.requires_out = work / "requires.json"
+        self.metadata_out = work / "METADATA"
+
+    def _listing_failed(self, hook: str, output: str) -> UsageError:
+        return UsageError(
+            f"the build backend of {self.owner} ({self.backend}) failed while listing its "
+            f"build requirements ({hook}):\n{output.strip()[-1500:]}",
+            hint="fix the project so that it builds, or install a wheel of it")
+
+    def _metadata_failed(self, output: str) -> UsageError:
+        return UsageError(
+            f"the build backend of {self.owner} ({self.backend}) could not prepare its "
+            f"metadata (prepare_metadata_for_build_wheel):\n{output.strip()[-1500:]}",
+            hint="fix the project so that it builds, or install a wheel of it")
+
+    def _read_requires(self, hook: str) -> tuple[str, ...]:
+        try:
+            data = json.loads(self.requires_out.read_text(encoding="utf-8"))
+        except (ValueError, OSError):  # the backend's code wrote over its own answer
+            data = None
+        if not isinstance(data, list) or not all(isinstance(r, str) for r in data):
+            raise UsageError(f"the build backend of {self.owner} returned no list of "
+                             f"requirements from {hook}")
+        return tuple(data)
+
+    def _read_metadata(self) -> bytes:
+        with self.metadata_out.open("rb") as fh:
+            data = fh.read(MAX_METADATA_BYTES + 1)
+        if len(data) > MAX_METADATA_BYTES:  # refused, as wheel and index metadata are
+            raise IntegrityError(
+                f"the metadata the build backend of {self.owner} prepared is larger than "
+                f"{MAX_METADATA_BYTES // (1024 * 1024)} MiB",
+                hint="a project's METADATA is a few KiB; this build is not to be trusted")
+        return data
+
+    def _run(self, hook: str, out: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.cmd, hook, str(out)], capture_output=True, text=True,
+                              check=False, cwd=str(self.tree), env=self.env, timeout=3600)
+
+    def requirements(self, hook: str) -> tuple[str, ...]:
+        proc = self._run(hook, self.requires_out)
+        if proc.returncode != 0 or not self.requires_out.is_file():
+            raise self._listing_failed(hook, proc.stderr or proc.stdout)
+        return self._read_requires(hook)
+
+    def metadata(self) -> bytes:
+        proc = self._run("prepare_metadata_for_build_wheel", self.metadata_out)
+        if proc.returncode != 0 or not self.metadata_out.is_file():
+            raise self._metadata_failed(proc.stderr or proc.stdout)
+        return self._read_metadata()
+
+    def both(self, hook: str, ask: Callable[[tuple[str, ...]], bool]
+             ) -> tuple[tuple[str, ...], bytes | None]:
+        """The requirements; then, if ``ask(requirements)``, the metadata from the same
+        process (the backend imported once). The process writes the requirements, signals
+        on a pipe, and waits for the parent's yes or no on another: the parent decides."""
+        outputs = [self.work / f"hook-{n}.{kind}" for n in (1, 2) for kind in ("out", "err")]
+        ready_r, ready_w = os.pipe()
+        answer_r, answer_w = os.pipe()
+        deadline = time.monotonic() + 3600
+        try:
+            with outputs[0].open("wb") as out, outputs[1].open("wb") as err:
+                proc = subprocess.Popen(
+                    [*self.cmd, hook, str(self.requires_out), str(ready_w), str(answer_r),
+                     str(self.metadata_out), str(outputs[2]), str(outputs[3])],
+                    stdout=out, stderr=err, cwd=str(self.tree), env=self.env,
+                    pass_fds=(ready_w, answer_r))
+            os.close(ready_w)
+            os.close(answer_r)
+            ready_w = answer_r = -1
+            try:
+                signalled = _read_signal(ready_r, deadline)
+                if not signalled:  # the hook failed, or the process ended without answering
+                    proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+                    if proc.returncode != 0 or not self.requires_out.is_file():
+                        raise self._listing_failed(hook, _output(outputs[1], outputs[0]))
+                    return self._read_requires(hook), None
+                requires = self._read_requires(hook)  # (if not: the child is killed)
+                yes = ask(requires)
+                with contextlib.suppress(OSError):  # it ended already: judged by its exit
+                    os.write(answer_w, b"y" if yes else b"n")
+                os.close(answer_w)
+                answer_w = -1
+                proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+                if not yes:
+                    if proc.returncode != 0:
+                        raise self._listing_failed(hook, _output(outputs[1], outputs[0]))
+                    return requires, None
+                if proc.returncode != 0 or not self.metadata_out.is_file():
+                    raise self._metadata_failed(_output(outputs[3], outputs[2]))
+                return requires, self._read_metadata()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        except subprocess.TimeoutExpired:
+            raise UsageError(f"the build backend of {self.owner} ({self.backend}) did not "
+                             "finish within an hour",
+                             hint="fix the project so that it builds, or install a wheel of "
+                                  "it") from None
+        finally:
+            for fd in (ready_r, ready_w, answer_r, answer_w):
+                if fd >= 0:
+                    os.close(fd)
+
+
+def _read_signal(fd: int, deadline: float) -> bool:
+    """Whether the hook process signalled on ``fd`` (False: it closed it, i.e. ended)."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise subprocess.TimeoutExpired("build backend", 3600)
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            return os.read(fd, 1) == b"1"
+
+
+def _output(first: Path, second: Path) -> str:
+    """A hook's stderr, else its stdout (as text, for an error message)."""
+    for path in (first, second):
+        try:
+            text = path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text:
+            return text
+    return ""
+
+
 __all__ = ["BuildEnv", "BuildPin", "pip_build_args", "materialize", "dynamic_requirements",
-           "prepare_build",
+           "prepare_build", "SiteTemplates",
            "backend_of"]

@@ -173,7 +173,8 @@ def _check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: b
                 pip_python=ctx.target.executable if ctx.settings.python else None,
                 environ=ctx.environ, workdir=workdir, editable=editable,
                 metadata_if=(lambda reqs: all(static_env.satisfies(r, markers) for r in reqs))
-                if want_metadata else None)
+                if want_metadata else None, templates=ctx.site_templates,
+                progress=ctx.progress)
         ctx.cache.save_built_requires(sha256, key, dynamic)
     missing = tuple(r for r in dynamic if not env.satisfies(r, ctx.target.environment))
     if not ask_backend:

@@ -16,7 +16,7 @@ from packaging.utils import NormalizedName
 
 from safeinstall.artifacts import ArtifactCache
 from safeinstall.backfill import Outcome
-from safeinstall.buildenv import BuildEnv
+from safeinstall.buildenv import BuildEnv, SiteTemplates
 from safeinstall.candidates import Candidate, Constraint
 from safeinstall.distmeta import CoreMetadata
 from safeinstall.finder import Finder
@@ -107,6 +107,8 @@ class CheckContext:
     #: content proofs of late files (--on-late verify), by URL and sha256
     proofs: Memo[tuple[Outcome, int]] = field(default_factory=Memo)
     build_lock: BuildLock = field(default_factory=BuildLock)
+    #: the checked build files installed once per set of pins, copied for each build
+    site_templates: SiteTemplates = field(default_factory=SiteTemplates)
     #: metadata builds (pip processes) running at once
     build_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(max(2, os.cpu_count() or 1)))
