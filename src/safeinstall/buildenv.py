@@ -286,12 +286,14 @@ class SiteTemplates:
         #: pip runs made (one per distinct template): observable by tests and benchmarks
         self.installs = 0
 
-    def copy_for(self, *, owner: str, env: BuildEnv, pip_python: str | None,
+    def copy_for(self, *, owner: str, env: BuildEnv, python: str, pip_python: str | None,
                  environ: Mapping[str, str], workdir: Path, into: Path,
                  progress: Callable[[str], None] = lambda _m: None) -> None:
         """Make ``into`` a fresh copy of the site directory holding ``env``'s pins (installed
-        first if no build of this run needed the same pins yet)."""
-        key = (pip_python, tuple(sorted((p.sha256, p.filename) for p in env.pins)),
+        first if no build of this run needed the same pins yet). ``python`` runs the build:
+        when a second build needs the same files, the template is byte-compiled for it once
+        (each copy would otherwise compile what it imports again)."""
+        key = (python, pip_python, tuple(sorted((p.sha256, p.filename) for p in env.pins)),
                tuple(sorted((p.sha256, p.filename) for p in env.nested)))
         with self._lock:
             entry = self._entries.setdefault(key, _Template())
@@ -304,13 +306,20 @@ class SiteTemplates:
                 entry.failure = _install_pins(env, pip_python, environ, workdir, where)
                 if entry.failure is None:
                     entry.path = where
-        if entry.failure is not None:
-            raise PipError(f"pip could not prepare the checked build environment of "
-                           f"{owner}:\n{entry.failure}",
-                           hint="the build dependencies passed their checks; see pip's message")
-        assert entry.path is not None
-        # a real copy (no links): the backend runs arbitrary code and may write into it
-        shutil.copytree(entry.path, into, symlinks=True)
+            elif entry.path is not None and not entry.compiled:
+                entry.compiled = True
+                # byte-compiling runs none of the files' code; a failure only costs time
+                subprocess.run([python, "-I", "-m", "compileall", "-q", "-q", str(entry.path)],
+                               capture_output=True, check=False,
+                               env=environ_without_pip(environ), timeout=3600)
+            if entry.path is not None:
+                # a real copy (no links): the backend runs arbitrary code and may write into
+                # it; made under the lock, so no copy sees a compilation half done
+                shutil.copytree(entry.path, into, symlinks=True)
+                return
+        raise PipError(f"pip could not prepare the checked build environment of "
+                       f"{owner}:\n{entry.failure}",
+                       hint="the build dependencies passed their checks; see pip's message")
 
 
 class _Template:
@@ -318,6 +327,7 @@ class _Template:
         self.lock = threading.Lock()
         self.path: Path | None = None
         self.failure: str | None = None  # pip's message, when its install failed
+        self.compiled = False
 
 
 def _install_pins(env: BuildEnv, pip_python: str | None, environ: Mapping[str, str],
@@ -369,7 +379,7 @@ def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str
                         f"{failure}",
                         hint="the build dependencies passed their checks; see pip's message")
             else:
-                templates.copy_for(owner=owner, env=env, pip_python=pip_python,
+                templates.copy_for(owner=owner, env=env, python=python, pip_python=pip_python,
                                    environ=environ, workdir=workdir, into=Path(site_dir),
                                    progress=progress)
         hook = "get_requires_for_build_editable" if editable else \
