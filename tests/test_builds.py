@@ -369,3 +369,95 @@ def test_threads_that_wait_for_each_others_sdists_get_a_cycle_error_not_a_hang()
     assert not t.is_alive(), "thread A still waits"
     assert [str(e) for e in outcome] == ["b failed"]
     assert ctx._waiting_for == {}
+
+
+def _hook_line(sentinel: Path) -> dict[str, bytes]:
+    """A ``.pth`` file for a build dependency: each build that adds the environment holding it
+    appends to ``sentinel`` whether it found a file an earlier build wrote into that
+    environment (``dirty``) or not (``clean``), then writes that file itself."""
+    line = ("import pathlib, helper; p = pathlib.Path(helper.__file__).parent.parent / "
+            "'written-by-a-build'; pathlib.Path(" + repr(str(sentinel)) + ").open('a').write("
+            "('dirty' if p.exists() else 'clean') + '\\n'); p.write_text('x')\n")
+    return {"zz_pollute.pth": line.encode()}
+
+
+def test_the_checked_build_files_are_installed_once_and_each_build_gets_a_fresh_copy(
+        local_index, clean_pip_env, tmp_path, t0):
+    """Two sdists whose build requirements (spelt differently) resolve to the same checked
+    files: pip installs those files once in the run; each build runs in a copy of its own, so
+    a backend that writes into its environment changes nothing another build sees."""
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "alpha", "1.0", static_metadata=False,
+                                build_requires=["helper>=1"]), upload_time=t0)
+    local_index.add(build_sdist(out, "beta", "1.0", static_metadata=False,
+                                build_requires=["helper"]), upload_time=t0)
+    sentinel = tmp_path / "sentinel"
+    local_index.add(build_wheel(out, "helper", "1.0", extra_files=_hook_line(sentinel)),
+                    upload_time=t0)
+    marker = tmp_path / "marker"
+    env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
+    run = run_cli(["-i", local_index.url, "--dry-run", "-v", "alpha", "beta"], env, tmp_path)
+    assert run.code == 0, run.stderr
+    for name in ("alpha", "beta"):
+        assert run.package(name)["metadata_source"] == "build"
+    assert sorted(run.package("helper")["required_by"]) == ["build of alpha", "build of beta"]
+    installs = [line for line in run.stderr.splitlines()
+                if "installing the checked build files" in line]
+    assert len(installs) == 1, run.stderr
+    assert "helper 1.0" in installs[0]
+    # one process per build, both hooks in it, each in an environment nobody wrote into
+    assert sorted(marker.read_text().split()) == sorted(
+        ["get_requires_for_build_wheel", "prepare_metadata_for_build_wheel"] * 2)
+    assert sentinel.read_text().split() == ["clean", "clean"]
+
+
+def _failing_sdist(out: Path, name: str, fails_in: str) -> Path:
+    """An sdist whose backend fails in the hook ``fails_in``, after writing much output."""
+    from support.inbackend import dist_stem, write_sdist_from_tree
+
+    tree = out / f"tree-{name}"
+    tree.mkdir(parents=True)
+    (tree / "PKG-INFO").write_text(f"Metadata-Version: 2.2\nName: {name}\nVersion: 1.0\n"
+                                   "Dynamic: Requires-Dist\n\n")
+    (tree / "pyproject.toml").write_text('[build-system]\nrequires = []\n'
+                                         'build-backend = "broken"\nbackend-path = ["."]\n')
+    (tree / "broken.py").write_text(
+        "import sys\n"
+        "def _noise(hook):\n"
+        "    sys.stdout.write(('chatter from ' + hook + '\\n') * 20000)\n"
+        "    sys.stderr.write(('warning from ' + hook + '\\n') * 20000)\n"
+        "def get_requires_for_build_wheel(config_settings=None):\n"
+        "    _noise('get_requires')\n"
+        f"    if {fails_in == 'get_requires_for_build_wheel'!r}:\n"
+        "        sys.stderr.write('cannot list what it needs\\n')\n"
+        "        raise SystemExit(3)\n"
+        "    return []\n"
+        "def prepare_metadata_for_build_wheel(d, config_settings=None):\n"
+        "    _noise('prepare_metadata')\n"
+        "    sys.stderr.write('this project does not build on this Python\\n')\n"
+        "    raise SystemExit(1)\n"
+        "build_wheel = prepare_metadata_for_build_wheel\n")
+    return write_sdist_from_tree(tree, out, dist_stem(name, "1.0"))
+
+
+@pytest.mark.parametrize("fails_in", ["get_requires_for_build_wheel",
+                                      "prepare_metadata_for_build_wheel"])
+def test_a_failing_hook_fails_closed_with_its_own_message(fails_in, local_index, clean_pip_env,
+                                                          tmp_path, t0):
+    """Both hooks run in one process; a failure in either is the same refusal as when each
+    ran in a process of its own: named, with the tail of that hook's own output."""
+    out = tmp_path / "dists"
+    local_index.add(_failing_sdist(out, "shaky", fails_in), upload_time=t0)
+    run = run_cli(["-i", local_index.url, "--dry-run", "shaky"], clean_pip_env, tmp_path)
+    assert run.code == 2, run.stderr  # an error (as before), not a refusal of a file
+    assert "the build backend of shaky (broken)" in run.stderr
+    if fails_in == "get_requires_for_build_wheel":
+        assert "failed while listing its build requirements (get_requires_for_build_wheel)" \
+            in run.stderr
+        assert "cannot list what it needs" in run.stderr
+        assert "prepare_metadata" not in run.stderr
+    else:
+        assert "could not prepare its metadata (prepare_metadata_for_build_wheel)" \
+            in run.stderr
+        assert "this project does not build on this Python" in run.stderr
+        assert "warning from get_requires" not in run.stderr  # only this hook's output
