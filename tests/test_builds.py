@@ -383,7 +383,7 @@ def _hook_line(sentinel: Path) -> dict[str, bytes]:
 
 def test_the_checked_build_files_are_installed_once_and_each_build_gets_a_fresh_copy(
         local_index, clean_pip_env, tmp_path, t0):
-    """Two sdists whose build requirements (spelt differently) resolve to the same checked
+    """Three sdists whose build requirements (spelt differently) resolve to the same checked
     files: pip installs those files once in the run; each build runs in a copy of its own, so
     a backend that writes into its environment changes nothing another build sees."""
     out = tmp_path / "dists"
@@ -391,24 +391,29 @@ def test_the_checked_build_files_are_installed_once_and_each_build_gets_a_fresh_
                                 build_requires=["helper>=1"]), upload_time=t0)
     local_index.add(build_sdist(out, "beta", "1.0", static_metadata=False,
                                 build_requires=["helper"]), upload_time=t0)
+    # a third build gets a byte-compiled template
+    local_index.add(build_sdist(out, "gamma", "1.0", static_metadata=False,
+                                build_requires=["helper>=0.5"]), upload_time=t0)
     sentinel = tmp_path / "sentinel"
     local_index.add(build_wheel(out, "helper", "1.0", extra_files=_hook_line(sentinel)),
                     upload_time=t0)
     marker = tmp_path / "marker"
     env = dict(clean_pip_env, **{BUILD_MARKER_ENV: str(marker)})
-    run = run_cli(["-i", local_index.url, "--dry-run", "-v", "alpha", "beta"], env, tmp_path)
+    run = run_cli(["-i", local_index.url, "--dry-run", "-v", "alpha", "beta", "gamma"], env,
+                  tmp_path)
     assert run.code == 0, run.stderr
-    for name in ("alpha", "beta"):
+    for name in ("alpha", "beta", "gamma"):
         assert run.package(name)["metadata_source"] == "build"
-    assert sorted(run.package("helper")["required_by"]) == ["build of alpha", "build of beta"]
+    assert sorted(run.package("helper")["required_by"]) == [
+        "build of alpha", "build of beta", "build of gamma"]
     installs = [line for line in run.stderr.splitlines()
                 if "installing the checked build files" in line]
     assert len(installs) == 1, run.stderr
     assert "helper 1.0" in installs[0]
     # one process per build, both hooks in it, each in an environment nobody wrote into
     assert sorted(marker.read_text().split()) == sorted(
-        ["get_requires_for_build_wheel", "prepare_metadata_for_build_wheel"] * 2)
-    assert sentinel.read_text().split() == ["clean", "clean"]
+        ["get_requires_for_build_wheel", "prepare_metadata_for_build_wheel"] * 3)
+    assert sentinel.read_text().split() == ["clean"] * 3
 
 
 def _failing_sdist(out: Path, name: str, fails_in: str) -> Path:

@@ -291,35 +291,49 @@ class SiteTemplates:
                  progress: Callable[[str], None] = lambda _m: None) -> None:
         """Make ``into`` a fresh copy of the site directory holding ``env``'s pins (installed
         first if no build of this run needed the same pins yet). ``python`` runs the build:
-        when a second build needs the same files, the template is byte-compiled for it once
-        (each copy would otherwise compile what it imports again)."""
+        when a third build needs the same files, a byte-compiled template replaces the first
+        (each copy would otherwise compile what it imports again; for one or two builds
+        compiling everything costs more than it saves)."""
         key = (python, pip_python, tuple(sorted((p.sha256, p.filename) for p in env.pins)),
                tuple(sorted((p.sha256, p.filename) for p in env.nested)))
         with self._lock:
             entry = self._entries.setdefault(key, _Template())
         with entry.lock:
             if entry.path is None and entry.failure is None:
-                self.installs += 1
+                with self._lock:
+                    self.installs += 1
                 progress(f"installing the checked build files for the build of {owner} "
                          f"({', '.join(f'{p.name} {p.version}' for p in env.pins)})")
                 where = Path(tempfile.mkdtemp(prefix="site-template-", dir=workdir)) / "site"
                 entry.failure = _install_pins(env, pip_python, environ, workdir, where)
                 if entry.failure is None:
                     entry.path = where
-            elif entry.path is not None and not entry.compiled:
-                entry.compiled = True
-                # byte-compiling runs none of the files' code; a failure only costs time
-                subprocess.run([python, "-I", "-m", "compileall", "-q", "-q", str(entry.path)],
-                               capture_output=True, check=False,
-                               env=environ_without_pip(environ), timeout=3600)
-            if entry.path is not None:
-                # a real copy (no links): the backend runs arbitrary code and may write into
-                # it; made under the lock, so no copy sees a compilation half done
-                shutil.copytree(entry.path, into, symlinks=True)
-                return
-        raise PipError(f"pip could not prepare the checked build environment of "
-                       f"{owner}:\n{entry.failure}",
-                       hint="the build dependencies passed their checks; see pip's message")
+            if entry.path is None:
+                raise PipError(f"pip could not prepare the checked build environment of "
+                               f"{owner}:\n{entry.failure}",
+                               hint="the build dependencies passed their checks; see pip's "
+                                    "message")
+            entry.uses += 1
+            template, compile_now = entry.path, entry.uses == _COMPILE_AT
+        if compile_now:
+            # compiled in a copy of its own, published when done: a template is never
+            # written to once published, so copies need no lock; builds meanwhile copy the
+            # first one. Byte-compiling runs none of the files' code; a failure only costs
+            # time.
+            staging = Path(tempfile.mkdtemp(prefix="site-template-", dir=workdir)) / "site"
+            shutil.copytree(template, staging, symlinks=True)
+            subprocess.run([python, "-I", "-m", "compileall", "-q", "-q", str(staging)],
+                           capture_output=True, check=False,
+                           env=environ_without_pip(environ), timeout=3600)
+            with entry.lock:
+                entry.path = template = staging
+        # a real copy (no links): the backend runs arbitrary code and may write into it
+        shutil.copytree(template, into, symlinks=True)
+
+
+#: the build (counted per template) that has the template byte-compiled for itself and later
+#: builds: compiling costs about two builds' worth of compiling on import
+_COMPILE_AT = 3
 
 
 class _Template:
@@ -327,7 +341,7 @@ class _Template:
         self.lock = threading.Lock()
         self.path: Path | None = None
         self.failure: str | None = None  # pip's message, when its install failed
-        self.compiled = False
+        self.uses = 0
 
 
 def _install_pins(env: BuildEnv, pip_python: str | None, environ: Mapping[str, str],
