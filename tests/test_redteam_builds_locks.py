@@ -138,19 +138,21 @@ def test_an_sdist_whose_build_dependency_needs_it_back_is_an_error_not_a_hang(
 
 # -- a backend that spoils its own answer ---------------------------------------------------------
 
+# the backend shares its process with the code that writes its answer down (both hooks run in
+# one process, which answers before it ends): it spoils the writing itself
 _SPOIL = '''
-import atexit as _atexit, sys as _sys
-def _spoil():
-    if len(_sys.argv) > 5 and str(_sys.argv[4]).startswith("get_requires"):
-        open(_sys.argv[5], "w").write("not json")
-_atexit.register(_spoil)
+import json as _json
+def _spoil(obj, fh, *args, **kwargs):
+    fh.write("not json")
+_json.dump = _spoil
 '''
 
 
 def test_a_backend_that_spoils_its_list_of_build_requirements_is_an_error_not_a_crash(
         local_index, make_venv, clean_pip_env, tmp_path, t0):
-    """The backend overwrites, on exit, the file its answer to get_requires_for_build_wheel
-    was written to: the check crashed with a JSONDecodeError traceback."""
+    """The backend spoils the file its answer to get_requires_for_build_wheel is written to
+    (it overwrote it on exit, when each hook had a process of its own): the check crashed
+    with a JSONDecodeError traceback."""
     import tarfile
 
     from support.inbackend import write_sdist_from_tree
