@@ -466,3 +466,48 @@ def test_a_failing_hook_fails_closed_with_its_own_message(fails_in, local_index,
             in run.stderr
         assert "this project does not build on this Python" in run.stderr
         assert "warning from get_requires" not in run.stderr  # only this hook's output
+
+
+def _backend_sdist(out: Path, name: str, get_requires_body: str) -> Path:
+    """An sdist whose in-tree backend runs ``get_requires_body`` as its
+    ``get_requires_for_build_wheel`` (and could prepare its metadata)."""
+    from support.inbackend import dist_stem, write_sdist_from_tree
+
+    tree = out / f"tree-{name}"
+    tree.mkdir(parents=True)
+    (tree / "PKG-INFO").write_text(f"Metadata-Version: 2.2\nName: {name}\nVersion: 1.0\n"
+                                   "Dynamic: Requires-Dist\n\n")
+    (tree / "pyproject.toml").write_text('[build-system]\nrequires = []\n'
+                                         'build-backend = "odd"\nbackend-path = ["."]\n')
+    body = "".join(f"    {line}\n" for line in get_requires_body.splitlines())
+    (tree / "odd.py").write_text(
+        "import os, subprocess, sys\n"
+        f"def get_requires_for_build_wheel(config_settings=None):\n{body}"
+        "    return []\n"
+        "def prepare_metadata_for_build_wheel(d, config_settings=None):\n"
+        "    raise SystemExit('never asked')\n")
+    return write_sdist_from_tree(tree, out, dist_stem(name, "1.0"))
+
+
+@pytest.mark.parametrize("behaviour", ["ends-without-answering", "leaves-a-process-behind"])
+def test_a_hook_process_that_does_not_answer_fails_closed_without_waiting(
+        behaviour, local_index, clean_pip_env, tmp_path, t0):
+    """The hook process ends (exit status 0) before writing its answer, or fails leaving a
+    process of its own running that inherited every descriptor it could: the parent never
+    waits for an answer that will not come, and the build is an error."""
+    import time
+
+    body = {"ends-without-answering": "os._exit(0)",
+            "leaves-a-process-behind":
+                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],\n"
+                "                 close_fds=False, start_new_session=True)\n"
+                "raise SystemExit(5)"}[behaviour]
+    out = tmp_path / "dists"
+    local_index.add(_backend_sdist(out, "odd", body), upload_time=t0)
+    started = time.monotonic()
+    run = run_cli(["-i", local_index.url, "--dry-run", "odd"], clean_pip_env, tmp_path)
+    assert time.monotonic() - started < 30, "the check waited for the left-behind process"
+    assert run.code == 2, run.stderr
+    assert "failed while listing its build requirements (get_requires_for_build_wheel)" \
+        in run.stderr
+    assert "never asked" not in run.stderr
