@@ -288,12 +288,13 @@ class SiteTemplates:
 
     def copy_for(self, *, owner: str, env: BuildEnv, python: str, pip_python: str | None,
                  environ: Mapping[str, str], workdir: Path, into: Path,
-                 progress: Callable[[str], None] = lambda _m: None) -> None:
+                 progress: Callable[[str], None] = lambda _m: None) -> _Template:
         """Make ``into`` a fresh copy of the site directory holding ``env``'s pins (installed
-        first if no build of this run needed the same pins yet). ``python`` runs the build:
-        when a third build needs the same files, a byte-compiled template replaces the first
-        (each copy would otherwise compile what it imports again; for one or two builds
-        compiling everything costs more than it saves)."""
+        first if no build of this run needed the same pins yet); the template, for
+        :meth:`learn` once the build is done. ``python`` runs the build: once a build has
+        told which modules it imported, the next build that needs the same files has them
+        byte-compiled in a new template (each copy would otherwise compile them again on
+        import; compiling every module costs more than two builds' worth of that)."""
         key = (python, pip_python, tuple(sorted((p.sha256, p.filename) for p in env.pins)),
                tuple(sorted((p.sha256, p.filename) for p in env.nested)))
         with self._lock:
@@ -313,27 +314,55 @@ class SiteTemplates:
                                f"{owner}:\n{entry.failure}",
                                hint="the build dependencies passed their checks; see pip's "
                                     "message")
-            entry.uses += 1
-            template, compile_now = entry.path, entry.uses == _COMPILE_AT
+            template, modules = entry.path, entry.imported or ()
+            compile_now = not entry.compiled and bool(modules)
+            entry.compiled = entry.compiled or compile_now
         if compile_now:
             # compiled in a copy of its own, published when done: a template is never
             # written to once published, so copies need no lock; builds meanwhile copy the
-            # first one. Byte-compiling runs none of the files' code; a failure only costs
-            # time.
+            # first one. Byte-compiling the template's own files runs none of their code; a
+            # failure only costs time.
             staging = Path(tempfile.mkdtemp(prefix="site-template-", dir=workdir)) / "site"
             shutil.copytree(template, staging, symlinks=True)
-            subprocess.run([python, "-I", "-m", "compileall", "-q", "-q", str(staging)],
-                           capture_output=True, check=False,
+            subprocess.run([python, "-I", "-m", "compileall", "-q", "-q", "-i", "-"],
+                           input="".join(f"{staging / m}\n" for m in modules),
+                           capture_output=True, text=True, check=False,
                            env=environ_without_pip(environ), timeout=3600)
             with entry.lock:
                 entry.path = template = staging
         # a real copy (no links): the backend runs arbitrary code and may write into it
         shutil.copytree(template, into, symlinks=True)
+        return entry
+
+    @staticmethod
+    def learn(entry: _Template, site: Path) -> None:
+        """After a build in a copy of ``entry`` (``site``): the modules it imported, i.e.
+        the names of the bytecode files Python wrote there, kept as the template's source
+        files to byte-compile for later builds. Only names are read, never what a build
+        wrote; a name that is not a source file of the template is ignored."""
+        with entry.lock:
+            template = entry.path
+            if entry.imported is not None or template is None:
+                return
+        found: set[str] = set()
+        for dirpath, _dirs, files in os.walk(site):  # symlinked directories: not entered
+            if os.path.basename(dirpath) != "__pycache__" or len(found) > _MAX_MODULES:
+                continue
+            parent = os.path.relpath(os.path.dirname(dirpath), site)
+            for name in files:
+                if not name.endswith(".pyc"):
+                    continue
+                rel = os.path.normpath(os.path.join(parent, name.split(".", 1)[0] + ".py"))
+                source = template / rel
+                if not rel.startswith("..") and not source.is_symlink() and source.is_file():
+                    found.add(rel)
+        with entry.lock:
+            if entry.imported is None:
+                entry.imported = tuple(sorted(found))
 
 
-#: the build (counted per template) that has the template byte-compiled for itself and later
-#: builds: compiling costs about two builds' worth of compiling on import
-_COMPILE_AT = 3
+#: at most this many module names are taken from a build (they only choose what to compile)
+_MAX_MODULES = 50_000
 
 
 class _Template:
@@ -341,7 +370,9 @@ class _Template:
         self.lock = threading.Lock()
         self.path: Path | None = None
         self.failure: str | None = None  # pip's message, when its install failed
-        self.uses = 0
+        #: the template's modules a build imported (relative paths of their source files)
+        self.imported: tuple[str, ...] | None = None
+        self.compiled = False
 
 
 def _install_pins(env: BuildEnv, pip_python: str | None, environ: Mapping[str, str],
@@ -379,6 +410,7 @@ def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str
     for it alone)."""
     backend, backend_path = backend_of(source)
     work = Path(tempfile.mkdtemp(prefix="build-requires-", dir=workdir)).resolve()
+    template: _Template | None = None
     try:
         tree = _unpack(source, work / "src")
         site_dir = ""
@@ -393,9 +425,9 @@ def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str
                         f"{failure}",
                         hint="the build dependencies passed their checks; see pip's message")
             else:
-                templates.copy_for(owner=owner, env=env, python=python, pip_python=pip_python,
-                                   environ=environ, workdir=workdir, into=Path(site_dir),
-                                   progress=progress)
+                template = templates.copy_for(
+                    owner=owner, env=env, python=python, pip_python=pip_python,
+                    environ=environ, workdir=workdir, into=Path(site_dir), progress=progress)
         hook = "get_requires_for_build_editable" if editable else \
             "get_requires_for_build_wheel"
         if site_dir and (Path(site_dir) / "bin").is_dir():  # scripts of the build files
@@ -412,6 +444,8 @@ def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str
             return requires, None
         return requires, hooks.metadata()
     finally:
+        if templates is not None and template is not None:
+            templates.learn(template, work / "site")
         shutil.rmtree(work, ignore_errors=True)
 
 
