@@ -9,6 +9,7 @@ get an unchecked file into a build. Requirements a backend adds at build time
 
 from __future__ import annotations
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -511,3 +512,57 @@ def test_a_hook_process_that_does_not_answer_fails_closed_without_waiting(
     assert "failed while listing its build requirements (get_requires_for_build_wheel)" \
         in run.stderr
     assert "never asked" not in run.stderr
+
+
+_PLANT = '''
+import importlib.util, pathlib, py_compile, tempfile
+import helper
+site = pathlib.Path(helper.__file__).parent.parent
+log = pathlib.Path(SENTINEL)
+mark = site / "written-by-a-build"
+log.open("a").write(("dirty" if mark.exists() else "clean") + "\\n")
+if getattr(helper, "PLANTED", False):
+    log.open("a").write("planted\\n")
+mark.write_text("x")
+# bytecode for helper that Python takes without looking at the source: a later build that
+# got it would run this build's code on "import helper"
+evil = pathlib.Path(tempfile.mkdtemp()) / "evil.py"
+evil.write_text(pathlib.Path(helper.__file__).read_text() + "\\nPLANTED = True\\n")
+py_compile.compile(str(evil), cfile=importlib.util.cache_from_source(helper.__file__),
+                   invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+'''
+
+
+def test_a_build_plants_nothing_in_the_environment_of_later_builds(clean_pip_env, tmp_path):
+    """Builds in turn, in copies of one installation of the checked files: the first writes
+    a file into its environment and plants bytecode for a module of it (valid, taken without
+    looking at the source); the installation is byte-compiled for the later builds from the
+    modules the first imported. Each later build finds its environment as installed: no
+    file, and the module's code is the checked file's."""
+    import hashlib
+
+    from safeinstall.buildenv import BuildPin, SiteTemplates, materialize, prepare_build
+
+    out = tmp_path / "dists"
+    sentinel = tmp_path / "sentinel"
+    wheel = build_wheel(out, "helper", "1.0", extra_files={
+        "helper_plant.py": _PLANT.replace("SENTINEL", repr(str(sentinel))).encode(),
+        "zz_plant.pth": b"import helper_plant\n"})
+    pin = BuildPin("helper", "1.0", hashlib.sha256(wheel.read_bytes()).hexdigest(),
+                   wheel.name, str(wheel))
+    env = materialize(tmp_path / "env", [pin])
+    templates = SiteTemplates()
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    for name in ("alpha", "beta", "gamma"):
+        sdist = build_sdist(out, name, "1.0", static_metadata=False)
+        requires, metadata = prepare_build(
+            owner=name, source=sdist, env=env, python=sys.executable, pip_python=None,
+            environ=clean_pip_env, workdir=workdir, metadata_if=lambda reqs: True,
+            templates=templates)
+        assert requires == () and metadata is not None
+        assert f"Name: {name}" in metadata.decode()
+    assert templates.installs == 1
+    assert sentinel.read_text().split() == ["clean"] * 3
+    (entry,) = templates._entries.values()
+    assert entry.compiled and "helper/__init__.py" in (entry.imported or ())
