@@ -90,16 +90,17 @@ class ProjectListing:
         the full parse tells are kept). ``reread`` must collect the same pages again."""
         if self._eager is not None or self._all is not None or self._reread is not None:
             return
-        dropped = [v for v in self._by_version if v is not None and not keep(v)]
-        if not dropped:
+        kept = [v for v in self._by_version if v is None or keep(v)]
+        if len(kept) == len(self._by_version):
             return
         self.index_urls()  # (from every entry, before any is dropped)
-        raw = list(self._raw)
-        for version in dropped:
+        old = self._raw
+        raw: list[RawEntry | None] = [None] * len(old)
+        for version in kept:
             for i in self._by_version[version]:
-                raw[i] = None
-        for i, item in enumerate(raw):  # (what is kept no longer holds its page's bytes)
-            if item is not None:
+                item = old[i]
+                assert item is not None
+                # (what is kept no longer holds its page's bytes)
                 raw[i] = (item[0], detached(item[1]), item[2], item[3])
         self._raw = raw
         self._by_name = None
@@ -185,8 +186,9 @@ class ProjectListing:
         """The files of one version, in collection order."""
         if self._eager is not None or self._all is not None:
             return tuple(f for f in self.files if f.version == version)
-        return tuple(f for f in self._files_at(self._groups().get(version, ()))
-                     if f.version == version)
+        # (not through _groups: sorting every version of every project costs more than this)
+        indices = [*self._by_version.get(version, ()), *self._by_version.get(None, ())]
+        return tuple(f for f in self._files_at(indices) if f.version == version)
 
     def _groups(self) -> dict[Version, list[int]]:
         """Version -> indices of its raw entries, highest version first (built once)."""
