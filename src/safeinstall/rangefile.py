@@ -19,8 +19,10 @@ class RangeFile(io.RawIOBase):
     BLOCK = 64 * 1024
     #: The first read takes the file's last TAIL bytes: for most wheels that is the whole
     #: central directory and the ``.dist-info`` files before it (written last), so one round
-    #: trip; bytes are cheap next to round trips.
-    TAIL = 256 * 1024
+    #: trip. In a sample of 250 wheels from PyPI, 128 KiB covered 92 % (256 KiB: 95 %, for
+    #: 1.5 times the bytes); the 918 wheels of the scale lock take 992 requests and 73 MB
+    #: (256 KiB and block-by-block misses: 963 requests, 104 MB; issue 21).
+    TAIL = 128 * 1024
     #: A later miss also takes this much before the position asked for: a reader that has just
     #: read the central directory next reads ``.dist-info/METADATA``, stored shortly before it.
     BACK = 64 * 1024
@@ -52,6 +54,13 @@ class RangeFile(io.RawIOBase):
         return resp
 
     def _keep(self, start: int, data: bytes) -> None:
+        # joined with the blocks it touches: a read across the seam is then found in one
+        after = self.blocks.pop(start + len(data), None)
+        if after is not None:
+            data += after
+        before = next((b for b, d in self.blocks.items() if b + len(d) == start), None)
+        if before is not None:
+            start, data = before, self.blocks.pop(before) + data
         self.blocks[start] = data
 
     def readable(self) -> bool:
@@ -84,17 +93,34 @@ class RangeFile(io.RawIOBase):
         n = max(0, min(n, self.size - self.pos))
         if n == 0:
             return b""
-        got = self._find(self.pos, n)
-        if got is None:
-            start = max(0, self.pos - self.BACK)
-            end = min(self.size, self.pos + max(n, self.BLOCK)) - 1
-            resp = self._get(f"bytes={start}-{end}", end - start + 1)
-            self._keep(start, bytes(resp.content))
+        for _ in range(8):  # (each round fills the first gap; a short answer needs another)
             got = self._find(self.pos, n)
-            if got is None:
-                raise OSError("short range response")
-        self.pos += len(got)
-        return got
+            if got is not None:
+                self.pos += len(got)
+                return got
+            self._fill(self.pos, n)
+        raise OSError("short range response")
+
+    def _fill(self, pos: int, n: int) -> None:
+        """Fetch the first bytes of ``[pos, pos + n)`` not held yet, in one request: from
+        BACK before ``pos`` (a miss at ``pos`` itself), at least a BLOCK, never a byte already
+        held (a zip reader's read of the whole central directory is one request)."""
+        gap = pos
+        for start, data in sorted(self.blocks.items()):
+            if start <= gap < start + len(data):
+                gap = start + len(data)
+        start = max(0, gap - self.BACK) if gap == pos else gap
+        start = max([start, *(b + len(d) for b, d in self.blocks.items()
+                              if b + len(d) <= gap)])
+        end = min(self.size, max(gap + self.BLOCK, pos + n))  # (exclusive)
+        later = min((b for b in self.blocks if b > gap), default=None)
+        if later is not None:
+            end = min(end, later)
+        resp = self._get(f"bytes={start}-{end - 1}", end - start)
+        data = bytes(resp.content)
+        if not data:
+            raise OSError("short range response")
+        self._keep(start, data)
 
     def readinto(self, b: Any) -> int:
         data = self.read(len(b))

@@ -1,0 +1,111 @@
+"""A wheel's METADATA read with HTTP Range requests (:mod:`safeinstall.rangefile`), issue 21:
+a small tail first, then each gap up to the bytes already read in one request, and no byte
+twice, whatever the wheel's layout. Served by a real HTTP server on 127.0.0.1 that answers
+Range requests as PyPI does (:class:`support.faults.FaultServer`)."""
+
+from __future__ import annotations
+
+import random
+import re
+import zipfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from clihelp import run_cli
+from safeinstall.rangefile import RangeFile
+from support.artifacts import build_wheel
+from support.faults import FaultServer
+
+
+def _spans(faulty: FaultServer, filename: str, size: int) -> list[tuple[int, int]]:
+    """The byte spans the Range requests for ``filename`` asked for (end exclusive)."""
+    out = []
+    for seen in faulty.seen:
+        spec = seen.headers.get("range")
+        if spec is None or not seen.path.endswith("/" + filename):
+            continue
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", spec)
+        assert match, spec
+        if not match.group(1):
+            out.append((max(0, size - int(match.group(2))), size))
+        else:
+            out.append((int(match.group(1)), min(size, int(match.group(2)) + 1)))
+    return out
+
+
+def _wheel(tmp_path: Path, files: int, requires: int) -> Path:
+    """A wheel laid out as wheel builders write them: the ``.dist-info`` files last, RECORD
+    at the very end, just before the central directory."""
+    rng = random.Random(files * 1000 + requires)
+    extra = {f"demo/data/file_{i:05d}_{'n' * 40}.bin": rng.randbytes(200) for i in range(files)}
+    built = build_wheel(tmp_path / f"w{files}-{requires}", "demo", "1.0",
+                        requires_dist=[f"dep{i}>=1; extra == 'x'" for i in range(requires)],
+                        provides_extra=["x"], extra_files=extra)
+    with zipfile.ZipFile(built) as zf:
+        members = [(info, zf.read(info)) for info in zf.infolist()]
+    members.sort(key=lambda m: (".dist-info/" in m[0].filename,
+                                m[0].filename.endswith("/RECORD")))
+    out = tmp_path / "dist" / f"{files}-{requires}" / built.name
+    out.parent.mkdir(parents=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in members:
+            zf.writestr(info, data)
+    return out
+
+
+@pytest.mark.parametrize("files, requires, most", [
+    (0, 0, 1),  # smaller than the tail: one request
+    (150, 0, 1),  # central directory and METADATA in the tail
+    (3000, 0, 3),  # a central directory larger than the tail, METADATA before the RECORD
+    (0, 4000, 2),  # a METADATA larger than the tail
+    (3000, 4000, 3),
+])
+def test_metadata_by_range_in_few_requests_and_no_byte_twice(
+        files, requires, most, local_index, clean_pip_env, tmp_path, t0):
+    wheel = _wheel(tmp_path, files, requires)
+    size = wheel.stat().st_size
+    local_index.add(wheel, upload_time=t0)
+    with FaultServer(local_index, ranges=True) as faulty:
+        run = run_cli(["-i", faulty.url, "--dry-run", "--ignore-installed", "demo"],
+                      clean_pip_env, tmp_path)
+        spans = _spans(faulty, wheel.name, size)
+        assert faulty.count(r"\.whl$") == 0  # never the whole wheel
+    assert run.code == 0, run.stderr
+    assert run.package("demo")["metadata_source"] == "range"
+    assert 1 <= len(spans) <= most, spans
+    taken = sorted(spans)
+    assert all(a[1] <= b[0] for a, b in zip(taken, taken[1:], strict=False)), taken
+    assert sum(end - start for start, end in spans) <= size
+
+
+@pytest.mark.parametrize("files, requires", [(0, 0), (3000, 0), (0, 4000), (3000, 4000)])
+def test_every_member_reads_back_exactly(files, requires, local_index, tmp_path, t0):
+    """Whatever is read, in any order, is the file's bytes: blocks joined at their seams."""
+    import ssl
+
+    from safeinstall.http import HttpClient
+    from safeinstall.session import LightSession
+
+    wheel = _wheel(tmp_path, files, requires)
+    data = wheel.read_bytes()
+    local_index.add(wheel, upload_time=t0)
+    with FaultServer(local_index, ranges=True) as faulty:
+        parts = urlsplit(faulty.url)
+        session = LightSession(ssl.create_default_context())
+        try:
+            remote = RangeFile(HttpClient(session), f"{parts.scheme}://{parts.netloc}/files/"
+                                                    f"{wheel.name}")
+            with zipfile.ZipFile(remote) as zf, zipfile.ZipFile(wheel) as local:
+                names = local.namelist()
+                random.Random(1).shuffle(names)
+                for name in names[:100]:
+                    assert zf.read(name) == local.read(name)
+            for start in (0, len(data) // 3, len(data) - 5):
+                remote.seek(start)
+                assert remote.read(7) == data[start:start + 7]
+        finally:
+            session.close()
+        spans = sorted(_spans(faulty, wheel.name, len(data)))
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), spans
