@@ -162,6 +162,11 @@ _U = '"url": "https://files.example/p/demo-1.0.tar.gz"'
     _page('{' + _U + '}', '{"url": "https://a/b https://c/demo-2.0.tar.gz"}'),
     _page('{' + _U + '}', '{"url": "https://a/p/../demo-2.0.tar.gz"}'),
     _page('{' + _U + '}', '{"url": "  "}'), _page('{' + _U + '}', '{"url": 5}'),
+    # characters urljoin or urlsplit would remove or refuse: escaped, and raw (DEL)
+    _page('{' + _U + '}', '{"url": "https://a/p/\\tdemo-2.0.tar.gz"}'),
+    _page('{' + _U + '}', '{"url": "https://a/p/\x7fdemo-2.0.tar.gz"}'),
+    _page('{' + _U + '}', '{"url": "https://a/p/\\u0085demo-2.0.tar.gz"}'),
+    _page('{' + _U + ', "yanked": "a \\"quoted\\" reason"}'),
     _page('{' + _U + '}', '{}'), _page('{' + _U + '}', '[]'),
     b'{"files": {}}', b'[]', b'', b'{}',
 ], ids=lambda c: c[:40].decode("latin-1"))

@@ -379,7 +379,8 @@ def read_json_page(content: bytes, url: str,
     ``json`` to the same value as in the whole page (duplicate keys: the last one, in both).
     """
     try:
-        if not content.isascii():  # (msgspec does not check the UTF-8 of what it skips)
+        ascii_page = content.isascii()
+        if not ascii_page:  # (msgspec does not check the UTF-8 of what it skips)
             content.decode("utf-8")
         page = _URL_PAGE.decode(content)
         entries: Sequence[Entry] = _RAW_PAGE.decode(content).files
@@ -387,7 +388,10 @@ def read_json_page(content: bytes, url: str,
         page = None
     if page is not None:
         urls = [f.url for f in page.files]
-        if _plain_absolute(urls):
+        # an ASCII page without escapes or DEL holds printable ASCII strings only (a raw
+        # control character in a JSON string is malformed: msgspec refused it)
+        printable = ascii_page and b"\\" not in content and b"\x7f" not in content
+        if _plain_absolute(urls, printable=printable):
             _check_api_version(page.meta, url)
             return urls, entries
     files = parse_json_page(content, url, final_url)
@@ -398,15 +402,16 @@ def read_json_page(content: bytes, url: str,
 _ABSOLUTE_URLS = re.compile(r"https?://[^/?# ][^ ]*(?: https?://[^/?# ][^ ]*)*")
 
 
-def _plain_absolute(urls: list[str]) -> bool:
+def _plain_absolute(urls: list[str], *, printable: bool = False) -> bool:
     """Whether each URL is one ``urljoin`` returns unchanged and ``urlsplit`` accepts:
     absolute http(s) with a host, printable ASCII, no space, ``/.``, ``[``, ``]`` or ``\\``
-    (one scan of them all, joined by spaces)."""
+    (one scan of them all, joined by spaces). ``printable``: the caller knows every one is
+    printable ASCII without ``\\``."""
     if not urls:
         return True
     joined = " ".join(urls)
-    return joined.isascii() and joined.isprintable() and "[" not in joined \
-        and "]" not in joined and "\\" not in joined and "/." not in joined \
+    return (printable or (joined.isascii() and joined.isprintable() and "\\" not in joined)) \
+        and "[" not in joined and "]" not in joined and "/." not in joined \
         and joined.count(" ") == len(urls) - 1 and _ABSOLUTE_URLS.fullmatch(joined) is not None
 
 
