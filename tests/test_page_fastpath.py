@@ -39,24 +39,24 @@ PAGE_URL = "https://index.example/simple/demo/"
 NAME = canonicalize_name("demo")
 
 
-def _fast(content: bytes) -> tuple[Any, ...]:
+def _fast(content: bytes, page_url: str = PAGE_URL) -> tuple[Any, ...]:
     try:
-        urls, entries = read_json_page(content, PAGE_URL, PAGE_URL)
+        urls, entries = read_json_page(content, page_url, page_url)
     except IndexAccessError as exc:
         return ("error", str(exc))
     return ("ok", urls, [repr(dict(entry_values(e))) for e in entries])
 
 
-def _plain(content: bytes) -> tuple[Any, ...]:
+def _plain(content: bytes, page_url: str = PAGE_URL) -> tuple[Any, ...]:
     try:
-        files = parse_json_page(content, PAGE_URL, PAGE_URL)
+        files = parse_json_page(content, page_url, page_url)
     except IndexAccessError as exc:
         return ("error", str(exc))
     return ("ok", [f["url"] for f in files], [repr(f) for f in files])
 
 
-def _same(content: bytes) -> None:
-    assert _fast(content) == _plain(content)
+def _same(content: bytes, page_url: str = PAGE_URL) -> None:
+    assert _fast(content, page_url) == _plain(content, page_url)
 
 
 # -- generated pages -------------------------------------------------------------------------
@@ -102,6 +102,33 @@ _PAGE = st.fixed_dictionaries(
 def test_fast_path_reads_every_page_as_the_json_parser_does(page: dict[str, Any],
                                                              ascii_only: bool) -> None:
     _same(json.dumps(page, ensure_ascii=ascii_only).encode())
+
+
+#: a page served over plain http (the local test index, a mirror on a LAN): ``urljoin``
+#: rewrites an http URL there (it drops an empty ``;``, ``?`` or ``#``), the https shortcut
+#: of the plain parse does not apply
+HTTP_PAGE_URL = "http://127.0.0.1:8080/simple/demo/"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_PAGE, st.booleans())
+def test_fast_path_reads_an_http_page_as_the_json_parser_does(page: dict[str, Any],
+                                                               ascii_only: bool) -> None:
+    _same(json.dumps(page, ensure_ascii=ascii_only).encode(), HTTP_PAGE_URL)
+
+
+@pytest.mark.parametrize("url", [
+    "http://a/p/demo-1.0.tar.gz;", "http://a/p/demo-1.0.tar.gz?", "http://a/p/demo-1.0.tar.gz#",
+    "http://a/p/demo-1.0.tar.gz;?x", "http://a/p/demo-1.0.tar.gz?#sha256=ab", "http://a?",
+    "http://a/p/demo-1.0.tar.gz;a?",
+])
+def test_fast_path_http_urls_urljoin_rewrites(url: str) -> None:
+    """On an http page the plain parse gives ``demo-1.0.tar.gz`` (a file of the project) for
+    ``http://a/p/demo-1.0.tar.gz;``; the fast path must not keep ``demo-1.0.tar.gz;`` (not a
+    file of the project: silently ignored)."""
+    content = _page('{"url": "http://a/p/demo-2.0.tar.gz"}', '{"url": "' + url + '"}')
+    _same(content, HTTP_PAGE_URL)
+    _same(content)  # (an https page: the URLs stay as they are, in both)
 
 
 @settings(max_examples=300, deadline=None)
