@@ -391,7 +391,7 @@ def read_json_page(content: bytes, url: str,
         # an ASCII page without escapes or DEL holds printable ASCII strings only (a raw
         # control character in a JSON string is malformed: msgspec refused it)
         printable = ascii_page and b"\\" not in content and b"\x7f" not in content
-        if _plain_absolute(urls, printable=printable):
+        if _plain_absolute(urls, printable=printable) and _kept_by_urljoin(urls, final_url):
             _check_api_version(page.meta, url)
             return urls, entries
     files = parse_json_page(content, url, final_url)
@@ -413,6 +413,19 @@ def _plain_absolute(urls: list[str], *, printable: bool = False) -> bool:
     return (printable or (joined.isascii() and joined.isprintable() and "\\" not in joined)) \
         and "[" not in joined and "]" not in joined and "/." not in joined \
         and joined.count(" ") == len(urls) - 1 and _ABSOLUTE_URLS.fullmatch(joined) is not None
+
+
+def _kept_by_urljoin(urls: list[str], final_url: str) -> bool:
+    """Whether ``urljoin(final_url, url)`` returns each of ``urls`` (plain absolute ones)
+    unchanged. On an https page it does (another scheme, or :func:`parse_json_page`'s https
+    shortcut); on an http page it rebuilds each http URL from its parts, which drops an empty
+    ``;``, ``?`` or ``#`` (``.../demo-1.0.tar.gz;`` is ``demo-1.0.tar.gz`` there)."""
+    try:
+        if urlsplit(final_url).scheme != "http":
+            return True
+        return all(urljoin(final_url, u) == u for u in urls if u.startswith("http://"))
+    except ValueError:
+        return False
 
 
 def entry_values(entry: Entry) -> Mapping[str, Any]:
