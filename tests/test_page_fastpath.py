@@ -262,3 +262,18 @@ def test_one_version_spelled_two_ways_is_one_group_in_collection_order() -> None
     assert listing.versions() == (Version("2.0"), Version("1.0"))
     assert [f.filename for f in listing.files_of(Version("1"))] == [
         "demo-1.0.tar.gz", "demo-1.0.0-py3-none-any.whl"]
+
+
+def test_an_entry_json_refuses_is_refused_with_the_reason_when_looked_at() -> None:
+    """An integer of more than 4300 digits: msgspec skips it, ``json`` refuses it (the plain
+    parse refuses the page). Decoding the entry later must say what is wrong with the page,
+    not "run the command again" (the same page fails the same way every time). (Known
+    difference: the fast path reads the page, and only the entry looked at is refused; a
+    value nobody reads, outside every entry, is not looked at.)"""
+    content = _page('{' + _U + ', "size": ' + "1" * 5000 + '}')
+    assert _plain(content)[0] == "error" and "4300" in _plain(content)[1]
+    urls, entries = read_json_page(content, PAGE_URL, PAGE_URL)
+    with pytest.raises(IndexAccessError) as caught:
+        entry_values(entries[0])
+    assert "4300" in str(caught.value) and "not valid JSON" in str(caught.value)
+    assert "run the command again" not in str(caught.value)
