@@ -428,15 +428,22 @@ def _kept_by_urljoin(urls: list[str], final_url: str) -> bool:
         return False
 
 
+_BAD_ENTRY = "an index page entry is not valid JSON ({})"
+_BAD_ENTRY_HINT = "the index is broken or something between you and it altered the page"
+
+
 def entry_values(entry: Entry) -> Mapping[str, Any]:
     """An entry's keys and values (a JSON entry kept as bytes is decoded, as ``json`` would
     have decoded it in the whole page)."""
     if isinstance(entry, msgspec.Raw):
         try:
             values = json.loads(bytes(entry))
-        except (ValueError, RecursionError):  # (msgspec accepted it: never seen)
-            raise IndexAccessError("an index page entry could not be decoded again",
-                                   hint="run the command again") from None
+        except RecursionError:  # (msgspec accepted it: never seen)
+            raise IndexAccessError(_BAD_ENTRY.format("nested too deeply"),
+                                   hint=_BAD_ENTRY_HINT) from None
+        except ValueError as exc:  # (an integer of more than 4300 digits: msgspec skips it)
+            raise IndexAccessError(_BAD_ENTRY.format(str(exc)[:200]),
+                                   hint=_BAD_ENTRY_HINT) from None
         if not isinstance(values, dict):  # (decoded as an object by msgspec: never seen)
             raise IndexAccessError("an index page entry is not an object")
         return values
