@@ -109,3 +109,61 @@ def test_every_member_reads_back_exactly(files, requires, local_index, tmp_path,
             session.close()
         spans = sorted(_spans(faulty, wheel.name, len(data)))
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), spans
+
+
+class _HostileRanges(FaultServer):
+    """Answers the first Range request of each wheel as PyPI does, and every later one as
+    ``mode`` says (a hostile or broken server in front of the file)."""
+
+    def __init__(self, index, mode: str) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(index, ranges=True)
+        self.mode = mode
+        self.answered = 0
+
+    def _serve(self, h, path, headers, answer=None):  # type: ignore[no-untyped-def]
+        byte_range = headers.get("range")
+        if not (byte_range and path.endswith(".whl")):
+            return super()._serve(h, path, headers, answer)
+        status, out, body = self._real(path, headers)
+        size = len(body)
+        self.answered += 1
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", byte_range)
+        assert match is not None
+        if self.answered == 1 or not match.group(1):
+            return super()._serve(h, path, headers, answer)
+        start, end = int(match.group(1)), int(match.group(2))
+        mode = self.mode
+        if mode == "shifted":  # a valid 206 for other bytes than asked, and saying so
+            start, end = max(0, start - 7), max(0, end - 7)
+            part, total = body[start:end + 1], size
+        elif mode == "short":
+            part, total = body[start:start + 1], size
+        elif mode == "empty":
+            part, total = b"", size
+        elif mode == "more":
+            part, total = body[start:end + 1 + 4096], size
+        elif mode == "resized":
+            part, total = body[start:end + 1], size * 2
+        else:  # "garbage": the right length, other bytes
+            part, total = bytes(len(body[start:end + 1])), size
+        crange = f"bytes {start}-{start + max(len(part), 1) - 1}/{total}"
+        return self._send(h, 206, {**out, "Content-Range": crange}, part)
+
+
+@pytest.mark.parametrize("mode", ["shifted", "short", "empty", "more", "resized", "garbage"])
+def test_a_hostile_range_server_falls_back_to_the_verified_wheel(
+        mode, local_index, clean_pip_env, tmp_path, t0):
+    """After a good first answer (the tail), every later Range answer is wrong: the metadata
+    then comes from the whole wheel, verified against its sha256 (or from the Range reads when
+    they were the file's bytes after all); never a traceback, a few requests only."""
+    wheel = _wheel(tmp_path, 3000, 4000)  # (needs requests after the tail)
+    local_index.add(wheel, upload_time=t0)
+    with _HostileRanges(local_index, mode) as faulty:
+        run = run_cli(["-i", faulty.url, "--dry-run", "--ignore-installed", "demo"],
+                      clean_pip_env, tmp_path)
+        ranged = faulty.count(r"\.whl$", ranges=True) - faulty.count(r"\.whl$")
+    assert run.code == 0, run.stderr
+    assert run.package("demo")["metadata_source"] in ("wheel", "range")
+    if mode in ("shifted", "short", "empty", "more", "garbage"):
+        assert run.package("demo")["metadata_source"] == "wheel"
+    assert ranged <= 12
