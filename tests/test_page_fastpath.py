@@ -277,3 +277,79 @@ def test_an_entry_json_refuses_is_refused_with_the_reason_when_looked_at() -> No
         entry_values(entries[0])
     assert "4300" in str(caught.value) and "not valid JSON" in str(caught.value)
     assert "run the command again" not in str(caught.value)
+
+
+# -- listings: the lazy listing answers as the eager one, compacted or not ----------------------
+
+_SPELLINGS = ["1.0", "1.0.0", "1", "2.0", "2.0.0", "1.0.post1", "3.0a1", "1!1.0", "v1.0"]
+_KINDS = [".tar.gz", "-py3-none-any.whl", "-1-py3-none-any.whl", ".zip",
+          "-cp312-cp312-linux_x86_64.whl"]
+
+
+def _listing_page(items: list[tuple[str, str, int]]) -> bytes:
+    entries = []
+    for spelling, kind, host in items:
+        fn = f"demo-{spelling}{kind}"
+        entries.append({"url": f"https://h{host}.example/p/{fn}",
+                        "hashes": {"sha256": f"{(len(entries) % 16):x}" * 64},
+                        "upload-time": "2024-01-01T00:00:00Z"})
+    return json.dumps({"meta": {"api-version": "1.1"}, "files": entries}).encode()
+
+
+def _lazy(content: bytes, sources: list[Source]) -> ProjectListing:
+    from safeinstall.listing import RawEntry
+    raw: list[RawEntry] = []
+    for source in sources:  # (one page per source, as the finder reads them)
+        urls, entries = read_json_page(content, source.url, source.url)
+        filenames, versions = guess_versions(NAME, urls)
+        raw.extend((source, e, fn, v) for e, fn, v in zip(entries, filenames, versions,
+                                                           strict=True)
+                   if v is not NOT_OURS)  # type: ignore[misc]
+    listing = ProjectListing(NAME, raw=raw)
+    listing.digest = "same"
+    return listing
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_SPELLINGS), st.sampled_from(_KINDS),
+                          st.integers(0, 1)), max_size=12),
+       st.sets(st.sampled_from(["1.0", "2.0", "1.0.post1", "3.0a1", "1!1.0"]), max_size=3),
+       st.sampled_from(["light", "named", "versions", "release", "files_of", "candidates"]))
+def test_a_compacted_listing_answers_as_the_eager_one(items: list[tuple[str, str, int]],
+                                                       kept: set[str], first: str) -> None:
+    from packaging.specifiers import SpecifierSet
+
+    content = _listing_page(items)
+    sources = [Source("https://a.example/simple/demo/", "index"),
+               Source("https://b.example/simple/demo/", "index")]
+    eager = ProjectListing(NAME, [f for s in sources
+                                  for f in (to_file(NAME, s, d)
+                                            for d in parse_json_page(content, s.url, s.url))
+                                  if f is not None])
+    plain = _lazy(content, sources)
+    compacted = _lazy(content, sources)
+    keep = {Version(v) for v in kept}
+    compacted.compact(lambda v: v in keep, lambda: _lazy(content, sources))
+
+    def answers(listing: ProjectListing) -> list[Any]:
+        out: list[Any] = []
+        order = ["light", "named", "versions", "release", "files_of", "candidates"]
+        order.remove(first)
+        for what in [first, *order]:  # (the first question may restore the pages)
+            if what == "light":
+                out.append(listing.light())
+            elif what == "named":
+                out.extend(listing.named(f"demo-{s}{k}") for s in _SPELLINGS for k in _KINDS)
+            elif what == "versions":
+                out.append(listing.versions())
+            elif what == "candidates":
+                out.extend(listing.candidates(SpecifierSet(s))
+                           for s in ("==1.0", ">=2", "", "<1.0.post1"))
+            else:
+                for v in [*map(Version, ["1", "2", "1.0.post1", "3.0a1", "1!1", "9"])]:
+                    out.append(listing.files_of(v) if what == "files_of" else
+                               (listing.release(v, sources[0]), listing.release(v, sources[1])))
+        return out
+
+    assert answers(plain) == answers(eager)
+    assert answers(compacted) == answers(eager)
