@@ -167,3 +167,51 @@ def test_a_hostile_range_server_falls_back_to_the_verified_wheel(
     if mode in ("shifted", "short", "empty", "more", "garbage"):
         assert run.package("demo")["metadata_source"] == "wheel"
     assert ranged <= 12
+
+
+class _HugeDirectory(FaultServer):
+    """Answers the tail request with the end record of a zip whose central directory would
+    be 250 MB (of a 300 MB file), and records every later Range request."""
+
+    SIZE = 300 * 1024 * 1024
+
+    def __init__(self, index) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(index, ranges=True)
+        self.asked: list[tuple[int, int]] = []
+
+    def _serve(self, h, path, headers, answer=None):  # type: ignore[no-untyped-def]
+        import struct
+
+        byte_range = headers.get("range")
+        if not (byte_range and path.endswith(".whl")):
+            return super()._serve(h, path, headers, answer)
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", byte_range)
+        assert match is not None
+        size = self.SIZE
+        if not match.group(1):
+            size_cd = 250 * 1024 * 1024
+            end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, size_cd,
+                              size - 22 - size_cd, 0)
+            tail = bytes(int(match.group(2)) - len(end)) + end
+            return self._send(h, 206, {"Content-Range": f"bytes {size - len(tail)}-{size - 1}"
+                                                        f"/{size}"}, tail)
+        start, last = int(match.group(1)), int(match.group(2))
+        self.asked.append((start, last + 1))
+        return self._send(h, 206, {"Content-Range": f"bytes {start}-{start}/{size}"}, b"\0")
+
+
+def test_range_reads_never_ask_for_more_than_a_budget(local_index, clean_pip_env, tmp_path,
+                                                      t0):
+    """A server that claims a 300 MB wheel whose central directory is 250 MB: reading it by
+    Range requests would hold it all in memory (an answer's body is kept whole). The metadata
+    must come from the downloaded wheel instead (written to disk as it comes, verified)."""
+    wheel = _wheel(tmp_path, 0, 0)
+    local_index.add(wheel, upload_time=t0)
+    with _HugeDirectory(local_index) as faulty:
+        run = run_cli(["-i", faulty.url, "--dry-run", "--ignore-installed", "demo"],
+                      clean_pip_env, tmp_path)
+        asked = list(faulty.asked)
+    assert run.code == 0, run.stderr
+    assert run.package("demo")["metadata_source"] == "wheel"
+    assert all(end - start <= RangeFile.BUDGET for start, end in asked), asked
+    assert sum(end - start for start, end in asked) <= RangeFile.BUDGET, asked
