@@ -26,6 +26,11 @@ class RangeFile(io.RawIOBase):
     #: A later miss also takes this much before the position asked for: a reader that has just
     #: read the central directory next reads ``.dist-info/METADATA``, stored shortly before it.
     BACK = 64 * 1024
+    #: At most this many bytes are asked for in all (each answer is held in memory): a
+    #: central directory and a METADATA (at most 16 MiB) take far less; a server that claims
+    #: more (a 4 GB central directory) gets the fallback, the wheel downloaded to disk and
+    #: verified.
+    BUDGET = 64 * 1024 * 1024
 
     def __init__(self, http: Any, url: str) -> None:
         super().__init__()
@@ -33,6 +38,8 @@ class RangeFile(io.RawIOBase):
         self.url = url
         self.pos = 0
         self.blocks: dict[int, bytes] = {}
+        #: bytes asked for so far (:attr:`BUDGET`)
+        self.asked = self.TAIL
         resp = self._get(f"bytes=-{self.TAIL}", self.TAIL)
         crange = resp.headers.get("Content-Range", "") or resp.headers.get("content-range", "")
         try:
@@ -116,6 +123,9 @@ class RangeFile(io.RawIOBase):
         later = min((b for b in self.blocks if b > gap), default=None)
         if later is not None:
             end = min(end, later)
+        self.asked += end - start
+        if self.asked > self.BUDGET:
+            raise OSError(f"range reads of more than {self.BUDGET} bytes")
         resp = self._get(f"bytes={start}-{end - 1}", end - start)
         data = bytes(resp.content)
         if not data:
