@@ -4,6 +4,7 @@ downloading the wheel)."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from safeinstall.http import as_client
@@ -11,6 +12,22 @@ from safeinstall.http import as_client
 
 class NoRanges(Exception):
     """The server does not answer Range requests (named by the URL)."""
+
+
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18})")
+
+
+def _content_range(resp: Any, length: int) -> tuple[int, int, int] | None:
+    """A 206 answer's ``Content-Range``: (first byte, end exclusive, file size) when it is
+    well-formed and says ``length`` bytes, within the file, else None."""
+    crange = resp.headers.get("Content-Range", "") or resp.headers.get("content-range", "")
+    match = _CONTENT_RANGE.fullmatch(crange.strip())
+    if match is None:
+        return None
+    first, last, size = (int(g) for g in match.groups())
+    if last + 1 - first != length or last >= size:
+        return None
+    return first, last + 1, size
 
 
 class RangeFile(io.RawIOBase):
@@ -41,16 +58,13 @@ class RangeFile(io.RawIOBase):
         #: bytes asked for so far (:attr:`BUDGET`)
         self.asked = self.TAIL
         resp = self._get(f"bytes=-{self.TAIL}", self.TAIL)
-        crange = resp.headers.get("Content-Range", "") or resp.headers.get("content-range", "")
-        try:
-            self.size = int(crange.rpartition("/")[2])
-        except ValueError:
-            raise NoRanges(url) from None
         data = bytes(resp.content)
-        if self.size < len(data):
+        answered = _content_range(resp, len(data))
+        # (the file's last bytes, as asked)
+        if answered is None or answered[1] != answered[2] or not data:
             raise NoRanges(url)
-        start = self.size - len(data)
-        self._keep(start, data)
+        self.size = answered[2]
+        self._keep(answered[0], data)
 
     def _get(self, byte_range: str, length: int) -> Any:
         # a server that ignores Range answers 200: its body is never read
@@ -130,6 +144,10 @@ class RangeFile(io.RawIOBase):
         data = bytes(resp.content)
         if not data:
             raise OSError("short range response")
+        answered = _content_range(resp, len(data))
+        if answered is None or answered[0] != start or answered[2] != self.size:
+            # (other bytes than asked, or of a file of another size: the file changed)
+            raise OSError("range response for other bytes than asked")
         self._keep(start, data)
 
     def readinto(self, b: Any) -> int:
