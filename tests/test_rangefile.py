@@ -215,3 +215,21 @@ def test_range_reads_never_ask_for_more_than_a_budget(local_index, clean_pip_env
     assert run.package("demo")["metadata_source"] == "wheel"
     assert all(end - start <= RangeFile.BUDGET for start, end in asked), asked
     assert sum(end - start for start, end in asked) <= RangeFile.BUDGET, asked
+
+
+def test_a_file_smaller_than_a_zip_end_record_sends_no_invalid_range(
+        local_index, clean_pip_env, tmp_path, t0):
+    """A "wheel" of 10 bytes: the zip reader seeks 22 bytes before the end. That must fail as
+    it does on a file (no negative position, no ``Range: bytes=0--1`` sent); the run then
+    refuses the broken wheel, with an error, not a traceback."""
+    broken = tmp_path / "dist" / "demo-1.0-py3-none-any.whl"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"PK\x03\x04broken")
+    local_index.add(broken, upload_time=t0, serve_metadata=False,
+                    metadata=b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n")
+    with FaultServer(local_index, ranges=True) as faulty:
+        run = run_cli(["-i", faulty.url, "--dry-run", "--ignore-installed", "demo"],
+                      clean_pip_env, tmp_path)
+        specs = [s.headers["range"] for s in faulty.seen if "range" in s.headers]
+    assert run.code != 0
+    assert specs and all(re.fullmatch(r"bytes=(\d+-\d+|-\d+)", spec) for spec in specs), specs
