@@ -95,11 +95,14 @@ class RangeFile(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = 0) -> int:
         if whence == 0:
-            self.pos = offset
+            pos = offset
         elif whence == 1:
-            self.pos += offset
+            pos = self.pos + offset
         else:
-            self.pos = self.size + offset
+            pos = self.size + offset
+        if pos < 0:  # (as a file: the zip reader takes it for "not a zip file")
+            raise OSError(f"negative seek position {pos}")
+        self.pos = pos
         return self.pos
 
     def _find(self, pos: int, n: int) -> bytes | None:
@@ -137,6 +140,8 @@ class RangeFile(io.RawIOBase):
         later = min((b for b in self.blocks if b > gap), default=None)
         if later is not None:
             end = min(end, later)
+        if end <= start:  # (nothing left to ask for: never seen)
+            raise OSError("short range response")
         self.asked += end - start
         if self.asked > self.BUDGET:
             raise OSError(f"range reads of more than {self.BUDGET} bytes")
