@@ -353,3 +353,27 @@ def test_a_compacted_listing_answers_as_the_eager_one(items: list[tuple[str, str
 
     assert answers(plain) == answers(eager)
     assert answers(compacted) == answers(eager)
+
+
+def test_one_version_spelled_many_ways_is_grouped_in_linear_time() -> None:
+    """A hostile page lists one version under thousands of spellings (``01.0``, ``1.00.000``,
+    ...: each its own Version object, all equal). Grouping them merged each into the sorted
+    group again, quadratic: 30,000 entries took half a minute. It must stay a moment, with
+    every entry in one group, in collection order."""
+    import itertools
+    import time
+
+    spellings = ["0" * a + "1" + "".join("." + "0" * z for z in zs)
+                 for a in range(10) for j in range(6)
+                 for zs in itertools.product(range(1, 6), repeat=j)][:30_000]
+    urls = [f"https://files.example/p/demo-{s}.tar.gz" for s in spellings]
+    filenames, versions = guess_versions(NAME, urls)
+    assert len({id(v) for v in versions}) == len(spellings)
+    source = Source(PAGE_URL, "index")
+    raw = [(source, {"url": u}, fn, v) for u, fn, v in zip(urls, filenames, versions,
+                                                          strict=True)]
+    started = time.process_time()
+    listing = ProjectListing(NAME, raw=raw)  # type: ignore[arg-type]
+    assert time.process_time() - started < 3.0
+    assert listing.versions() == (Version("1"),)
+    assert list(listing._by_version[Version("1")]) == list(range(len(spellings)))
