@@ -76,10 +76,14 @@ class ProjectListing:
             if slot is None:
                 by_object[id(key)] = slot = (key, array("I"))
             slot[1].append(i)
-        by_version = self._by_version
+        # (each version's groups joined once: a page can spell one version thousands of ways)
+        merged: dict[Version | None, list[array[int]]] = {}
         for key, indices in by_object.values():
-            known = by_version.get(key)
-            by_version[key] = indices if known is None else array("I", sorted([*known, *indices]))
+            merged.setdefault(key, []).append(indices)
+        by_version = self._by_version
+        for key, groups in merged.items():
+            by_version[key] = groups[0] if len(groups) == 1 else \
+                array("I", sorted(i for group in groups for i in group))
 
     def __repr__(self) -> str:
         return f"<ProjectListing {self.name}: {len(self._eager or self._raw)} file(s)>"
