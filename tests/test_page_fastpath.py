@@ -377,3 +377,32 @@ def test_one_version_spelled_many_ways_is_grouped_in_linear_time() -> None:
     assert time.process_time() - started < 3.0
     assert listing.versions() == (Version("1"),)
     assert list(listing._by_version[Version("1")]) == list(range(len(spellings)))
+
+
+def test_named_is_not_left_stale_by_a_restore_in_another_thread() -> None:
+    """The look-ahead's threads and the resolver's share listings. A restore (another
+    thread asks for a version set aside) while :meth:`named` builds its index by file name
+    must not leave that index without the restored entries: the mirror-mismatch check asks
+    ``named`` for a file name and would find nothing."""
+    import threading
+
+    content = _listing_page([("1.0", ".tar.gz", 0), ("2.0", ".tar.gz", 0)])
+    source = Source("https://a.example/simple/demo/", "index")
+    listing = _lazy(content, [source])
+    listing.compact(lambda v: v == Version("1.0"), lambda: _lazy(content, [source]))
+
+    class _Raw(list):  # type: ignore[type-arg]
+        """Another thread restores the listing while ``named`` reads the entries."""
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            other = threading.Thread(target=listing.light)
+            other.start()
+            other.join(timeout=1.0)  # (done, or waiting for ``named`` to finish)
+            self.other = other
+            return super().__iter__()
+
+    raw = _Raw(listing._raw)
+    listing._raw = raw
+    assert [f.filename for f in listing.named("demo-1.0.tar.gz")] == ["demo-1.0.tar.gz"]
+    raw.other.join()
+    assert [f.filename for f in listing.named("demo-2.0.tar.gz")] == ["demo-2.0.tar.gz"]
