@@ -261,9 +261,11 @@ class ProjectListing:
                 self._restore()
         by_name_now = self._by_name
         if by_name_now is None:
-            by_name: dict[str, list[int]] = {}
-            for i, item in enumerate(self._raw):
-                if item is not None:
-                    by_name.setdefault(item[2], []).append(i)
-            self._by_name = by_name_now = by_name
+            # (built while no restore runs: one replaces the entries and drops this index)
+            with self._restore_lock:
+                by_name: dict[str, list[int]] = {}
+                for i, item in enumerate(self._raw):
+                    if item is not None:
+                        by_name.setdefault(item[2], []).append(i)
+                self._by_name = by_name_now = by_name
         return self._files_at(by_name_now.get(filename, ()))
