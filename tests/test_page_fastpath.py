@@ -24,16 +24,13 @@ from safeinstall.errors import IndexAccessError
 from safeinstall.indexdata import (
     NOT_OURS,
     _guess_version,
-    _plain_absolute,
-    entry_values,
     filename_in_url,
     guess_versions,
-    parse_json_page,
-    read_json_page,
     to_file,
 )
 from safeinstall.listing import ProjectListing
 from safeinstall.models import Source
+from safeinstall.pages import _plain_absolute, entry_values, parse_json_page, read_json_page
 
 PAGE_URL = "https://index.example/simple/demo/"
 NAME = canonicalize_name("demo")

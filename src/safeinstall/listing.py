@@ -12,15 +12,9 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from safeinstall.errors import IndexAccessError
-from safeinstall.indexdata import (
-    Entry,
-    _entry_sha256,
-    _guess_version,
-    detached,
-    entry_values,
-    to_file,
-)
+from safeinstall.indexdata import _entry_sha256, _guess_version, to_file
 from safeinstall.models import IndexFile, LightFile, Source
+from safeinstall.pages import Entry, detached, entry_values
 
 #: A raw page entry as the finder keeps it: its source, the entry, its file name and the
 #: version in that name (None: only the full parse can tell).
