@@ -26,11 +26,11 @@ from safeinstall.errors import SafeInstallError
 from safeinstall.indexdata import (
     _guess_version,
     filename_in_url,
-    parse_json_page,
     parse_upload_time,
 )
 from safeinstall.listing import ProjectListing
 from safeinstall.models import Source
+from safeinstall.pages import parse_json_page
 from safeinstall.policy import Policy
 from safeinstall.timeline import timeline_for
 from safeinstall.tool import main as tool_main

@@ -19,9 +19,10 @@ from packaging.utils import canonicalize_name
 from clihelp import run_cli
 from lockhelp import run_tool
 from safeinstall.errors import SafeInstallError
-from safeinstall.indexdata import parse_json_page, to_file
+from safeinstall.indexdata import to_file
 from safeinstall.listing import ProjectListing
 from safeinstall.models import Source
+from safeinstall.pages import parse_json_page
 from support.faults import FaultServer
 from support.hostile_values import (
     ENTRY_ATTACKS,

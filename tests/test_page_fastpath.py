@@ -24,39 +24,36 @@ from safeinstall.errors import IndexAccessError
 from safeinstall.indexdata import (
     NOT_OURS,
     _guess_version,
-    _plain_absolute,
-    entry_values,
     filename_in_url,
     guess_versions,
-    parse_json_page,
-    read_json_page,
     to_file,
 )
 from safeinstall.listing import ProjectListing
 from safeinstall.models import Source
+from safeinstall.pages import _plain_absolute, entry_values, parse_json_page, read_json_page
 
 PAGE_URL = "https://index.example/simple/demo/"
 NAME = canonicalize_name("demo")
 
 
-def _fast(content: bytes) -> tuple[Any, ...]:
+def _fast(content: bytes, page_url: str = PAGE_URL) -> tuple[Any, ...]:
     try:
-        urls, entries = read_json_page(content, PAGE_URL, PAGE_URL)
+        urls, entries = read_json_page(content, page_url, page_url)
     except IndexAccessError as exc:
         return ("error", str(exc))
     return ("ok", urls, [repr(dict(entry_values(e))) for e in entries])
 
 
-def _plain(content: bytes) -> tuple[Any, ...]:
+def _plain(content: bytes, page_url: str = PAGE_URL) -> tuple[Any, ...]:
     try:
-        files = parse_json_page(content, PAGE_URL, PAGE_URL)
+        files = parse_json_page(content, page_url, page_url)
     except IndexAccessError as exc:
         return ("error", str(exc))
     return ("ok", [f["url"] for f in files], [repr(f) for f in files])
 
 
-def _same(content: bytes) -> None:
-    assert _fast(content) == _plain(content)
+def _same(content: bytes, page_url: str = PAGE_URL) -> None:
+    assert _fast(content, page_url) == _plain(content, page_url)
 
 
 # -- generated pages -------------------------------------------------------------------------
@@ -102,6 +99,33 @@ _PAGE = st.fixed_dictionaries(
 def test_fast_path_reads_every_page_as_the_json_parser_does(page: dict[str, Any],
                                                              ascii_only: bool) -> None:
     _same(json.dumps(page, ensure_ascii=ascii_only).encode())
+
+
+#: a page served over plain http (the local test index, a mirror on a LAN): ``urljoin``
+#: rewrites an http URL there (it drops an empty ``;``, ``?`` or ``#``), the https shortcut
+#: of the plain parse does not apply
+HTTP_PAGE_URL = "http://127.0.0.1:8080/simple/demo/"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_PAGE, st.booleans())
+def test_fast_path_reads_an_http_page_as_the_json_parser_does(page: dict[str, Any],
+                                                               ascii_only: bool) -> None:
+    _same(json.dumps(page, ensure_ascii=ascii_only).encode(), HTTP_PAGE_URL)
+
+
+@pytest.mark.parametrize("url", [
+    "http://a/p/demo-1.0.tar.gz;", "http://a/p/demo-1.0.tar.gz?", "http://a/p/demo-1.0.tar.gz#",
+    "http://a/p/demo-1.0.tar.gz;?x", "http://a/p/demo-1.0.tar.gz?#sha256=ab", "http://a?",
+    "http://a/p/demo-1.0.tar.gz;a?",
+])
+def test_fast_path_http_urls_urljoin_rewrites(url: str) -> None:
+    """On an http page the plain parse gives ``demo-1.0.tar.gz`` (a file of the project) for
+    ``http://a/p/demo-1.0.tar.gz;``; the fast path must not keep ``demo-1.0.tar.gz;`` (not a
+    file of the project: silently ignored)."""
+    content = _page('{"url": "http://a/p/demo-2.0.tar.gz"}', '{"url": "' + url + '"}')
+    _same(content, HTTP_PAGE_URL)
+    _same(content)  # (an https page: the URLs stay as they are, in both)
 
 
 @settings(max_examples=300, deadline=None)
@@ -162,6 +186,11 @@ _U = '"url": "https://files.example/p/demo-1.0.tar.gz"'
     _page('{' + _U + '}', '{"url": "https://a/b https://c/demo-2.0.tar.gz"}'),
     _page('{' + _U + '}', '{"url": "https://a/p/../demo-2.0.tar.gz"}'),
     _page('{' + _U + '}', '{"url": "  "}'), _page('{' + _U + '}', '{"url": 5}'),
+    # characters urljoin or urlsplit would remove or refuse: escaped, and raw (DEL)
+    _page('{' + _U + '}', '{"url": "https://a/p/\\tdemo-2.0.tar.gz"}'),
+    _page('{' + _U + '}', '{"url": "https://a/p/\x7fdemo-2.0.tar.gz"}'),
+    _page('{' + _U + '}', '{"url": "https://a/p/\\u0085demo-2.0.tar.gz"}'),
+    _page('{' + _U + ', "yanked": "a \\"quoted\\" reason"}'),
     _page('{' + _U + '}', '{}'), _page('{' + _U + '}', '[]'),
     b'{"files": {}}', b'[]', b'', b'{}',
 ], ids=lambda c: c[:40].decode("latin-1"))
@@ -230,3 +259,147 @@ def test_one_version_spelled_two_ways_is_one_group_in_collection_order() -> None
     assert listing.versions() == (Version("2.0"), Version("1.0"))
     assert [f.filename for f in listing.files_of(Version("1"))] == [
         "demo-1.0.tar.gz", "demo-1.0.0-py3-none-any.whl"]
+
+
+def test_an_entry_json_refuses_is_refused_with_the_reason_when_looked_at() -> None:
+    """An integer of more than 4300 digits: msgspec skips it, ``json`` refuses it (the plain
+    parse refuses the page). Decoding the entry later must say what is wrong with the page,
+    not "run the command again" (the same page fails the same way every time). (Known
+    difference: the fast path reads the page, and only the entry looked at is refused; a
+    value nobody reads, outside every entry, is not looked at.)"""
+    content = _page('{' + _U + ', "size": ' + "1" * 5000 + '}')
+    assert _plain(content)[0] == "error" and "4300" in _plain(content)[1]
+    urls, entries = read_json_page(content, PAGE_URL, PAGE_URL)
+    with pytest.raises(IndexAccessError) as caught:
+        entry_values(entries[0])
+    assert "4300" in str(caught.value) and "not valid JSON" in str(caught.value)
+    assert "run the command again" not in str(caught.value)
+
+
+# -- listings: the lazy listing answers as the eager one, compacted or not ----------------------
+
+_SPELLINGS = ["1.0", "1.0.0", "1", "2.0", "2.0.0", "1.0.post1", "3.0a1", "1!1.0", "v1.0"]
+_KINDS = [".tar.gz", "-py3-none-any.whl", "-1-py3-none-any.whl", ".zip",
+          "-cp312-cp312-linux_x86_64.whl"]
+
+
+def _listing_page(items: list[tuple[str, str, int]]) -> bytes:
+    entries = []
+    for spelling, kind, host in items:
+        fn = f"demo-{spelling}{kind}"
+        entries.append({"url": f"https://h{host}.example/p/{fn}",
+                        "hashes": {"sha256": f"{(len(entries) % 16):x}" * 64},
+                        "upload-time": "2024-01-01T00:00:00Z"})
+    return json.dumps({"meta": {"api-version": "1.1"}, "files": entries}).encode()
+
+
+def _lazy(content: bytes, sources: list[Source]) -> ProjectListing:
+    from safeinstall.listing import RawEntry
+    raw: list[RawEntry] = []
+    for source in sources:  # (one page per source, as the finder reads them)
+        urls, entries = read_json_page(content, source.url, source.url)
+        filenames, versions = guess_versions(NAME, urls)
+        raw.extend((source, e, fn, v) for e, fn, v in zip(entries, filenames, versions,
+                                                           strict=True)
+                   if v is not NOT_OURS)  # type: ignore[misc]
+    listing = ProjectListing(NAME, raw=raw)
+    listing.digest = "same"
+    return listing
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_SPELLINGS), st.sampled_from(_KINDS),
+                          st.integers(0, 1)), max_size=12),
+       st.sets(st.sampled_from(["1.0", "2.0", "1.0.post1", "3.0a1", "1!1.0"]), max_size=3),
+       st.sampled_from(["light", "named", "versions", "release", "files_of", "candidates"]))
+def test_a_compacted_listing_answers_as_the_eager_one(items: list[tuple[str, str, int]],
+                                                       kept: set[str], first: str) -> None:
+    from packaging.specifiers import SpecifierSet
+
+    content = _listing_page(items)
+    sources = [Source("https://a.example/simple/demo/", "index"),
+               Source("https://b.example/simple/demo/", "index")]
+    eager = ProjectListing(NAME, [f for s in sources
+                                  for f in (to_file(NAME, s, d)
+                                            for d in parse_json_page(content, s.url, s.url))
+                                  if f is not None])
+    plain = _lazy(content, sources)
+    compacted = _lazy(content, sources)
+    keep = {Version(v) for v in kept}
+    compacted.compact(lambda v: v in keep, lambda: _lazy(content, sources))
+
+    def answers(listing: ProjectListing) -> list[Any]:
+        out: list[Any] = []
+        order = ["light", "named", "versions", "release", "files_of", "candidates"]
+        order.remove(first)
+        for what in [first, *order]:  # (the first question may restore the pages)
+            if what == "light":
+                out.append(listing.light())
+            elif what == "named":
+                out.extend(listing.named(f"demo-{s}{k}") for s in _SPELLINGS for k in _KINDS)
+            elif what == "versions":
+                out.append(listing.versions())
+            elif what == "candidates":
+                out.extend(listing.candidates(SpecifierSet(s))
+                           for s in ("==1.0", ">=2", "", "<1.0.post1"))
+            else:
+                for v in [*map(Version, ["1", "2", "1.0.post1", "3.0a1", "1!1", "9"])]:
+                    out.append(listing.files_of(v) if what == "files_of" else
+                               (listing.release(v, sources[0]), listing.release(v, sources[1])))
+        return out
+
+    assert answers(plain) == answers(eager)
+    assert answers(compacted) == answers(eager)
+
+
+def test_one_version_spelled_many_ways_is_grouped_in_linear_time() -> None:
+    """A hostile page lists one version under thousands of spellings (``01.0``, ``1.00.000``,
+    ...: each its own Version object, all equal). Grouping them merged each into the sorted
+    group again, quadratic: 30,000 entries took half a minute. It must stay a moment, with
+    every entry in one group, in collection order."""
+    import itertools
+    import time
+
+    spellings = ["0" * a + "1" + "".join("." + "0" * z for z in zs)
+                 for a in range(10) for j in range(6)
+                 for zs in itertools.product(range(1, 6), repeat=j)][:30_000]
+    urls = [f"https://files.example/p/demo-{s}.tar.gz" for s in spellings]
+    filenames, versions = guess_versions(NAME, urls)
+    assert len({id(v) for v in versions}) == len(spellings)
+    source = Source(PAGE_URL, "index")
+    raw = [(source, {"url": u}, fn, v) for u, fn, v in zip(urls, filenames, versions,
+                                                          strict=True)]
+    started = time.process_time()
+    listing = ProjectListing(NAME, raw=raw)  # type: ignore[arg-type]
+    assert time.process_time() - started < 3.0
+    assert listing.versions() == (Version("1"),)
+    assert list(listing._by_version[Version("1")]) == list(range(len(spellings)))
+
+
+def test_named_is_not_left_stale_by_a_restore_in_another_thread() -> None:
+    """The look-ahead's threads and the resolver's share listings. A restore (another
+    thread asks for a version set aside) while :meth:`named` builds its index by file name
+    must not leave that index without the restored entries: the mirror-mismatch check asks
+    ``named`` for a file name and would find nothing."""
+    import threading
+
+    content = _listing_page([("1.0", ".tar.gz", 0), ("2.0", ".tar.gz", 0)])
+    source = Source("https://a.example/simple/demo/", "index")
+    listing = _lazy(content, [source])
+    listing.compact(lambda v: v == Version("1.0"), lambda: _lazy(content, [source]))
+
+    class _Raw(list):  # type: ignore[type-arg]
+        """Another thread restores the listing while ``named`` reads the entries."""
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            other = threading.Thread(target=listing.light)
+            other.start()
+            other.join(timeout=1.0)  # (done, or waiting for ``named`` to finish)
+            self.other = other
+            return super().__iter__()
+
+    raw = _Raw(listing._raw)
+    listing._raw = raw
+    assert [f.filename for f in listing.named("demo-1.0.tar.gz")] == ["demo-1.0.tar.gz"]
+    raw.other.join()
+    assert [f.filename for f in listing.named("demo-2.0.tar.gz")] == ["demo-2.0.tar.gz"]

@@ -23,8 +23,9 @@ from packaging.version import Version
 from safeinstall.durations import MAX_DURATION, format_duration, parse_duration
 from safeinstall.errors import IndexAccessError, RequirementError, UsageError
 from safeinstall.http import is_retryable_status, parse_retry_after
-from safeinstall.indexdata import parse_json_page, parse_upload_time, to_file
+from safeinstall.indexdata import parse_upload_time, to_file
 from safeinstall.models import Source
+from safeinstall.pages import parse_json_page
 from safeinstall.policy import LateException
 from safeinstall.reqfile import parse_requirement_files
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -151,10 +152,12 @@ def run_check(
     progress: Callable[[str], None] = lambda _m: None,
     notes: Sequence[str] = (),
     ask_backends: bool | None = None,
+    workers: ThreadPoolExecutor | None = None,
 ) -> CheckResult:
     """``ask_backends``: whether the build backend of every sdist to install is asked for the
     requirements it adds at build time, so that they are checked and reported (default: not
-    in a dry run, where nothing is built; a lock asks)."""
+    in a dry run, where nothing is built; a lock asks). ``workers``: the look-ahead's threads,
+    started early (:func:`safeinstall.prefetch.start_workers`), else started here."""
     if ask_backends is None:
         ask_backends = not settings.dry_run
     # pip: any --hash, in a requirement or a constraint, turns on hash-checking mode
@@ -180,7 +183,8 @@ def run_check(
         marker_env=marker_env, no_deps=settings.no_deps,
         wheel_metadata=lambda f: ctx.wheel_meta.get(f.url, lambda: cache.wheel_metadata(f)),
         sdist_metadata=lambda best: sdist_metadata(ctx, IndexCandidate(
-            best.file.project, best.file.version, best.file, frozenset(), best)))
+            best.file.project, best.file.version, best.file, frozenset(), best)),
+        pool=workers)
     if settings.build_constraint_files:
         from safeinstall.reqfile import parse_requirement_files
 

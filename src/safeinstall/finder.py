@@ -26,17 +26,14 @@ from safeinstall.http import as_client, redact
 from safeinstall.indexdata import (
     _DIST_ENDINGS,
     NOT_OURS,
-    Entry,
     all_safe_filenames,
-    entry_values,
     guess_versions,
     is_safe_filename,
-    parse_html_page,
-    read_json_page,
     to_file,
 )
 from safeinstall.listing import ProjectListing, RawEntry
 from safeinstall.models import IndexFile, Source
+from safeinstall.pages import Entry, entry_values, parse_html_page, read_json_page
 from safeinstall.urls import canonical_index_url, redact_url
 
 logger = logging.getLogger(__name__)

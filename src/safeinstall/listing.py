@@ -12,15 +12,9 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from safeinstall.errors import IndexAccessError
-from safeinstall.indexdata import (
-    Entry,
-    _entry_sha256,
-    _guess_version,
-    detached,
-    entry_values,
-    to_file,
-)
+from safeinstall.indexdata import _entry_sha256, _guess_version, to_file
 from safeinstall.models import IndexFile, LightFile, Source
+from safeinstall.pages import Entry, detached, entry_values
 
 #: A raw page entry as the finder keeps it: its source, the entry, its file name and the
 #: version in that name (None: only the full parse can tell).
@@ -76,10 +70,14 @@ class ProjectListing:
             if slot is None:
                 by_object[id(key)] = slot = (key, array("I"))
             slot[1].append(i)
-        by_version = self._by_version
+        # (each version's groups joined once: a page can spell one version thousands of ways)
+        merged: dict[Version | None, list[array[int]]] = {}
         for key, indices in by_object.values():
-            known = by_version.get(key)
-            by_version[key] = indices if known is None else array("I", sorted([*known, *indices]))
+            merged.setdefault(key, []).append(indices)
+        by_version = self._by_version
+        for key, groups in merged.items():
+            by_version[key] = groups[0] if len(groups) == 1 else \
+                array("I", sorted(i for group in groups for i in group))
 
     def __repr__(self) -> str:
         return f"<ProjectListing {self.name}: {len(self._eager or self._raw)} file(s)>"
@@ -90,16 +88,17 @@ class ProjectListing:
         the full parse tells are kept). ``reread`` must collect the same pages again."""
         if self._eager is not None or self._all is not None or self._reread is not None:
             return
-        dropped = [v for v in self._by_version if v is not None and not keep(v)]
-        if not dropped:
+        kept = [v for v in self._by_version if v is None or keep(v)]
+        if len(kept) == len(self._by_version):
             return
         self.index_urls()  # (from every entry, before any is dropped)
-        raw = list(self._raw)
-        for version in dropped:
+        old = self._raw
+        raw: list[RawEntry | None] = [None] * len(old)
+        for version in kept:
             for i in self._by_version[version]:
-                raw[i] = None
-        for i, item in enumerate(raw):  # (what is kept no longer holds its page's bytes)
-            if item is not None:
+                item = old[i]
+                assert item is not None
+                # (what is kept no longer holds its page's bytes)
                 raw[i] = (item[0], detached(item[1]), item[2], item[3])
         self._raw = raw
         self._by_name = None
@@ -185,8 +184,9 @@ class ProjectListing:
         """The files of one version, in collection order."""
         if self._eager is not None or self._all is not None:
             return tuple(f for f in self.files if f.version == version)
-        return tuple(f for f in self._files_at(self._groups().get(version, ()))
-                     if f.version == version)
+        # (not through _groups: sorting every version of every project costs more than this)
+        indices = [*self._by_version.get(version, ()), *self._by_version.get(None, ())]
+        return tuple(f for f in self._files_at(indices) if f.version == version)
 
     def _groups(self) -> dict[Version, list[int]]:
         """Version -> indices of its raw entries, highest version first (built once)."""
@@ -255,9 +255,11 @@ class ProjectListing:
                 self._restore()
         by_name_now = self._by_name
         if by_name_now is None:
-            by_name: dict[str, list[int]] = {}
-            for i, item in enumerate(self._raw):
-                if item is not None:
-                    by_name.setdefault(item[2], []).append(i)
-            self._by_name = by_name_now = by_name
+            # (built while no restore runs: one replaces the entries and drops this index)
+            with self._restore_lock:
+                by_name: dict[str, list[int]] = {}
+                for i, item in enumerate(self._raw):
+                    if item is not None:
+                        by_name.setdefault(item[2], []).append(i)
+                self._by_name = by_name_now = by_name
         return self._files_at(by_name_now.get(filename, ()))

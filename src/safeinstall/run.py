@@ -238,7 +238,12 @@ class Run:
         finder = make_finder(settings, session, index_for=ours.index_for,
                              times_from=ours.times_from)
         cache_dir = run_cache_dir(ours, environ, no_cache=bool(cmd.get("no_cache_dir")))
-        # the pages the check will ask for first are fetched while the rest of it is imported
+        # the look-ahead's threads start while nothing else runs (issue 21), then the pages
+        # the check will ask for first are fetched while the rest of it is imported
+        from safeinstall.prefetch import start_workers
+
+        workers = start_workers()
+        self.stack.callback(workers.shutdown, wait=False, cancel_futures=True)
         pages = start_page_fetches(finder, user_reqs, target, cache_dir,
                                    no_deps=settings.no_deps,
                                    constraints=inputs.parsed.constraints)
@@ -275,6 +280,7 @@ class Run:
             settings=settings, policy=ours.policy, target=target, user_requirements=user_reqs,
             parsed=inputs.parsed, finder=finder, cache=cache, environ=environ, now=now,
             cwd=cwd, installed=installed, progress=progress, notes=list(inputs.notes),
+            workers=workers,
         )
         if trust is not None:
             try:

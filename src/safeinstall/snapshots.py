@@ -133,7 +133,7 @@ class Change:
 @dataclass(frozen=True)
 class Observation:
     before: Snapshot | None  # None: the release is seen for the first time
-    after: Snapshot
+    after: Snapshot | None  # None: not read back (``observe(..., reread=False)``)
     inserted: frozenset[tuple[str, str]]  # (filename, sha256) rows added by this run
 
     def change(self, seen: Sequence[SeenFile]) -> Change:
@@ -271,13 +271,15 @@ def forget(tx: Transaction, *, project: str | None = None, version: str | None =
 
 
 def observe(tx: Transaction, key: Key, seen: Sequence[SeenFile], now: datetime,
-            loc: StoreLocation) -> Observation:
+            loc: StoreLocation, *, reread: bool = True) -> Observation:
     """Record what a run saw of one release (call inside a transaction with :data:`LOCK`).
 
     A first sighting records every file as the baseline; later, files not in the snapshot
     are added as not-baseline, known files get ``last_seen`` and their yanked status updated.
     A snapshot made from one trust record (migration 3) is completed: files it did not know
     are taken as baseline, since whether they were there first cannot be told.
+    ``reread=False``: the release as it is now is not read back (``after`` is None; only
+    what it was before is wanted, issue 21: one query less per release of a large lock).
     """
     when = format_time(now)
     before = read(tx, key, loc)
@@ -318,8 +320,8 @@ def observe(tx: Transaction, key: Key, seen: Sequence[SeenFile], now: datetime,
                    "version = ? AND last_seen < ? AND filename IN ("
                    + ", ".join("?" for _ in still) + ")",
                    (when, *key, when, *dict.fromkeys(name for name, _ in still)))
-    after = read(tx, key, loc)
-    assert after is not None
+    after = read(tx, key, loc) if reread else None
+    assert after is not None or not reread
     return Observation(before, after, frozenset(inserted))
 
 

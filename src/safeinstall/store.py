@@ -101,10 +101,20 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_TIMES: dict[str, datetime] = {}
+
+
 def parse_time(text: str | None) -> datetime | None:
+    """A stored time (memoised: a run reads the same few times on thousands of rows)."""
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    known = _TIMES.get(text)
+    if known is not None:
+        return known
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if len(_TIMES) < 100_000:
+        _TIMES[text] = moment
+    return moment
 
 
 @dataclass(frozen=True)

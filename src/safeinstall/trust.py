@@ -107,7 +107,8 @@ class TrustStore:
         with self._store.transaction(lock=snapshots.LOCK if self.write else None) as tx:
             for key in sorted(releases):
                 if self.write:
-                    out[key] = snapshots.observe(tx, key, releases[key], now, loc)
+                    out[key] = snapshots.observe(tx, key, releases[key], now, loc,
+                                                 reread=False)
                 else:
                     before = snapshots.read(tx, key, loc)
                     if before is not None:

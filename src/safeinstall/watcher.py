@@ -252,9 +252,11 @@ def watch_releases(
                            (now_text, *set_key))
             seen = [seen_file(f) for f in files]
             obs = snapshots.observe(tx, key, seen, now, loc)
+            after = obs.after
+            assert after is not None  # (read back: reread is the default)
             news = _news_rows(tx, set_key, loc)
             for f, sf in zip(files, seen, strict=True):
-                row = obs.after.match(sf)
+                row = after.match(sf)
                 assert row is not None
                 fkey = (row.filename, row.sha256)
                 first_seen = row.first_seen
@@ -265,7 +267,7 @@ def watch_releases(
                 is_news = not row.baseline and (fkey in obs.inserted
                                                 or first_seen_text > set_since)
                 appeared = f.upload_time or first_seen
-                older = [r.sha256 for r in obs.after.named(f.filename)
+                older = [r.sha256 for r in after.named(f.filename)
                          if r.sha256 != row.sha256 and r.first_seen < first_seen]
                 kind: Kind = "replaced-file" if older else "new-file"
                 state = news.get(fkey)
