@@ -20,6 +20,7 @@ Nothing here prints or exits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -258,10 +259,11 @@ class SiteTemplates:
             # failure only costs time.
             staging = Path(tempfile.mkdtemp(prefix="site-template-", dir=workdir)) / "site"
             shutil.copytree(template, staging, symlinks=True)
-            subprocess.run([python, "-I", "-m", "compileall", "-q", "-q", "-i", "-"],
-                           input="".join(f"{staging / m}\n" for m in modules),
-                           capture_output=True, text=True, check=False,
-                           env=environ_without_pip(environ), timeout=3600)
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run([python, "-I", "-m", "compileall", "-q", "-q", "-i", "-"],
+                               input="".join(f"{staging / m}\n" for m in modules),
+                               capture_output=True, text=True, check=False,
+                               env=environ_without_pip(environ), timeout=600)
             with entry.lock:
                 entry.path = template = staging
         # a real copy (no links): the backend runs arbitrary code and may write into it
@@ -291,7 +293,7 @@ class SiteTemplates:
                 if not rel.startswith("..") and not source.is_symlink() and source.is_file():
                     found.add(rel)
         with entry.lock:
-            if entry.imported is None:
+            if entry.imported is None and found:  # (a build that failed early: the next)
                 entry.imported = tuple(sorted(found))
 
 
