@@ -8,6 +8,7 @@ the local files with their sha256: pip cannot pick anything else, and cannot fet
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -19,12 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from safeinstall.background import Background
-from safeinstall.bytecode import (
-    FRESH_MARGIN,
-    CompileFailed,
-    compile_installed,
-    compiles_afterwards,
-)
+from safeinstall.bytecode import FRESH_MARGIN, CompileFailed, Compiler, compiles_afterwards
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
@@ -232,7 +228,7 @@ def _install_args(settings: PipSettings, passthrough: Sequence[str], *,
     if settings.ignore_installed:
         common.append("--ignore-installed")
     if not editable and compiles_afterwards(settings, passthrough):
-        common.append("--no-compile")  # last: it wins; compiled by compile_installed()
+        common.append("--no-compile")  # last: it wins; compiled by bytecode.Compiler
     return common
 
 
@@ -438,21 +434,25 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
         what = "installing the checked artifacts"
         # what pip writes from now on is new (less a margin for coarse file timestamps)
         since = time.time() - FRESH_MARGIN
-        if early is not None:
-            early.finish(text, what)
-        else:
-            req = workdir / "checked-requirements.txt"
-            req.write_text(text)
-            _run(calls, ["install", "--no-deps", "--no-index", "--require-hashes", "-r",
-                         str(req)] + common, what, quiet=False,
-                 stdout_to_stderr=stdout_to_stderr, shield=True)
-        if compiles_afterwards(settings, passthrough):  # pip has finished: never before
-            try:
-                warnings += compile_installed(result.target.executable,
-                                              [p for _n, p, _d in plan.wheels], settings, env,
-                                              since)
-            except CompileFailed as exc:  # the editables are still installed, then this
-                compile_error = exc
+        # the wheels' code is compiled while pip installs them; the .pyc files are written
+        # once pip has finished, never before
+        with contextlib.ExitStack() as stack:
+            compiler = stack.enter_context(Compiler(
+                result.target.executable, [p for _n, p, _d in plan.wheels], settings, env,
+                workdir=workdir)) if compiles_afterwards(settings, passthrough) else None
+            if early is not None:
+                early.finish(text, what)
+            else:
+                req = workdir / "checked-requirements.txt"
+                req.write_text(text)
+                _run(calls, ["install", "--no-deps", "--no-index", "--require-hashes", "-r",
+                             str(req)] + common, what, quiet=False,
+                     stdout_to_stderr=stdout_to_stderr, shield=True)
+            if compiler is not None:
+                try:
+                    warnings += compiler.finish(since)
+                except CompileFailed as exc:  # the editables are still installed, then this
+                    compile_error = exc
     elif early is not None:
         early.cancel()
     editable_args = _install_args(settings, passthrough, editable=True)
