@@ -180,6 +180,9 @@ compile_one = functools.partial(compileall.compile_file, force=True, quiet=True)
 # with those very bytes (sha256), with the header py_compile would write (that file's
 # modification time and size, or the source hash); any other file is compiled as before.
 
+PRECOMPILE_LIMIT = 16 << 20  # bytes of one file (zipfile reads no more than it declares)
+
+
 def expected_paths(wheel, target, user):
     # (member, path) of the wheel's .py files where pip installs them (a guess: a wrong one
     # only means that the file is compiled after pip, as without precompiling)
@@ -201,8 +204,8 @@ def expected_paths(wheel, target, user):
     out = []
     for info in infos:
         name = info.filename
-        if not name.endswith(".py") or info.is_dir():
-            continue
+        if not name.endswith(".py") or info.is_dir() or info.file_size > PRECOMPILE_LIMIT:
+            continue  # (a larger file is compiled after pip: at most this much in memory)
         if name.startswith(data):
             kind, _, rest = name[len(data):].partition("/")
             base = {"purelib": pure, "platlib": plat}.get(kind)
