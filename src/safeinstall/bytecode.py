@@ -277,30 +277,65 @@ def compile_installed_file(job):
     return "compiled" if compile_one(path) else ""
 
 
-def start_precompiling(request):
-    # (pool, pending results, scratch directory) for {"wheels", "target", "user", "scratch"}
+def precompile_batch(batch):
+    return [precompile(job) for job in batch]
+
+
+def precompile_jobs(request):
+    # (batches of precompile jobs, largest files first; scratch directory) for
+    # {"wheels", "target", "user", "scratch"}
     wheels = request.get("wheels") or []
     scratch = request.get("scratch")
     if not wheels or not scratch:
-        return None, [], None
-    target = request.get("target")
+        return [], None
     jobs = []
     for wheel in wheels:
         try:
-            jobs += expected_paths(wheel, target, bool(request.get("user")))
+            jobs += expected_paths(wheel, request.get("target"), bool(request.get("user")))
         except Exception:  # left to the compile after pip
             continue
-    pool = make_pool(len(jobs))
-    if pool is None:  # on one core, compiling now would only slow pip down
-        return None, [], None
+    if not jobs:
+        return [], None
     scratch = tempfile.mkdtemp(dir=scratch, prefix="pyc-")
     jobs.sort(key=lambda j: -j[0])  # the largest first: the cores finish together
     work = [(w, m, p, os.path.join(scratch, str(i))) for i, (_s, w, m, p) in enumerate(jobs)]
+    return [work[i:i + 4] for i in range(0, len(work), 4)], scratch
+
+
+def precompile_while_pip_installs(pool, batches, precompiled):
+    # on the cores pip leaves free (pip installs on one): batches go to the pool, at most one
+    # per spare core at a time, until the second line arrives; then the pool is pip's no
+    # more, and what is left is compiled from the installed files. Returns that line.
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    line = []
+    reader = threading.Thread(target=lambda: line.append(sys.stdin.readline()), daemon=True)
+    spare = max(1, workers() - 1)
+    pending = set()
+    batches = iter(batches)
     try:
-        pending = pool.map(precompile, work, chunksize=1)
-    except Exception:
-        pending = iter(())
-    return pool, pending, scratch
+        while True:
+            if not reader.ident or reader.is_alive():
+                for batch in batches:
+                    pending.add(pool.submit(precompile_batch, batch))
+                    if len(pending) >= spare:
+                        break
+            if not reader.ident:  # after the first submit: the workers are forked by then
+                reader.start()
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                for result in future.result():
+                    if result is not None:
+                        precompiled[result[0]] = result[1:]
+    except Exception:  # the pool broke: everything is compiled from the installed files
+        precompiled.clear()
+    if not reader.ident:
+        reader.start()
+    reader.join()
+    return line[0] if line else ""
 
 
 def main():
@@ -310,18 +345,17 @@ def main():
     # first line: what to precompile while pip installs; second: what pip installed, once it
     # has finished (none: the install did not happen, and nothing is written)
     line = sys.stdin.readline()
-    pool, pending, scratch = start_precompiling(json.loads(line) if line.strip() else {})
+    batches, scratch = precompile_jobs(json.loads(line) if line.strip() else {})
+    # on one core (no pool), compiling while pip installs would only slow pip down
+    pool = make_pool(sum(len(b) for b in batches)) if batches else None
     try:
-        line = sys.stdin.readline()
+        precompiled = {}
+        if pool is not None:
+            line = precompile_while_pip_installs(pool, batches, precompiled)
+        else:
+            line = sys.stdin.readline()
         if not line.strip():
             return
-        precompiled = {}
-        try:
-            for done in pending:
-                if done is not None:
-                    precompiled[done[0]] = done[1:]
-        except Exception:  # the pool broke: everything is compiled from the installed files
-            precompiled = {}
         install(json.loads(line), out, pool, precompiled)
     finally:
         if pool is not None:
