@@ -184,15 +184,18 @@ PRECOMPILE_LIMIT = 16 << 20  # bytes of one file (zipfile reads no more than it 
 
 
 def expected_paths(wheel, target, user):
-    # (member, path) of the wheel's .py files where pip installs them (a guess: a wrong one
-    # only means that the file is compiled after pip, as without precompiling)
+    # (size, wheel, member, path) of the wheel's .py files, path where pip installs it (a
+    # guess: a wrong one only means that the file is compiled after pip, as without this)
     with zipfile.ZipFile(wheel) as archive:
         infos = archive.infolist()
         tops = {i.filename.split("/", 1)[0] for i in infos if "/" in i.filename}
         dist_infos = [t for t in tops if t.endswith(".dist-info")]
         if len(dist_infos) != 1:
             return []
-        meta = archive.read(dist_infos[0] + "/WHEEL").decode("utf-8", "replace")
+        meta_info = archive.getinfo(dist_infos[0] + "/WHEEL")
+        if meta_info.file_size > 1 << 20:
+            return []
+        meta = archive.read(meta_info).decode("utf-8", "replace")
     pure_root = any(k.strip().lower() == "root-is-purelib" and v.strip().lower() == "true"
                     for k, _, v in (line.partition(":") for line in meta.splitlines()))
     if target is not None:
