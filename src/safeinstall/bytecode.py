@@ -1,10 +1,15 @@
 """Byte-compiling what pip installed, on every core (pip compiles file after file).
 
 The install step (:mod:`safeinstall.installer`) runs ``pip install --no-compile`` when
-:func:`compiles_afterwards` says so; once pip has finished, :func:`compile_installed` compiles
-exactly the ``.py`` files pip wrote in that install, with the target interpreter, as pip would
-have (same ``.pyc`` files, RECORD rows as pip writes them, so ``pip uninstall`` and ``pip
-check`` behave as after a plain pip install).
+:func:`compiles_afterwards` says so; a :class:`Compiler` starts with pip (compiling the wheels'
+code on the cores pip leaves free) and, once pip has finished, writes the bytecode of exactly
+the ``.py`` files pip wrote in that install, with the target interpreter, as pip would have
+(same ``.pyc`` files, RECORD rows as pip writes them, so ``pip uninstall`` and ``pip check``
+behave as after a plain pip install).
+
+About 600 lines, kept as one module on purpose: half of it is the script the target
+interpreter runs (``_COMPILE_SCRIPT``), one self-contained text that can import nothing of
+ours, beside the class that drives it.
 """
 
 from __future__ import annotations
