@@ -280,7 +280,7 @@ def test_sigterm_during_a_slow_download_leaves_nothing_behind(local_index, make_
 def test_interrupt_while_pip_installs_lets_pip_finish(tmp_path):
     """SIGTERM (turned into KeyboardInterrupt by the CLI) during the final pip run does not
     kill pip half-way through changing the environment: pip finishes, then the run stops."""
-    from safeinstall.installer import InstallInterrupted, _run
+    from safeinstall.installer import InstallInterrupted, PipCall, _run
 
     marker = tmp_path / "finished"
     code = f"import time, pathlib; time.sleep(1); pathlib.Path({str(marker)!r}).touch()"
@@ -292,8 +292,8 @@ def test_interrupt_while_pip_installs_lets_pip_finish(tmp_path):
     signal.setitimer(signal.ITIMER_REAL, 0.2)
     try:
         with pytest.raises(InstallInterrupted) as info:
-            _run([sys.executable, "-c", code], dict(os.environ), "installing", quiet=True,
-                 shield=True)
+            _run([PipCall((sys.executable, "-c", code), dict(os.environ))], [], "installing",
+                 quiet=True, shield=True)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)

@@ -10,7 +10,9 @@ compiled.
 
 from __future__ import annotations
 
+import marshal
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -19,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from clihelp import run_cli
-from safeinstall.bytecode import compile_installed, compiles_afterwards
+from safeinstall.bytecode import Compiler, compile_installed, compiles_afterwards
 from safeinstall.pipoptions import PipSettings
 from support.artifacts import build_wheel
 from support.index import LocalIndex
@@ -269,3 +271,73 @@ def test_a_distribution_pip_did_not_rewrite_is_reported(make_venv, clean_pip_env
     warnings = compile_installed(str(venv), [wheel], PipSettings(), clean_pip_env,
                                  time.time() + 3600)
     assert any("eps-1.0.dist-info" in w and "not byte-compiled" in w for w in warnings)
+
+
+# -- compiled while pip installs ----------------------------------------------------------------
+
+def _compile_as_py_compile(source: Path, out: Path, env: dict[str, str], python: Path) -> bytes:
+    """What ``py_compile`` (pip's compile) writes for ``source``, with the target interpreter."""
+    code = "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=1)"
+    subprocess.run([str(python), "-c", code, str(source), str(out)], env=env, check=True)
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("epoch", [None, "315532800"])
+def test_bytecode_compiled_during_the_install_is_py_compiles(make_venv, clean_pip_env,
+                                                             tmp_path, epoch):
+    """The code is compiled from the wheel while pip installs; the .pyc written afterwards is
+    byte for byte what py_compile writes for the installed file (timestamp-based, or
+    hash-based under SOURCE_DATE_EPOCH, as pip's compile)."""
+    env = dict(clean_pip_env, **({"SOURCE_DATE_EPOCH": epoch} if epoch else {}))
+    wheel = build_wheel(tmp_path / "dists", "alpha", "1.0", extra_files=_EXTRA)
+    venv = make_venv()
+    since = time.time() - 2
+    with Compiler(str(venv), [wheel], PipSettings(), env, workdir=tmp_path) as compiler:
+        _pip_install(["--no-compile"], [wheel], env, python=venv)
+        assert compiler.finish(since) == []
+    assert compiler.summary["precompiled"] >= 12  # alpha/sub/m*.py at least
+    site = _site(venv)
+    compared = 0
+    for pyc in site.rglob(f"*.{TAG}.pyc"):
+        source = pyc.parent.parent / (pyc.name.split(".")[0] + ".py")
+        expected = _compile_as_py_compile(source, tmp_path / "expected.pyc", env, venv)
+        assert pyc.read_bytes() == expected, pyc
+        compared += 1
+    assert compared == compiler.summary["compiled"] - 1  # (and the script, under bin/)
+    flags = int.from_bytes((site / f"alpha/sub/__pycache__/m0.{TAG}.pyc").read_bytes()[4:8],
+                           "little")
+    assert flags == (0b11 if epoch else 0)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("safe-install")] == []
+
+
+def test_bytecode_is_always_of_the_installed_bytes(make_venv, clean_pip_env, tmp_path):
+    """The wheel compiled while pip installs is not what pip installed (same name and
+    version, other code): every .pyc is of the installed file, never of the code compiled
+    beforehand."""
+    compiled = build_wheel(tmp_path / "a", "alpha", "1.0", extra_files=_MODULES)
+    other = {k: v.replace(b"VALUE", b"OTHER") for k, v in _MODULES.items()}
+    installed = build_wheel(tmp_path / "b", "alpha", "1.0", extra_files=other)
+    venv = make_venv()
+    since = time.time() - 2
+    with Compiler(str(venv), [compiled], PipSettings(), clean_pip_env) as compiler:
+        _pip_install(["--no-compile"], [installed], clean_pip_env, python=venv)
+        compiler.finish(since)
+    # the 12 changed modules were compiled from the installed files (an unchanged
+    # __init__.py may be taken from the code compiled beforehand)
+    assert compiler.summary["compiled"] - compiler.summary["precompiled"] >= 12
+    for i in range(12):
+        pyc = _site(venv) / f"alpha/sub/__pycache__/m{i}.{TAG}.pyc"
+        code = marshal.loads(pyc.read_bytes()[16:])
+        assert "OTHER" in code.co_names and "VALUE" not in code.co_names
+
+
+def test_an_install_that_did_not_happen_writes_no_bytecode(make_venv, clean_pip_env, tmp_path):
+    """pip failed, or the run was stopped: the compile started beforehand is closed unfinished,
+    and writes nothing in the target, nor leaves anything behind."""
+    wheel = build_wheel(tmp_path / "dists", "alpha", "1.0", extra_files=_MODULES)
+    venv = make_venv()
+    _pip_install(["--no-compile"], [wheel], clean_pip_env, python=venv)
+    with Compiler(str(venv), [wheel], PipSettings(), clean_pip_env, workdir=tmp_path):
+        time.sleep(0.5)  # compiling the wheel meanwhile
+    assert _pycs(venv.parent.parent) == set()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("safe-install")] == []

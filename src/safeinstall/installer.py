@@ -8,36 +8,33 @@ the local files with their sha256: pip cannot pick anything else, and cannot fet
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-from packaging.utils import canonicalize_name
-
-from safeinstall.artifacts import ArtifactCache, sha256_file
 from safeinstall.background import Background
-from safeinstall.buildenv import pip_build_args
-from safeinstall.builds import index_args
-from safeinstall.bytecode import (
-    FRESH_MARGIN,
-    CompileFailed,
-    compile_installed,
-    compiles_afterwards,
-)
-from safeinstall.candidates import DirectCandidate, IndexCandidate
-from safeinstall.distmeta import CoreMetadata, parse_metadata, read_wheel_metadata
+from safeinstall.bytecode import FRESH_MARGIN, CompileFailed, Compiler, compiles_afterwards
 from safeinstall.errors import IntegrityError, PipError, SafeInstallError
-from safeinstall.models import IndexFile
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings, environ_without_pip
 from safeinstall.process import kill_group
-from safeinstall.results import CheckResult, PackageResult
+
+if TYPE_CHECKING:  # imported where used: the final pip starts before the check's imports
+    from concurrent.futures import Future
+
+    from safeinstall.artifacts import ArtifactCache
+    from safeinstall.distmeta import CoreMetadata
+    from safeinstall.models import IndexFile
+    from safeinstall.results import CheckResult, PackageResult
+
+T = TypeVar("T")
 
 #: Downloads of checked artifacts that run at once (as uv's default, a polite bound).
 DOWNLOAD_WORKERS = 8
@@ -72,11 +69,117 @@ def location_args(s: PipSettings) -> list[str]:
     return args
 
 
-def _pip(target_python: str | None) -> list[str]:
-    cmd = list(PIP_COMMAND)
-    if target_python:
-        cmd += ["--python", target_python]
-    return cmd
+@dataclass(frozen=True)
+class PipCall:
+    """One way of running pip on the target: ``cmd`` followed by pip's arguments, with the
+    environment ``env``."""
+
+    cmd: tuple[str, ...]
+    env: Mapping[str, str]
+
+
+#: Runs pip's ``__pip-runner__.py`` (its path the first argument) as ``python RUNNER ARGS``
+#: does, for an install that reaches no index (``--no-index``, local files): the User-Agent
+#: of pip's session, which such an install never sends, is pip's name and version, instead of
+#: one made by running ``lsb_release -a``, ``uname -rs`` and ``rustc --version`` while pip
+#: starts (pip's ``user_agent``). Nothing else of pip is touched.
+OFFLINE_RUNNER = r"""
+import sys
+if sys.path and sys.path[0] == "":
+    del sys.path[0]  # python -c puts the working directory first; pip's runner does not
+import runpy
+from importlib.machinery import PathFinder
+
+
+class OfflineUserAgent:
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        if fullname != "pip._internal.network.session":
+            return None
+        spec = PathFinder.find_spec(fullname, path, target)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            if callable(getattr(module, "user_agent", None)):
+                name = "pip/" + str(getattr(module, "__version__", ""))
+                module.user_agent = lambda: name
+
+        loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, OfflineUserAgent)
+runner = sys.argv.pop(1)
+runpy.run_path(runner, run_name="__main__")
+"""
+
+
+def pip_calls(target_python: str | None, env: Mapping[str, str], *,
+              offline: bool = False) -> list[PipCall]:
+    """How to run pip (``PIP_COMMAND``) on ``target_python``, the fastest way first.
+
+    ``pip --python PY ARGS`` starts pip in this interpreter only to re-run it under ``PY``:
+    ``PY .../pip/__pip-runner__.py --python PY ARGS`` with ``_PIP_RUNNING_IN_SUBPROCESS=1``
+    in its environment (pip's ``parse_command``). That re-run is started here directly,
+    saving a whole pip start-up: the same pip, interpreter, arguments and environment, so
+    the same install; ``offline`` (pip reaches no index): through :data:`OFFLINE_RUNNER`.
+    The plain ``pip --python`` follows, for when ``PY`` is not a file pip would run itself
+    (pip then says why) or cannot be started (see :func:`_start`)."""
+    plain = PipCall(tuple(PIP_COMMAND) + (("--python", target_python) if target_python
+                                          else ()), env)
+    runner = _pip_runner() if target_python else None
+    interpreter = _interpreter(target_python) if target_python else None
+    if runner is None or interpreter is None or target_python is None:
+        return [plain]
+    start = (interpreter, "-c", OFFLINE_RUNNER, runner) if offline else (interpreter, runner)
+    direct = PipCall((*start, "--python", target_python),
+                     {**env, "_PIP_RUNNING_IN_SUBPROCESS": "1"})
+    return [direct, plain]
+
+
+def _pip_runner() -> str | None:
+    """pip's ``__pip-runner__.py``, of the pip ``PIP_COMMAND`` runs: found as ``python -P -m
+    pip`` finds it, on this interpreter's path less the script's or working directory that
+    ``-P`` leaves out (None: pip is not a directory, e.g. a zip application)."""
+    from importlib.machinery import PathFinder
+
+    paths = sys.path if getattr(sys.flags, "safe_path", False) else sys.path[1:]
+    spec = PathFinder.find_spec("pip", paths)
+    if spec is None or not spec.origin or not spec.has_location:
+        return None
+    # as pip's get_runnable_pip(): the real directory of pip's package
+    runner = os.path.join(os.path.dirname(os.path.realpath(spec.origin)), "__pip-runner__.py")
+    return runner if os.path.isfile(runner) else None
+
+
+def _interpreter(python: str) -> str | None:
+    """The interpreter ``pip --python`` runs for ``python`` (pip's
+    ``identify_python_interpreter``: a file as it is, a directory's ``bin/python`` or
+    ``Scripts/python.exe``), if it can be run; None: left to pip."""
+    candidates = [python]
+    if os.path.isdir(python):
+        candidates = [os.path.join(python, exe) for exe in ("bin/python", "Scripts/python.exe")]
+    for exe in candidates:
+        if os.path.exists(exe):
+            return exe if os.path.isfile(exe) and os.access(exe, os.X_OK) else None
+    return None
+
+
+def _start(calls: Sequence[PipCall], args: Sequence[str],
+           start: Callable[[list[str], dict[str, str]], T]) -> T:
+    """``start(cmd, env)`` with the first of ``calls`` that can be started (an interpreter
+    that exists may still not run: not an executable format, say); the last one's error is
+    the caller's."""
+    for call in calls[:-1]:
+        try:
+            return start([*call.cmd, *args], dict(call.env))
+        except OSError:
+            continue
+    return start([*calls[-1].cmd, *args], dict(calls[-1].env))
 
 
 class InstallInterrupted(SafeInstallError):
@@ -85,17 +188,22 @@ class InstallInterrupted(SafeInstallError):
     exit_code = 130
 
 
-def _run(cmd: Sequence[str], env: Mapping[str, str], what: str, quiet: bool,
+def _run(calls: Sequence[PipCall], args: Sequence[str], what: str, quiet: bool,
          stdout_to_stderr: bool = False, *, shield: bool = False,
          failed_hint: str | None = None) -> None:
-    """Run pip. With ``shield``, an interrupt (Ctrl-C, or SIGTERM, which the CLI turns into
-    KeyboardInterrupt) does not kill pip half-way through changing the target: pip is waited
-    for, and the interrupt is reported once it is done."""
+    """Run pip (the first of ``calls`` that starts) with ``args``. With ``shield``, an
+    interrupt (Ctrl-C, or SIGTERM, which the CLI turns into KeyboardInterrupt) does not kill
+    pip half-way through changing the target: pip is waited for, and the interrupt is
+    reported once it is done."""
     out = subprocess.DEVNULL if quiet else (sys.stderr.fileno() if stdout_to_stderr else None)
-    # its own process group: a Ctrl-C at the terminal reaches safe-install only (which lets
-    # pip finish, or stops pip and everything it started, e.g. a build backend)
-    proc = subprocess.Popen(list(cmd), env=dict(env), stdout=out, stderr=subprocess.PIPE,
-                            text=True, start_new_session=hasattr(os, "killpg"))
+
+    def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+        # its own process group: a Ctrl-C at the terminal reaches safe-install only (which
+        # lets pip finish, or stops pip and everything it started, e.g. a build backend)
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE, text=True,
+                                start_new_session=hasattr(os, "killpg"))
+
+    proc = _start(calls, args, start)
     _wait(proc, what, quiet, shield=shield, failed_hint=failed_hint)
 
 
@@ -163,29 +271,35 @@ def _install_args(settings: PipSettings, passthrough: Sequence[str], *,
     if settings.ignore_installed:
         common.append("--ignore-installed")
     if not editable and compiles_afterwards(settings, passthrough):
-        common.append("--no-compile")  # last: it wins; compiled by compile_installed()
+        common.append("--no-compile")  # last: it wins; compiled by bytecode.Compiler
     return common
 
 
 class EarlyInstall(Background[None]):
     """The ``pip install`` of the checked files, started while the check is still running, so
-    that pip's start-up (imports, and its re-run under ``--python``) overlaps with the check.
+    that pip's start-up (its imports, under the target interpreter: :func:`pip_calls`)
+    overlaps with the check.
 
-    pip reads its requirements file from its standard input (``-r /dev/stdin``, which its
-    re-run under ``--python`` inherits): until the list of checked, verified files is written
-    there it can do nothing but wait. If the run ends any other way (a refusal, an error, an
-    interrupt, nothing to install) it is killed while still waiting; if safe-install itself
-    is killed, pip reads an empty list and stops without installing anything. Where there is
-    no ``/dev/stdin``, :func:`start_install` returns None and pip starts after the check."""
+    pip reads its requirements file from its standard input (``-r /dev/stdin``): until the
+    list of checked, verified files is written there it can do nothing but wait. If the run
+    ends any other way (a refusal, an error, an interrupt, nothing to install) it is killed
+    while still waiting; if safe-install itself is killed, pip reads an empty list and stops
+    without installing anything. Where there is no ``/dev/stdin``, :func:`start_install`
+    returns None and pip starts after the check."""
 
-    def __init__(self, cmd: Sequence[str], env: Mapping[str, str], stdout: int | None) -> None:
+    def __init__(self, calls: Sequence[PipCall], args: Sequence[str],
+                 stdout: int | None) -> None:
         super().__init__("install")
-        # its own process group, so that cancel() stops pip's child too (under --python, pip
-        # re-runs itself in a child process, and that child, holding our stdout, must not be
-        # left waiting); an interrupt reaches safe-install only, which then waits for pip if
-        # pip is already installing
-        self.start_process(cmd, env=env, stdin=subprocess.PIPE, stdout=stdout,
-                           new_session=True)
+
+        def start(cmd: list[str], env: dict[str, str]) -> None:
+            # its own process group, so that cancel() stops whatever pip started too (the
+            # plain ``pip --python`` re-runs itself in a child process, and that child,
+            # holding our stdout, must not be left waiting); an interrupt reaches
+            # safe-install only, which then waits for pip if pip is already installing
+            self.start_process(cmd, env=env, stdin=subprocess.PIPE, stdout=stdout,
+                               new_session=True)
+
+        _start(calls, args, start)
 
     def finish(self, text: str, what: str) -> None:
         """Hand pip the list, and wait for it to install (interrupts wait for pip, as in
@@ -205,11 +319,11 @@ def start_install(python: str | None, settings: PipSettings, environ: Mapping[st
     for ``pip --python``), where the platform has ``/dev/stdin`` and process groups."""
     if not (os.path.exists("/dev/stdin") and hasattr(os, "killpg")):
         return None
-    target_python = python
-    cmd = _pip(target_python) + ["install", "--no-deps", "--no-index", "--require-hashes",
-                                 "-r", "/dev/stdin"] + _install_args(settings, passthrough)
+    args = ["install", "--no-deps", "--no-index", "--require-hashes", "-r",
+            "/dev/stdin"] + _install_args(settings, passthrough)
     out = sys.stderr.fileno() if stdout_to_stderr else None
-    return EarlyInstall(cmd, environ_without_pip(environ), out)
+    return EarlyInstall(pip_calls(python, environ_without_pip(environ), offline=True), args,
+                        out)
 
 
 def prepare(result: CheckResult, cache: ArtifactCache, settings: PipSettings,
@@ -218,8 +332,12 @@ def prepare(result: CheckResult, cache: ArtifactCache, settings: PipSettings,
             on_bytes: Callable[[int], None] | None = None) -> InstallPlan:
     """Download and verify every artifact; build sdists/local projects into wheels.
     ``on_bytes``: called with each amount of bytes downloaded (or found already there)."""
-    env = environ_without_pip(environ)
-    target_python = result.target.executable if settings.python else None
+    from concurrent.futures import ThreadPoolExecutor
+
+    from safeinstall.candidates import IndexCandidate
+
+    calls = pip_calls(result.target.executable if settings.python else None,
+                      environ_without_pip(environ))
     wanted = [pkg for pkg in result.packages if pkg.decision == "install" and not pkg.build_time]
     # every index artifact is downloaded (and verified) concurrently, a bounded few at a time
     pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS,
@@ -232,8 +350,7 @@ def prepare(result: CheckResult, cache: ArtifactCache, settings: PipSettings,
                 progress(f"downloading {cand.file.filename}")
                 downloads[pkg.name] = pool.submit(_fetch_counted, cache, cand.file,
                                                   frozenset(pkg.trusted_hashes), on_bytes)
-        return _assemble(result, settings, env, workdir, progress, target_python, wanted,
-                         downloads)
+        return _assemble(result, settings, calls, workdir, progress, wanted, downloads)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -260,11 +377,15 @@ def _fetch_counted(cache: ArtifactCache, f: IndexFile, expected: frozenset[str],
     return path
 
 
-def _assemble(result: CheckResult, settings: PipSettings, env: dict[str, str], workdir: Path,
-              progress: Callable[[str], None], target_python: str | None,
-              wanted: list[PackageResult], downloads: Mapping[str, Future[Path]],
-              ) -> InstallPlan:
+def _assemble(result: CheckResult, settings: PipSettings, calls: Sequence[PipCall],
+              workdir: Path, progress: Callable[[str], None], wanted: list[PackageResult],
+              downloads: Mapping[str, Future[Path]]) -> InstallPlan:
     """The plan, in the check's order: downloaded wheels, and wheels built from sdists."""
+    from safeinstall.artifacts import sha256_file
+    from safeinstall.buildenv import pip_build_args
+    from safeinstall.builds import index_args
+    from safeinstall.candidates import DirectCandidate, IndexCandidate
+
     wheels: list[tuple[str, Path, str]] = []
     editables: list[tuple[str, str]] = []
     built: list[str] = []
@@ -290,14 +411,14 @@ def _assemble(result: CheckResult, settings: PipSettings, env: dict[str, str], w
             continue
         progress(f"building a wheel from {os.path.basename(source)}")
         out = Path(tempfile.mkdtemp(dir=workdir))
-        cmd = _pip(target_python) + ["wheel", "--no-deps", "--quiet", "-w", str(out)]
+        args = ["wheel", "--no-deps", "--quiet", "-w", str(out)]
         if isinstance(cand, DirectCandidate) and cand.kind == "vcs":
-            cmd += index_args(settings)  # unverifiable by the user's choice: pip clones it
+            args += index_args(settings)  # unverifiable by the user's choice: pip clones it
         else:  # no index: only its checked build dependencies, pinned by sha256
-            cmd += pip_build_args(result.build_envs.get(pkg.name),
-                                  no_build_isolation=settings.no_build_isolation)
-        cmd += [source]
-        _run(cmd, env, f"building {source}", quiet=True,
+            args += pip_build_args(result.build_envs.get(pkg.name),
+                                   no_build_isolation=settings.no_build_isolation)
+        args += [source]
+        _run(calls, args, f"building {source}", quiet=True,
              failed_hint=_build_hint(result, pkg.name))
         made = sorted(out.glob("*.whl"))
         if len(made) != 1:
@@ -309,6 +430,10 @@ def _assemble(result: CheckResult, settings: PipSettings, env: dict[str, str], w
 
 def _same_metadata(result: CheckResult, name: str, path: Path) -> None:
     """The wheel's own METADATA must declare what we resolved with (read via range/.metadata)."""
+    from packaging.utils import canonicalize_name
+
+    from safeinstall.distmeta import parse_metadata, read_wheel_metadata
+
     used = result.metadata.get(name)
     # "cache" is checked too: the cached copy may have come from a .metadata file or a range
     # read in an earlier run
@@ -353,30 +478,38 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
         what = "installing the checked artifacts"
         # what pip writes from now on is new (less a margin for coarse file timestamps)
         since = time.time() - FRESH_MARGIN
-        if early is not None:
-            early.finish(text, what)
-        else:
-            req = workdir / "checked-requirements.txt"
-            req.write_text(text)
-            cmd = _pip(target_python) + ["install", "--no-deps", "--no-index",
-                                         "--require-hashes", "-r", str(req)] + common
-            _run(cmd, env, what, quiet=False, stdout_to_stderr=stdout_to_stderr, shield=True)
-        if compiles_afterwards(settings, passthrough):  # pip has finished: never before
-            try:
-                warnings += compile_installed(result.target.executable,
-                                              [p for _n, p, _d in plan.wheels], settings, env,
-                                              since)
-            except CompileFailed as exc:  # the editables are still installed, then this
-                compile_error = exc
+        # the wheels' code is compiled while pip installs them; the .pyc files are written
+        # once pip has finished, never before
+        with contextlib.ExitStack() as stack:
+            compiler = stack.enter_context(Compiler(
+                result.target.executable, [p for _n, p, _d in plan.wheels], settings, env,
+                workdir=workdir)) if compiles_afterwards(settings, passthrough) else None
+            if early is not None:
+                early.finish(text, what)
+            else:
+                req = workdir / "checked-requirements.txt"
+                req.write_text(text)
+                _run(pip_calls(target_python, env, offline=True),
+                     ["install", "--no-deps", "--no-index", "--require-hashes", "-r",
+                      str(req)] + common, what, quiet=False,
+                     stdout_to_stderr=stdout_to_stderr, shield=True)
+            if compiler is not None:
+                try:
+                    warnings += compiler.finish(since)
+                except CompileFailed as exc:  # the editables are still installed, then this
+                    compile_error = exc
     elif early is not None:
         early.cancel()
     editable_args = _install_args(settings, passthrough, editable=True)
+    if plan.editables:
+        from safeinstall.buildenv import pip_build_args
     for name, path in plan.editables:
-        cmd = _pip(target_python) + ["install", "--no-deps", "-e", path]
-        cmd += pip_build_args(result.build_envs.get(name),
-                              no_build_isolation=settings.no_build_isolation)
-        cmd += [a for a in editable_args if a != "--no-build-isolation"]
-        _run(cmd, env, f"installing the editable project {path}", quiet=False,
+        args = ["install", "--no-deps", "-e", path]
+        args += pip_build_args(result.build_envs.get(name),
+                               no_build_isolation=settings.no_build_isolation)
+        args += [a for a in editable_args if a != "--no-build-isolation"]
+        _run(pip_calls(target_python, env), args,
+             f"installing the editable project {path}", quiet=False,
              stdout_to_stderr=stdout_to_stderr, shield=True)
     if compile_error is not None:
         raise compile_error
