@@ -3,9 +3,8 @@
 ``pip --python PY ARGS`` starts pip in safe-install's interpreter only to re-run itself under
 ``PY`` (``PY .../pip/__pip-runner__.py --python PY ARGS`` with ``_PIP_RUNNING_IN_SUBPROCESS``
 set). safe-install starts that re-run directly: the same pip, interpreter, arguments and
-environment, one pip start-up fewer; for the final install, which reaches no index, without
-the programs pip runs to describe the machine in a User-Agent it will not send. Where ``PY``
-cannot be run that way, the plain ``pip --python`` is run, and pip says what is wrong.
+environment, one pip start-up fewer. Where ``PY`` cannot be run that way, the plain
+``pip --python`` is run, and pip says what is wrong, as before.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from clihelp import run_cli
-from safeinstall.installer import OFFLINE_RUNNER, EarlyInstall, pip_calls, start_install
+from safeinstall.installer import EarlyInstall, pip_calls, start_install
 from safeinstall.pipconfig import PIP_COMMAND
 from safeinstall.pipoptions import PipSettings
 from support.artifacts import build_wheel
@@ -40,9 +39,6 @@ def test_the_final_pip_is_pips_own_re_run_under_the_target(make_venv, clean_pip_
     assert direct.cmd == (str(venv), _pips_runner(), "--python", str(venv))
     assert direct.env == {**clean_pip_env, "_PIP_RUNNING_IN_SUBPROCESS": "1"}
     assert plain.cmd == (*PIP_COMMAND, "--python", str(venv)) and plain.env == clean_pip_env
-    offline, _plain = pip_calls(str(venv), clean_pip_env, offline=True)
-    assert offline.cmd == (str(venv), "-c", OFFLINE_RUNNER, _pips_runner(), "--python",
-                           str(venv)) and offline.env == direct.env
     # without --python, pip runs in safe-install's own interpreter, as it always did
     assert [c.cmd for c in pip_calls(None, clean_pip_env)] == [PIP_COMMAND]
 
@@ -114,30 +110,3 @@ def test_the_dist_info_is_a_plain_pip_installs(local_index, make_venv, clean_pip
     assert a["archive_info"] == b["archive_info"] and a.keys() == b.keys()
     assert a["url"].startswith("file:///") and a["url"].endswith("/" + wheel.name)
     assert b["url"] == wheel.as_uri()
-
-
-def test_the_final_install_runs_no_program_for_pips_user_agent(make_venv, clean_pip_env,
-                                                               tmp_path):
-    """pip builds a User-Agent when it starts its session, running ``lsb_release``, ``uname``
-    and ``rustc`` from PATH; the final install reaches no index, so it sends none: started
-    offline, pip runs none of them, and installs what a plain pip installs."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    ran = tmp_path / "ran"
-    for name in ("lsb_release", "uname", "rustc"):
-        tool = bin_dir / name
-        tool.write_text(f"#!/bin/sh\necho {name} >> '{ran}'\necho 'rustc 1.0.0 (x)'\n")
-        tool.chmod(0o755)
-    env = dict(clean_pip_env, PATH=f"{bin_dir}{os.pathsep}{clean_pip_env.get('PATH', '')}")
-    wheel = build_wheel(tmp_path / "dists", "alpha", "1.0")
-    args = ["install", "--no-deps", "--no-index", "-q", str(wheel)]
-    for offline in (False, True):
-        venv = make_venv(f"venv-{offline}")
-        direct = pip_calls(str(venv), env, offline=offline)[0]
-        subprocess.run([*direct.cmd, *args], env=dict(direct.env), check=True)
-        (site,) = (venv.parent.parent / "lib").glob("python*/site-packages")
-        assert (site / "alpha-1.0.dist-info" / "INSTALLER").read_text() == "pip\n"
-        if not offline:  # the test can see them run
-            assert "rustc" in ran.read_text()
-            ran.unlink()
-    assert not ran.exists()

@@ -78,65 +78,22 @@ class PipCall:
     env: Mapping[str, str]
 
 
-#: Runs pip's ``__pip-runner__.py`` (its path the first argument) as ``python RUNNER ARGS``
-#: does, for an install that reaches no index (``--no-index``, local files): the User-Agent
-#: of pip's session, which such an install never sends, is pip's name and version, instead of
-#: one made by running ``lsb_release -a``, ``uname -rs`` and ``rustc --version`` while pip
-#: starts (pip's ``user_agent``). Nothing else of pip is touched.
-OFFLINE_RUNNER = r"""
-import sys
-if sys.path and sys.path[0] == "":
-    del sys.path[0]  # python -c puts the working directory first; pip's runner does not
-import runpy
-from importlib.machinery import PathFinder
-
-
-class OfflineUserAgent:
-    @classmethod
-    def find_spec(cls, fullname, path=None, target=None):
-        if fullname != "pip._internal.network.session":
-            return None
-        spec = PathFinder.find_spec(fullname, path, target)
-        loader = getattr(spec, "loader", None)
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        run = loader.exec_module
-
-        def exec_module(module):
-            run(module)
-            if callable(getattr(module, "user_agent", None)):
-                name = "pip/" + str(getattr(module, "__version__", ""))
-                module.user_agent = lambda: name
-
-        loader.exec_module = exec_module
-        return spec
-
-
-sys.meta_path.insert(0, OfflineUserAgent)
-runner = sys.argv.pop(1)
-runpy.run_path(runner, run_name="__main__")
-"""
-
-
-def pip_calls(target_python: str | None, env: Mapping[str, str], *,
-              offline: bool = False) -> list[PipCall]:
+def pip_calls(target_python: str | None, env: Mapping[str, str]) -> list[PipCall]:
     """How to run pip (``PIP_COMMAND``) on ``target_python``, the fastest way first.
 
     ``pip --python PY ARGS`` starts pip in this interpreter only to re-run it under ``PY``:
     ``PY .../pip/__pip-runner__.py --python PY ARGS`` with ``_PIP_RUNNING_IN_SUBPROCESS=1``
     in its environment (pip's ``parse_command``). That re-run is started here directly,
     saving a whole pip start-up: the same pip, interpreter, arguments and environment, so
-    the same install; ``offline`` (pip reaches no index): through :data:`OFFLINE_RUNNER`.
-    The plain ``pip --python`` follows, for when ``PY`` is not a file pip would run itself
-    (pip then says why) or cannot be started (see :func:`_start`)."""
+    the same install. The plain ``pip --python`` follows, for when ``PY`` is not a file pip
+    would run itself (pip then says why) or cannot be started (see :func:`_start`)."""
     plain = PipCall(tuple(PIP_COMMAND) + (("--python", target_python) if target_python
                                           else ()), env)
     runner = _pip_runner() if target_python else None
     interpreter = _interpreter(target_python) if target_python else None
     if runner is None or interpreter is None or target_python is None:
         return [plain]
-    start = (interpreter, "-c", OFFLINE_RUNNER, runner) if offline else (interpreter, runner)
-    direct = PipCall((*start, "--python", target_python),
+    direct = PipCall((interpreter, runner, "--python", target_python),
                      {**env, "_PIP_RUNNING_IN_SUBPROCESS": "1"})
     return [direct, plain]
 
@@ -322,8 +279,7 @@ def start_install(python: str | None, settings: PipSettings, environ: Mapping[st
     args = ["install", "--no-deps", "--no-index", "--require-hashes", "-r",
             "/dev/stdin"] + _install_args(settings, passthrough)
     out = sys.stderr.fileno() if stdout_to_stderr else None
-    return EarlyInstall(pip_calls(python, environ_without_pip(environ), offline=True), args,
-                        out)
+    return EarlyInstall(pip_calls(python, environ_without_pip(environ)), args, out)
 
 
 def prepare(result: CheckResult, cache: ArtifactCache, settings: PipSettings,
@@ -469,7 +425,7 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
     (``--report -``). ``early``: the pip process
     started for this by :func:`start_install` (it must have the same settings)."""
     env = environ_without_pip(environ)
-    target_python = result.target.executable if settings.python else None
+    calls = pip_calls(result.target.executable if settings.python else None, env)
     common = _install_args(settings, passthrough)
     warnings: list[str] = []
     compile_error: CompileFailed | None = None
@@ -489,9 +445,8 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
             else:
                 req = workdir / "checked-requirements.txt"
                 req.write_text(text)
-                _run(pip_calls(target_python, env, offline=True),
-                     ["install", "--no-deps", "--no-index", "--require-hashes", "-r",
-                      str(req)] + common, what, quiet=False,
+                _run(calls, ["install", "--no-deps", "--no-index", "--require-hashes", "-r",
+                             str(req)] + common, what, quiet=False,
                      stdout_to_stderr=stdout_to_stderr, shield=True)
             if compiler is not None:
                 try:
@@ -508,8 +463,7 @@ def install(plan: InstallPlan, result: CheckResult, settings: PipSettings,
         args += pip_build_args(result.build_envs.get(name),
                                no_build_isolation=settings.no_build_isolation)
         args += [a for a in editable_args if a != "--no-build-isolation"]
-        _run(pip_calls(target_python, env), args,
-             f"installing the editable project {path}", quiet=False,
+        _run(calls, args, f"installing the editable project {path}", quiet=False,
              stdout_to_stderr=stdout_to_stderr, shield=True)
     if compile_error is not None:
         raise compile_error
