@@ -1368,7 +1368,7 @@ def write_readme() -> None:
         "  cycles; default thresholds cost a sixth to a quarter of the CPU).",
         "- **Concurrency ahead of the resolver.** As soon as a requirement is known, its page and",
         "  the metadata of the file pip would most likely take (narrowed by constraints) are",
-        "  fetched by 16 threads (pages by 16 more), and so on down the tree; sdists are checked",
+        "  fetched by 16 threads (pages by 8 more), and so on down the tree; sdists are checked",
         "  and then built for their metadata in the background, several at once. A warm run",
         "  starts with the pages of the dependencies each package had last time (dependency",
         "  hints), not level by level.",

@@ -254,7 +254,7 @@ class PageWarmer:
     daemons, so a run that ends early never waits for them."""
 
     def __init__(self, fetch: Callable[[str], Any], names: Iterable[str],
-                 hints: DependencyHints | None = None, max_workers: int = 16) -> None:
+                 hints: DependencyHints | None = None, max_workers: int = 8) -> None:
         order: list[str] = []
         seen: set[str] = set()
         todo = [canonicalize_name(n) for n in names]
