@@ -250,9 +250,9 @@ def test_lock_with_an_sdist_records_its_checked_build_files_apart(local_index, m
     assert pip_list(venv2, clean_pip_env) == {"demo": "1.0", "dep": "1.0"}
 
 
-def _unbuildable_sdist(out: Path, name: str, version: str) -> Path:
-    """An sdist whose backend lists no build requirements but cannot build (as PyYAML 6.0
-    on a newer Python)."""
+def _sdist_with_backend(out: Path, name: str, version: str, backend: str) -> Path:
+    """An sdist of ``name`` ``version`` built by ``backend`` (the source of its in-tree
+    build backend module), with no build requirements."""
     from support.inbackend import dist_stem, write_sdist_from_tree
 
     tree = out / f"tree-{name}"
@@ -261,14 +261,21 @@ def _unbuildable_sdist(out: Path, name: str, version: str) -> Path:
                                    "Dynamic: Requires-Dist\n\n")
     (tree / "pyproject.toml").write_text('[build-system]\nrequires = []\n'
                                          'build-backend = "broken"\nbackend-path = ["."]\n')
-    (tree / "broken.py").write_text(
+    (tree / "broken.py").write_text(backend)
+    return write_sdist_from_tree(tree, out, dist_stem(name, version))
+
+
+def _unbuildable_sdist(out: Path, name: str, version: str) -> Path:
+    """An sdist whose backend lists no build requirements but cannot build (as PyYAML 6.0
+    on a newer Python)."""
+    return _sdist_with_backend(
+        out, name, version,
         "def get_requires_for_build_wheel(config_settings=None):\n    return []\n"
         "def prepare_metadata_for_build_wheel(d, config_settings=None):\n"
         "    import sys\n"
         "    sys.stderr.write('this project does not build on this Python\\n')\n"
         "    raise SystemExit(1)\n"
         "build_wheel = prepare_metadata_for_build_wheel\n")
-    return write_sdist_from_tree(tree, out, dist_stem(name, version))
 
 
 def test_failed_build_after_a_late_wheel_was_left_out_names_that_wheel(local_index, tmp_path,
@@ -419,15 +426,8 @@ def test_the_checked_build_files_are_installed_once_and_each_build_gets_a_fresh_
 
 def _failing_sdist(out: Path, name: str, fails_in: str) -> Path:
     """An sdist whose backend fails in the hook ``fails_in``, after writing much output."""
-    from support.inbackend import dist_stem, write_sdist_from_tree
-
-    tree = out / f"tree-{name}"
-    tree.mkdir(parents=True)
-    (tree / "PKG-INFO").write_text(f"Metadata-Version: 2.2\nName: {name}\nVersion: 1.0\n"
-                                   "Dynamic: Requires-Dist\n\n")
-    (tree / "pyproject.toml").write_text('[build-system]\nrequires = []\n'
-                                         'build-backend = "broken"\nbackend-path = ["."]\n')
-    (tree / "broken.py").write_text(
+    return _sdist_with_backend(
+        out, name, "1.0",
         "import sys\n"
         "def _noise(hook):\n"
         "    sys.stdout.write(('chatter from ' + hook + '\\n') * 20000)\n"
@@ -443,7 +443,6 @@ def _failing_sdist(out: Path, name: str, fails_in: str) -> Path:
         "    sys.stderr.write('this project does not build on this Python\\n')\n"
         "    raise SystemExit(1)\n"
         "build_wheel = prepare_metadata_for_build_wheel\n")
-    return write_sdist_from_tree(tree, out, dist_stem(name, "1.0"))
 
 
 @pytest.mark.parametrize("fails_in", ["get_requires_for_build_wheel",

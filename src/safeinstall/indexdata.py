@@ -260,18 +260,13 @@ def guess_versions(name: NormalizedName,
                 append(NOT_OURS)
                 continue
             text = parts[0]
-        elif filename.endswith(".tar.gz"):
-            text, dash, parts1 = filename[:-7].rpartition("-")
+        elif filename.endswith((".tar.gz", ".zip")):  # as parse_sdist_filename
+            stem = filename[:-7] if filename.endswith(".tar.gz") else filename[:-4]
+            text, dash, version_text = stem.rpartition("-")
             if not dash:
                 append(NOT_OURS)
                 continue
-            parts = [text, parts1]
-        elif filename.endswith(".zip"):
-            text, dash, parts1 = filename[:-4].rpartition("-")
-            if not dash:
-                append(NOT_OURS)
-                continue
-            parts = [text, parts1]
+            parts = [text, version_text]
         else:
             plausible, guessed = _guess_version(name, filename)
             append(guessed if plausible else NOT_OURS)
