@@ -473,3 +473,27 @@ def test_a_store_password_is_never_printed(store, clean_pip_env, tmp_path):
     code, _, err = _plain(["--trust-store", store, "--no-index", "demo"], clean_pip_env,
                           tmp_path)
     assert code in (2, 3) and "hunter2" not in err
+
+
+@pytest.mark.parametrize("name, code", [("ontime", 0), ("attack", 1)])
+def test_the_process_ends_with_its_output_and_code_without_a_teardown(name, code, scenario,
+                                                                      local_index,
+                                                                      clean_pip_env, tmp_path):
+    """The entry point ends the process without tearing the interpreter down (issue 21): what
+    was written to piped (block-buffered) standard output and error still arrives whole, the
+    exit code is the run's, and the run's temporary files are gone."""
+    scenario(name)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**clean_pip_env, "TMPDIR": str(tmpdir), "SAFE_INSTALL_TRUST_STORE": "off",
+           "SAFE_INSTALL_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": SRC}
+    done = subprocess.run([sys.executable, "-m", "safeinstall", "-i", local_index.url,
+                           "--dry-run", "-v", "--report", "-", "demo"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == code, done.stderr
+    report = json.loads(done.stdout[done.stdout.index("{"):])  # the whole report, parsed
+    assert report["exit_code"] == code
+    assert "demo" in [p["name"] for p in report["packages"]]
+    assert done.stdout.rstrip().endswith("}")
+    assert "Traceback" not in done.stderr
+    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("safe-install")] == []

@@ -39,9 +39,11 @@ def tune_gc() -> None:
 def leave(code: int) -> NoReturn:
     """End an entry point's process with ``code``. Whatever is still alive now lives until the
     process ends: the collector need not look at it again while the interpreter shuts down (a
-    full collection over every parsed index page, tens of milliseconds). Objects are still
-    finalised and files closed as usual. Background threads still busy are not waited for
-    beyond a moment (:func:`safeinstall.process.end_process`)."""
+    full collection over every parsed index page, tens of milliseconds), nor is it freed
+    object by object: the process ends without the interpreter's teardown, once logging and
+    the standard streams are flushed (every file and store of the run is closed by then).
+    Background threads still busy are not waited for beyond a moment
+    (:func:`safeinstall.process.end_process`)."""
     import gc
 
     from safeinstall.process import end_process
