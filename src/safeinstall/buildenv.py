@@ -179,7 +179,12 @@ def _start_treeop(*args: str) -> subprocess.Popen[bytes] | None:
 
 def _treeop_answer(proc: subprocess.Popen[bytes]) -> dict[str, object] | None:
     """The child's answer (waited for), or None when it gave none (it could not run)."""
-    out, _ = proc.communicate()
+    try:
+        out, _ = proc.communicate()
+    except BaseException:  # interrupted: the child does not outlive the wait
+        proc.kill()
+        proc.wait()
+        raise
     try:
         answer = json.loads(out.decode("utf-8").strip().splitlines()[-1])
     except (UnicodeDecodeError, ValueError, IndexError):
@@ -248,7 +253,8 @@ def _unpack(source: Path, into: Path) -> Path:
     try:
         return unpacking.result()
     finally:
-        unpacking.close()
+        if unpacking is not None:
+            unpacking.close()
 
 
 def _copy_tree(source: Path, target: Path) -> None:
@@ -431,10 +437,11 @@ def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str
     backend, backend_path = backend_of(source)
     work = Path(tempfile.mkdtemp(prefix="build-requires-", dir=workdir)).resolve()
     template: _Template | None = None
-    # the sdist is extracted (by a child process) while its build files are installed or
-    # copied: the two are independent
-    unpacking = _Unpacking(source, work / "src")
+    unpacking: _Unpacking | None = None
     try:
+        # the sdist is extracted (by a child process) while its build files are installed or
+        # copied: the two are independent
+        unpacking = _Unpacking(source, work / "src")
         site_dir = ""
         clean = environ_without_pip(environ)
         failed: Exception | None = None
@@ -475,7 +482,8 @@ def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str
             return requires, None
         return requires, hooks.metadata()
     finally:
-        unpacking.close()
+        if unpacking is not None:
+            unpacking.close()
         if templates is not None and template is not None:
             templates.learn(template, work / "site")
         _remove_later(work)
