@@ -253,8 +253,7 @@ def _unpack(source: Path, into: Path) -> Path:
     try:
         return unpacking.result()
     finally:
-        if unpacking is not None:
-            unpacking.close()
+        unpacking.close()
 
 
 def _copy_tree(source: Path, target: Path) -> None:
