@@ -26,10 +26,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from safeinstall import treeops
 from safeinstall.backendhooks import HOOK_SCRIPT, BackendHooks
 from safeinstall.errors import IndexAccessError, PipError
 from safeinstall.pipconfig import PIP_COMMAND
@@ -163,36 +162,126 @@ def backend_of(source: Path) -> tuple[str, tuple[str, ...]]:
     return backend, tuple(path)
 
 
+#: how a child process runs :mod:`safeinstall.treeops` (isolated: only the standard library)
+_TREEOPS = [sys.executable, "-I", "-S", treeops.__file__]
+
+
+def _start_treeop(*args: str) -> subprocess.Popen[bytes] | None:
+    """A child process doing one :func:`treeops.main` operation, or None if it cannot start."""
+    if not _TREEOPS[0]:
+        return None
+    try:
+        return subprocess.Popen([*_TREEOPS, *args], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _treeop_answer(proc: subprocess.Popen[bytes]) -> dict[str, object] | None:
+    """The child's answer (waited for), or None when it gave none (it could not run)."""
+    try:
+        out, _ = proc.communicate()
+    except BaseException:  # interrupted: the child does not outlive the wait
+        proc.kill()
+        proc.wait()
+        raise
+    try:
+        answer = json.loads(out.decode("utf-8").strip().splitlines()[-1])
+    except (UnicodeDecodeError, ValueError, IndexError):
+        return None
+    return answer if isinstance(answer, dict) and isinstance(answer.get("ok"), bool) else None
+
+
+def _unpack_error(error: treeops.TreeError) -> IndexAccessError:
+    return IndexAccessError(error.message, hint="the sdist is broken; pin another version"
+                            if error.broken else None)
+
+
+class _Unpacking:
+    """The extraction of an sdist (:func:`treeops.extract`) into ``into``, started at once in
+    a child process and waited for by :meth:`result`; done in this process when the child
+    cannot run. A project directory is its own tree."""
+
+    def __init__(self, source: Path, into: Path) -> None:
+        self.source, self.into = source, into
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.error: IndexAccessError | None = None
+        if source.is_dir():
+            return
+        into.mkdir(parents=True, exist_ok=True)
+        self.proc = _start_treeop("extract", str(source), str(into))
+        if self.proc is None:
+            self._in_process()
+
+    def _in_process(self) -> None:
+        try:
+            treeops.extract(str(self.source), str(self.into))
+        except treeops.TreeError as exc:
+            self.error = _unpack_error(exc)
+
+    def result(self) -> Path:
+        """The source tree (the one top directory, else ``into``); the extraction's error."""
+        if self.source.is_dir():
+            return self.source
+        if self.proc is not None:
+            proc, self.proc = self.proc, None
+            answer = _treeop_answer(proc)
+            if answer is None:  # no answer: once more here, from an empty directory
+                shutil.rmtree(self.into, ignore_errors=True)
+                self.into.mkdir(parents=True, exist_ok=True)
+                self._in_process()
+            elif not answer["ok"]:
+                self.error = _unpack_error(treeops.TreeError(
+                    str(answer.get("error")), broken=answer.get("broken") is True))
+        if self.error is not None:
+            raise self.error
+        tops = [p for p in self.into.iterdir() if p.is_dir()]
+        return tops[0] if len(tops) == 1 else self.into
+
+    def close(self) -> None:
+        """Stop the extraction if it still runs (a failure elsewhere came first)."""
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                self.proc.kill()
+            self.proc.communicate()
+            self.proc = None
+
+
 def _unpack(source: Path, into: Path) -> Path:
     """The source tree of an sdist (extracted safely), or a project directory itself."""
-    if source.is_dir():
-        return source
-    into.mkdir(parents=True, exist_ok=True)
+    unpacking = _Unpacking(source, into)
     try:
-        if source.name.endswith(".zip"):
-            with zipfile.ZipFile(source) as zf:
-                for member in zf.namelist():
-                    target = (into / member).resolve()
-                    if not str(target).startswith(str(into.resolve()) + os.sep):
-                        raise IndexAccessError(f"{source.name}: member {member!r} would be "
-                                               "written outside the source tree")
-                zf.extractall(into)
-        else:
-            with tarfile.open(source) as tf:
-                if hasattr(tarfile, "data_filter"):
-                    tf.extractall(into, filter="data")
-                else:  # pragma: no cover - Pythons without extraction filters
-                    for m in tf.getmembers():
-                        target = (into / m.name).resolve()
-                        if not str(target).startswith(str(into.resolve()) + os.sep) or \
-                                m.issym() or m.islnk() or m.isdev():
-                            raise IndexAccessError(f"{source.name}: unsafe member {m.name!r}")
-                    tf.extractall(into)
-    except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
-        raise IndexAccessError(f"{source.name} cannot be unpacked: {exc}",
-                               hint="the sdist is broken; pin another version") from None
-    tops = [p for p in into.iterdir() if p.is_dir()]
-    return tops[0] if len(tops) == 1 else into
+        return unpacking.result()
+    finally:
+        unpacking.close()
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """A real copy (no links) of the tree ``source`` as ``target``, made by a child process;
+    here when it cannot run or fails (the error is then this process's own, as before)."""
+    proc = _start_treeop("copy", str(source), str(target))
+    answer = None if proc is None else _treeop_answer(proc)
+    if answer is None or not answer["ok"]:
+        shutil.rmtree(target, ignore_errors=True)
+        treeops.copy(str(source), str(target))
+
+
+#: removals of build directories still running (reaped by the next one)
+_removals: list[subprocess.Popen[bytes]] = []
+_removals_lock = threading.Lock()
+
+
+def _remove_later(path: Path) -> None:
+    """Remove a build's directory in a child process that is not waited for: it is off the
+    build's critical path, and the run's temporary directory (where it lives) is removed at
+    the end of the run anyway. Here, at once, when the child cannot start."""
+    proc = _start_treeop("remove", str(path))
+    with _removals_lock:
+        _removals[:] = [p for p in _removals if p.poll() is None]
+        if proc is not None:
+            _removals.append(proc)
+    if proc is None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def dynamic_requirements(*, owner: str, source: Path, env: BuildEnv | None, python: str,
@@ -258,7 +347,7 @@ class SiteTemplates:
             # first one. Byte-compiling the template's own files runs none of their code; a
             # failure only costs time.
             staging = Path(tempfile.mkdtemp(prefix="site-template-", dir=workdir)) / "site"
-            shutil.copytree(template, staging, symlinks=True)
+            _copy_tree(template, staging)
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run([python, "-I", "-m", "compileall", "-q", "-q", "-i", "-"],
                                input="".join(f"{staging / m}\n" for m in modules),
@@ -267,7 +356,7 @@ class SiteTemplates:
             with entry.lock:
                 entry.path = template = staging
         # a real copy (no links): the backend runs arbitrary code and may write into it
-        shutil.copytree(template, into, symlinks=True)
+        _copy_tree(template, into)
         return entry
 
     @staticmethod
@@ -347,23 +436,35 @@ def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str
     backend, backend_path = backend_of(source)
     work = Path(tempfile.mkdtemp(prefix="build-requires-", dir=workdir)).resolve()
     template: _Template | None = None
+    unpacking: _Unpacking | None = None
     try:
-        tree = _unpack(source, work / "src")
+        # the sdist is extracted (by a child process) while its build files are installed or
+        # copied: the two are independent
+        unpacking = _Unpacking(source, work / "src")
         site_dir = ""
         clean = environ_without_pip(environ)
-        if env is not None and env.pins:
-            site_dir = str(work / "site")
-            if templates is None:
-                failure = _install_pins(env, pip_python, environ, work, Path(site_dir))
-                if failure is not None:
-                    raise PipError(
-                        f"pip could not prepare the checked build environment of {owner}:\n"
-                        f"{failure}",
-                        hint="the build dependencies passed their checks; see pip's message")
-            else:
-                template = templates.copy_for(
-                    owner=owner, env=env, python=python, pip_python=pip_python,
-                    environ=environ, workdir=workdir, into=Path(site_dir), progress=progress)
+        failed: Exception | None = None
+        try:
+            if env is not None and env.pins:
+                site_dir = str(work / "site")
+                if templates is None:
+                    failure = _install_pins(env, pip_python, environ, work, Path(site_dir))
+                    if failure is not None:
+                        raise PipError(
+                            f"pip could not prepare the checked build environment of {owner}:"
+                            f"\n{failure}",
+                            hint="the build dependencies passed their checks; see pip's "
+                                 "message")
+                else:
+                    template = templates.copy_for(
+                        owner=owner, env=env, python=python, pip_python=pip_python,
+                        environ=environ, workdir=workdir, into=Path(site_dir),
+                        progress=progress)
+        except Exception as exc:
+            failed = exc
+        tree = unpacking.result()  # an unpack error is reported first
+        if failed is not None:
+            raise failed
         hook = "get_requires_for_build_editable" if editable else \
             "get_requires_for_build_wheel"
         if site_dir and (Path(site_dir) / "bin").is_dir():  # scripts of the build files
@@ -380,9 +481,11 @@ def prepare_build(*, owner: str, source: Path, env: BuildEnv | None, python: str
             return requires, None
         return requires, hooks.metadata()
     finally:
+        if unpacking is not None:
+            unpacking.close()
         if templates is not None and template is not None:
             templates.learn(template, work / "site")
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_later(work)
 
 
 __all__ = ["BuildEnv", "BuildPin", "pip_build_args", "materialize", "dynamic_requirements",

@@ -1,6 +1,7 @@
 """Core metadata of a distribution, read without running anything: parsed from METADATA or
 PKG-INFO bytes, from a wheel's ``.dist-info``, from an sdist's static PKG-INFO, and an sdist's
-``[build-system] requires``. Every read is bounded by :data:`MAX_METADATA_BYTES`.
+``[build-system] requires``. Every read is bounded by :data:`MAX_METADATA_BYTES`. An sdist
+is read whole and inflated in one call when it is a plain archive (:mod:`safeinstall.treeops`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from safeinstall.errors import IndexAccessError
+from safeinstall.treeops import open_tar, open_zip
 
 MAX_METADATA_BYTES = 16 * 1024 * 1024
 
@@ -96,12 +98,12 @@ def read_sdist_pkg_info(path: Path) -> bytes | None:
     """PKG-INFO at the top of an sdist, or None."""
     try:
         if path.name.endswith(".zip"):
-            with zipfile.ZipFile(path) as zf:
+            with open_zip(path) as zf:
                 for n in zf.namelist():
                     if n.count("/") == 1 and n.endswith("/PKG-INFO"):
                         return zf.read(n)[:MAX_METADATA_BYTES]
             return None
-        with tarfile.open(path) as tf:
+        with open_tar(path) as tf:
             for member in tf:
                 if member.isfile() and member.name.count("/") == 1 and \
                         member.name.endswith("/PKG-INFO"):
@@ -122,12 +124,12 @@ def read_member(path: Path, name: str) -> bytes | None:
             target = path / name
             return target.read_bytes()[:MAX_METADATA_BYTES] if target.is_file() else None
         if path.name.endswith(".zip"):
-            with zipfile.ZipFile(path) as zf:
+            with open_zip(path) as zf:
                 for n in zf.namelist():
                     if n.count("/") == 1 and n.endswith("/" + name):
                         return zf.read(n)[:MAX_METADATA_BYTES]
             return None
-        with tarfile.open(path) as tf:
+        with open_tar(path) as tf:
             for member in tf:
                 if member.isfile() and member.name.count("/") == 1 and \
                         member.name.endswith("/" + name):
