@@ -565,3 +565,27 @@ def test_a_build_plants_nothing_in_the_environment_of_later_builds(clean_pip_env
     assert sentinel.read_text().split() == ["clean"] * 3
     (entry,) = templates._entries.values()
     assert entry.compiled and "helper/__init__.py" in (entry.imported or ())
+
+
+def test_a_dry_run_downloads_no_build_requirement_before_all_passed_their_checks(
+        local_index, clean_pip_env, tmp_path, t0):
+    """A dry run downloads the checked build requirements of an sdist it must build for its
+    metadata together, once every one of them passed (issue 21): a late one among them
+    refuses the build before any of their files is fetched. (An install starts downloading
+    a file as soon as its metadata is read, for later use after the checks.)"""
+    out = tmp_path / "dists"
+    local_index.add(build_sdist(out, "demo", "1.0", static_metadata=False,
+                                build_requires=["aaahelper", "zzzhelper"]), upload_time=t0)
+    # (metadata files: resolving reads them, not the wheels)
+    ontime = build_wheel(out, "aaahelper", "1.0")
+    local_index.add(ontime, upload_time=t0, advertise_metadata=True)
+    # zzzhelper 1.0 began with a wheel for another platform; the one for us came 30 days later
+    local_index.add(build_wheel(out, "zzzhelper", "1.0", tag=foreign_tag()), upload_time=t0,
+                    advertise_metadata=True)
+    late = build_wheel(out / "late", "zzzhelper", "1.0")
+    local_index.add(late, upload_time=t0 + timedelta(days=30), advertise_metadata=True)
+    run = run_cli(["--dry-run", "-i", local_index.url, "demo"], clean_pip_env, tmp_path)
+    assert run.code == 1, run.stderr
+    assert "zzzhelper" in run.stderr and "needed for the build of demo" in run.stderr
+    assert late.name not in local_index.downloaded()
+    assert ontime.name not in local_index.downloaded()

@@ -255,6 +255,13 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
                     (label,) if label not in prev.required_by else ()))
             ctx.build_results[res_key] = result
             members.append(res_key)
+        # every file passed its checks: their downloads run together (one after the other
+        # they were most of the check of a backend with many requirements, issue 21); each
+        # is then taken, verified, in the resolution's order
+        for pkg in resolved:
+            if isinstance(pkg.candidate, IndexCandidate):
+                ctx.cache.prefetch(pkg.candidate.file)
+        for pkg in resolved:
             c = pkg.candidate
             if isinstance(c, IndexCandidate):
                 path = ctx.cache.fetch(c.file, expected=frozenset(
