@@ -29,8 +29,6 @@ from safeinstall.errors import EXIT_OK, EXIT_REFUSED, SafeInstallError
 if TYPE_CHECKING:
     import ssl
 
-    from packaging.utils import NormalizedName
-
     from safeinstall.artifacts import ArtifactCache
     from safeinstall.cmdline import CommandLine
     from safeinstall.installed_dists import InstalledSet
@@ -44,9 +42,6 @@ if TYPE_CHECKING:
     from safeinstall.trust import TrustStore
 
 C = TypeVar("C", bound=contextlib.AbstractContextManager[Any])
-
-#: seconds the end of a run waits for :meth:`Run._own_dependencies` before reading them itself
-OWN_DEPENDENCIES_WAIT = 30.0
 
 
 def _console(stream: IO[str], width: int | None) -> Any:
@@ -243,10 +238,6 @@ class Run:
         finder = make_finder(settings, session, index_for=ours.index_for,
                              times_from=ours.times_from)
         cache_dir = run_cache_dir(ours, environ, no_cache=bool(cmd.get("no_cache_dir")))
-        # an install into safe-install's own environment must not change its dependencies:
-        # which they are is read meanwhile (from the installed metadata, no network), rather
-        # than after the check (issue 21)
-        own = self._own_dependencies(settings, target)
         # the look-ahead's threads start while nothing else runs (issue 21), then the pages
         # the check will ask for first are fetched while the rest of it is imported
         from safeinstall.prefetch import start_workers
@@ -281,10 +272,8 @@ class Run:
                 status.advance()
             status.message(msg)
 
-        if (settings.verbosity >= 0 or ours.policy.relaxations()) and not interactive:
-            # the summary's console, made while the check waits for pages (with -q too when
-            # a relaxed policy is to be said anyway)
-            console.prepare()
+        if settings.verbosity >= 0 and not interactive:
+            console.prepare()  # the summary's console, made while the check waits for pages
         installed = self.adopt(installed_dists(settings, environ, self.early_installed))
         self._start_install(settings, cmd, ours)
         result = run_check(
@@ -311,7 +300,7 @@ class Run:
                                          exit_code=code, outcome="refused"), ours.report,
                              self.out)
             return code
-        _protect_own_environment(result, settings, target, console, own)
+        _protect_own_environment(result, settings, target, console)
         if settings.dry_run:
             if ours.report:
                 write_report(report_json(result, policy=ours.policy, dry_run=True,
@@ -372,17 +361,6 @@ class Run:
                          self.out)
         return EXIT_OK
 
-    def _own_dependencies(self, settings: PipSettings, target: TargetPython
-                          ) -> Background[dict[NormalizedName, str]] | None:
-        """safe-install's own dependencies, read in a thread started now (while no other
-        runs: a thread started later waits for the GIL), when the install goes into the
-        environment safe-install runs from (:func:`_protect_own_environment`); else None."""
-        from safeinstall.environments import own_dependencies, targets_own_environment
-
-        if not targets_own_environment(settings, target):
-            return None
-        return self.adopt(Background.thread("own dependencies", own_dependencies))
-
     def _open_trust(self, trust_store: str | None, console: LazyConsole) -> TrustStore | None:
         from safeinstall.trust import open_trust
 
@@ -411,21 +389,15 @@ class Run:
 
 
 def _protect_own_environment(result: CheckResult, settings: PipSettings, target: TargetPython,
-                             console: LazyConsole,
-                             own: Background[dict[NormalizedName, str]] | None = None) -> None:
+                             console: LazyConsole) -> None:
     """Refuse (exit 2) an install into the environment safe-install runs from that would
-    change one of its own dependencies; a dry run says that the install would be refused.
-    ``own``: those dependencies, read in the background (:meth:`Run._own_dependencies`)."""
+    change one of its own dependencies; a dry run says that the install would be refused."""
     from safeinstall.environments import own_changes, refuse_own_changes, targets_own_environment
 
     if not targets_own_environment(settings, target):
         return
-    known = None
-    if own is not None:
-        with contextlib.suppress(Exception):  # (read again here: the same answer or error)
-            known = own.result(timeout=OWN_DEPENDENCIES_WAIT)
-    changes = own_changes(((p.name, p.version) for p in result.packages
-                           if p.decision == "install" and not p.build_time), known)
+    changes = own_changes((p.name, p.version) for p in result.packages
+                          if p.decision == "install" and not p.build_time)
     if not changes:
         return
     if settings.dry_run:
