@@ -471,22 +471,14 @@ def test_a_failing_hook_fails_closed_with_its_own_message(fails_in, local_index,
 def _backend_sdist(out: Path, name: str, get_requires_body: str) -> Path:
     """An sdist whose in-tree backend runs ``get_requires_body`` as its
     ``get_requires_for_build_wheel`` (and could prepare its metadata)."""
-    from support.inbackend import dist_stem, write_sdist_from_tree
-
-    tree = out / f"tree-{name}"
-    tree.mkdir(parents=True)
-    (tree / "PKG-INFO").write_text(f"Metadata-Version: 2.2\nName: {name}\nVersion: 1.0\n"
-                                   "Dynamic: Requires-Dist\n\n")
-    (tree / "pyproject.toml").write_text('[build-system]\nrequires = []\n'
-                                         'build-backend = "odd"\nbackend-path = ["."]\n')
     body = "".join(f"    {line}\n" for line in get_requires_body.splitlines())
-    (tree / "odd.py").write_text(
+    return _sdist_with_backend(
+        out, name, "1.0",
         "import os, subprocess, sys\n"
         f"def get_requires_for_build_wheel(config_settings=None):\n{body}"
         "    return []\n"
         "def prepare_metadata_for_build_wheel(d, config_settings=None):\n"
         "    raise SystemExit('never asked')\n")
-    return write_sdist_from_tree(tree, out, dist_stem(name, "1.0"))
 
 
 @pytest.mark.parametrize("behaviour", ["ends-without-answering", "leaves-a-process-behind"])
