@@ -272,3 +272,32 @@ def test_index_options_in_a_file_combine_as_pip_combines_them(
     assert list(options.trusted_hosts) == [v for o, v in lines if o == "--trusted-host"]
     assert options.pre == any(o == "--pre" for o, _ in lines)
     assert [r.text for r in parsed.requirements] == [v for o, v in lines if not o]
+
+
+# -- core metadata: only the headers are parsed -------------------------------------------------
+
+_METADATA_LINES = st.lists(st.tuples(
+    st.sampled_from([b"Name: demo", b"Version: 1.0", b"Requires-Dist: dep>=1", b" folded",
+                     b"\tfolded", b"", b" ", b"not a header", b"Provides-Extra: x", b":",
+                     b"From x", b"Requires-Python: >=3.8", b"Dynamic: requires-dist",
+                     b"Name: other", b"\xff\xfe"]),
+    st.sampled_from([b"\n", b"\r\n", b"\r", b""])), max_size=14)
+
+
+@given(_METADATA_LINES)
+def test_metadata_headers_are_those_of_the_whole_file(lines: list[tuple[bytes, bytes]]) -> None:
+    """``parse_metadata`` gives the email parser only the headers (up to the first empty
+    line, a description can be long): every header is the one the whole file gives."""
+    import email.parser
+
+    from safeinstall.distmeta import parse_metadata
+
+    data = b"".join(text + end for text, end in lines)
+    whole = email.parser.BytesParser().parsebytes(data)
+    try:
+        meta, msg = parse_metadata(data, "test")
+    except IndexAccessError:
+        assert not whole.get("Name") or not whole.get("Version")
+        return
+    assert [(k, str(v)) for k, v in msg.items()] == [(k, str(v)) for k, v in whole.items()]
+    assert meta.requires_dist == tuple(str(v) for v in whole.get_all("Requires-Dist") or [])

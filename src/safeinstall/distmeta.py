@@ -7,6 +7,7 @@ is read whole and inflated in one call when it is a plain archive (:mod:`safeins
 from __future__ import annotations
 
 import email.parser
+import re
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -46,8 +47,16 @@ class CoreMetadata:
         return out
 
 
+#: the end of a metadata file's headers: an empty line (line endings as the email parser's)
+_HEADERS_END = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r|\n)")
+
+
 def parse_metadata(data: bytes, source: str) -> tuple[CoreMetadata, Message]:
-    msg = email.parser.BytesParser().parsebytes(data)
+    """The core metadata in ``data`` and its headers (the body, a description that can be
+    long, is not parsed: the headers end at the first empty line, as for the email parser,
+    so they are the same)."""
+    end = _HEADERS_END.search(data)
+    msg = email.parser.BytesParser().parsebytes(data if end is None else data[:end.end()])
     name = msg.get("Name")
     version = msg.get("Version")
     if not name or not version:

@@ -20,6 +20,7 @@ names whose sha256 changed (an index serving another file under a name it alread
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,8 +101,17 @@ class Snapshot:
 
     def named(self, filename: str) -> list[SnapshotFile]:
         """Rows of this file name, earliest first."""
-        return sorted((f for f in self.files if f.filename == filename),
-                      key=lambda f: f.first_seen)
+        return list(self._by_name.get(filename, ()))
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, list[SnapshotFile]]:
+        """File name -> its rows, earliest first (a release is compared file by file)."""
+        out: dict[str, list[SnapshotFile]] = {}
+        for f in self.files:
+            out.setdefault(f.filename, []).append(f)
+        for rows in out.values():
+            rows.sort(key=lambda f: f.first_seen)
+        return out
 
     def match(self, f: SeenFile) -> SnapshotFile | None:
         """The row of ``f``: same name and sha256 (a missing sha256 matches the name)."""
