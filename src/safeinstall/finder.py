@@ -13,19 +13,23 @@ import logging
 import os
 import stat
 import threading
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from safeinstall.errors import IndexAccessError, SafeInstallError, UsageError
 from safeinstall.http import as_client, redact
 from safeinstall.indexdata import (
     _DIST_ENDINGS,
     NOT_OURS,
+    _version_of,
     all_safe_filenames,
     guess_versions,
     is_safe_filename,
@@ -33,18 +37,20 @@ from safeinstall.indexdata import (
 )
 from safeinstall.listing import ProjectListing, RawEntry
 from safeinstall.models import IndexFile, Source
-from safeinstall.pages import Entry, entry_values, parse_html_page, read_json_page
+from safeinstall.pages import (
+    ACCEPT,
+    JSON_TYPE,
+    MAX_PAGE_BYTES,
+    Entry,
+    entry_values,
+    parse_html_page,
+    read_json_page,
+)
+from safeinstall.pagework import PagePool, PageSummary
 from safeinstall.urls import canonical_index_url, redact_url
 
 logger = logging.getLogger(__name__)
 
-ACCEPT = (
-    "application/vnd.pypi.simple.v1+json, "
-    "application/vnd.pypi.simple.v1+html; q=0.1, "
-    "text/html; q=0.01"
-)
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-MAX_PAGE_BYTES = 64 * 1024 * 1024
 
 
 class Finder:
@@ -91,6 +97,9 @@ class Finder:
         self._find_links_notes: list[str] = []
         #: name -> specifiers of the requirements known to ask for it (:meth:`expect`)
         self._expected: dict[NormalizedName, list[SpecifierSet]] = {}
+        #: reads the pages of expected projects in a second process (set by the run's
+        #: wiring: :mod:`safeinstall.pagework`); None: the run reads every page itself
+        self.page_worker: PagePool | None = None
 
     # -- public ------------------------------------------------------------------------------
 
@@ -128,6 +137,11 @@ class Finder:
             if key not in self._cache:
                 self._expected.setdefault(key, []).append(specifier)
 
+    def expected_projects(self) -> int:
+        """How many projects :meth:`expect` was told of."""
+        with self._lock:
+            return len(self._expected)
+
     def reference(self, name: str) -> tuple[IndexFile, ...]:
         """Files of ``name`` on the ``--times-from`` indexes (only to date identical files)."""
         key = canonicalize_name(name)
@@ -164,7 +178,7 @@ class Finder:
     def _collect(self, name: NormalizedName, *, whole: bool = False) -> ProjectListing:
         notes: list[str] = []
         digest = hashlib.sha256()
-        links: list[tuple[Source, list[str], Sequence[Entry]]] = []
+        links: list[tuple[Source, list[str], Sequence[Entry]] | tuple[Source, PageSummary]] = []
         pinned = self.index_for.get(name)
         if pinned is not None:
             notes.append(f"{name} is pinned to {redact(pinned)} ([index-for]); no other index "
@@ -181,6 +195,13 @@ class Finder:
             if pinned is None or source.url == pinned:
                 links.append((source, *self._read_page(page_url, source, None, notes,
                                                        digest=digest)))
+        with self._lock:
+            expected = None if whole else self._expected.get(name)
+        specifiers = tuple(expected) if expected else ()
+        debug = logger.isEnabledFor(logging.DEBUG)
+        # (a page whose versions of interest are known is read by the page worker, unless
+        # each skipped link is to be logged)
+        worker = self.page_worker if specifiers and not debug else None
         for index in self.index_urls:
             if pinned is not None and index != pinned:
                 continue
@@ -194,19 +215,60 @@ class Finder:
                                      "ignored (as pip does)")
                     continue
                 page_url = page_url + "index.html"
+            elif worker is not None:
+                read = worker.read(name, page_url, [str(sp) for sp in specifiers])
+                if read is not None and (read.summary is None or _fits(read.summary)) and \
+                        (read.summary is not None or read.content is not None):
+                    if read.status == 200:  # (as _fetch: no note for a missing page)
+                        self._redirect_note(page_url, read.final_url, read.redirects, notes)
+                    _add_page(digest, page_url, read.final_url, read.content_type,
+                              read.length, read.sha256)
+                    if read.summary is not None:
+                        links.append((source, read.summary))
+                    else:
+                        assert read.content is not None
+                        links.append((source, *self._decode_page(
+                            page_url, read.content, read.content_type, read.final_url)))
+                    continue
             links.append((source, *self._read_page(page_url, source, name, notes,
                                                    digest=digest)))
-        raw: list[RawEntry] = []
+        raw: list[RawEntry | None] = []
+        dropped: list[tuple[Version, array[int]]] = []
+        origins: dict[str, None] = {}
         skipped: dict[str, list[str]] = {}
         unsafe: dict[str, list[str]] = {}
-        debug = logger.isEnabledFor(logging.DEBUG)
-        append = raw.append
-        for source, urls, entries in links:
+        for link in links:
+            source = link[0]
+            if isinstance(link[1], PageSummary):
+                summary = link[1]
+                base = len(raw)
+                raw.extend([None] * summary.count)
+                for kept in summary.kept:
+                    raw[base + kept.position] = (
+                        source, msgspec.Raw(kept.entry), kept.filename,
+                        None if kept.version is None else _version_of(kept.version))
+                for text, positions in summary.groups:
+                    indices = array("I")
+                    indices.frombytes(positions)
+                    if base:
+                        indices = array("I", [i + base for i in indices])
+                    set_aside = _version_of(text) if text is not None else None
+                    assert set_aside is not None  # (checked by _fits)
+                    dropped.append((set_aside, indices))
+                if summary.count and source.is_origin:
+                    origins[source.url] = None
+                if summary.skipped:
+                    skipped.setdefault(source.url, []).extend(summary.skipped)
+                if summary.unsafe:
+                    unsafe.setdefault(source.url, []).extend(summary.unsafe)
+                continue
+            urls, entries = link[1], link[2]
             filenames, versions = guess_versions(name, urls)
+            first = len(raw)
             for url, entry, filename, version in zip(urls, entries, filenames, versions,
                                                      strict=True):
                 if version is not NOT_OURS:
-                    append((source, entry, filename, version))  # type: ignore[arg-type]
+                    raw.append((source, entry, filename, version))  # type: ignore[arg-type]
                     continue
                 if debug:
                     logger.debug("Skipping link: wrong project name (not %s): %s", name,
@@ -215,12 +277,17 @@ class Finder:
                 # expected to list nothing but this project's distributions
                 if source.kind == "index" and filename.lower().endswith(_DIST_ENDINGS):
                     skipped.setdefault(source.url, []).append(filename)
-        # the cheap check of every entry, its name (the rest is validated where an entry is
-        # looked at: indexdata.to_file): one scan of the page, each name only if one fails
-        if not all_safe_filenames([item[2] for item in raw]):
-            for source, _entry, filename, _version in raw:
-                if not is_safe_filename(filename):
-                    unsafe.setdefault(source.url, []).append(filename)
+            if len(raw) > first and source.is_origin:
+                origins[source.url] = None
+            # the cheap check of every entry, its name (the rest is validated where an entry
+            # is looked at: indexdata.to_file): one scan of the page, each name only if one
+            # fails
+            if not all_safe_filenames([item[2] for item in raw[first:]  # type: ignore[index]
+                                       ]):
+                for item in raw[first:]:
+                    assert item is not None
+                    if not is_safe_filename(item[2]):
+                        unsafe.setdefault(source.url, []).append(item[2])
         for src, names in skipped.items():
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3
                                              else "")
@@ -233,12 +300,10 @@ class Finder:
             notes.append(f"{redact(src)} lists {len(names)} file(s) of {name} with invalid "
                          f"index data (a file name no distribution has: {shown}); never "
                          "downloaded, and refused if selected")
-        listing = ProjectListing(name, None, tuple(dict.fromkeys(notes)), raw=raw)
+        listing = ProjectListing(name, None, tuple(dict.fromkeys(notes)), raw=raw,
+                                 dropped=dropped, index_urls=tuple(origins))
         listing.digest = digest.hexdigest()
-        with self._lock:
-            expected = None if whole else self._expected.get(name)
-        if expected:
-            specifiers = tuple(expected)
+        if specifiers:
             listing.compact(
                 lambda v: any(sp.contains(v, prereleases=True) for sp in specifiers),
                 lambda: self._collect(name, whole=True))
@@ -303,19 +368,33 @@ class Finder:
                 f"{redact(url)} answered HTTP {resp.status_code}",
                 hint="the index is failing; retry later or use another index",
             )
-        if notes is not None and resp.redirects and \
-                urlsplit(resp.url).netloc != urlsplit(url).netloc:
-            notes.append(f"{redact(url)} redirected to {redact(resp.url)} (another host); "
-                         "credentials for the index were not sent there")
+        self._redirect_note(url, resp.url, resp.redirects, notes)
         return resp.content, resp.headers.get("Content-Type", ""), resp.url
 
     def _read_page(self, url: str, source: Source, name: str | None,
                    notes: list[str] | None = None, *,
                    digest: Any = None) -> tuple[list[str], Sequence[Entry]]:
+        content, content_type, final_url = self._fetch_page(url, notes, digest)
+        return self._decode_page(url, content, content_type, final_url)
+
+    def _fetch_page(self, url: str, notes: list[str] | None,
+                    digest: Any) -> tuple[bytes, str, str]:
         content, content_type, final_url = self._fetch(url, notes)
-        if digest is not None:  # what was read, to tell whether a second read is the same
-            digest.update(f"page {url} {final_url} {content_type} {len(content)}\n".encode())
-            digest.update(content)
+        if digest is not None:
+            _add_page(digest, url, final_url, content_type, len(content),
+                      hashlib.sha256(content).digest())
+        return content, content_type, final_url
+
+    @staticmethod
+    def _redirect_note(url: str, final_url: str, redirects: Sequence[str],
+                       notes: list[str] | None) -> None:
+        if notes is not None and redirects and \
+                urlsplit(final_url).netloc != urlsplit(url).netloc:
+            notes.append(f"{redact(url)} redirected to {redact(final_url)} (another host); "
+                         "credentials for the index were not sent there")
+
+    def _decode_page(self, url: str, content: bytes, content_type: str,
+                     final_url: str) -> tuple[list[str], Sequence[Entry]]:
         if not content and not content_type:
             return [], []
         ctype = content_type.split(";")[0].strip().lower()
@@ -344,6 +423,31 @@ class Finder:
                         "broken or hostile",
                     )
         return urls, out
+
+
+def _fits(summary: PageSummary) -> bool:
+    """Whether the page worker's summary is one the run can build the listing from: each
+    entry of the project kept or set aside once, every version set aside a version (else the
+    run reads the page itself). That nothing a requirement can select was set aside is
+    checked where the listing is compacted (:meth:`ProjectListing.compact`)."""
+    count = summary.count
+    places = array("I", [kept.position for kept in summary.kept])
+    for text, positions in summary.groups:
+        if text is None or not positions or len(positions) % places.itemsize \
+                or _version_of(text) is None:
+            return False
+        places.frombytes(positions)
+    # (each of the project's entries is kept or set aside, once)
+    return len(places) == count and (not count or max(places) < count) \
+        and len(set(places)) == count
+
+
+def _add_page(digest: Any, url: str, final_url: str, content_type: str, length: int,
+              sha256: bytes) -> None:
+    """Add a page read to ``digest`` (what was read, to tell whether a second read is the
+    same): its URLs, content type, length and sha256."""
+    digest.update(f"page {url} {final_url} {content_type} {length}\n".encode())
+    digest.update(sha256)
 
 
 def _norm(location: str) -> str:

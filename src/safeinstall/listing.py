@@ -35,16 +35,23 @@ class ProjectListing:
     (:meth:`~safeinstall.finder.Finder.expect`) keeps only theirs (:meth:`compact`); anything
     that touches another version reads the pages again (:meth:`_restore`), and refuses them
     unless they are the same bytes as the first time, so that one run never sees two versions
-    of a page.
+    of a page. The page worker (:mod:`safeinstall.pagework`) sets those versions aside before
+    the listing is made (``dropped``: their entries are None in ``raw``); :meth:`compact` then
+    checks that it would have set aside the same.
     """
 
     def __init__(self, name: NormalizedName, files: Sequence[IndexFile] | None = None,
                  notes: tuple[str, ...] = (), *,
-                 raw: Sequence[RawEntry] = ()) -> None:
+                 raw: Sequence[RawEntry | None] = (),
+                 dropped: Sequence[tuple[Version, array[int]]] = (),
+                 index_urls: tuple[str, ...] | None = None) -> None:
         self.name = name
         self.notes = notes
         self._eager = tuple(files) if files is not None else None
         self._raw: Sequence[RawEntry | None] = tuple(raw)
+        #: entries set aside before the listing was made (the page worker's ``dropped``):
+        #: :meth:`compact` must be called, and gives them back if it would keep them
+        self._gaps = bool(dropped)
         #: set while :meth:`compact` has dropped entries: gives them back (:meth:`_restore`)
         self._reread: Callable[[], ProjectListing] | None = None
         #: what the pages read were (set by the finder): a re-read must be the same
@@ -56,7 +63,7 @@ class ProjectListing:
         #: entries, most of them dropped, issue 21)
         self._by_version: dict[Version | None, array[int]] = {}
         self._version_groups: dict[Version, list[int]] | None = None
-        self._index_urls: tuple[str, ...] | None = None
+        self._index_urls: tuple[str, ...] | None = index_urls
         self._by_name: dict[str, list[int]] | None = None
         #: :meth:`candidates` by specifier: the resolver asks the same again every round
         self._candidates: dict[SpecifierSet, tuple[IndexFile, ...]] = {}
@@ -65,14 +72,16 @@ class ProjectListing:
         # equal versions ("1.0" and "1.0.0")
         by_object: dict[int, tuple[Version | None, array[int]]] = {}
         for i, item in enumerate(self._raw):
-            key = item[3] if item is not None else None
+            if item is None:
+                continue  # (set aside already: in ``dropped``)
+            key = item[3]
             slot = by_object.get(id(key))
             if slot is None:
                 by_object[id(key)] = slot = (key, array("I"))
             slot[1].append(i)
         # (each version's groups joined once: a page can spell one version thousands of ways)
         merged: dict[Version | None, list[array[int]]] = {}
-        for key, indices in by_object.values():
+        for key, indices in (*by_object.values(), *dropped):
             merged.setdefault(key, []).append(indices)
         by_version = self._by_version
         for key, groups in merged.items():
@@ -89,20 +98,25 @@ class ProjectListing:
         if self._eager is not None or self._all is not None or self._reread is not None:
             return
         kept = [v for v in self._by_version if v is None or keep(v)]
-        if len(kept) == len(self._by_version):
+        if len(kept) == len(self._by_version) and not self._gaps:
             return
         self.index_urls()  # (from every entry, before any is dropped)
         old = self._raw
         raw: list[RawEntry | None] = [None] * len(old)
+        incomplete = False
         for version in kept:
             for i in self._by_version[version]:
                 item = old[i]
-                assert item is not None
+                if item is None:  # (set aside by the page worker: it should not have been)
+                    incomplete = True
+                    continue
                 # (what is kept no longer holds its page's bytes)
                 raw[i] = (item[0], detached(item[1]), item[2], item[3])
         self._raw = raw
         self._by_name = None
         self._reread = reread
+        if incomplete:
+            self._restore()
 
     def _is_dropped(self, version: Version) -> bool:
         """Whether :meth:`compact` dropped the entries of ``version`` (it drops whole

@@ -18,6 +18,17 @@ import msgspec
 from safeinstall.errors import IndexAccessError
 from safeinstall.urls import redact_url as redact
 
+#: what the finder asks an index for (PEP 691 JSON first) ...
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, "
+    "application/vnd.pypi.simple.v1+html; q=0.1, "
+    "text/html; q=0.01"
+)
+#: ... the content type of a PEP 691 page ...
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+#: ... and the largest page it reads
+MAX_PAGE_BYTES = 64 * 1024 * 1024
+
 
 class _Url(msgspec.Struct):
     url: str
@@ -56,24 +67,34 @@ def read_json_page(content: bytes, url: str,
     error is then the answer. For a page both accept, each entry's bytes decode with
     ``json`` to the same value as in the whole page (duplicate keys: the last one, in both).
     """
+    fast = read_json_fast(content, url, final_url)
+    if fast is not None:
+        return fast
+    files = parse_json_page(content, url, final_url)
+    return [str(f["url"]) for f in files], files
+
+
+def read_json_fast(content: bytes, url: str,
+                   final_url: str) -> tuple[list[str], list[msgspec.Raw]] | None:
+    """:func:`read_json_page`'s fast path alone: the URLs and undecoded entries of a page it
+    takes, None for any other page (which only :func:`parse_json_page` reads, or refuses).
+    A page of another api-version is refused here as there."""
     try:
         ascii_page = content.isascii()
         if not ascii_page:  # (msgspec does not check the UTF-8 of what it skips)
             content.decode("utf-8")
         page = _URL_PAGE.decode(content)
-        entries: Sequence[Entry] = _RAW_PAGE.decode(content).files
+        entries = _RAW_PAGE.decode(content).files
     except (UnicodeDecodeError, msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-        page = None
-    if page is not None:
-        urls = [f.url for f in page.files]
-        # an ASCII page without escapes or DEL holds printable ASCII strings only (a raw
-        # control character in a JSON string is malformed: msgspec refused it)
-        printable = ascii_page and b"\\" not in content and b"\x7f" not in content
-        if _plain_absolute(urls, printable=printable) and _kept_by_urljoin(urls, final_url):
-            _check_api_version(page.meta, url)
-            return urls, entries
-    files = parse_json_page(content, url, final_url)
-    return [str(f["url"]) for f in files], files
+        return None
+    urls = [f.url for f in page.files]
+    # an ASCII page without escapes or DEL holds printable ASCII strings only (a raw
+    # control character in a JSON string is malformed: msgspec refused it)
+    printable = ascii_page and b"\\" not in content and b"\x7f" not in content
+    if _plain_absolute(urls, printable=printable) and _kept_by_urljoin(urls, final_url):
+        _check_api_version(page.meta, url)
+        return urls, entries
+    return None
 
 
 #: URLs joined by single spaces, each absolute http(s) with a host

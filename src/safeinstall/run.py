@@ -213,6 +213,7 @@ class Run:
             load_inputs,
             make_finder,
             open_session,
+            page_worker,
             start_page_fetches,
         )
 
@@ -248,6 +249,13 @@ class Run:
                                    no_deps=settings.no_deps,
                                    constraints=inputs.parsed.constraints)
         self.stack.callback(pages.close)
+        # a large lock's pages are fetched and read by child processes (issue 21)
+        pool = page_worker(settings, environ, urls=ours.times_from,
+                           projects=finder.expected_projects())
+        if pool is not None:
+            pool.start()
+            self.stack.callback(pool.close)
+            finder.page_worker = pool
 
         from safeinstall.artifacts import ArtifactCache
         from safeinstall.checker import run_check

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from safeinstall.cmdline import CommandLine
     from safeinstall.finder import Finder
     from safeinstall.models import UserRequirement
+    from safeinstall.pagework import PagePool
     from safeinstall.pipconfig import PendingPipConfig
     from safeinstall.pipoptions import PipSettings
     from safeinstall.prefetch import PageWarmer
@@ -185,6 +186,30 @@ def open_session(settings: PipSettings,
                                               deadline=settings.response_deadline)
     return HttpClient(Session(full, light), retries=settings.retries, trusted_hosts=trusted,
                       deadline=settings.response_deadline)
+
+
+#: a run gets page children (:func:`page_worker`) from this many expected projects (fewer
+#: pages are read faster than a child starts)
+PAGE_POOL_PROJECTS = 50
+
+
+def page_worker(settings: PipSettings, environ: Mapping[str, str], *,
+                urls: Sequence[str] = (), projects: int = PAGE_POOL_PROJECTS) -> PagePool | None:
+    """The children that fetch and read index pages for the run (:mod:`safeinstall.pagework`),
+    with the settings of the run's light session (:func:`open_session`); None when the run
+    expects fewer than :data:`PAGE_POOL_PROJECTS` projects (``projects``), or has no light
+    session (a proxy, credentials: every page is the run's own)."""
+    from safeinstall.pagework import PagePool, Settings
+    from safeinstall.session import light_allowed
+
+    if projects < PAGE_POOL_PROJECTS or light_allowed(proxy=settings.proxy,
+                     urls=[*settings.index_urls, *settings.find_links, *urls]) is not None:
+        return None
+    return PagePool(Settings(
+        tls_environ={k: environ[k] for k in ("SSL_CERT_FILE", "SSL_CERT_DIR") if k in environ},
+        cert=settings.cert, client_cert=settings.client_cert,
+        trusted_hosts=list(settings.trusted_hosts), timeout=settings.timeout,
+        deadline=settings.response_deadline))
 
 
 def default_tls_context(environ: Mapping[str, str]) -> Background[ssl.SSLContext]:
