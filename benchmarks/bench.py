@@ -513,7 +513,9 @@ def normalise_report(data: Any, paths: dict[str, str]) -> Any:
     """A safe-install report without what changes between two runs of the same code: the
     VOLATILE_KEYS, the run's temporary directory and the tool's own venv in any string
     (``paths``: prefix -> placeholder), and the order of the top-level notes (the checker
-    iterates a set of names, whose order follows per-process string hashing)."""
+    iterates a set of names, whose order follows per-process string hashing) and of each
+    package's ``required_by`` (before it was sorted, a build dependency listed the builds that
+    need it in the order they finished)."""
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in VOLATILE_KEYS}
@@ -527,6 +529,10 @@ def normalise_report(data: Any, paths: dict[str, str]) -> Any:
     out = strip(data)
     if isinstance(out, dict) and isinstance(out.get("notes"), list):
         out["notes"] = sorted(out["notes"], key=str)
+    if isinstance(out, dict) and isinstance(out.get("packages"), list):
+        for package in out["packages"]:
+            if isinstance(package, dict) and isinstance(package.get("required_by"), list):
+                package["required_by"] = sorted(package["required_by"], key=str)
     return out
 
 
@@ -1289,7 +1295,8 @@ def write_readme() -> None:
         "`--scale` parts. Every safe-install run writes its JSON report (`--report FILE`, not",
         "/dev/null); the reports of the two revisions are compared after normalising",
         "(volatile keys such as `generated_at` dropped, the run's temporary directory and the",
-        "tool's venv replaced by placeholders, top-level notes sorted), and for the dry runs the",
+        "tool's venv replaced by placeholders, top-level notes and each package's `required_by`",
+        "sorted), and for the dry runs the",
         "`name==version` set selected is compared with pip's own `--report`. The normalised",
         "reports are kept in `benchmarks/.work/reports-run/<run>/` for inspection.",
         "",

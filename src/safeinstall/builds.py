@@ -189,6 +189,12 @@ def _check_build_env(ctx: CheckContext, owner: str, source: Path, *, editable: b
     return env, built if not missing else None
 
 
+def _with(required_by: tuple[str, ...], label: str) -> tuple[str, ...]:
+    """``required_by`` with ``label`` added, sorted: builds finish in any order, a report
+    lists the builds that need a package the same way in every run."""
+    return tuple(sorted({*required_by, label}))
+
+
 def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> BuildEnv:
     """The checked build environment for ``requires`` (one per set of requirements)."""
     key = tuple(sorted(requires))
@@ -198,7 +204,8 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
         for res_key in ctx._build_members.get(env.constraints, []):
             res = ctx.build_results[res_key]
             if label not in res.required_by:
-                ctx.build_results[res_key] = replace(res, required_by=(*res.required_by, label))
+                ctx.build_results[res_key] = replace(res, required_by=_with(res.required_by,
+                                                                            label))
         return env
     me = (threading.get_ident(), owner)
     if me in ctx._building:
@@ -251,8 +258,7 @@ def _checked_env(ctx: CheckContext, owner: str, requires: Sequence[str]) -> Buil
             res_key = (result.name, result.version)
             if res_key in ctx.build_results:  # the same package in another build environment
                 prev = ctx.build_results[res_key]
-                result = replace(prev, required_by=prev.required_by + (
-                    (label,) if label not in prev.required_by else ()))
+                result = replace(prev, required_by=_with(prev.required_by, label))
             ctx.build_results[res_key] = result
             members.append(res_key)
         # every file passed its checks: their downloads run together (one after the other
