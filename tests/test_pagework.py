@@ -305,3 +305,29 @@ def test_a_redirected_page_gives_the_runs_notes(hostile, pool) -> None:
             assert pool.pages_read == read + 1
             notes = helped.project(name).notes
             assert any("another host" in n for n in notes) is (name == "demo"), notes
+
+
+@pytest.mark.parametrize(("settings", "projects", "children"), [
+    ({}, PAGE_POOL_PROJECTS, True),
+    ({}, PAGE_POOL_PROJECTS - 1, False),  # (a small run reads its few pages faster itself)
+    ({"proxy": "http://proxy.example:3128"}, 1000, False),
+    ({"index_url": "https://user:secret@index.example/simple/"}, 1000, False),
+])
+def test_children_only_for_a_large_run_the_light_session_can_fetch(
+        settings, projects, children, monkeypatch, tmp_path) -> None:
+    """A proxy or credentials leave every page to the run's own session (the children have
+    neither)."""
+    from safeinstall.pipoptions import PipSettings
+    from safeinstall.wiring import page_worker
+
+    # (this machine's own proxies and netrc would decide too: none here)
+    for key in [k for k in os.environ if k.lower().endswith("_proxy")]:
+        monkeypatch.delenv(key)
+    monkeypatch.delenv("NETRC", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    pool = page_worker(PipSettings(**settings), {"SSL_CERT_FILE": "/x.pem"}, projects=projects)
+    assert (pool is not None) is children
+    if pool is not None:
+        assert pool.workers[0]._settings.tls_environ == {"SSL_CERT_FILE": "/x.pem"}
+        pool.close()

@@ -202,7 +202,9 @@ def page_worker(settings: PipSettings, environ: Mapping[str, str], *,
     from safeinstall.pagework import PagePool, Settings
     from safeinstall.session import light_allowed
 
-    if projects < PAGE_POOL_PROJECTS or light_allowed(proxy=settings.proxy,
+    if projects < PAGE_POOL_PROJECTS:
+        return None
+    if light_allowed(proxy=settings.proxy,
                      urls=[*settings.index_urls, *settings.find_links, *urls]) is not None:
         return None
     return PagePool(Settings(
