@@ -50,7 +50,7 @@ def pool():
     started = PagePool(SETTINGS)
     started.start()
     for worker in started.workers:  # (a run reads pages itself until a child is ready)
-        for _ in range(500):
+        for _ in range(3000):  # (30 s: a loaded machine starts a child slowly)
             if worker.ready:
                 break
             threading.Event().wait(0.01)
