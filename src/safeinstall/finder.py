@@ -30,10 +30,9 @@ from safeinstall.indexdata import (
     _DIST_ENDINGS,
     NOT_OURS,
     _version_of,
-    all_safe_filenames,
     guess_versions,
-    is_safe_filename,
     to_file,
+    unsafe_filenames,
 )
 from safeinstall.listing import ProjectListing, RawEntry
 from safeinstall.models import IndexFile, Source
@@ -43,6 +42,7 @@ from safeinstall.pages import (
     MAX_PAGE_BYTES,
     Entry,
     entry_values,
+    local_file_link,
     parse_html_page,
     read_json_page,
 )
@@ -217,18 +217,18 @@ class Finder:
                 page_url = page_url + "index.html"
             elif worker is not None:
                 read = worker.read(name, page_url, [str(sp) for sp in specifiers])
-                if read is not None and (read.summary is None or _fits(read.summary)) and \
-                        (read.summary is not None or read.content is not None):
+                # (a summary, or else the page itself: anything else is the run's to fetch)
+                summary = read.summary if read is not None else None
+                content = read.content if read is not None else None
+                if read is not None and (_fits(summary) if summary is not None
+                                         else content is not None):
                     if read.status == 200:  # (as _fetch: no note for a missing page)
                         self._redirect_note(page_url, read.final_url, read.redirects, notes)
                     _add_page(digest, page_url, read.final_url, read.content_type,
                               read.length, read.sha256)
-                    if read.summary is not None:
-                        links.append((source, read.summary))
-                    else:
-                        assert read.content is not None
-                        links.append((source, *self._decode_page(
-                            page_url, read.content, read.content_type, read.final_url)))
+                    links.append((source, summary) if summary is not None else (
+                        source, *self._decode_page(page_url, content or b"",
+                                                   read.content_type, read.final_url)))
                     continue
             links.append((source, *self._read_page(page_url, source, name, notes,
                                                    digest=digest)))
@@ -280,14 +280,10 @@ class Finder:
             if len(raw) > first and source.is_origin:
                 origins[source.url] = None
             # the cheap check of every entry, its name (the rest is validated where an entry
-            # is looked at: indexdata.to_file): one scan of the page, each name only if one
-            # fails
-            if not all_safe_filenames([item[2] for item in raw[first:]  # type: ignore[index]
-                                       ]):
-                for item in raw[first:]:
-                    assert item is not None
-                    if not is_safe_filename(item[2]):
-                        unsafe.setdefault(source.url, []).append(item[2])
+            # is looked at: indexdata.to_file)
+            bad = unsafe_filenames([item[2] for item in raw[first:]])  # type: ignore[index]
+            if bad:
+                unsafe.setdefault(source.url, []).extend(bad)
         for src, names in skipped.items():
             shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3
                                              else "")
@@ -398,7 +394,6 @@ class Finder:
         if not content and not content_type:
             return [], []
         ctype = content_type.split(";")[0].strip().lower()
-        remote = urlsplit(final_url).scheme in ("http", "https")
         out: Sequence[Entry]
         if ctype == JSON_TYPE:
             urls, out = read_json_page(content, url, final_url)
@@ -411,17 +406,13 @@ class Finder:
                 f"the index page {redact(url)} has unsupported content type {content_type!r}",
                 hint="safe-install reads PEP 691 JSON and PEP 503 HTML index pages",
             )
-        if remote:
-            for entry_url in urls:
-                if entry_url.startswith("https://"):
-                    continue
-                if entry_url[:5].lower() == "file:":  # the scheme, without parsing the URL
-                    raise IndexAccessError(
-                        f"the index page {redact(url)} links to {entry_url[:200]}, a local "
-                        "file; refusing",
-                        hint="a remote index must not point at local files; the index is "
-                        "broken or hostile",
-                    )
+        local = local_file_link(urls, final_url)
+        if local is not None:
+            raise IndexAccessError(
+                f"the index page {redact(url)} links to {local[:200]}, a local file; refusing",
+                hint="a remote index must not point at local files; the index is broken or "
+                "hostile",
+            )
         return urls, out
 
 

@@ -98,6 +98,14 @@ def all_safe_filenames(names: list[str]) -> bool:
         and max(map(len, names)) <= 255
 
 
+def unsafe_filenames(names: list[str]) -> list[str]:
+    """Those of ``names`` that :func:`is_safe_filename` refuses, in order (one scan of them
+    all, each name only if one fails)."""
+    if all_safe_filenames(names):
+        return []
+    return [n for n in names if not is_safe_filename(n)]
+
+
 def _shown(value: object) -> str:
     """A hostile value, shortened and quoted for a message (escapes are added on output)."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)

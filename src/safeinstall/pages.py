@@ -97,6 +97,20 @@ def read_json_fast(content: bytes, url: str,
     return None
 
 
+def local_file_link(urls: Sequence[str], final_url: str) -> str | None:
+    """The first of a page's entry ``urls`` that names a local file (``file:``) when the page
+    came from a server (``final_url`` http or https), else None: a remote index must never
+    point at this machine's files."""
+    if urlsplit(final_url).scheme not in ("http", "https"):
+        return None
+    for entry_url in urls:
+        if entry_url.startswith("https://"):
+            continue
+        if entry_url[:5].lower() == "file:":  # the scheme, without parsing the URL
+            return entry_url
+    return None
+
+
 #: URLs joined by single spaces, each absolute http(s) with a host
 _ABSOLUTE_URLS = re.compile(r"https?://[^/?# ][^ ]*(?: https?://[^/?# ][^ ]*)*")
 

@@ -35,7 +35,6 @@ from array import array
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 import msgspec
 
@@ -133,14 +132,8 @@ def summarize_page(name: str, url: str, final_url: str, content: bytes,
     from packaging.version import Version
 
     from safeinstall.errors import SafeInstallError
-    from safeinstall.indexdata import (
-        _DIST_ENDINGS,
-        NOT_OURS,
-        all_safe_filenames,
-        guess_versions,
-        is_safe_filename,
-    )
-    from safeinstall.pages import read_json_fast
+    from safeinstall.indexdata import _DIST_ENDINGS, NOT_OURS, guess_versions, unsafe_filenames
+    from safeinstall.pages import local_file_link, read_json_fast
 
     try:
         fast = read_json_fast(content, url, final_url)
@@ -149,8 +142,7 @@ def summarize_page(name: str, url: str, final_url: str, content: bytes,
     if fast is None:
         return None
     urls, entries = fast
-    if urlsplit(final_url).scheme in ("http", "https") and any(
-            u[:5].lower() == "file:" for u in urls if not u.startswith("https://")):
+    if local_file_link(urls, final_url) is not None:
         return None  # (refused by the run's own read, with its message)
     specifiers = [SpecifierSet(text) for text in keep]
     filenames, versions = guess_versions(NormalizedName(name), urls)
@@ -175,12 +167,11 @@ def summarize_page(name: str, url: str, final_url: str, content: bytes,
         if slot[2]:
             kept.append(Kept(position, filename, None if version is None else str(version),
                              bytes(entry)))
-    unsafe = [] if all_safe_filenames(ours) else [n for n in ours if not is_safe_filename(n)]
     return PageSummary(
         count=len(ours),
         groups=[(str(v), positions.tobytes())
                 for v, positions, keeps in groups.values() if not keeps and v is not None],
-        kept=kept, skipped=skipped, unsafe=unsafe)
+        kept=kept, skipped=skipped, unsafe=unsafe_filenames(ours))
 
 
 class PageWorker:
